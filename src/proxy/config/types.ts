@@ -1,0 +1,318 @@
+// The proxy's one canonical configuration: frozen, typed, defaults filled in.
+// Envoy v3 bootstraps (and later xDS resources and Istio translation) are adapters into these
+// types (see src/envoy/); runtime code never sees raw YAML, JSON or protobuf.
+// Field names follow Envoy's v3 API in camelCase so they stay recognisable.
+
+/** A socket address: `socket_address` in envoy.config.core.v3.Address. */
+export interface SocketAddress {
+  readonly address: string;   // IPv4 or IPv6 literal, or a DNS name for clusters
+  readonly port: number;
+}
+
+/** envoy.config.core.v3.CidrRange, pre-parsed. */
+export interface CidrRange {
+  readonly addressPrefix: string;
+  readonly prefixLen: number;
+}
+
+export interface NodeConfig {
+  readonly id: string;
+  readonly cluster: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+export interface AdminConfig {
+  readonly address: SocketAddress;
+  /** `admin.access_log` with a file logger, or `access_log_path` (deprecated in Envoy but common). */
+  readonly accessLogs: readonly AccessLogConfig[];
+}
+
+export interface BootstrapConfig {
+  readonly node: NodeConfig;
+  readonly admin: AdminConfig | null;
+  readonly listeners: readonly ListenerConfig[];
+  readonly clusters: readonly ClusterConfig[];
+}
+
+// ───────────────────────────── listeners ─────────────────────────────
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly address: SocketAddress;
+  /** Envoy default 1 MiB. Bounds read buffering per connection (flow control) and retry replay. */
+  readonly perConnectionBufferLimitBytes: number;
+  readonly filterChains: readonly FilterChainConfig[];
+  readonly defaultFilterChain: FilterChainConfig | null;
+}
+
+export interface FilterChainMatchConfig {
+  readonly destinationPort: number | null;
+  readonly sourcePrefixRanges: readonly CidrRange[];
+}
+
+export interface FilterChainConfig {
+  readonly name: string;
+  readonly match: FilterChainMatchConfig;
+  /** Network filters in order; the last one is terminal. */
+  readonly filters: readonly NetworkFilterConfig[];
+}
+
+export type NetworkFilterConfig = HttpConnectionManagerConfig;
+
+// ───────────────────────────── HTTP connection manager ─────────────────────────────
+
+export type CodecType = 'AUTO' | 'HTTP1' | 'HTTP2';
+
+export interface UpgradeConfig {
+  /** Lower-cased, e.g. `websocket`. */
+  readonly upgradeType: string;
+  readonly enabled: boolean;
+}
+
+export interface HttpConnectionManagerConfig {
+  readonly kind: 'http_connection_manager';
+  readonly statPrefix: string;
+  readonly codecType: CodecType;
+  readonly routeConfig: RouteConfiguration;
+  readonly accessLogs: readonly AccessLogConfig[];
+  /** Value of the `server` response header. Envoy's default is `envoy`; Weft's is `weft`. */
+  readonly serverName: string;
+  readonly useRemoteAddress: boolean;
+  readonly xffNumTrustedHops: number;
+  /** Default true, as in Envoy. */
+  readonly generateRequestId: boolean;
+  /** common_http_protocol_options.idle_timeout; 0 disables. Envoy default 1 h. */
+  readonly idleTimeoutMs: number;
+  /** 0 disables (Envoy default). */
+  readonly requestHeadersTimeoutMs: number;
+  /** Envoy default 5 min; 0 disables. */
+  readonly streamIdleTimeoutMs: number;
+  /** Envoy default 60. */
+  readonly maxRequestHeadersKb: number;
+  readonly upgradeConfigs: readonly UpgradeConfig[];
+  readonly httpFilters: readonly HttpFilterConfig[];
+}
+
+/** One entry of `http_filters`. Only the router exists in this issue; the union grows later. */
+export type HttpFilterConfig = RouterFilterConfig;
+
+export interface RouterFilterConfig {
+  readonly kind: 'router';
+  readonly name: string;
+}
+
+// ───────────────────────────── access logs ─────────────────────────────
+
+export interface AccessLogConfig {
+  /** Where lines go: a file path, or the process's stdout / stderr. */
+  readonly sink: { readonly kind: 'file'; readonly path: string } | { readonly kind: 'stdout' } | { readonly kind: 'stderr' };
+  /** Either a text format (Envoy's default when absent) or a JSON object format. */
+  readonly format:
+    | { readonly kind: 'text'; readonly template: string }
+    | { readonly kind: 'json'; readonly fields: Readonly<Record<string, unknown>> };
+}
+
+// ───────────────────────────── routes ─────────────────────────────
+
+export interface HeaderValueOption {
+  readonly key: string;     // lower-cased
+  readonly value: string;   // may contain %COMMAND% operators (access-log syntax)
+  /** APPEND_IF_EXISTS_OR_ADD (default), ADD_IF_ABSENT, OVERWRITE_IF_EXISTS_OR_ADD, OVERWRITE_IF_EXISTS. */
+  readonly appendAction: 'APPEND_IF_EXISTS_OR_ADD' | 'ADD_IF_ABSENT' | 'OVERWRITE_IF_EXISTS_OR_ADD' | 'OVERWRITE_IF_EXISTS';
+}
+
+export interface HeaderMutations {
+  readonly requestHeadersToAdd: readonly HeaderValueOption[];
+  readonly requestHeadersToRemove: readonly string[];   // lower-cased
+  readonly responseHeadersToAdd: readonly HeaderValueOption[];
+  readonly responseHeadersToRemove: readonly string[];  // lower-cased
+}
+
+export interface RouteConfiguration extends HeaderMutations {
+  readonly name: string;
+  readonly virtualHosts: readonly VirtualHostConfig[];
+}
+
+export interface VirtualHostConfig extends HeaderMutations {
+  readonly name: string;
+  /** As written: `example.com`, `*.example.com`, `example.*`, `*`, optionally with `:port`. */
+  readonly domains: readonly string[];
+  readonly routes: readonly RouteConfig[];
+  readonly retryPolicy: RetryPolicyConfig | null;
+}
+
+export type StringMatcherConfig =
+  | { readonly kind: 'exact'; readonly value: string; readonly ignoreCase: boolean }
+  | { readonly kind: 'prefix'; readonly value: string; readonly ignoreCase: boolean }
+  | { readonly kind: 'suffix'; readonly value: string; readonly ignoreCase: boolean }
+  | { readonly kind: 'contains'; readonly value: string; readonly ignoreCase: boolean }
+  | { readonly kind: 'regex'; readonly regex: string };
+
+export type HeaderMatchSpec =
+  | StringMatcherConfig
+  | { readonly kind: 'present'; readonly present: boolean }
+  | { readonly kind: 'range'; readonly start: number; readonly end: number }; // [start, end)
+
+export interface HeaderMatcherConfig {
+  readonly name: string; // lower-cased
+  readonly spec: HeaderMatchSpec;
+  readonly invertMatch: boolean;
+}
+
+export interface QueryParameterMatcherConfig {
+  readonly name: string;
+  /** null means `present_match: true`. */
+  readonly stringMatch: StringMatcherConfig | null;
+}
+
+export type PathMatchConfig =
+  | { readonly kind: 'prefix'; readonly value: string }
+  | { readonly kind: 'path'; readonly value: string }
+  | { readonly kind: 'safe_regex'; readonly regex: string }
+  | { readonly kind: 'path_separated_prefix'; readonly value: string };
+
+export interface RouteMatchConfig {
+  readonly path: PathMatchConfig;
+  /** Default true. Applies to prefix / path / path_separated_prefix. */
+  readonly caseSensitive: boolean;
+  readonly headers: readonly HeaderMatcherConfig[];
+  readonly queryParameters: readonly QueryParameterMatcherConfig[];
+}
+
+export interface RetryPolicyConfig {
+  /** Parsed `retry_on` tokens, e.g. `5xx`, `gateway-error`, `reset`, `connect-failure`, `retriable-4xx`, `refused-stream`, `retriable-status-codes`. */
+  readonly retryOn: readonly string[];
+  /** Envoy default 1. */
+  readonly numRetries: number;
+  /** 0 = use the route timeout. */
+  readonly perTryTimeoutMs: number;
+  readonly retriableStatusCodes: readonly number[];
+  /** Envoy defaults: base 25 ms, max 10 × base. */
+  readonly backOff: { readonly baseIntervalMs: number; readonly maxIntervalMs: number };
+}
+
+export interface WeightedClusterEntry {
+  readonly name: string;
+  readonly weight: number;
+  readonly requestHeadersToAdd: readonly HeaderValueOption[];
+  readonly requestHeadersToRemove: readonly string[];
+  readonly responseHeadersToAdd: readonly HeaderValueOption[];
+  readonly responseHeadersToRemove: readonly string[];
+}
+
+export type HashPolicyConfig =
+  | { readonly kind: 'header'; readonly headerName: string; readonly terminal: boolean }
+  | { readonly kind: 'cookie'; readonly name: string; readonly ttlMs: number | null; readonly path: string; readonly terminal: boolean }
+  | { readonly kind: 'source_ip'; readonly terminal: boolean };
+
+export interface RequestMirrorPolicyConfig {
+  readonly cluster: string;
+  /** Fraction of requests mirrored, 0..1 (runtime_fraction.default_value); 1 when absent. */
+  readonly fraction: number;
+}
+
+export interface RouteActionConfig {
+  readonly kind: 'route';
+  /** Exactly one of cluster / clusterHeader / weightedClusters is set. */
+  readonly cluster: string | null;
+  readonly clusterHeader: string | null; // lower-cased
+  readonly weightedClusters: { readonly clusters: readonly WeightedClusterEntry[]; readonly totalWeight: number } | null;
+  readonly prefixRewrite: string | null;
+  readonly regexRewrite: { readonly regex: string; readonly substitution: string } | null;
+  readonly hostRewriteLiteral: string | null;
+  readonly autoHostRewrite: boolean;
+  /** Envoy default 15 s; 0 disables. */
+  readonly timeoutMs: number;
+  /** null = not set (stream idle timeout of the HCM applies). 0 disables. */
+  readonly idleTimeoutMs: number | null;
+  /** Route-level policy; null falls back to the virtual host's. */
+  readonly retryPolicy: RetryPolicyConfig | null;
+  readonly requestMirrorPolicies: readonly RequestMirrorPolicyConfig[];
+  readonly hashPolicy: readonly HashPolicyConfig[];
+  /** Upgrades allowed on this route (route-level `upgrade_configs`), overriding the HCM's. */
+  readonly upgradeConfigs: readonly UpgradeConfig[];
+}
+
+export interface RedirectActionConfig {
+  readonly kind: 'redirect';
+  readonly schemeRedirect: string | null;   // `https_redirect: true` becomes `https`
+  readonly hostRedirect: string | null;
+  readonly portRedirect: number | null;
+  readonly pathRedirect: string | null;
+  readonly prefixRewrite: string | null;
+  readonly regexRewrite: { readonly regex: string; readonly substitution: string } | null;
+  /** 301 default; MOVED_PERMANENTLY 301, FOUND 302, SEE_OTHER 303, TEMPORARY_REDIRECT 307, PERMANENT_REDIRECT 308. */
+  readonly responseCode: number;
+  readonly stripQuery: boolean;
+}
+
+export interface DirectResponseActionConfig {
+  readonly kind: 'direct_response';
+  readonly status: number;
+  /** Body bytes (inline_string, inline_bytes or filename read at load time); null = no body. */
+  readonly body: string | null;
+}
+
+export interface RouteConfig extends HeaderMutations {
+  readonly name: string;
+  readonly match: RouteMatchConfig;
+  readonly action: RouteActionConfig | RedirectActionConfig | DirectResponseActionConfig;
+}
+
+// ───────────────────────────── clusters ─────────────────────────────
+
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
+
+export interface LbEndpointConfig {
+  readonly address: SocketAddress;
+  /** Default 1. */
+  readonly loadBalancingWeight: number;
+  /** From `health_status`; UNKNOWN/HEALTHY count as healthy. */
+  readonly healthStatus: 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';
+}
+
+export interface LocalityLbEndpointsConfig {
+  readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
+  /** null when not set (then localities are not weighted). */
+  readonly loadBalancingWeight: number | null;
+  /** Default 0 (highest). */
+  readonly priority: number;
+  readonly lbEndpoints: readonly LbEndpointConfig[];
+}
+
+export interface ClusterConfig {
+  readonly name: string;
+  readonly type: DiscoveryType;
+  /** Envoy default 5 s. */
+  readonly connectTimeoutMs: number;
+  readonly lbPolicy: LbPolicy;
+  readonly loadAssignment: {
+    readonly endpoints: readonly LocalityLbEndpointsConfig[];
+  };
+  /** STRICT_DNS / LOGICAL_DNS re-resolution period; Envoy default 5 s. */
+  readonly dnsRefreshRateMs: number;
+  /** V4_ONLY, V6_ONLY, AUTO (v6 then v4, Envoy's default), V4_PREFERRED, ALL. */
+  readonly dnsLookupFamily: 'AUTO' | 'V4_ONLY' | 'V6_ONLY' | 'V4_PREFERRED' | 'ALL';
+  /** common_lb_config.healthy_panic_threshold, percent; Envoy default 50. */
+  readonly healthyPanicThresholdPercent: number;
+  readonly leastRequest: { readonly choiceCount: number };           // Envoy default 2
+  readonly ringHash: { readonly minimumRingSize: number; readonly maximumRingSize: number }; // 1024 / 8M
+  readonly maglev: { readonly tableSize: number };                   // 65537
+  /** HTTP/1.1 connection pool per endpoint. */
+  readonly connectionPool: {
+    /** circuit_breakers.thresholds[DEFAULT].max_connections; Envoy default 1024. */
+    readonly maxConnections: number;
+    /** max_pending_requests; Envoy default 1024. */
+    readonly maxPendingRequests: number;
+    /** max_requests; Envoy default 1024. */
+    readonly maxRequests: number;
+    /** max_retries; Envoy default 3. */
+    readonly maxRetries: number;
+    /** common_http_protocol_options.idle_timeout on the upstream; Envoy default 1 h. */
+    readonly idleTimeoutMs: number;
+    /** max_requests_per_connection; 0 = unlimited. */
+    readonly maxRequestsPerConnection: number;
+  };
+  readonly perConnectionBufferLimitBytes: number;
+}
