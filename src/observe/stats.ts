@@ -94,6 +94,11 @@ export class StatsStore {
     return this.getOrCreate(name, () => new Histogram(name, promName ?? sanitize(name), labels, bounds), Histogram);
   }
   get(name: string): Stat | undefined { return this.stats.get(name); }
+  /** Value of a counter or gauge by dotted name; undefined when absent (or a histogram). */
+  value(name: string): number | undefined {
+    const s = this.stats.get(name);
+    return s === undefined || s instanceof Histogram ? undefined : s.value;
+  }
   /** Every stat, sorted by dotted name. */
   all(): Stat[] { return [...this.stats.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); }
 

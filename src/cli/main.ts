@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// `weft`: the command-line entry point. One file per command under src/cli/; this file only
+// dispatches and prints help.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runProxy } from './proxy.js';
+
+const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
+  proxy: { summary: 'run the proxy from an Envoy v3 bootstrap (weft proxy -c FILE [--validate])', run: runProxy },
+  version: { summary: 'print the version', run: async () => { console.log(version()); return 0; } },
+};
+
+/** The package version, from the package.json above this file (dist/src/cli or src/cli). */
+export function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    'weft — a service mesh in TypeScript',
+    '',
+    'Usage: weft <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`),
+    '',
+    'Run `weft <command> --help` for the options of a command.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(help());
+    return 0;
+  }
+  if (cmd === '--version' || cmd === '-v') { console.log(version()); return 0; }
+  const c = COMMANDS[cmd];
+  if (c === undefined) {
+    console.error(`weft: unknown command '${cmd}'\n\n${help()}`);
+    return 2;
+  }
+  return c.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code !== 0 || process.exitCode === undefined) process.exitCode = code; },
+  (err: unknown) => { console.error(err instanceof Error ? err.stack ?? err.message : String(err)); process.exitCode = 1; },
+);

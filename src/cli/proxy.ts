@@ -1,0 +1,113 @@
+// `weft proxy -c FILE`: runs an Envoy v3 bootstrap; `--validate` only checks it. SIGTERM/SIGINT
+// drain and exit 0; SIGHUP or a change of the file reloads it (an invalid file is rejected, its
+// errors logged, and the running config kept).
+
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadBootstrapFile } from '../envoy/load.js';
+import { ProxyServer } from '../proxy/server.js';
+import { log, setLevel } from '../observe/logger.js';
+
+const USAGE = `Usage: weft proxy -c FILE [options]
+
+Runs the proxy from an Envoy v3 bootstrap file (YAML or JSON).
+
+Options:
+  -c, --config FILE      the bootstrap file (required)
+      --validate         check the file, print every error, exit 0 (valid) or 1 (invalid)
+      --drain-time-s N   on SIGTERM, how long in-flight requests may take to finish (default 600)
+  -l, --log-level LEVEL  trace, debug, info, warning, error, critical, off (default info)
+      --no-watch         do not reload when the file changes (SIGHUP still reloads)
+  -h, --help             this text`;
+
+export async function runProxy(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        config: { type: 'string', short: 'c' },
+        validate: { type: 'boolean', default: false },
+        'drain-time-s': { type: 'string', default: '600' },
+        'log-level': { type: 'string', short: 'l', default: 'info' },
+        'no-watch': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    console.error(`weft proxy: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) { console.log(USAGE); return 0; }
+  if (values.config === undefined) { console.error(`weft proxy: -c/--config is required\n\n${USAGE}`); return 2; }
+  if (!setLevel(values['log-level']!)) { console.error(`weft proxy: unknown log level '${values['log-level']}'`); return 2; }
+  const drainS = Number(values['drain-time-s']);
+  if (!Number.isFinite(drainS) || drainS < 0) { console.error(`weft proxy: --drain-time-s: expected a number of seconds >= 0, got '${values['drain-time-s']}'`); return 2; }
+
+  const file = resolve(values.config);
+  const loaded = await loadBootstrapFile(file);
+  if (!loaded.ok) {
+    console.error(`${file}: ${loaded.errors.length} error${loaded.errors.length === 1 ? '' : 's'}:`);
+    for (const e of loaded.errors) console.error(`  ${e}`);
+    return 1;
+  }
+  if (values.validate) {
+    console.log(`${file}: OK (${loaded.value.listeners.length} listeners, ${loaded.value.clusters.length} clusters)`);
+    return 0;
+  }
+
+  const server = new ProxyServer(loaded.value, { commandLine: process.argv.slice(1) });
+  try {
+    await server.start();
+  } catch (e) {
+    log.critical('could not start: %s', (e as Error).message);
+    await server.close();
+    return 1;
+  }
+  log.info('weft proxy started: %d listeners, %d clusters%s', loaded.value.listeners.length, loaded.value.clusters.length,
+    server.adminPort ? `, admin on port ${server.adminPort}` : '');
+
+  return new Promise<number>((done) => {
+    let stopping = false;
+    let watcher: FSWatcher | null = null;
+    let reloading = Promise.resolve();
+    const reload = (why: string) => {
+      reloading = reloading.then(async () => {
+        const next = await loadBootstrapFile(file);
+        if (!next.ok) {
+          log.error('%s (%s): rejected, keeping the running config; %d errors:\n  %s', file, why, next.errors.length, next.errors.join('\n  '));
+          return;
+        }
+        try {
+          await server.applyConfig(next.value);
+          log.info('%s (%s): new config applied', file, why);
+        } catch (e) {
+          log.error('%s (%s): could not apply: %s', file, why, (e as Error).message);
+        }
+      });
+    };
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      watcher?.close();
+      log.info('%s: draining for up to %ds', signal, drainS);
+      void server.shutdown(drainS * 1000).then(() => done(0));
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => reload('SIGHUP'));
+    server.setQuitHandler(() => stop('quitquitquit'));
+    if (!values['no-watch']) {
+      // Watch the directory: editors and `mv` replace the file rather than writing in place.
+      let debounce: NodeJS.Timeout | null = null;
+      const name = basename(file);
+      watcher = watch(dirname(file), (_ev, f) => {
+        if (f !== null && f !== name) return;
+        if (debounce) clearTimeout(debounce);
+        debounce = setTimeout(() => { debounce = null; reload('file changed'); }, 50);
+      });
+    }
+  });
+}

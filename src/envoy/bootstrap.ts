@@ -1,0 +1,151 @@
+// Envoy v3 bootstrap adapter: envoy.config.bootstrap.v3.Bootstrap (as parsed YAML/JSON, proto3 JSON
+// mapping) → the proxy's canonical BootstrapConfig, with every error collected and output deep-frozen.
+
+import type { AdminConfig, BootstrapConfig, ClusterConfig, ListenerConfig, NodeConfig } from '../proxy/config/types.js';
+import { accessLog, fileLogWithDefaultFormat } from './access-log.js';
+import { cluster } from './cluster.js';
+import { address, formatAddress } from './core.js';
+import { Ctx, type ClusterReference, type DecodeEnv } from './decode/context.js';
+import { deepFreeze } from './decode/freeze.js';
+import { defineMessage, list, message, readMessage, string, struct, type Msg, type Reader } from './decode/readers.js';
+import type { ExtensionLookup } from './decode/typed.js';
+import { builtinExtensions } from './extensions.js';
+import { listener } from './listener.js';
+
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+export interface DecodeBootstrapOptions {
+  /** Directory for relative file names in the config (e.g. direct response `body.filename`). */
+  readonly baseDir: string;
+  /** typed_config decoders; the built-in list by default. */
+  readonly extensions?: ExtensionLookup;
+}
+
+const NODE = defineMessage({
+  name: 'envoy.config.core.v3.Node',
+  fields: ['id', 'cluster', 'metadata'],
+  unsupported: [
+    'dynamic_parameters', 'user_agent_name', 'user_agent_version', 'user_agent_build_version', 'extensions',
+    'client_features', 'listening_addresses',
+  ],
+  // Locality only describes where this proxy runs (used later for locality-aware LB and xDS).
+  informational: ['locality'],
+});
+
+const EMPTY_NODE: NodeConfig = { id: '', cluster: '', metadata: {} };
+
+const node: Reader<NodeConfig> = message(NODE, (m) => ({
+  id: m.get('id', string, ''),
+  cluster: m.get('cluster', string, ''),
+  metadata: m.get('metadata', struct, {}),
+}));
+
+const ADMIN = defineMessage({
+  name: 'envoy.config.bootstrap.v3.Admin',
+  fields: ['access_log', 'access_log_path', 'address'],
+  unsupported: ['profile_path', 'socket_options', 'ignore_global_conn_limit', 'allow_paths'],
+});
+
+const adminAddress = address({ host: 'ip', allowPortZero: true });
+
+/** Admin without an address means no admin server, as in Envoy. `/dev/null` as log path means no log. */
+const admin: Reader<AdminConfig | null> = message(ADMIN, (m) => {
+  const logs = m.get('access_log', list(accessLog), []);
+  const path = m.get('access_log_path', string, '');
+  if (path !== '' && path !== '/dev/null') logs.push(fileLogWithDefaultFormat(path));
+  if (!m.has('address')) {
+    if (logs.length > 0) m.at('address').expected('an address (admin access logs need an admin server)', undefined);
+    return null;
+  }
+  const addr = m.opt('address', adminAddress);
+  return addr === undefined ? undefined : { address: addr, accessLogs: logs };
+});
+
+const STATIC_RESOURCES = defineMessage({
+  name: 'envoy.config.bootstrap.v3.Bootstrap.StaticResources',
+  fields: ['listeners', 'clusters'],
+  unsupported: ['secrets'],
+});
+
+const BOOTSTRAP = defineMessage({
+  name: 'envoy.config.bootstrap.v3.Bootstrap',
+  fields: ['node', 'static_resources', 'admin'],
+  unsupported: [
+    'node_context_params', 'dynamic_resources', 'cluster_manager', 'hds_config', 'flags_path', 'stats_sinks',
+    'deferred_stat_options', 'stats_config', 'stats_flush_interval', 'stats_flush_on_admin', 'stats_eviction_interval',
+    'watchdog', 'watchdogs', 'tracing', 'layered_runtime', 'overload_manager', 'enable_dispatcher_stats',
+    'header_prefix', 'stats_server_version_override', 'use_tcp_for_dns_lookups', 'dns_resolution_config',
+    'typed_dns_resolver_config', 'bootstrap_extensions', 'fatal_actions', 'config_sources', 'default_config_source',
+    'default_socket_interface', 'certificate_provider_instances', 'inline_headers', 'perf_tracing_file_path',
+    'default_regex_engine', 'xds_delegate_extension', 'xds_config_tracker_extension', 'listener_manager',
+    'application_log_config', 'grpc_async_client_manager_config', 'memory_allocator_manager',
+  ],
+});
+
+/** Decodes a repeated field keeping each item's input index (for cross-checks with precise paths). */
+function indexed<T>(m: Msg, field: string, item: Reader<T>): { index: number; value: T }[] {
+  const raw = m.raw(field);
+  if (raw === undefined) return [];
+  const ctx = m.at(field);
+  if (!Array.isArray(raw)) {
+    ctx.expected('a list', raw);
+    return [];
+  }
+  const out: { index: number; value: T }[] = [];
+  raw.forEach((x, index) => {
+    const value = item(ctx.index(index), x);
+    if (value !== undefined) out.push({ index, value });
+  });
+  return out;
+}
+
+/** Reports items whose `key` repeats an earlier item's. */
+function checkUnique<T>(ctx: Ctx, items: readonly { index: number; value: T }[], field: string, key: (v: T) => string, what: string): void {
+  const seen = new Map<string, number>();
+  for (const { index, value } of items) {
+    const k = key(value);
+    const first = seen.get(k);
+    if (first === undefined) seen.set(k, index);
+    else ctx.index(index).field(field).expected(`${what} not already used (by [${first}])`, k);
+  }
+}
+
+function staticResources(m: Msg): { listeners: ListenerConfig[]; clusters: ClusterConfig[] } {
+  const listeners = indexed(m, 'listeners', listener);
+  const clusters = indexed(m, 'clusters', cluster);
+  checkUnique(m.at('listeners'), listeners, 'name', (l) => l.name, 'a listener name');
+  checkUnique(m.at('listeners'), listeners, 'address', (l) => formatAddress(l.address).toLowerCase(), 'an address');
+  checkUnique(m.at('clusters'), clusters, 'name', (c) => c.name, 'a cluster name');
+  return { listeners: listeners.map((l) => l.value), clusters: clusters.map((c) => c.value) };
+}
+
+/** Every cluster a route names must be a static cluster (Envoy's validate_clusters for static configs). */
+function checkClusterReferences(root: Ctx, refs: readonly ClusterReference[], clusters: readonly ClusterConfig[]): void {
+  const names = new Set(clusters.map((c) => c.name));
+  for (const ref of refs) {
+    if (!names.has(ref.name)) {
+      new Ctx(ref.path, root.errors, root.env).expected('the name of a cluster in static_resources.clusters', ref.name);
+    }
+  }
+}
+
+/** Decodes an Envoy v3 bootstrap (already parsed from YAML/JSON) into the proxy's typed config. */
+export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): DecodeResult<BootstrapConfig> {
+  const env: DecodeEnv = { baseDir: opts.baseDir, extensions: opts.extensions ?? builtinExtensions(), clusterRefs: [] };
+  const root = Ctx.root(env);
+  const m = readMessage(root, input, BOOTSTRAP);
+  if (m === undefined) return { ok: false, errors: root.errors };
+
+  const nodeConfig = m.get('node', node, EMPTY_NODE);
+  const adminConfig = m.get('admin', admin, null);
+  let resources: { listeners: ListenerConfig[]; clusters: ClusterConfig[] } = { listeners: [], clusters: [] };
+  if (m.has('static_resources')) {
+    const sm = readMessage(m.at('static_resources'), m.raw('static_resources'), STATIC_RESOURCES);
+    if (sm !== undefined) resources = staticResources(sm);
+  }
+  checkClusterReferences(root, env.clusterRefs, resources.clusters);
+
+  if (root.errors.length > 0) return { ok: false, errors: root.errors };
+  const value: BootstrapConfig = { node: nodeConfig, admin: adminConfig, listeners: resources.listeners, clusters: resources.clusters };
+  return { ok: true, value: deepFreeze(value) };
+}

@@ -1,0 +1,335 @@
+// Decoders for envoy.config.cluster.v3.Cluster (cluster.proto, circuit_breaker.proto) and its
+// ClusterLoadAssignment (envoy.config.endpoint.v3 endpoint.proto, endpoint_components.proto).
+
+import type {
+  ClusterConfig, DiscoveryType, LbEndpointConfig, LbPolicy, LocalityLbEndpointsConfig, SocketAddress,
+} from '../proxy/config/types.js';
+import { address, locality, percent } from './core.js';
+import type { Ctx } from './decode/context.js';
+import {
+  defineMessage, enumeration, integer, isObject, list, message, nonEmptyString, positiveDuration, reader,
+  supportedValue, uint32, uint64, wrapped, type Reader,
+} from './decode/readers.js';
+import { typedConfig } from './decode/typed.js';
+import { DEFAULT_BUFFER_LIMIT_BYTES } from './listener.js';
+import { UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY, type UpstreamHttpProtocolOptionsConfig } from './upstream-http.js';
+
+const DEFAULTS = {
+  connectTimeoutMs: 5_000,
+  dnsRefreshRateMs: 5_000,
+  healthyPanicThresholdPercent: 50,
+  choiceCount: 2,
+  minimumRingSize: 1024,
+  maximumRingSize: 8_388_608,
+  maglevTableSize: 65_537,
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+  upstreamIdleTimeoutMs: 3_600_000,
+};
+
+const MAX_RING_SIZE = 8_388_608;
+const MAX_MAGLEV_TABLE_SIZE = 5_000_011;
+const MAX_PRIORITY = 128;
+
+// ───────────────────────────── endpoints ─────────────────────────────
+
+const ENDPOINT = defineMessage({
+  name: 'envoy.config.endpoint.v3.Endpoint',
+  fields: ['address'],
+  unsupported: ['health_check_config', 'hostname', 'additional_addresses'],
+});
+
+const LB_ENDPOINT = defineMessage({
+  name: 'envoy.config.endpoint.v3.LbEndpoint',
+  fields: ['endpoint', 'health_status', 'load_balancing_weight'],
+  unsupported: ['endpoint_name', 'metadata'],
+});
+
+const healthStatusEnum = enumeration({ UNKNOWN: 0, HEALTHY: 1, UNHEALTHY: 2, DRAINING: 3, TIMEOUT: 4, DEGRADED: 5 });
+
+function lbEndpoint(endpointAddress: Reader<SocketAddress>): Reader<LbEndpointConfig> {
+  const endpoint = message(ENDPOINT, (m) => m.req('address', endpointAddress));
+  return message(LB_ENDPOINT, (m) => {
+    const which = m.oneof(['endpoint'], { required: true, others: ['endpoint_name'] });
+    const addr = which === undefined ? undefined : m.opt('endpoint', endpoint);
+    const healthStatus = m.get('health_status', healthStatusEnum, 'UNKNOWN');
+    const loadBalancingWeight = m.get('load_balancing_weight', wrapped(integer(1, 4294967295)), 1);
+    return addr === undefined ? undefined : { address: addr, loadBalancingWeight, healthStatus };
+  });
+}
+
+const LOCALITY_LB_ENDPOINTS = defineMessage({
+  name: 'envoy.config.endpoint.v3.LocalityLbEndpoints',
+  fields: ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority'],
+  unsupported: ['metadata', 'load_balancer_endpoints', 'leds_cluster_locality_config', 'proximity'],
+});
+
+function localityLbEndpoints(endpointAddress: Reader<SocketAddress>): Reader<LocalityLbEndpointsConfig> {
+  const endpoints = list(lbEndpoint(endpointAddress));
+  return message(LOCALITY_LB_ENDPOINTS, (m) => ({
+    locality: m.get('locality', locality, { region: '', zone: '', subZone: '' }),
+    loadBalancingWeight: m.opt('load_balancing_weight', wrapped(integer(1, 4294967295))) ?? null,
+    priority: m.get('priority', integer(0, MAX_PRIORITY), 0),
+    lbEndpoints: m.get('lb_endpoints', endpoints, []),
+  }));
+}
+
+const CLUSTER_LOAD_ASSIGNMENT = defineMessage({
+  name: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  fields: ['cluster_name', 'endpoints'],
+  unsupported: ['named_endpoints', 'policy'],
+});
+
+/** Envoy requires priorities 0..N without gaps. */
+function checkPriorities(ctx: Ctx, groups: readonly LocalityLbEndpointsConfig[]): void {
+  const priorities = [...new Set(groups.map((g) => g.priority))].sort((a, b) => a - b);
+  if (priorities.some((p, i) => p !== i)) ctx.expected('priorities contiguous from 0', priorities);
+}
+
+function loadAssignment(type: DiscoveryType): Reader<LocalityLbEndpointsConfig[]> {
+  const endpointAddress = address({ host: type === 'STATIC' ? 'ip' : 'host', allowPortZero: false });
+  const groups = list(localityLbEndpoints(endpointAddress));
+  return message(CLUSTER_LOAD_ASSIGNMENT, (m) => {
+    m.req('cluster_name', nonEmptyString); // Envoy requires it; Weft uses the cluster's own name
+    const endpoints = m.get('endpoints', groups, []);
+    checkPriorities(m.at('endpoints'), endpoints);
+    if (type === 'LOGICAL_DNS') {
+      const count = endpoints.reduce((n, g) => n + g.lbEndpoints.length, 0);
+      if (endpoints.length !== 1 || count !== 1) {
+        m.at('endpoints').fail(`expected exactly one locality with one endpoint for a LOGICAL_DNS cluster, got ${count} endpoint${count === 1 ? '' : 's'} in ${endpoints.length} localit${endpoints.length === 1 ? 'y' : 'ies'}`);
+      }
+    }
+    return endpoints;
+  });
+}
+
+// ───────────────────────────── load balancing ─────────────────────────────
+
+const LEAST_REQUEST_LB_CONFIG = defineMessage({
+  name: 'envoy.config.cluster.v3.Cluster.LeastRequestLbConfig',
+  fields: ['choice_count'],
+  unsupported: ['active_request_bias', 'slow_start_config'],
+});
+const RING_HASH_LB_CONFIG = defineMessage({
+  name: 'envoy.config.cluster.v3.Cluster.RingHashLbConfig',
+  fields: ['minimum_ring_size', 'maximum_ring_size', 'hash_function'],
+});
+const MAGLEV_LB_CONFIG = defineMessage({
+  name: 'envoy.config.cluster.v3.Cluster.MaglevLbConfig',
+  fields: ['table_size'],
+});
+const ROUND_ROBIN_LB_CONFIG = defineMessage({
+  name: 'envoy.config.cluster.v3.Cluster.RoundRobinLbConfig',
+  fields: [],
+  unsupported: ['slow_start_config'],
+});
+
+const hashFunctionEnum = enumeration({ XX_HASH: 0, MURMUR_HASH_2: 1 });
+
+const leastRequestLbConfig = message(LEAST_REQUEST_LB_CONFIG, (m) => ({
+  choiceCount: m.get('choice_count', wrapped(integer(2, 4294967295)), DEFAULTS.choiceCount),
+}));
+
+const ringHashLbConfig = message(RING_HASH_LB_CONFIG, (m) => {
+  supportedValue(m.at('hash_function'), m.opt('hash_function', hashFunctionEnum), ['XX_HASH']);
+  const minimumRingSize = m.get('minimum_ring_size', wrapped(integer(1, MAX_RING_SIZE)), DEFAULTS.minimumRingSize);
+  const maximumRingSize = m.get('maximum_ring_size', wrapped(integer(1, MAX_RING_SIZE)), DEFAULTS.maximumRingSize);
+  if (minimumRingSize > maximumRingSize) {
+    m.at('minimum_ring_size').expected(`a size not above maximum_ring_size (${maximumRingSize})`, minimumRingSize);
+  }
+  return { minimumRingSize, maximumRingSize };
+});
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+const primeTableSize: Reader<number> = reader(`a prime number up to ${MAX_MAGLEV_TABLE_SIZE}`, (ctx, v) => {
+  const what = `a prime number up to ${MAX_MAGLEV_TABLE_SIZE}`;
+  const n = wrapped(uint64)(ctx, v);
+  if (n === undefined) return undefined;
+  return n <= MAX_MAGLEV_TABLE_SIZE && isPrime(n) ? n : ctx.expected(what, v);
+});
+
+const maglevLbConfig = message(MAGLEV_LB_CONFIG, (m) => ({
+  tableSize: m.get('table_size', primeTableSize, DEFAULTS.maglevTableSize),
+}));
+
+const roundRobinLbConfig = message(ROUND_ROBIN_LB_CONFIG, () => ({}));
+
+/** Which lb_policy each *_lb_config belongs to. */
+const LB_CONFIG_POLICY = {
+  least_request_lb_config: 'LEAST_REQUEST',
+  ring_hash_lb_config: 'RING_HASH',
+  maglev_lb_config: 'MAGLEV',
+  round_robin_lb_config: 'ROUND_ROBIN',
+} as const;
+
+const COMMON_LB_CONFIG = defineMessage({
+  name: 'envoy.config.cluster.v3.Cluster.CommonLbConfig',
+  fields: ['healthy_panic_threshold'],
+  unsupported: [
+    'zone_aware_lb_config', 'locality_weighted_lb_config', 'update_merge_window', 'ignore_new_hosts_until_first_hc',
+    'close_connections_on_host_set_change', 'consistent_hashing_lb_config', 'override_host_status',
+  ],
+});
+
+const commonLbConfig = message(COMMON_LB_CONFIG, (m) =>
+  m.get('healthy_panic_threshold', percent, DEFAULTS.healthyPanicThresholdPercent));
+
+// ───────────────────────────── circuit breakers ─────────────────────────────
+
+const THRESHOLDS = defineMessage({
+  name: 'envoy.config.cluster.v3.CircuitBreakers.Thresholds',
+  fields: ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries'],
+  unsupported: ['retry_budget', 'track_remaining', 'max_connection_pools'],
+});
+
+const CIRCUIT_BREAKERS = defineMessage({
+  name: 'envoy.config.cluster.v3.CircuitBreakers',
+  fields: ['thresholds'],
+  unsupported: ['per_host_thresholds'],
+});
+
+const routingPriorityEnum = enumeration({ DEFAULT: 0, HIGH: 1 });
+
+interface Thresholds {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+const DEFAULT_THRESHOLDS: Thresholds = {
+  maxConnections: DEFAULTS.maxConnections,
+  maxPendingRequests: DEFAULTS.maxPendingRequests,
+  maxRequests: DEFAULTS.maxRequests,
+  maxRetries: DEFAULTS.maxRetries,
+};
+
+const thresholds = message(THRESHOLDS, (m) => {
+  supportedValue(m.at('priority'), m.get('priority', routingPriorityEnum, 'DEFAULT'), ['DEFAULT']);
+  return {
+    maxConnections: m.get('max_connections', wrapped(uint32), DEFAULTS.maxConnections),
+    maxPendingRequests: m.get('max_pending_requests', wrapped(uint32), DEFAULTS.maxPendingRequests),
+    maxRequests: m.get('max_requests', wrapped(uint32), DEFAULTS.maxRequests),
+    maxRetries: m.get('max_retries', wrapped(uint32), DEFAULTS.maxRetries),
+  };
+});
+
+const circuitBreakers: Reader<Thresholds> = message(CIRCUIT_BREAKERS, (m) => {
+  const all = m.get('thresholds', list(thresholds), []);
+  if (all.length > 1) m.at('thresholds').expected('at most one entry (for priority DEFAULT)', m.raw('thresholds'));
+  return all[0] ?? DEFAULT_THRESHOLDS;
+});
+
+// ───────────────────────────── cluster ─────────────────────────────
+
+const CLUSTER = defineMessage({
+  name: 'envoy.config.cluster.v3.Cluster',
+  fields: [
+    'name', 'type', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'lb_policy', 'load_assignment',
+    'max_requests_per_connection', 'circuit_breakers', 'typed_extension_protocol_options', 'dns_refresh_rate',
+    'dns_lookup_family', 'common_lb_config', 'least_request_lb_config', 'ring_hash_lb_config', 'maglev_lb_config',
+    'round_robin_lb_config',
+  ],
+  unsupported: [
+    'transport_socket_matches', 'transport_socket_matcher', 'alt_stat_name', 'cluster_type', 'eds_cluster_config',
+    'health_checks', 'upstream_http_protocol_options', 'common_http_protocol_options', 'http_protocol_options',
+    'http2_protocol_options', 'dns_jitter', 'dns_failure_refresh_rate', 'respect_dns_ttl', 'dns_resolvers',
+    'use_tcp_for_dns_lookups', 'dns_resolution_config', 'typed_dns_resolver_config', 'wait_for_warm_on_init',
+    'outlier_detection', 'cleanup_interval', 'upstream_bind_config', 'lb_subset_config', 'original_dst_lb_config',
+    'transport_socket', 'metadata', 'protocol_selection', 'upstream_connection_options',
+    'close_connections_on_host_health_failure', 'ignore_health_on_host_removal', 'filters', 'load_balancing_policy',
+    'lrs_server', 'lrs_report_endpoint_metrics', 'track_timeout_budgets', 'upstream_config', 'track_cluster_stats',
+    'preconnect_policy', 'connection_pool_per_downstream_connection',
+  ],
+});
+
+const discoveryTypeEnum = enumeration({ STATIC: 0, STRICT_DNS: 1, LOGICAL_DNS: 2, EDS: 3, ORIGINAL_DST: 4 });
+const lbPolicyEnum = enumeration({
+  ROUND_ROBIN: 0, LEAST_REQUEST: 1, RING_HASH: 2, RANDOM: 3, MAGLEV: 5, CLUSTER_PROVIDED: 6,
+  LOAD_BALANCING_POLICY_CONFIG: 7,
+});
+const dnsLookupFamilyEnum = enumeration({ AUTO: 0, V4_ONLY: 1, V6_ONLY: 2, V4_PREFERRED: 3, ALL: 4 });
+
+/** typed_extension_protocol_options: only the upstream HTTP protocol options are known. */
+const typedExtensionProtocolOptions: Reader<UpstreamHttpProtocolOptionsConfig | null> = reader('an object', (ctx, v) => {
+  if (!isObject(v)) return ctx.expected('an object', v);
+  let found: UpstreamHttpProtocolOptionsConfig | null = null;
+  const options = typedConfig('upstream_http_protocol_options', { name: UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY });
+  for (const [key, value] of Object.entries(v)) {
+    if (key !== UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY) {
+      ctx.key(key).fail(`expected only the key ${JSON.stringify(UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY)}, got ${JSON.stringify(key)}`);
+      continue;
+    }
+    found = options(ctx.key(key), value) ?? null;
+  }
+  return found;
+});
+
+/** envoy.config.cluster.v3.Cluster (STATIC, STRICT_DNS and LOGICAL_DNS discovery). */
+export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
+  const name = m.req('name', nonEmptyString);
+  m.oneof(['type'], { required: false, others: ['cluster_type'] });
+  const type = supportedValue(m.at('type'), m.get('type', discoveryTypeEnum, 'STATIC'), ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS'] as const);
+  const lbPolicy: LbPolicy | undefined = supportedValue(
+    m.at('lb_policy'), m.get('lb_policy', lbPolicyEnum, 'ROUND_ROBIN'),
+    ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'] as const,
+  );
+
+  const lbConfig = m.oneof(Object.keys(LB_CONFIG_POLICY) as (keyof typeof LB_CONFIG_POLICY)[], {
+    required: false, others: ['original_dst_lb_config'],
+  });
+  if (lbConfig !== undefined && lbPolicy !== undefined && LB_CONFIG_POLICY[lbConfig] !== lbPolicy) {
+    m.at(lbConfig).fail(`expected only with lb_policy ${LB_CONFIG_POLICY[lbConfig]}, got lb_policy ${lbPolicy}`);
+  }
+  const leastRequest = m.get('least_request_lb_config', leastRequestLbConfig, { choiceCount: DEFAULTS.choiceCount });
+  const ringHash = m.get('ring_hash_lb_config', ringHashLbConfig, {
+    minimumRingSize: DEFAULTS.minimumRingSize, maximumRingSize: DEFAULTS.maximumRingSize,
+  });
+  const maglev = m.get('maglev_lb_config', maglevLbConfig, { tableSize: DEFAULTS.maglevTableSize });
+  m.opt('round_robin_lb_config', roundRobinLbConfig);
+
+  const endpoints = type === undefined ? [] : m.get('load_assignment', loadAssignment(type), []);
+  const breakers = m.get('circuit_breakers', circuitBreakers, DEFAULT_THRESHOLDS);
+  const http = m.opt('typed_extension_protocol_options', typedExtensionProtocolOptions) ?? null;
+  const topLevelMaxRequests = m.opt('max_requests_per_connection', wrapped(uint32));
+  if (topLevelMaxRequests !== undefined && http?.maxRequestsPerConnection !== undefined) {
+    m.at('max_requests_per_connection').fail(
+      'expected only one of max_requests_per_connection and the HttpProtocolOptions one, got both',
+    );
+  }
+
+  const connectTimeoutMs = m.get('connect_timeout', positiveDuration, DEFAULTS.connectTimeoutMs);
+  const dnsRefreshRateMs = m.get('dns_refresh_rate', positiveDuration, DEFAULTS.dnsRefreshRateMs);
+  const dnsLookupFamily = m.get('dns_lookup_family', dnsLookupFamilyEnum, 'AUTO');
+  const healthyPanicThresholdPercent = m.get('common_lb_config', commonLbConfig, DEFAULTS.healthyPanicThresholdPercent);
+  const perConnectionBufferLimitBytes = m.get('per_connection_buffer_limit_bytes', wrapped(uint32), DEFAULT_BUFFER_LIMIT_BYTES);
+
+  if (name === undefined || type === undefined || lbPolicy === undefined) return undefined;
+  return {
+    name,
+    type,
+    connectTimeoutMs,
+    lbPolicy,
+    loadAssignment: { endpoints },
+    dnsRefreshRateMs,
+    dnsLookupFamily,
+    healthyPanicThresholdPercent,
+    leastRequest,
+    ringHash,
+    maglev,
+    connectionPool: {
+      ...breakers,
+      idleTimeoutMs: http?.idleTimeoutMs ?? DEFAULTS.upstreamIdleTimeoutMs,
+      maxRequestsPerConnection: http?.maxRequestsPerConnection ?? topLevelMaxRequests ?? 0,
+    },
+    perConnectionBufferLimitBytes,
+  };
+});
+

@@ -1,0 +1,28 @@
+// The one explicit list of typed_config decoders the Envoy adapter knows, keyed by type URL.
+// Adding an extension = writing its decoder and adding one line here (no import side effects).
+
+import {
+  fileAccessLogExtension, stderrAccessLogExtension, stdoutAccessLogExtension,
+} from './access-log.js';
+import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
+import { httpConnectionManagerExtension } from './hcm.js';
+import { routerFilterExtension } from './router-filter.js';
+import { upstreamHttpProtocolOptionsExtension } from './upstream-http.js';
+
+export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
+  // network filters
+  httpConnectionManagerExtension,
+  // HTTP filters
+  routerFilterExtension,
+  // access loggers
+  fileAccessLogExtension,
+  stdoutAccessLogExtension,
+  stderrAccessLogExtension,
+  // cluster typed_extension_protocol_options
+  upstreamHttpProtocolOptionsExtension,
+];
+
+/** A registry holding the built-in extensions. */
+export function builtinExtensions(): ExtensionRegistry {
+  return new ExtensionRegistry(BUILTIN_EXTENSIONS);
+}

@@ -1,0 +1,117 @@
+// The HTTP connection manager network filter,
+// envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.
+
+import type { HttpConnectionManagerConfig, HttpFilterConfig, UpgradeConfig } from '../proxy/config/types.js';
+import { accessLog } from './access-log.js';
+import type { Ctx } from './decode/context.js';
+import {
+  bool, defineMessage, duration, enumeration, integer, list, message, nonEmptyString, string, supportedValue,
+  uint32, wrapped, type Reader,
+} from './decode/readers.js';
+import { typedConfig, type Extension } from './decode/typed.js';
+import { commonHttpProtocolOptions, downstreamHttp1ProtocolOptions } from './protocol-options.js';
+import { routeConfiguration, upgradeConfigFields } from './route.js';
+
+const DEFAULTS = {
+  serverName: 'weft',
+  idleTimeoutMs: 3_600_000,
+  streamIdleTimeoutMs: 300_000,
+  requestHeadersTimeoutMs: 0,
+  maxRequestHeadersKb: 60,
+};
+
+const HTTP_FILTER = defineMessage({
+  name: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter',
+  fields: ['name', 'typed_config'],
+  unsupported: ['config_discovery', 'is_optional', 'disabled'],
+});
+
+const httpFilter: Reader<HttpFilterConfig> = message(HTTP_FILTER, (m) => {
+  const name = m.req('name', nonEmptyString) ?? '';
+  const which = m.oneof(['typed_config'], { required: true, others: ['config_discovery'] });
+  return which === undefined ? undefined : m.opt('typed_config', typedConfig('http_filter', { name }));
+});
+
+/** The router must be present and last (it is terminal). */
+function checkRouterLast(ctx: Ctx, raw: unknown, filters: readonly HttpFilterConfig[]): void {
+  if (!Array.isArray(raw) || filters.length !== raw.length) return; // item errors already reported
+  filters.forEach((f, i) => {
+    if (f.kind === 'router' && i !== filters.length - 1) {
+      ctx.index(i).expected('the router filter only as the last HTTP filter', raw[i]);
+    }
+  });
+  if (filters.at(-1)?.kind !== 'router') {
+    ctx.expected('a list of HTTP filters ending with the router (envoy.extensions.filters.http.router.v3.Router)', raw);
+  }
+}
+
+const UPGRADE_CONFIG = defineMessage({
+  name: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig',
+  fields: ['upgrade_type', 'enabled'],
+  unsupported: ['filters'],
+});
+
+const upgradeConfig: Reader<UpgradeConfig> = message(UPGRADE_CONFIG, upgradeConfigFields);
+
+const codecTypeEnum = enumeration({ AUTO: 0, HTTP1: 1, HTTP2: 2, HTTP3: 3 });
+
+const HCM = defineMessage({
+  name: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  fields: [
+    'codec_type', 'stat_prefix', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options',
+    'server_name', 'max_request_headers_kb', 'stream_idle_timeout', 'request_headers_timeout', 'access_log',
+    'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'upgrade_configs',
+  ],
+  unsupported: [
+    'rds', 'scoped_routes', 'add_user_agent', 'tracing', 'http1_safe_max_connection_duration', 'http2_protocol_options',
+    'http3_protocol_options', 'server_header_transformation', 'scheme_header_transformation', 'stream_flush_timeout',
+    'request_timeout', 'drain_timeout', 'delayed_close_timeout', 'access_log_flush_interval',
+    'flush_access_log_on_new_request', 'access_log_options', 'original_ip_detection_extensions',
+    'early_header_mutation_extensions', 'internal_address_config', 'skip_xff_append', 'via',
+    'preserve_external_request_id', 'always_set_request_id_in_response', 'forward_client_cert_details',
+    'set_current_client_cert_details', 'forward_client_cert_matcher', 'proxy_100_continue',
+    'represent_ipv4_remote_address_as_ipv4_mapped_ipv6', 'normalize_path', 'merge_slashes',
+    'path_with_escaped_slashes_action', 'request_id_extension', 'local_reply_config', 'strip_matching_host_port',
+    'strip_any_host_port', 'stream_error_on_invalid_http_message', 'path_normalization_options',
+    'strip_trailing_host_dot', 'proxy_status_config', 'typed_header_validation_config', 'append_x_forwarded_port',
+    'append_local_overload', 'add_proxy_protocol_connection_state', 'forward_proto_config',
+  ],
+});
+
+const hcmCommonOptions = commonHttpProtocolOptions(['idle_timeout']);
+/** Inline route configs are validated against the static clusters by default, as in Envoy. */
+const inlineRouteConfiguration = routeConfiguration(true);
+
+export const httpConnectionManagerExtension: Extension<'network_filter'> = {
+  category: 'network_filter',
+  typeUrl: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  spec: HCM,
+  decode(m): HttpConnectionManagerConfig | undefined {
+    const statPrefix = m.req('stat_prefix', nonEmptyString);
+    const codecType = supportedValue(m.at('codec_type'), m.get('codec_type', codecTypeEnum, 'AUTO'), ['AUTO', 'HTTP1']);
+    const which = m.oneof(['route_config'], { required: true, others: ['rds', 'scoped_routes'] });
+    const routeConfig = which === undefined ? undefined : m.opt('route_config', inlineRouteConfiguration);
+    const common = m.opt('common_http_protocol_options', hcmCommonOptions);
+    m.opt('http_protocol_options', downstreamHttp1ProtocolOptions);
+    const httpFilters = m.req('http_filters', list(httpFilter)) ?? [];
+    if (m.has('http_filters')) checkRouterLast(m.at('http_filters'), m.raw('http_filters'), httpFilters);
+    const config: HttpConnectionManagerConfig = {
+      kind: 'http_connection_manager',
+      statPrefix: statPrefix ?? '',
+      codecType: codecType ?? 'AUTO',
+      routeConfig: routeConfig ?? { name: '', virtualHosts: [], requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] },
+      accessLogs: m.get('access_log', list(accessLog), []),
+      serverName: m.get('server_name', string, DEFAULTS.serverName) || DEFAULTS.serverName,
+      useRemoteAddress: m.get('use_remote_address', wrapped(bool), false),
+      xffNumTrustedHops: m.get('xff_num_trusted_hops', uint32, 0),
+      generateRequestId: m.get('generate_request_id', wrapped(bool), true),
+      idleTimeoutMs: common?.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      requestHeadersTimeoutMs: m.get('request_headers_timeout', duration, DEFAULTS.requestHeadersTimeoutMs),
+      streamIdleTimeoutMs: m.get('stream_idle_timeout', duration, DEFAULTS.streamIdleTimeoutMs),
+      maxRequestHeadersKb: m.get('max_request_headers_kb', wrapped(integer(1, 8192)), DEFAULTS.maxRequestHeadersKb),
+      upgradeConfigs: m.get('upgrade_configs', list(upgradeConfig), []),
+      httpFilters,
+    };
+    return config;
+  },
+};

@@ -1,0 +1,402 @@
+// One downstream HTTP/1.1 connection (RFC 9112) on a raw socket: parses requests with the
+// proxy's own codec, runs one ActiveStream at a time (pipelined requests wait their turn, so
+// responses go out in order), writes response framing (Content-Length, chunked with trailers,
+// close-delimited for HTTP/1.0), keep-alive and Connection: close, 100-continue, upgrades
+// tunnelled after a 101, and the connection's timers (idle, request headers, stream idle, route).
+
+import type net from 'node:net';
+import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
+import type { Http1ParseError } from '../codec/http1/errors.js';
+import { chunkHeader, LAST_CHUNK, STATUS_REASONS, trailersBlock } from '../codec/http1/serialize.js';
+import { StreamInfo } from '../stream-info.js';
+import type { CompiledHcm } from './hcm.js';
+import { ActiveStream, httpDate, type DownstreamCodec } from './stream.js';
+
+/** Where a connection finds the connection manager version to use for its next request. */
+export interface HcmSlot {
+  hcm: CompiledHcm;
+}
+
+/** How the current response body is framed towards the client. */
+const enum Framing { None, Length, Chunked, Close }
+
+const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+export class Http1DownstreamConnection implements Http1ParserHandler, DownstreamCodec {
+  hcm: CompiledHcm;
+  readonly parser: Http1Parser;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly scheme = 'http' as const;
+  private stream: ActiveStream | null = null;
+  /** Close once the current response is written (client asked, draining, or framing needs it). */
+  private closeAfter = false;
+  private clientKeepAlive = true;
+  private clientVersionMinor = 1;
+  private framing = Framing.None;
+  private corked = false;
+  private closed = false;
+  private tunnelled = false;
+  private readonly uncork = (): void => { if (this.corked) { this.corked = false; this.socket.uncork(); } };
+
+  // timers (lazily re-armed; see armRouteTimer)
+  private routeTimer: NodeJS.Timeout | null = null;
+  private routeTimerMs = 0;
+  private routeTimerStream: ActiveStream | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private idleSince = 0;
+  private headersTimer: NodeJS.Timeout | null = null;
+  private streamIdleTimer: NodeJS.Timeout | null = null;
+  private streamIdleMs = 0;
+  private activity = 0;
+  private activitySeen = -1;
+
+  constructor(readonly socket: net.Socket, readonly slot: HcmSlot, readonly bufferLimit: number,
+              private readonly onClose: (c: Http1DownstreamConnection) => void) {
+    this.hcm = slot.hcm;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = formatAddress(socket.localAddress ?? '', socket.localPort ?? 0);
+    this.parser = new Http1Parser('request', this, { maxHeaderBytes: this.hcm.maxHeaderBytes });
+    const stats = this.hcm.stats;
+    stats.downstream_cx_total.inc();
+    stats.downstream_cx_active.inc();
+    stats.downstream_cx_http1_total.inc();
+    stats.downstream_cx_http1_active.inc();
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.onSocketData(d));
+    socket.on('end', () => this.onSocketEnd());
+    socket.on('error', () => { /* 'close' follows */ });
+    socket.on('close', () => this.onSocketClose());
+    socket.on('drain', () => this.stream?.onDownstreamDrain());
+    this.markIdle();
+  }
+
+  // ─────────────────────────── socket events ───────────────────────────
+
+  private onSocketData(d: Buffer): void {
+    this.hcm.stats.downstream_cx_rx_bytes_total.add(d.length);
+    this.activity++;
+    if (this.stream === null && this.headersTimer === null && this.hcm.config.requestHeadersTimeoutMs > 0) {
+      this.headersTimer = setTimeout(() => this.onHeadersTimeout(), this.hcm.config.requestHeadersTimeoutMs);
+    }
+    this.parser.execute(d);
+  }
+
+  private onSocketEnd(): void {
+    // The client will send nothing more. Finish the response in progress, then close.
+    const s = this.stream;
+    if (s === null || s.isDone) { this.socket.end(); return; }
+    if (!s.requestComplete) {
+      s.onDownstreamReset();
+      this.socket.destroy();
+      return;
+    }
+    this.closeAfter = true;
+  }
+
+  private onSocketClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const stats = this.hcm.stats;
+    stats.downstream_cx_active.dec();
+    stats.downstream_cx_http1_active.dec();
+    stats.downstream_cx_destroy.inc();
+    if (this.routeTimer) clearTimeout(this.routeTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.headersTimer) clearTimeout(this.headersTimer);
+    if (this.streamIdleTimer) clearTimeout(this.streamIdleTimer);
+    const s = this.stream;
+    if (s !== null && !s.isDone && !this.tunnelled) {
+      stats.downstream_cx_destroy_remote_active_rq.inc();
+      s.onDownstreamReset();
+    }
+    this.onClose(this);
+  }
+
+  // ─────────────────────────── parser callbacks ───────────────────────────
+
+  onHead(head: MessageHead): boolean {
+    if (this.headersTimer !== null) { clearTimeout(this.headersTimer); this.headersTimer = null; }
+    this.hcm = this.slot.hcm;
+    this.clientKeepAlive = head.keepAlive;
+    this.clientVersionMinor = head.versionMinor;
+    if (!head.keepAlive) this.closeAfter = true;
+    const stream = new ActiveStream(this, head, head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0');
+    this.stream = stream;
+    if (this.idleTimer !== null) this.idleSince = Infinity;
+    const idleMs = this.hcm.config.streamIdleTimeoutMs;
+    if (idleMs > 0) this.armStreamIdle(idleMs);
+    if (head.expectContinue && head.versionMinor === 1) this.socket.write(CONTINUE_100, 'latin1');
+    stream.start();
+    if (head.upgrade !== null && stream.isDone) this.closeAfter = true; // refused upgrade: the rest is not HTTP
+    return false;
+  }
+
+  onInformational(): void { /* requests have no 1xx */ }
+
+  onData(chunk: Buffer): void {
+    this.stream?.onRequestData(chunk);
+  }
+
+  onComplete(trailers: string[] | null): void {
+    const s = this.stream;
+    if (s === null) return;
+    s.onRequestComplete(trailers);
+    if (s.isDone) {
+      if (this.stream === s) this.afterStream();
+    } else {
+      // Hold further pipelined requests until this response is out.
+      this.parser.pause();
+    }
+  }
+
+  onError(err: Http1ParseError): void {
+    const stats = this.hcm.stats;
+    stats.downstream_cx_protocol_error.inc();
+    if (err.status === 431) stats.downstream_rq_too_large.inc();
+    const s = this.stream;
+    if (s !== null && !s.isDone) {
+      // Malformed body framing mid-request: the exchange cannot continue.
+      s.info.addResponseFlag('DPE');
+      if (!s.responseStarted) { this.closeAfter = true; s.localReply(err.status, STATUS_REASONS[err.status] ?? 'Bad Request', 'DPE', 'http1.codec_error'); }
+      else s.onDownstreamReset();
+      this.socket.end();
+      return;
+    }
+    // Error in a request head: answer and close; never forwarded.
+    const info = new StreamInfo();
+    info.startTime = Date.now();
+    info.startMono = performance.now();
+    info.downstreamRemoteAddress = info.downstreamDirectRemoteAddress = formatAddress(this.remoteAddress, this.remotePort);
+    info.downstreamLocalAddress = this.localAddress;
+    info.responseCode = err.status;
+    info.addResponseFlag('DPE');
+    info.responseCodeDetails = 'http1.codec_error:' + err.code;
+    const body = STATUS_REASONS[err.status] ?? 'Bad Request';
+    info.bytesSent = body.length;
+    const headStr = `HTTP/1.1 ${err.status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\ndate: ${httpDate()}\r\nserver: ${this.hcm.config.serverName}\r\nconnection: close\r\n\r\n`;
+    this.socket.end(headStr + body, 'latin1');
+    stats.downstream_rq_total.inc();
+    stats.downstream_rq_completed.inc();
+    stats.downstream_rq_xx[4]!.inc();
+    info.endMono = performance.now();
+    for (const l of this.hcm.accessLoggers) l.log(info);
+  }
+
+  // ─────────────────────────── DownstreamCodec ───────────────────────────
+
+  sendResponseHead(_stream: ActiveStream, status: number, headers: string[], contentLength: number, noBody: boolean): void {
+    let head = 'HTTP/1.1 ' + status + ' ' + (STATUS_REASONS[status] ?? 'Unknown') + '\r\n';
+    for (let i = 0; i < headers.length; i += 2) head += headers[i] + ': ' + headers[i + 1] + '\r\n';
+    if (status === 101) {
+      this.framing = Framing.None;
+    } else if (noBody) {
+      this.framing = Framing.None;
+      if (contentLength >= 0 && status !== 204 && status !== 304 && status >= 200) head += 'content-length: ' + contentLength + '\r\n';
+    } else if (contentLength >= 0) {
+      this.framing = Framing.Length;
+      head += 'content-length: ' + contentLength + '\r\n';
+    } else if (this.clientVersionMinor === 1) {
+      this.framing = Framing.Chunked;
+      head += 'transfer-encoding: chunked\r\n';
+    } else {
+      this.framing = Framing.Close;
+      this.closeAfter = true;
+    }
+    if (status !== 101) {
+      if (this.closeAfter) head += 'connection: close\r\n';
+      else if (this.clientVersionMinor === 0) head += 'connection: keep-alive\r\n';
+    }
+    head += '\r\n';
+    this.hcm.stats.downstream_cx_tx_bytes_total.add(head.length);
+    if (!this.corked) { this.corked = true; this.socket.cork(); process.nextTick(this.uncork); }
+    this.socket.write(head, 'latin1');
+  }
+
+  sendResponseData(_stream: ActiveStream, chunk: Buffer): boolean {
+    this.activity++;
+    const len = chunk.length;
+    if (len === 0) return true;
+    this.hcm.stats.downstream_cx_tx_bytes_total.add(len);
+    const sock = this.socket;
+    if (this.framing === Framing.Chunked) {
+      if (!this.corked) { this.corked = true; sock.cork(); process.nextTick(this.uncork); }
+      sock.write(chunkHeader(len), 'latin1');
+      sock.write(chunk);
+      return sock.write('\r\n', 'latin1');
+    }
+    return sock.write(chunk);
+  }
+
+  sendResponseEnd(_stream: ActiveStream, trailers: string[] | null): void {
+    if (this.framing === Framing.Chunked) {
+      if (trailers !== null && trailers.length > 0) this.socket.write(trailersBlock(trailers), 'latin1');
+      else this.socket.write(LAST_CHUNK);
+    }
+    this.framing = Framing.None;
+    this.uncork();
+  }
+
+  resetStream(_stream: ActiveStream): void {
+    this.socket.destroy();
+  }
+
+  pauseRequest(): void { this.socket.pause(); }
+  resumeRequest(): void { if (!this.closed) this.socket.resume(); }
+
+  onStreamDone(stream: ActiveStream): void {
+    if (this.stream !== stream) return;
+    if (this.tunnelled) return;
+    if (!stream.requestComplete) {
+      // Answered before the request finished: discard the rest of it, then close.
+      this.closeAfter = true;
+      this.endSocket();
+      return;
+    }
+    this.afterStream();
+  }
+
+  /** The exchange is over: close, or go on with the next (maybe already pipelined) request. */
+  private afterStream(): void {
+    this.stream = null;
+    this.routeTimerStream = null;
+    if (this.closeAfter || this.slotDraining) { this.endSocket(); return; }
+    this.markIdle();
+    if (this.parser.paused) this.parser.resume();
+  }
+
+  private endSocket(): void {
+    this.uncork();
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  // ─────────────────────────── timers ───────────────────────────
+
+  /** Route timeout for the current stream; one Timeout per connection, refreshed per request. */
+  armRouteTimer(ms: number): void {
+    this.routeTimerStream = this.stream;
+    if (this.routeTimer !== null && this.routeTimerMs === ms) { this.routeTimer.refresh(); return; }
+    if (this.routeTimer !== null) clearTimeout(this.routeTimer);
+    this.routeTimerMs = ms;
+    this.routeTimer = setTimeout(() => this.onRouteTimer(), ms);
+    this.routeTimer.unref();
+  }
+
+  clearRouteTimer(): void { this.routeTimerStream = null; }
+
+  private onRouteTimer(): void {
+    const s = this.routeTimerStream;
+    this.routeTimerStream = null;
+    if (s !== null && s === this.stream && !s.isDone) {
+      this.hcm.stats.downstream_rq_timeout.inc();
+      s.onRouteTimeout();
+    }
+  }
+
+  /** Stream idle timeout: fires when neither side moved bytes for a whole period. */
+  private armStreamIdle(ms: number): void {
+    this.activitySeen = this.activity;
+    if (this.streamIdleTimer !== null && this.streamIdleMs === ms) return;
+    if (this.streamIdleTimer !== null) clearTimeout(this.streamIdleTimer);
+    this.streamIdleMs = ms;
+    this.streamIdleTimer = setInterval(() => this.onStreamIdleTick(), ms);
+    this.streamIdleTimer.unref();
+  }
+
+  private onStreamIdleTick(): void {
+    const s = this.stream;
+    if (s === null || s.isDone || this.tunnelled) { this.activitySeen = this.activity; return; }
+    if (this.activity !== this.activitySeen) { this.activitySeen = this.activity; return; }
+    this.hcm.stats.downstream_rq_idle_timeout.inc();
+    this.closeAfter = true;
+    s.info.addResponseFlag('SI');
+    s.localReply(408, 'stream timeout', 'SI', 'stream_idle_timeout');
+  }
+
+  private markIdle(): void {
+    const ms = this.hcm.config.idleTimeoutMs;
+    if (ms <= 0) return;
+    this.idleSince = performance.now();
+    if (this.idleTimer === null) {
+      this.idleTimer = setTimeout(() => this.onIdleTimer(), ms);
+      this.idleTimer.unref();
+    }
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = null;
+    if (this.closed) return;
+    const ms = this.hcm.config.idleTimeoutMs;
+    const left = this.idleSince + ms - performance.now();
+    if (this.stream !== null || left > 1) {
+      this.idleTimer = setTimeout(() => this.onIdleTimer(), this.stream !== null ? ms : left);
+      this.idleTimer.unref();
+      return;
+    }
+    this.hcm.stats.downstream_cx_idle_timeout.inc();
+    this.endSocket();
+  }
+
+  private onHeadersTimeout(): void {
+    this.headersTimer = null;
+    if (this.stream !== null || this.closed) return;
+    this.hcm.stats.downstream_rq_header_timeout.inc();
+    this.socket.destroy();
+  }
+
+  // ─────────────────────────── drain and tunnels ───────────────────────────
+
+  private slotDraining = false;
+
+  /** Stop keeping the connection alive: close now if idle, else after the current response. */
+  drain(): void {
+    this.slotDraining = true;
+    this.closeAfter = true;
+    if (this.stream === null) this.endSocket();
+  }
+
+  get idle(): boolean { return this.stream === null; }
+
+  startTunnel(stream: ActiveStream, up: net.Socket, upRemaining: Buffer | null): void {
+    this.tunnelled = true;
+    this.uncork();
+    const down = this.socket;
+    const stats = this.hcm.stats;
+    stats.downstream_cx_upgrades_active.inc();
+    const downRemaining = this.parser.takeRemaining();
+    down.removeAllListeners('data');
+    down.removeAllListeners('end');
+    down.removeAllListeners('drain');
+    up.removeAllListeners('data');
+    up.removeAllListeners('end');
+    up.removeAllListeners('drain');
+    up.removeAllListeners('close');
+    up.on('error', () => { /* close follows */ });
+    if (this.routeTimer) clearTimeout(this.routeTimer);
+    if (this.streamIdleTimer) { clearInterval(this.streamIdleTimer); this.streamIdleTimer = null; }
+    let bytesIn = 0, bytesOut = 0, open = 2;
+    const closedOne = () => {
+      if (--open === 0) {
+        stats.downstream_cx_upgrades_active.dec();
+        stream.finishTunnel(bytesIn, bytesOut);
+      }
+    };
+    if (upRemaining !== null && upRemaining.length > 0) { bytesOut += upRemaining.length; down.write(upRemaining); }
+    if (downRemaining !== null && downRemaining.length > 0) { bytesIn += downRemaining.length; up.write(downRemaining); }
+    down.on('data', (d: Buffer) => { bytesIn += d.length; stats.downstream_cx_rx_bytes_total.add(d.length); if (!up.write(d)) down.pause(); });
+    up.on('data', (d: Buffer) => { bytesOut += d.length; stats.downstream_cx_tx_bytes_total.add(d.length); if (!down.write(d)) up.pause(); });
+    up.on('drain', () => down.resume());
+    down.on('drain', () => up.resume());
+    down.on('end', () => up.end());
+    up.on('end', () => down.end());
+    up.on('close', () => { if (!down.destroyed) down.end(); closedOne(); });
+    down.on('close', () => { up.destroy(); closedOne(); });
+  }
+}
+
+export function formatAddress(ip: string, port: number): string {
+  if (ip.startsWith('::ffff:')) ip = ip.slice(7);
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}

@@ -1,0 +1,73 @@
+// Request mirroring (route `request_mirror_policies`): a fire-and-forget copy of the request to
+// another cluster, with `-shadow` appended to the host as Envoy does; the response is discarded.
+
+import type { Cluster } from '../cluster/cluster.js';
+import type { MessageHead } from '../codec/http1/parser.js';
+import { requestHead } from '../codec/http1/serialize.js';
+import { poolFor, type PoolWaiter, type UpstreamConnection, type UpstreamResponseHandler } from '../pool/http1-pool.js';
+import type { CompiledRoute } from '../router/route-table.js';
+
+export class Mirror implements PoolWaiter, UpstreamResponseHandler {
+  private payload: Buffer[] = [];
+  private readonly headers: string[] = [];
+
+  private constructor(private readonly cluster: Cluster, private readonly method: string, private readonly path: string,
+                      headers: readonly string[]) {
+    for (let i = 0; i < headers.length; i += 2) {
+      const n = headers[i]!;
+      if (n === 'transfer-encoding' || n === 'content-length') continue;
+      this.headers.push(n, n === 'host' ? shadowHost(headers[i + 1]!) : headers[i + 1]!);
+    }
+  }
+
+  /** Starts the mirrors a route asks for (each sampled by its fraction). */
+  static start(clusters: { get(name: string): Cluster | undefined }, route: CompiledRoute, method: string, path: string,
+               headers: readonly string[]): Mirror[] | null {
+    let out: Mirror[] | null = null;
+    for (const m of route.mirrors) {
+      if (m.fraction < 1 && Math.random() >= m.fraction) continue;
+      const c = clusters.get(m.cluster);
+      if (c === undefined) continue;
+      (out ??= []).push(new Mirror(c, method, path, headers));
+    }
+    return out;
+  }
+
+  /** The original request is complete: send the copy with its body (null = body too large: skip). */
+  onRequestComplete(body: Buffer[] | null, hadBody: boolean): void {
+    if (body === null && hadBody) return;
+    this.payload = body ?? [];
+    const host = this.cluster.chooseHost(null);
+    if (host === null) return;
+    const pool = poolFor(this.cluster, host);
+    const conn = pool.acquire(this);
+    if (conn !== null) this.onPoolReady(conn);
+  }
+
+  onPoolReady(conn: UpstreamConnection): void {
+    conn.begin(this);
+    const body = this.payload;
+    let len = 0;
+    for (const b of body) len += b.length;
+    const headers = len > 0 ? [...this.headers, 'content-length', String(len)] : this.headers;
+    conn.socket.cork();
+    conn.write(requestHead(this.method, this.path, headers));
+    for (const b of body) conn.write(b);
+    conn.endRequest();
+    conn.socket.uncork();
+  }
+  onPoolFailure(): void { /* a lost mirror is not an error for the client */ }
+  onResponseHead(_h: MessageHead): boolean { return false; }
+  onResponseData(): void { /* discarded */ }
+  onResponseComplete(): void { /* discarded */ }
+  onResponseReset(): void { /* a lost mirror is not an error for the client */ }
+  onUpstreamDrain(): void { /* bodies are written at once */ }
+}
+
+function shadowHost(host: string): string {
+  const colon = host.lastIndexOf(':');
+  if (colon > 0 && host.indexOf(']') < colon && /^\d+$/.test(host.slice(colon + 1))) {
+    return host.slice(0, colon) + '-shadow' + host.slice(colon);
+  }
+  return host + '-shadow';
+}

@@ -1,0 +1,698 @@
+// One HTTP request/response exchange through the proxy: request header processing
+// (x-forwarded-*, x-request-id), routing, the router filter (cluster and host selection,
+// upstream attempts, retries with back-off, timeouts, mirroring), local replies with Envoy's
+// response flags, response forwarding with backpressure, and the access log at the end.
+// Protocol-neutral towards the downstream: it talks to a DownstreamCodec.
+
+import type { Cluster } from '../cluster/cluster.js';
+import type { Host } from '../cluster/host.js';
+import type { MessageHead } from '../codec/http1/parser.js';
+import { poolFor, type Http1Pool, type PoolWaiter, type UpstreamConnection, type UpstreamResponseHandler } from '../pool/http1-pool.js';
+import type { CompiledRoute, CompiledRetryPolicy, MatchedRoute, SelectedCluster } from '../router/route-table.js';
+import type { CompiledHeaderMutations } from '../router/header-mutations.js';
+import { StreamInfo } from '../stream-info.js';
+import type { CompiledHcm } from './hcm.js';
+import { buildUpstreamHeaders, buildResponseHeaders, requestIdFor } from './forwarding.js';
+import { chunkHeader, LAST_CHUNK, requestHead, trailersBlock } from '../codec/http1/serialize.js';
+import { Mirror } from './mirror.js';
+
+/** What a stream needs from the downstream side (HTTP/1.1 now; HTTP/2 later). */
+export interface DownstreamCodec {
+  readonly hcm: CompiledHcm;
+  readonly remoteAddress: string;   // ip
+  readonly remotePort: number;
+  readonly localAddress: string;    // ip:port
+  readonly scheme: 'http' | 'https';
+  /** per_connection_buffer_limit_bytes: how much request body is held for replay or while connecting. */
+  readonly bufferLimit: number;
+  /** Sends the response head. `contentLength` -1 = unknown (chunked or close-delimited). */
+  sendResponseHead(stream: ActiveStream, status: number, headers: string[], contentLength: number, endStream: boolean): void;
+  /** Body bytes; false = the downstream buffer is full (wait for onDownstreamDrain). */
+  sendResponseData(stream: ActiveStream, chunk: Buffer): boolean;
+  sendResponseEnd(stream: ActiveStream, trailers: string[] | null): void;
+  /** Aborts the stream towards the client (HTTP/1: closes the connection). */
+  resetStream(stream: ActiveStream): void;
+  pauseRequest(): void;
+  resumeRequest(): void;
+  /** Arms (or re-arms) the route timeout of the current stream; it calls stream.onRouteTimeout(). */
+  armRouteTimer(ms: number): void;
+  clearRouteTimer(): void;
+  /** Switches the connection to a raw tunnel with the upstream socket after a 101. */
+  startTunnel(stream: ActiveStream, upstream: import('node:net').Socket, upstreamRemaining: Buffer | null): void;
+  /** The stream is finished on both sides. */
+  onStreamDone(stream: ActiveStream): void;
+}
+
+/** Local-reply texts, as Envoy words them. */
+const BODY_NO_HEALTHY = 'no healthy upstream';
+const BODY_OVERFLOW = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
+const BODY_TIMEOUT = 'upstream request timeout';
+
+export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
+  readonly info = new StreamInfo();
+  /** Request headers as they will go upstream (built once, reused by retries). */
+  private upstreamHead = '';
+  private matched: MatchedRoute | null = null;
+  private route: CompiledRoute | null = null;
+  private selected: SelectedCluster | null = null;
+  private cluster: Cluster | null = null;
+  private retry: CompiledRetryPolicy | null = null;
+  private retriesLeft = 0;
+  private hash: number | null = null;
+  private hashComputed = false;
+
+  // request side
+  requestComplete = false;
+  private readonly requestChunked: boolean;
+  private readonly isHead: boolean;
+  private readonly upgrade: string | null;
+  /** Body chunks kept for replay (retries, late connection) while within the buffer limit. */
+  private body: Buffer[] | null = [];
+  private bodyBytes = 0;
+  private readonly bufferLimit: number;
+  private trailers: string[] | null = null;
+
+  // upstream attempt
+  private host: Host | null = null;
+  private pool: Http1Pool | null = null;
+  private conn: UpstreamConnection | null = null;
+  /** Request body chunks already written to the current attempt's connection. */
+  private bodySent = 0;
+  private attemptTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** The current attempt's response is being discarded because it will be retried. */
+  private discarding = false;
+  private attemptStart = 0;
+  private upstreamWritePaused = false;
+
+  // response side
+  responseStarted = false;
+  responseComplete = false;
+  private done = false;
+  private responseMutations: CompiledHeaderMutations[] = [];
+  private mirrors: Mirror[] | null = null;
+
+  constructor(readonly codec: DownstreamCodec, readonly head: MessageHead, protocol: string) {
+    const info = this.info;
+    info.startTime = Date.now();
+    info.startMono = performance.now();
+    info.protocol = protocol;
+    info.method = head.method;
+    info.requestHeaders = head.headers;
+    info.downstreamDirectRemoteAddress = codec.remoteAddress + ':' + codec.remotePort;
+    info.downstreamRemoteAddress = info.downstreamDirectRemoteAddress;
+    info.downstreamLocalAddress = codec.localAddress;
+    this.requestChunked = head.chunked;
+    this.isHead = head.method === 'HEAD';
+    this.upgrade = head.upgrade;
+    this.bufferLimit = codec.bufferLimit;
+  }
+
+  get hcm(): CompiledHcm { return this.codec.hcm; }
+
+  /** Runs routing and starts the upstream request or answers locally. */
+  start(): void {
+    const head = this.head;
+    const info = this.info;
+    const hcm = this.hcm;
+    const stats = hcm.stats;
+    stats.downstream_rq_total.inc();
+    stats.downstream_rq_http1_total.inc();
+    stats.downstream_rq_active.inc();
+
+    // Request target: origin-form, absolute-form (proxy requests), or asterisk-form.
+    let path = head.url;
+    let authority = '';
+    const hs = head.headers;
+    for (let i = 0; i < hs.length; i += 2) if (hs[i] === 'host') { authority = hs[i + 1]!; break; }
+    if (path.charCodeAt(0) !== 47 /* / */) {
+      const abs = parseAbsoluteForm(path);
+      if (abs !== null) { authority = abs.authority; path = abs.path; }
+      else if (!(path === '*' && head.method === 'OPTIONS')) {
+        this.localReply(400, 'Bad Request', 'DPE', 'invalid_path');
+        return;
+      }
+    }
+    info.path = path;
+    info.authority = authority;
+
+    const cfg = hcm.config;
+    const reqId = requestIdFor(hs, cfg.generateRequestId, cfg.useRemoteAddress, this.codec.remoteAddress);
+    info.requestId = reqId.id;
+    if (cfg.useRemoteAddress) {
+      info.downstreamRemoteAddress = trustedClientFromXff(hs, cfg.xffNumTrustedHops, this.codec.remoteAddress) + ':' + this.codec.remotePort;
+    } else {
+      const xffClient = trustedClientFromXff(hs, cfg.xffNumTrustedHops, null);
+      if (xffClient !== null) info.downstreamRemoteAddress = xffClient + ':0';
+    }
+
+    const matched = hcm.routes.match({ authority, path, method: head.method, headers: hs });
+    if (matched === null) {
+      stats.no_route.inc();
+      this.localReply(404, '', 'NR', 'route_not_found');
+      return;
+    }
+    this.matched = matched;
+    const route = matched.route;
+    this.route = route;
+    info.routeName = route.name;
+
+    if (route.kind === 'direct_response') {
+      stats.rq_direct_response.inc();
+      const dr = route.directResponse!;
+      this.collectResponseMutations(null);
+      this.localReply(dr.status, dr.body ?? '', '', 'direct_response', true);
+      return;
+    }
+    if (route.kind === 'redirect') {
+      stats.rq_redirect.inc();
+      const r = route.redirect(this.codec.scheme, authority, path);
+      this.collectResponseMutations(null);
+      this.localReply(r.status, '', '', 'redirect', true, r.location);
+      return;
+    }
+
+    if (this.upgrade !== null) {
+      const allowed = route.upgradeConfigs.length > 0
+        ? route.upgradeConfigs.some((u) => u.enabled && u.upgradeType === this.upgrade)
+        : hcm.upgrades.has(this.upgrade);
+      if (!allowed) {
+        stats.downstream_rq_ws_on_non_ws_route.inc();
+        this.localReply(403, '', '', 'upgrade_failed');
+        return;
+      }
+    }
+
+    const selected = route.selectCluster(hs, Math.random());
+    const cluster = selected === null ? undefined : hcm.clusters.get(selected.name);
+    if (selected === null || cluster === undefined) {
+      stats.no_cluster.inc();
+      this.localReply(503, '', 'NC', 'cluster_not_found');
+      return;
+    }
+    this.selected = selected;
+    this.cluster = cluster;
+    info.upstreamCluster = cluster.name;
+    this.retry = route.retry;
+    this.retriesLeft = route.retry === null ? 0 : route.retry.numRetries;
+    this.collectResponseMutations(selected.headers);
+
+    const up = buildUpstreamHeaders(this, route, matched, selected, cluster, reqId);
+    this.upstreamHead = requestHead(head.method, up.path, up.headers);
+    if (route.mirrors.length > 0) this.mirrors = Mirror.start(hcm.clusters, route, head.method, up.path, up.headers);
+    const timeout = route.timeoutMs;
+    if (timeout > 0) this.codec.armRouteTimer(timeout);
+    this.attempt();
+  }
+
+  private collectResponseMutations(weighted: CompiledHeaderMutations | null): void {
+    const m = this.responseMutations;
+    if (weighted !== null && !weighted.isEmpty) m.push(weighted);
+    const r = this.route!.headers;
+    if (!r.isEmpty) m.push(r);
+    const v = this.matched!.virtualHost.headers;
+    if (!v.isEmpty) m.push(v);
+    const t = this.hcm.routes.headers;
+    if (!t.isEmpty) m.push(t);
+  }
+
+  // ─────────────────────────── request body ───────────────────────────
+
+  onRequestData(chunk: Buffer): void {
+    this.info.bytesReceived += chunk.length;
+    if (this.done || this.responseComplete) return; // answered already: the rest is discarded
+    if (this.body !== null) {
+      if (this.bodyBytes + chunk.length <= this.bufferLimit) {
+        this.body.push(chunk);
+        this.bodyBytes += chunk.length;
+      } else if (this.conn !== null && this.bodySent === this.body.length) {
+        // Too big to replay: stream from now on; no more retries.
+        this.body = null;
+        this.retriesLeft = 0;
+      } else {
+        // Waiting for a connection and over the limit: hold the data and stop reading.
+        this.body.push(chunk);
+        this.bodyBytes += chunk.length;
+        this.codec.pauseRequest();
+      }
+    }
+    if (this.conn !== null && !this.discarding) {
+      if (this.body !== null) this.flushBody();
+      else this.writeBodyChunk(chunk);
+    }
+  }
+
+  onRequestComplete(trailers: string[] | null): void {
+    this.requestComplete = true;
+    this.trailers = trailers;
+    if (this.done) return;
+    if (this.conn !== null && !this.discarding && !this.responseComplete) {
+      if (this.body !== null) this.flushBody();
+      this.finishUpstreamRequest();
+    }
+    if (this.mirrors !== null) for (const m of this.mirrors) m.onRequestComplete(this.body, this.info.bytesReceived > 0);
+  }
+
+  private writeBodyChunk(chunk: Buffer): void {
+    const conn = this.conn!;
+    let ok: boolean;
+    if (this.requestChunked) {
+      conn.socket.cork();
+      conn.write(chunkHeader(chunk.length));
+      conn.write(chunk);
+      ok = conn.write('\r\n');
+      conn.socket.uncork();
+    } else {
+      ok = conn.write(chunk);
+    }
+    if (!ok && !this.upstreamWritePaused) {
+      this.upstreamWritePaused = true;
+      this.codec.pauseRequest();
+    }
+  }
+
+  /** Writes buffered body chunks not yet sent on this attempt. */
+  private flushBody(): void {
+    const body = this.body!;
+    while (this.bodySent < body.length) this.writeBodyChunk(body[this.bodySent++]!);
+    if (this.bodyBytes > this.bufferLimit && this.bodySent === body.length) {
+      // Over the replay limit: we only held it while connecting. Drop it and read on.
+      this.body = null;
+      this.retriesLeft = 0;
+      if (!this.upstreamWritePaused) this.codec.resumeRequest();
+    }
+  }
+
+  private finishUpstreamRequest(): void {
+    const conn = this.conn!;
+    if (this.requestChunked) {
+      conn.write(this.trailers !== null && this.trailers.length > 0 ? trailersBlock(this.trailers) : LAST_CHUNK);
+    }
+    conn.endRequest();
+  }
+
+  onUpstreamDrain(): void {
+    if (this.upstreamWritePaused) {
+      this.upstreamWritePaused = false;
+      this.codec.resumeRequest();
+    }
+  }
+
+  // ─────────────────────────── upstream attempts ───────────────────────────
+
+  private attempt(): void {
+    const cluster = this.cluster!;
+    if (!this.hashComputed) {
+      this.hashComputed = true;
+      this.hash = this.route!.hash(this.head.headers, this.codec.remoteAddress);
+    }
+    const host = cluster.chooseHost(this.hash);
+    if (host === null) {
+      cluster.stats.upstream_cx_none_healthy.inc();
+      this.localReply(503, BODY_NO_HEALTHY, 'UH', 'no_healthy_upstream');
+      return;
+    }
+    const cs = cluster.stats;
+    if (cs.upstream_rq_active.value >= cluster.config.connectionPool.maxRequests) {
+      cs.upstream_rq_pending_overflow.inc();
+      this.localReply(503, BODY_OVERFLOW, 'UO', 'upstream_reset_before_response_started{overflow}');
+      return;
+    }
+    this.host = host;
+    this.info.upstreamHost = host.key;
+    cs.upstream_rq_total.inc();
+    cs.upstream_rq_active.inc();
+    host.activeRequests++;
+    host.stats.rqTotal++;
+    host.stats.rqActive++;
+    this.attemptStart = performance.now();
+    this.discarding = false;
+    const retry = this.retry;
+    if (retry !== null && retry.perTryTimeoutMs > 0) {
+      this.attemptTimer = setTimeout(() => this.onPerTryTimeout(), retry.perTryTimeoutMs);
+    }
+    const pool = poolFor(cluster, host);
+    this.pool = pool;
+    const conn = pool.acquire(this);
+    if (conn !== null) this.onPoolReady(conn);
+  }
+
+  /** Ends the bookkeeping of the current attempt. */
+  private endAttempt(success: boolean): void {
+    const host = this.host;
+    if (host === null) return;
+    const cs = this.cluster!.stats;
+    cs.upstream_rq_active.dec();
+    host.activeRequests--;
+    host.stats.rqActive--;
+    if (success) host.stats.rqSuccess++;
+    else host.stats.rqError++;
+    this.host = null;
+    if (this.attemptTimer !== null) { clearTimeout(this.attemptTimer); this.attemptTimer = null; }
+  }
+
+  onPoolReady(conn: UpstreamConnection): void {
+    if (this.done || this.host === null) { this.pool?.release(conn); return; }
+    this.conn = conn;
+    this.bodySent = 0;
+    conn.begin(this);
+    const body = this.body;
+    if (body === null || (body.length === 0 && (this.requestComplete || this.requestChunked))) {
+      // Common case: head (and end) in one write.
+      if (this.requestComplete && !this.requestChunked) {
+        conn.write(this.upstreamHead);
+        conn.endRequest();
+        return;
+      }
+    }
+    conn.socket.cork();
+    conn.write(this.upstreamHead);
+    if (body !== null) this.flushBody();
+    if (this.requestComplete) this.finishUpstreamRequest();
+    conn.socket.uncork();
+  }
+
+  onPoolFailure(reason: 'connect-failure' | 'connect-timeout' | 'overflow', detail: string): void {
+    if (this.done) return;
+    this.endAttempt(false);
+    if (reason === 'overflow') {
+      this.localReply(503, BODY_OVERFLOW, 'UO', 'upstream_reset_before_response_started{overflow}');
+      return;
+    }
+    if (this.tryRetry(0, 'connect-failure')) return;
+    this.localReply(503,
+      `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${detail}`,
+      'UF', 'upstream_reset_before_response_started{connection_failure}');
+  }
+
+  onResponseHead(head: MessageHead): boolean {
+    const info = this.info;
+    const status = head.statusCode;
+    const cluster = this.cluster!;
+    if (this.retriesLeft > 0 && this.retry!.shouldRetry(status, 'response') && this.canReplay()) {
+      // Discard this response; the retry starts once it has been read off the connection.
+      this.discarding = true;
+      cluster.rqStatus(status);
+      return this.isHead;
+    }
+    this.endAttemptTimerOnly();
+    cluster.rqStatus(status);
+    if (status === 101 && this.upgrade !== null) {
+      const headers = buildResponseHeaders(this, head.headers, true, performance.now() - this.attemptStart);
+      info.responseCode = 101;
+      info.responseHeaders = headers;
+      info.responseCodeDetails = 'via_upstream';
+      this.responseStarted = true;
+      const up = this.conn!.detachForUpgrade();
+      this.conn = null;
+      this.endAttempt(true);
+      this.clearRouteTimeout();
+      this.codec.sendResponseHead(this, 101, headers, -1, false);
+      this.hcm.stats.downstream_cx_upgrades_total.inc();
+      this.codec.startTunnel(this, up.socket, up.remaining);
+      return true;
+    }
+    const headers = buildResponseHeaders(this, head.headers, false, performance.now() - this.attemptStart);
+    info.responseCode = status;
+    info.responseHeaders = headers;
+    info.responseCodeDetails = 'via_upstream';
+    this.responseStarted = true;
+    const noBody = this.isHead || status === 204 || status === 304 || (status >= 100 && status < 200);
+    const cl = head.chunked ? -1 : head.contentLength;
+    this.codec.sendResponseHead(this, status, headers, noBody ? (cl >= 0 ? cl : 0) : cl, noBody);
+    return this.isHead;
+  }
+
+  onResponseData(chunk: Buffer): void {
+    if (this.discarding) return;
+    this.info.bytesSent += chunk.length;
+    if (!this.codec.sendResponseData(this, chunk)) this.conn?.socket.pause();
+  }
+
+  /** The downstream can take more response bytes. */
+  onDownstreamDrain(): void {
+    const c = this.conn;
+    if (c !== null && !c.closed) c.socket.resume();
+  }
+
+  onResponseComplete(trailers: string[] | null): void {
+    const conn = this.conn;
+    this.conn = null;
+    if (this.discarding) {
+      this.endAttempt(false);
+      this.scheduleRetry();
+      return;
+    }
+    if (conn !== null && conn.socket.isPaused()) conn.socket.resume();
+    const cluster = this.cluster!;
+    cluster.stats.upstream_rq_completed.inc();
+    cluster.stats.upstream_rq_time.record(performance.now() - this.attemptStart);
+    if (this.info.retries > 0) cluster.stats.upstream_rq_retry_success.inc();
+    this.endAttempt(true);
+    this.responseComplete = true;
+    this.info.responseTrailers = trailers;
+    this.clearRouteTimeout();
+    this.codec.sendResponseEnd(this, trailers);
+    this.finish();
+  }
+
+  onResponseReset(kind: 'reset' | 'protocol', detail: string): void {
+    if (this.done) return;
+    this.conn = null;
+    const cs = this.cluster!.stats;
+    cs.upstream_rq_rx_reset.inc();
+    this.endAttempt(false);
+    if (this.discarding) { this.scheduleRetry(); return; }
+    if (this.responseStarted) {
+      this.info.addResponseFlag(kind === 'protocol' ? 'UPE' : 'UC');
+      this.resetDownstream();
+      return;
+    }
+    if (kind === 'reset' && this.tryRetry(0, 'reset')) return;
+    if (kind === 'protocol') {
+      this.localReply(502, 'upstream connect error or disconnect/reset before headers. reset reason: protocol error',
+        'UPE', 'upstream_reset_before_response_started{protocol_error}');
+    } else {
+      this.localReply(503, `upstream connect error or disconnect/reset before headers. reset reason: connection termination`,
+        'UC', 'upstream_reset_before_response_started{connection_termination}');
+    }
+  }
+
+  private canReplay(): boolean {
+    return this.body !== null && (this.requestComplete || this.bodySent === this.body.length);
+  }
+
+  /** Retries when policy and budget allow; true if a retry was scheduled. */
+  private tryRetry(status: number, kind: 'reset' | 'connect-failure'): boolean {
+    if (this.retriesLeft <= 0 || this.retry === null || !this.canReplay()) return false;
+    if (!this.retry.shouldRetry(status, kind)) return false;
+    this.scheduleRetry();
+    return true;
+  }
+
+  private scheduleRetry(): void {
+    const cluster = this.cluster!;
+    const cs = cluster.stats;
+    if (this.retriesLeft <= 0) { this.localReply(503, '', 'URX', 'retry_limit_exceeded'); return; }
+    const limits = cluster.config.connectionPool;
+    if (cluster.activeRetries >= limits.maxRetries) {
+      cs.upstream_rq_retry_overflow.inc();
+      this.localReply(503, BODY_OVERFLOW, 'UO', 'upstream_reset_before_response_started{overflow}');
+      return;
+    }
+    this.retriesLeft--;
+    this.info.retries++;
+    cs.upstream_rq_retry.inc();
+    cluster.activeRetries++;
+    const wait = this.retry!.backoffMs(this.info.retries);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      cluster.activeRetries--;
+      if (!this.done) this.attempt();
+    }, wait);
+  }
+
+  // ─────────────────────────── timeouts ───────────────────────────
+
+  private clearRouteTimeout(): void {
+    this.codec.clearRouteTimer();
+  }
+
+  /** The route's global timeout fired. */
+  onRouteTimeout(): void {
+    if (this.done) return;
+    const cluster = this.cluster!;
+    cluster.stats.upstream_rq_timeout.inc();
+    if (this.host !== null) this.host.stats.rqTimeout++;
+    this.abandonAttempt();
+    if (this.retryTimer !== null) { clearTimeout(this.retryTimer); this.retryTimer = null; cluster.activeRetries--; }
+    if (this.responseStarted) {
+      this.info.addResponseFlag('UT');
+      this.resetDownstream();
+      return;
+    }
+    this.localReply(504, BODY_TIMEOUT, 'UT', 'upstream_response_timeout');
+  }
+
+  private onPerTryTimeout(): void {
+    this.attemptTimer = null;
+    if (this.done || this.responseStarted) return;
+    const cluster = this.cluster!;
+    cluster.stats.upstream_rq_per_try_timeout.inc();
+    this.abandonAttempt();
+    if (this.retriesLeft > 0 && this.canReplay()) { this.scheduleRetry(); return; }
+    cluster.stats.upstream_rq_timeout.inc();
+    this.localReply(504, BODY_TIMEOUT, 'UT', 'upstream_per_try_timeout');
+  }
+
+  private endAttemptTimerOnly(): void {
+    if (this.attemptTimer !== null) { clearTimeout(this.attemptTimer); this.attemptTimer = null; }
+  }
+
+  /** Gives up the current attempt: frees or destroys its connection. */
+  private abandonAttempt(): void {
+    if (this.conn !== null) {
+      this.cluster!.stats.upstream_rq_tx_reset.inc();
+      this.conn.abort();
+      this.conn = null;
+    } else if (this.pool !== null && this.host !== null) {
+      this.pool.cancel(this);
+    }
+    this.endAttempt(false);
+  }
+
+  // ─────────────────────────── endings ───────────────────────────
+
+  /**
+   * Answers the client from the proxy itself. `flag` is Envoy's response flag ('' for none).
+   * `routeHeaders` applies the route's response header mutations (direct responses, redirects).
+   */
+  localReply(status: number, body: string, flag: string, details: string, routeHeaders = false, location?: string): void {
+    if (this.done) return;
+    const info = this.info;
+    if (flag !== '') info.addResponseFlag(flag);
+    info.responseCodeDetails = details;
+    if (this.responseStarted) { this.resetDownstream(); return; }
+    this.abandonAttempt();
+    const headers: string[] = [];
+    if (location !== undefined) headers.push('location', location);
+    const bodyLen = Buffer.byteLength(body);
+    if (bodyLen > 0) headers.push('content-type', 'text/plain');
+    if (routeHeaders || this.responseMutations.length > 0) {
+      for (const m of this.responseMutations) m.applyResponse(headers, info);
+    }
+    headers.push('date', httpDate(), 'server', this.hcm.config.serverName);
+    info.responseCode = status;
+    info.responseHeaders = headers;
+    this.responseStarted = true;
+    const noBody = this.isHead || status === 204 || status === 304;
+    this.codec.sendResponseHead(this, status, headers, bodyLen, noBody || bodyLen === 0);
+    if (!noBody && bodyLen > 0) {
+      this.info.bytesSent += bodyLen;
+      this.codec.sendResponseData(this, Buffer.from(body));
+    }
+    this.codec.sendResponseEnd(this, null);
+    this.responseComplete = true;
+    this.clearRouteTimeout();
+    this.finish();
+  }
+
+  /** The response cannot be completed: reset towards the client. */
+  private resetDownstream(): void {
+    this.hcm.stats.downstream_rq_tx_reset.inc();
+    this.codec.resetStream(this);
+    this.finish();
+  }
+
+  /** The client went away or the connection failed under the stream. */
+  onDownstreamReset(): void {
+    if (this.done) return;
+    this.hcm.stats.downstream_rq_rx_reset.inc();
+    this.info.addResponseFlag('DC');
+    this.abandonAttempt();
+    if (this.retryTimer !== null) { clearTimeout(this.retryTimer); this.retryTimer = null; this.cluster!.activeRetries--; }
+    this.clearRouteTimeout();
+    this.finish();
+  }
+
+  /** Applies response header mutations (weighted cluster → route → virtual host → route config). */
+  applyResponseMutations(headers: string[]): void {
+    for (const m of this.responseMutations) m.applyResponse(headers, this.info);
+  }
+
+  /** Both directions are over (or the stream is abandoned): stats, access log, release. */
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    const info = this.info;
+    info.endMono = performance.now();
+    const stats = this.hcm.stats;
+    stats.downstream_rq_active.dec();
+    stats.downstream_rq_completed.inc();
+    const cls = (info.responseCode / 100) | 0;
+    if (cls >= 1 && cls <= 5) stats.downstream_rq_xx[cls]!.inc();
+    stats.downstream_rq_time.record(info.endMono - info.startMono);
+    const loggers = this.hcm.accessLoggers;
+    for (let i = 0; i < loggers.length; i++) loggers[i]!.log(info);
+    this.codec.onStreamDone(this);
+  }
+
+  /** Finishes a tunnelled (upgraded) stream when both sides have closed. */
+  finishTunnel(bytesIn: number, bytesOut: number): void {
+    this.info.bytesReceived += bytesIn;
+    this.info.bytesSent += bytesOut;
+    this.responseComplete = true;
+    this.finish();
+  }
+
+  get isDone(): boolean { return this.done; }
+}
+
+/** `http://host[:port]/path?q` → authority and origin-form path; null when not absolute-form. */
+function parseAbsoluteForm(target: string): { authority: string; path: string } | null {
+  let rest: string;
+  if (target.startsWith('http://')) rest = target.slice(7);
+  else if (target.startsWith('https://')) rest = target.slice(8);
+  else return null;
+  let end = rest.length;
+  for (let i = 0; i < rest.length; i++) {
+    const c = rest.charCodeAt(i);
+    if (c === 47 || c === 63 || c === 35) { end = i; break; }
+  }
+  const authority = rest.slice(0, end);
+  if (authority === '' || authority.includes('@')) return null;
+  let path = rest.slice(end);
+  if (path === '' || path.charCodeAt(0) === 63) path = '/' + path;
+  return { authority, path };
+}
+
+/**
+ * Envoy's trusted client address from x-forwarded-for: with N trusted hops the address N+1 from
+ * the right (or N from the right when the connection address is used and appended).
+ */
+function trustedClientFromXff(headers: readonly string[], trustedHops: number, remote: string | null): string | null {
+  let xff: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === 'x-forwarded-for') xff = xff === undefined ? headers[i + 1] : xff + ',' + headers[i + 1];
+  }
+  if (remote !== null) {
+    if (trustedHops === 0 || xff === undefined) return remote;
+    const parts = xff.split(',');
+    const idx = parts.length - trustedHops;
+    return idx >= 0 ? parts[idx]!.trim() : remote;
+  }
+  if (xff === undefined) return null;
+  const parts = xff.split(',');
+  const idx = parts.length - 1 - trustedHops;
+  return idx >= 0 ? parts[idx]!.trim() || null : null;
+}
+
+let dateCache = '';
+let dateCacheSec = 0;
+/** IMF-fixdate of now, recomputed at most once a second. */
+export function httpDate(): string {
+  const now = Date.now();
+  const sec = (now / 1000) | 0;
+  if (sec !== dateCacheSec) { dateCacheSec = sec; dateCache = new Date(now).toUTCString(); }
+  return dateCache;
+}

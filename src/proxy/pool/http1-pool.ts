@@ -1,0 +1,382 @@
+// HTTP/1.1 upstream connection pool, one per host: keep-alive reuse (LIFO), a bounded number of
+// connections per cluster (circuit_breakers max_connections), a pending queue
+// (max_pending_requests), connect timeouts, idle timeouts and max requests per connection.
+// Speaks HTTP/1.1 with the proxy's own codec on raw sockets.
+
+import net from 'node:net';
+import type { Cluster } from '../cluster/cluster.js';
+import type { Host } from '../cluster/host.js';
+import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
+import type { Http1ParseError } from '../codec/http1/errors.js';
+
+/** What a request attempt hears back from its upstream connection. */
+export interface UpstreamResponseHandler {
+  /** Return true when the response can have no body (the request was HEAD). */
+  onResponseHead(head: MessageHead): boolean;
+  onResponseData(chunk: Buffer): void;
+  onResponseComplete(trailers: string[] | null): void;
+  /** The connection failed before the response completed; `protocol` = malformed response. */
+  onResponseReset(kind: 'reset' | 'protocol', detail: string): void;
+  /** The upstream socket can take more request bytes again. */
+  onUpstreamDrain(): void;
+}
+
+/** A request waiting for a connection. */
+export interface PoolWaiter {
+  onPoolReady(conn: UpstreamConnection): void;
+  onPoolFailure(reason: 'connect-failure' | 'connect-timeout' | 'overflow', detail: string): void;
+}
+
+export type PoolFailure = 'connect-failure' | 'connect-timeout' | 'overflow';
+
+const NO_BODY_STATUS = (s: number) => s === 204 || s === 304 || (s >= 100 && s < 200);
+
+export class UpstreamConnection implements Http1ParserHandler {
+  readonly socket: net.Socket;
+  readonly parser: Http1Parser;
+  handler: UpstreamResponseHandler | null = null;
+  /** Requests sent on this connection. */
+  requests = 0;
+  connected = false;
+  closed = false;
+  /** True once the current request has been fully written. */
+  requestDone = true;
+  private responseKeepAlive = true;
+  /** When the connection last became idle (performance.now()). */
+  idleSince = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
+  /** The response head of the current request, for upgrade handling. */
+  upgraded = false;
+
+  constructor(readonly pool: Http1Pool) {
+    const host = pool.host;
+    this.parser = new Http1Parser('response', this, { maxHeaderBytes: 96 * 1024 });
+    this.socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+    this.socket.on('connect', () => this.onConnect());
+    this.socket.on('data', (d: Buffer) => this.onSocketData(d));
+    this.socket.on('end', () => this.onSocketEnd());
+    this.socket.on('error', (e) => this.onSocketError(e));
+    this.socket.on('close', () => this.onSocketClose());
+    this.socket.on('drain', () => this.handler?.onUpstreamDrain());
+    if (pool.connectTimeoutMs > 0) {
+      this.connectTimer = setTimeout(() => this.onConnectTimeout(), pool.connectTimeoutMs);
+    }
+  }
+
+  // ───── socket events ─────
+
+  private onConnect(): void {
+    this.connected = true;
+    if (this.connectTimer) { clearTimeout(this.connectTimer); this.connectTimer = null; }
+    this.pool.onConnected(this);
+  }
+
+  private onConnectTimeout(): void {
+    this.connectTimer = null;
+    if (this.connected || this.closed) return;
+    this.pool.cluster.stats.upstream_cx_connect_timeout.inc();
+    this.pool.onConnectFailed(this, 'connect-timeout', 'connect timeout');
+    this.destroy();
+  }
+
+  private onSocketData(d: Buffer): void {
+    this.pool.cluster.stats.upstream_cx_rx_bytes_total.add(d.length);
+    if (this.upgraded) return; // the tunnel owner has taken the socket over
+    if (this.handler === null) {
+      // Bytes with no request outstanding: the server is misbehaving; drop the connection.
+      this.destroy();
+      return;
+    }
+    this.parser.execute(d);
+  }
+
+  private onSocketEnd(): void {
+    if (this.upgraded) return;
+    if (this.handler !== null) this.parser.finish();
+    if (!this.closed) this.destroy();
+  }
+
+  private onSocketError(e: Error): void {
+    if (!this.connected && !this.closed) {
+      this.pool.cluster.stats.upstream_cx_connect_fail.inc();
+      this.pool.host.stats.cxConnectFail++;
+      this.pool.onConnectFailed(this, 'connect-failure', (e as NodeJS.ErrnoException).code ?? e.message);
+    }
+    // 'close' follows and does the rest.
+  }
+
+  private onSocketClose(): void {
+    const wasClosed = this.closed;
+    this.closed = true;
+    if (this.connectTimer) { clearTimeout(this.connectTimer); this.connectTimer = null; }
+    if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = null; }
+    if (this.upgraded) return;
+    const h = this.handler;
+    this.handler = null;
+    if (!wasClosed) this.pool.onClosed(this);
+    else this.pool.forget(this);
+    if (h !== null && this.connected) h.onResponseReset('reset', 'connection termination');
+  }
+
+  // ───── parser callbacks ─────
+
+  onHead(head: MessageHead): boolean {
+    this.responseKeepAlive = head.keepAlive;
+    const h = this.handler;
+    if (h === null) return true;
+    return h.onResponseHead(head) || NO_BODY_STATUS(head.statusCode);
+  }
+  onInformational(_head: MessageHead): void { /* 100 Continue and friends are answered locally */ }
+  onData(chunk: Buffer): void { this.handler?.onResponseData(chunk); }
+  onComplete(trailers: string[] | null): void {
+    const h = this.handler;
+    this.handler = null;
+    if (h === null) return;
+    if (!this.upgraded) {
+      // Release before telling the stream, so a pipelined request can reuse this connection.
+      if (this.responseKeepAlive && this.requestDone && !this.closed) this.pool.release(this);
+      else this.destroy();
+    }
+    h.onResponseComplete(trailers);
+  }
+  onError(err: Http1ParseError): void {
+    const h = this.handler;
+    this.handler = null;
+    this.destroy();
+    h?.onResponseReset('protocol', err.message);
+  }
+
+  // ───── used by the request attempt ─────
+
+  /** Starts a request on this (idle, connected) connection. */
+  begin(handler: UpstreamResponseHandler): void {
+    this.handler = handler;
+    this.requests++;
+    this.requestDone = false;
+    this.responseKeepAlive = true;
+    if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = null; }
+  }
+
+  /** Writes request bytes; returns false when the socket buffer is full (wait for onUpstreamDrain). */
+  write(data: string | Buffer): boolean {
+    const n = typeof data === 'string' ? data.length : data.length;
+    this.pool.cluster.stats.upstream_cx_tx_bytes_total.add(n);
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  /** The request has been written completely. */
+  endRequest(): void {
+    this.requestDone = true;
+  }
+
+  /** Abandons the current request (timeout, downstream reset): the connection cannot be reused. */
+  abort(): void {
+    this.handler = null;
+    this.destroy();
+  }
+
+  /** Hands the socket to a tunnel after a 101 response. The connection leaves the pool for good. */
+  detachForUpgrade(): { socket: net.Socket; remaining: Buffer | null } {
+    this.upgraded = true;
+    this.handler = null;
+    this.pool.forget(this);
+    return { socket: this.socket, remaining: this.parser.takeRemaining() };
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pool.onClosed(this);
+    this.socket.destroy();
+  }
+
+  /** Marks the connection idle and arms its idle timer (lazily re-armed when it fires early). */
+  markIdle(now: number): void {
+    this.idleSince = now;
+    const ms = this.pool.idleTimeoutMs;
+    if (ms > 0 && this.idleTimer === null) {
+      this.idleTimer = setTimeout(() => this.onIdleTimer(), ms);
+      this.idleTimer.unref();
+    }
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = null;
+    if (this.handler !== null || this.closed) return;
+    const left = this.idleSince + this.pool.idleTimeoutMs - performance.now();
+    if (left > 1) {
+      this.idleTimer = setTimeout(() => this.onIdleTimer(), left);
+      this.idleTimer.unref();
+      return;
+    }
+    this.pool.cluster.stats.upstream_cx_idle_timeout.inc();
+    this.destroy();
+  }
+}
+
+/**
+ * The connections to one host. Requests acquire an idle connection (most recently used first),
+ * or wait while a new one connects, within the cluster's circuit-breaker limits.
+ */
+export class Http1Pool {
+  private readonly idle: UpstreamConnection[] = [];
+  private readonly all = new Set<UpstreamConnection>();
+  private readonly waiting: PoolWaiter[] = [];
+  private connecting = 0;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  private readonly maxRequestsPerConnection: number;
+  private draining = false;
+
+  constructor(readonly cluster: Cluster, readonly host: Host) {
+    const cfg = cluster.config;
+    this.connectTimeoutMs = cfg.connectTimeoutMs;
+    this.idleTimeoutMs = cfg.connectionPool.idleTimeoutMs;
+    this.maxRequestsPerConnection = cfg.connectionPool.maxRequestsPerConnection;
+  }
+
+  /**
+   * Returns an idle connection at once, or null after queueing the waiter (which then hears
+   * onPoolReady or onPoolFailure). Overflow of the pending queue fails the waiter synchronously.
+   */
+  acquire(waiter: PoolWaiter): UpstreamConnection | null {
+    const idle = this.idle;
+    while (idle.length > 0) {
+      const c = idle.pop()!;
+      if (!c.closed) return c;
+    }
+    const stats = this.cluster.stats;
+    const limits = this.cluster.config.connectionPool;
+    if (stats.upstream_rq_pending_active.value >= limits.maxPendingRequests) {
+      stats.upstream_rq_pending_overflow.inc();
+      waiter.onPoolFailure('overflow', 'pending requests overflow');
+      return null;
+    }
+    // Open a connection for this waiter unless enough are already on their way, within the
+    // cluster's connection limit (upstream_cx_active counts connecting sockets too).
+    if (this.connecting <= this.waiting.length) {
+      if (stats.upstream_cx_active.value < limits.maxConnections) this.open();
+      else stats.upstream_cx_overflow.inc();
+    }
+    stats.upstream_rq_pending_total.inc();
+    stats.upstream_rq_pending_active.inc();
+    this.waiting.push(waiter);
+    return null;
+  }
+
+  /** Removes a waiter that gave up (timeout or downstream reset). */
+  cancel(waiter: PoolWaiter): void {
+    const i = this.waiting.indexOf(waiter);
+    if (i >= 0) {
+      this.waiting.splice(i, 1);
+      this.cluster.stats.upstream_rq_pending_active.dec();
+    }
+  }
+
+  private open(): void {
+    this.connecting++;
+    const c = new UpstreamConnection(this);
+    this.all.add(c);
+    const stats = this.cluster.stats;
+    stats.upstream_cx_total.inc();
+    stats.upstream_cx_active.inc();
+    this.host.stats.cxTotal++;
+    this.host.stats.cxActive++;
+  }
+
+  private doneConnecting(): void {
+    this.connecting--;
+  }
+
+  onConnected(c: UpstreamConnection): void {
+    this.doneConnecting();
+    this.release(c);
+  }
+
+  onConnectFailed(c: UpstreamConnection, reason: PoolFailure, detail: string): void {
+    if (c.connected) return;
+    this.doneConnecting();
+    c.connected = true; // so later socket events do not count the failure twice
+    c.closed = true;
+    this.removeFromAll(c);
+    c.socket.destroy();
+    // Every waiter beyond what the remaining connecting sockets can serve fails.
+    while (this.waiting.length > this.connecting) {
+      const w = this.waiting.shift()!;
+      this.cluster.stats.upstream_rq_pending_active.dec();
+      w.onPoolFailure(reason, detail);
+    }
+  }
+
+  /** A connection finished a request (or connected) and can serve the next one. */
+  release(c: UpstreamConnection): void {
+    if (c.closed) return;
+    if (this.draining || (this.maxRequestsPerConnection > 0 && c.requests >= this.maxRequestsPerConnection)) {
+      c.destroy();
+      return;
+    }
+    const w = this.waiting.shift();
+    if (w !== undefined) {
+      this.cluster.stats.upstream_rq_pending_active.dec();
+      w.onPoolReady(c);
+      return;
+    }
+    this.idle.push(c);
+    c.markIdle(performance.now());
+  }
+
+  onClosed(c: UpstreamConnection): void {
+    if (!this.removeFromAll(c)) return;
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    const stats = this.cluster.stats;
+    stats.upstream_cx_destroy.inc();
+    // A waiter whose connection died before use gets a new attempt at connecting.
+    if (this.waiting.length > this.connecting && !this.draining) {
+      const limits = this.cluster.config.connectionPool;
+      if (stats.upstream_cx_active.value < limits.maxConnections) this.open();
+    }
+  }
+
+  /** Stops tracking a connection without closing it (handed to a tunnel). */
+  forget(c: UpstreamConnection): void {
+    this.removeFromAll(c);
+  }
+
+  private removeFromAll(c: UpstreamConnection): boolean {
+    if (!this.all.delete(c)) return false;
+    this.cluster.stats.upstream_cx_active.dec();
+    this.host.stats.cxActive--;
+    return true;
+  }
+
+  /** Closes idle connections now and busy ones as they finish. */
+  drain(): void {
+    this.draining = true;
+    for (const c of this.idle.splice(0)) c.destroy();
+  }
+
+  /** Closes everything at once; pending waiters fail. */
+  close(): void {
+    this.draining = true;
+    for (const w of this.waiting.splice(0)) {
+      this.cluster.stats.upstream_rq_pending_active.dec();
+      w.onPoolFailure('connect-failure', 'pool closed');
+    }
+    for (const c of [...this.all]) c.destroy();
+  }
+
+  get size(): number { return this.all.size; }
+  get idleCount(): number { return this.idle.length; }
+}
+
+/** The pool of a host, created on first use. */
+export function poolFor(cluster: Cluster, host: Host): Http1Pool {
+  let p = host.pool as Http1Pool | null;
+  if (p === null || p.cluster !== cluster) {
+    p = new Http1Pool(cluster, host);
+    host.pool = p;
+  }
+  return p;
+}

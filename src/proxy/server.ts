@@ -1,0 +1,189 @@
+// The proxy process: owns the stats store, the cluster manager, the listeners and the admin
+// server; applies a bootstrap, swaps to a new one atomically on reload (in-flight requests and
+// keep-alive connections survive, an invalid config is rejected and the old one kept), and
+// drains on shutdown.
+
+import type { BootstrapConfig, FilterChainConfig } from './config/types.js';
+import { ClusterManager } from './cluster/manager.js';
+import { StatsStore } from '../observe/stats.js';
+import { CompiledHcm } from './http/hcm.js';
+import { ListenerRuntime } from './listener/listener.js';
+import { AdminServer } from './admin/server.js';
+import type { AdminContext } from './admin/handlers.js';
+import { createAccessLogger, type AccessLogger } from '../observe/access-log/logger.js';
+import { log, setLevel } from '../observe/logger.js';
+
+export type ServerState = 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING';
+
+export interface ProxyServerOptions {
+  /** For /server_info. */
+  readonly commandLine?: readonly string[];
+  readonly version?: string;
+}
+
+export class ProxyServer {
+  readonly stats = new StatsStore();
+  readonly clusters: ClusterManager;
+  private readonly listeners = new Map<string, ListenerRuntime>();
+  private admin: AdminServer | null = null;
+  private state: ServerState = 'PRE_INITIALIZING';
+  private readonly startedAt = Date.now();
+  /** Access loggers by sink+format, shared across config versions so files stay open once. */
+  private loggers = new Map<string, AccessLogger>();
+  private onQuit: (() => void) | null = null;
+  private readonly configVersion;
+
+  constructor(public config: BootstrapConfig, private readonly opts: ProxyServerOptions = {}) {
+    this.clusters = new ClusterManager(this.stats);
+    this.configVersion = this.stats.counter('server.config_reload', 'server_config_reload');
+    this.stats.gauge('server.live', 'server_live');
+    this.stats.gauge('server.state', 'server_state').set(2);
+  }
+
+  /** Starts clusters (waiting for first DNS answers), listeners and admin. */
+  async start(): Promise<void> {
+    await this.clusters.update(this.config.clusters);
+    const loggers = new Map<string, AccessLogger>();
+    for (const l of this.config.listeners) {
+      const rt = new ListenerRuntime(l, this.stats, (fc) => this.buildChain(fc, loggers));
+      this.listeners.set(l.name, rt);
+    }
+    this.loggers = loggers;
+    for (const rt of this.listeners.values()) {
+      await rt.start();
+      log.info('listener %s on %s:%d', rt.config.name, rt.config.address.address, rt.port);
+    }
+    if (this.config.admin !== null) {
+      this.admin = new AdminServer(this.config.admin.address, this.adminContext());
+      this.boundAdminPort = (await this.admin.start()).port;
+      log.info('admin on %s:%d', this.config.admin.address.address, this.boundAdminPort);
+    }
+    this.state = 'LIVE';
+    this.stats.gauge('server.live').set(1);
+    this.stats.gauge('server.state').set(0);
+  }
+
+  private buildChain(fc: FilterChainConfig, loggers: Map<string, AccessLogger>): CompiledHcm {
+    const hcmCfg = fc.filters[fc.filters.length - 1]!;
+    const own = hcmCfg.accessLogs.map((cfg) => {
+      const key = JSON.stringify(cfg);
+      let l = loggers.get(key) ?? this.loggers.get(key);
+      if (l === undefined) l = createAccessLogger(cfg);
+      loggers.set(key, l);
+      return l;
+    });
+    return new CompiledHcm(hcmCfg, this.clusters, this.stats, own);
+  }
+
+  /**
+   * Swaps to a new, already validated, config. Clusters first (new ones start before any route
+   * points at them), then listeners: same name and address → chains swapped in place; new →
+   * started; removed or moved → drained.
+   */
+  async applyConfig(next: BootstrapConfig): Promise<void> {
+    const prevLoggers = this.loggers;
+    await this.clusters.update(next.clusters);
+    const loggers = new Map<string, AccessLogger>();
+    const build = (fc: FilterChainConfig) => this.buildChain(fc, loggers);
+    const keep = new Set<string>();
+    const started: ListenerRuntime[] = [];
+    for (const l of next.listeners) {
+      const cur = this.listeners.get(l.name);
+      if (cur !== undefined && cur.config.address.address === l.address.address && cur.config.address.port === l.address.port) {
+        cur.update(l, build);
+        keep.add(l.name);
+        continue;
+      }
+      const rt = new ListenerRuntime(l, this.stats, build);
+      started.push(rt);
+    }
+    for (const [name, rt] of this.listeners) {
+      if (!keep.has(name)) {
+        this.listeners.delete(name);
+        void rt.drain().then(() => rt.close());
+      }
+    }
+    for (const rt of started) {
+      await rt.start();
+      this.listeners.set(rt.config.name, rt);
+      log.info('listener %s on %s:%d', rt.config.name, rt.config.address.address, rt.port);
+    }
+    this.loggers = loggers;
+    for (const [key, l] of prevLoggers) if (!loggers.has(key)) void l.close();
+    this.config = next;
+    this.configVersion.inc();
+  }
+
+  /** Graceful shutdown: stop accepting, let in-flight requests finish for up to drainMs, close. */
+  async shutdown(drainMs: number): Promise<void> {
+    this.state = 'DRAINING';
+    this.stats.gauge('server.state').set(1);
+    const drained = Promise.all([...this.listeners.values()].map((l) => l.drain()));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => { timer = setTimeout(r, drainMs); });
+    await Promise.race([drained, timeout]);
+    clearTimeout(timer);
+    await this.close();
+  }
+
+  /** Closes everything at once. */
+  async close(): Promise<void> {
+    for (const l of this.listeners.values()) l.close();
+    this.listeners.clear();
+    this.clusters.close();
+    await Promise.all([...this.loggers.values()].map((l) => l.close()));
+    this.loggers.clear();
+    if (this.admin) { await this.admin.close(); this.admin = null; }
+  }
+
+  /** Port bound by a listener (useful with port 0). */
+  listenerPort(name: string): number {
+    const l = this.listeners.get(name);
+    if (l === undefined) throw new Error(`no listener named ${name}`);
+    return l.port;
+  }
+
+  private boundAdminPort = 0;
+  /** Port the admin server bound (0 when there is none). */
+  get adminPort(): number { return this.boundAdminPort; }
+
+  /** Called by POST /quitquitquit. */
+  setQuitHandler(fn: () => void): void { this.onQuit = fn; }
+
+  drainListeners(): void {
+    for (const l of this.listeners.values()) void l.drain();
+  }
+
+  private adminContext(): AdminContext {
+    return {
+      stats: this.stats,
+      serverInfo: () => ({
+        version: this.opts.version ?? '0.0.0',
+        state: this.state,
+        uptime_current_epoch: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
+        uptime_all_epochs: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
+        command_line_options: { args: this.opts.commandLine ?? [] },
+        node: this.config.node,
+      }),
+      isReady: () => this.state === 'LIVE',
+      configDump: () => ({
+        configs: [
+          { '@type': 'type.googleapis.com/weft.admin.BootstrapConfigDump', bootstrap: this.config },
+          { '@type': 'type.googleapis.com/weft.admin.ListenersConfigDump', static_listeners: this.config.listeners },
+          { '@type': 'type.googleapis.com/weft.admin.ClustersConfigDump', static_clusters: this.config.clusters },
+        ],
+      }),
+      clusters: () => this.clusters.all().map((c) => ({
+        name: c.name,
+        hosts: c.hosts.map((h) => ({
+          key: h.key, healthy: h.healthy, weight: h.weight, priority: h.priority, locality: h.locality,
+          stats: { ...h.stats },
+        })),
+      })),
+      drainListeners: () => this.drainListeners(),
+      quit: () => this.onQuit?.(),
+      setLogLevel: (level: string) => setLevel(level),
+      listeners: () => [...this.listeners.values()].map((l) => ({ name: l.config.name, address: l.config.address })),
+    };
+  }
+}

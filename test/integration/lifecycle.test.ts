@@ -1,0 +1,148 @@
+// The `weft proxy` process: --validate, SIGTERM drain, reload on file change and SIGHUP (an
+// invalid file keeps the old config), and a reload under load that loses no request.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startUpstream } from '../helpers/upstream.js';
+import { simpleBootstrap } from '../helpers/proxy.js';
+import { runWeft, startWeft } from '../helpers/process.js';
+
+function tmp(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Writes a file atomically (write + rename), as config management tools do. */
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(path + '.tmp', text);
+  renameSync(path + '.tmp', path);
+}
+
+const directResponse = (body: string) => simpleBootstrap({
+  ports: [1],
+  vhostRoutes: `
+                      - match: { prefix: "/" }
+                        direct_response: { status: 200, body: { inline_string: "${body}" } }`,
+});
+
+test('--validate accepts a good file and lists every error of a bad one', async (t) => {
+  const dir = tmp(t);
+  writeFileSync(join(dir, 'good.yaml'), simpleBootstrap({ ports: [8080] }));
+  const good = await runWeft(['proxy', '--validate', '-c', join(dir, 'good.yaml')]);
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout, /OK/);
+  writeFileSync(join(dir, 'bad.yaml'), simpleBootstrap({ ports: [8080] })
+    .replace('connect_timeout: 1s', 'connect_timeout: soon\n      bogus_field: 1'));
+  const bad = await runWeft(['proxy', '--validate', '--config', join(dir, 'bad.yaml')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /static_resources\.clusters\[0\]\.connect_timeout/);
+  assert.match(bad.stderr, /static_resources\.clusters\[0\]\.bogus_field/);
+});
+
+test('SIGTERM lets an in-flight request finish, then exits 0', async (t) => {
+  let release: () => void = () => {};
+  const up = await startUpstream((_req, res) => { release = () => { res.writeHead(200, { 'content-length': '4' }); res.end('done'); }; });
+  t.after(() => up.close());
+  const dir = tmp(t);
+  writeFileSync(join(dir, 'b.yaml'), simpleBootstrap({ ports: [up.port] }));
+  const p = startWeft(['proxy', '-c', join(dir, 'b.yaml'), '--drain-time-s', '10']);
+  t.after(() => p.kill('SIGKILL'));
+  const port = Number((await p.waitFor(/listener main on 127\.0\.0\.1:(\d+)/))[1]);
+  const inflight = fetch(`http://127.0.0.1:${port}/slow`);
+  while (up.requests.length === 0) await new Promise((r) => up.server.once('request', () => setImmediate(r)));
+  p.kill('SIGTERM');
+  await p.waitFor(/draining/);
+  release();
+  const res = await inflight;
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'done');
+  assert.equal(await p.exited, 0);
+});
+
+test('a changed file is applied; an invalid one is rejected and the old config kept; SIGHUP reloads', async (t) => {
+  const dir = tmp(t);
+  const file = join(dir, 'b.yaml');
+  writeFileSync(file, directResponse('v1'));
+  const p = startWeft(['proxy', '-c', file]);
+  t.after(() => p.kill('SIGKILL'));
+  const port = Number((await p.waitFor(/listener main on 127\.0\.0\.1:(\d+)/))[1]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const get = () => new Promise<{ body: string; socket: unknown }>((resolve, reject) => {
+    http.get({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
+      let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve({ body: b, socket: res.socket }));
+    }).on('error', reject);
+  });
+  const first = await get();
+  assert.equal(first.body, 'v1');
+
+  let mark = p.output().length;
+  writeAtomic(file, directResponse('v2'));
+  await p.waitFor(/new config applied/, mark);
+  const second = await get();
+  assert.equal(second.body, 'v2');
+  assert.equal(second.socket, first.socket, 'the keep-alive connection survived the reload');
+
+  mark = p.output().length;
+  writeAtomic(file, directResponse('v3').replace('stat_prefix: ingress', 'stat_prefix: 7\n                nonsense: true'));
+  await p.waitFor(/rejected, keeping the running config/, mark);
+  assert.match(p.output().slice(mark), /nonsense/);
+  assert.equal((await get()).body, 'v2');
+
+  mark = p.output().length;
+  writeFileSync(file, directResponse('v4'));
+  await p.waitFor(/new config applied/, mark);
+  mark = p.output().length;
+  p.child.kill('SIGHUP');
+  await p.waitFor(/SIGHUP\): new config applied/, mark);
+  assert.equal((await get()).body, 'v4');
+  p.kill('SIGTERM');
+  assert.equal(await p.exited, 0);
+});
+
+test('reloading under load loses no request', async (t) => {
+  const up = await startUpstream((_req, res) => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); });
+  t.after(() => up.close());
+  const dir = tmp(t);
+  const file = join(dir, 'b.yaml');
+  const cfg = (n: number) => simpleBootstrap({ ports: [up.port], hcmExtra: `                server_name: gen${n}` });
+  writeFileSync(file, cfg(0));
+  const p = startWeft(['proxy', '-c', file, '--no-watch']);
+  t.after(() => p.kill('SIGKILL'));
+  const port = Number((await p.waitFor(/listener main on 127\.0\.0\.1:(\d+)/))[1]);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  t.after(() => agent.destroy());
+  let ok = 0, failed = 0, running = true;
+  const servers = new Set<string>();
+  const worker = async () => {
+    while (running) {
+      await new Promise<void>((resolve) => {
+        http.get({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => { if (res.statusCode === 200) ok++; else failed++; servers.add(String(res.headers.server)); resolve(); });
+        }).on('error', () => { failed++; resolve(); });
+      });
+    }
+  };
+  const workers = Array.from({ length: 8 }, worker);
+  for (let i = 1; i <= 5; i++) {
+    const mark = p.output().length;
+    writeFileSync(file, cfg(i));
+    p.child.kill('SIGHUP');
+    await p.waitFor(/new config applied/, mark);
+    const before = ok;
+    while (ok < before + 50) await new Promise((r) => setImmediate(r));
+  }
+  running = false;
+  await Promise.all(workers);
+  assert.equal(failed, 0);
+  assert.ok(ok > 250, `only ${ok} requests`);
+  assert.ok(servers.has('gen5'), `saw ${[...servers].join(',')}`);
+  p.kill('SIGTERM');
+  assert.equal(await p.exited, 0);
+});

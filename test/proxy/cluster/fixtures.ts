@@ -1,0 +1,84 @@
+// Test fixtures for clusters: ClusterConfig builders with Envoy's defaults, and a scriptable DNS resolver.
+import type { ClusterConfig, LbEndpointConfig, LocalityLbEndpointsConfig } from '../../../src/proxy/config/types.js';
+import type { DnsLookupFamily, DnsResolver } from '../../../src/proxy/cluster/dns.js';
+
+export function endpoint(address: string, port: number, weight = 1,
+                         healthStatus: LbEndpointConfig['healthStatus'] = 'UNKNOWN'): LbEndpointConfig {
+  return { address: { address, port }, loadBalancingWeight: weight, healthStatus };
+}
+
+export function locality(lbEndpoints: LbEndpointConfig[], opts: {
+  priority?: number; weight?: number | null; region?: string; zone?: string; subZone?: string;
+} = {}): LocalityLbEndpointsConfig {
+  return {
+    locality: { region: opts.region ?? '', zone: opts.zone ?? '', subZone: opts.subZone ?? '' },
+    loadBalancingWeight: opts.weight ?? null,
+    priority: opts.priority ?? 0,
+    lbEndpoints,
+  };
+}
+
+export function clusterConfig(name: string, endpoints: LocalityLbEndpointsConfig[],
+                              over: Partial<ClusterConfig> = {}): ClusterConfig {
+  return {
+    name,
+    type: 'STATIC',
+    connectTimeoutMs: 5000,
+    lbPolicy: 'ROUND_ROBIN',
+    loadAssignment: { endpoints },
+    dnsRefreshRateMs: 5000,
+    dnsLookupFamily: 'AUTO',
+    healthyPanicThresholdPercent: 50,
+    leastRequest: { choiceCount: 2 },
+    ringHash: { minimumRingSize: 1024, maximumRingSize: 8388608 },
+    maglev: { tableSize: 65537 },
+    connectionPool: {
+      maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3,
+      idleTimeoutMs: 3600000, maxRequestsPerConnection: 0,
+    },
+    perConnectionBufferLimitBytes: 1048576,
+    ...over,
+  };
+}
+
+/** `n` endpoints 10.0.0.1..n on `port` in one locality. */
+export function simpleCluster(name: string, n: number, over: Partial<ClusterConfig> = {}, port = 80): ClusterConfig {
+  const eps = Array.from({ length: n }, (_, i) => endpoint(`10.0.0.${i + 1}`, port));
+  return clusterConfig(name, [locality(eps)], over);
+}
+
+/** A DNS resolver whose answers the test sets; records every query. */
+export class FakeResolver implements DnsResolver {
+  readonly answers = new Map<string, string[] | Error>();
+  readonly calls: { host: string; family: DnsLookupFamily }[] = [];
+  /** When set, queries wait for it before answering. */
+  gate: Promise<void> | null = null;
+  private readonly waiters: (() => void)[] = [];
+
+  set(host: string, answer: string[] | Error): this {
+    this.answers.set(host, answer);
+    return this;
+  }
+
+  async resolve(host: string, family: DnsLookupFamily): Promise<string[]> {
+    this.calls.push({ host, family });
+    for (const w of this.waiters.splice(0)) w();
+    if (this.gate) await this.gate;
+    const a = this.answers.get(host);
+    if (a === undefined) throw Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    if (a instanceof Error) throw a;
+    return [...a];
+  }
+
+  /** Resolves at the next query. */
+  nextCall(): Promise<void> {
+    return new Promise((r) => this.waiters.push(r));
+  }
+}
+
+/** A deferred promise. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
+}
