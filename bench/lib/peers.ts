@@ -115,19 +115,43 @@ export async function waitForHttp(port: number, timeoutMs = 10_000): Promise<voi
   throw new Error(`port ${port} did not answer 200 within ${timeoutMs} ms: ${String(last)}`);
 }
 
+function portOpen(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('connect', () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+}
+
 /** Waits until nothing accepts connections on the port any more (a previous run has exited). */
 export async function waitForPortFree(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.on('connect', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (!open) return;
+    if (!(await portOpen(port))) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`port ${port} is still in use after ${timeoutMs} ms`);
+}
+
+/**
+ * Waits until all the benchmark ports are free: another benchmark (or a stray daemon) may hold
+ * them, and two benchmarks at once would measure each other. Says so on stderr while it waits.
+ */
+export async function waitForBenchPorts(timeoutMs = 300_000): Promise<void> {
+  const ports = Object.values(PORTS);
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    const busy: number[] = [];
+    for (const port of ports) if (await portOpen(port)) busy.push(port);
+    if (busy.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`ports ${busy.join(', ')} are still in use after ${timeoutMs / 1000} s`);
+    if (!told) {
+      process.stderr.write(`  waiting for ports ${busy.join(', ')} (another benchmark running?)\n`);
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 function readPid(file: string): number | undefined {
@@ -157,7 +181,7 @@ export class Peers {
 
   /** Writes the configs, starts upstream, nginx, haproxy and the candidate, and waits for them. */
   static async start(opts: PeersOptions): Promise<Peers> {
-    for (const port of Object.values(PORTS)) await waitForPortFree(port);
+    await waitForBenchPorts();
     const peers = new Peers(opts);
     try {
       await peers.launch();

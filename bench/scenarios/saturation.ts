@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { onCleanup } from '../lib/cleanup.js';
 import { PeakRssSampler } from '../lib/procfs.js';
-import { PORTS, waitForPortFree, type TargetName } from '../lib/peers.js';
+import { PORTS, waitForBenchPorts, type TargetName } from '../lib/peers.js';
 import { codeBlock, commandLine, fmt, mib, signed, table } from '../lib/markdown.js';
 
 export interface SaturationOptions {
@@ -63,7 +63,7 @@ async function runPeersSh(opts: SaturationOptions, candidateCmd: string | undefi
     '--body',
     String(opts.bodyBytes),
   ];
-  for (const port of Object.values(PORTS)) await waitForPortFree(port);
+  await waitForBenchPorts();
   const sampler = new PeakRssSampler(Object.values(PORTS), 500);
   sampler.start();
   // Its own process group (detached), so an interrupt can stop wrk and the candidate with it.

@@ -7,6 +7,7 @@ import type { BootstrapConfig, FilterChainConfig } from './config/types.js';
 import { ClusterManager } from './cluster/manager.js';
 import { StatsStore } from '../observe/stats.js';
 import { CompiledHcm } from './http/hcm.js';
+import type { Http1Pool } from './pool/http1-pool.js';
 import { ListenerRuntime } from './listener/listener.js';
 import { AdminServer } from './admin/server.js';
 import type { AdminContext } from './admin/handlers.js';
@@ -35,6 +36,8 @@ export class ProxyServer {
 
   constructor(public config: BootstrapConfig, private readonly opts: ProxyServerOptions = {}) {
     this.clusters = new ClusterManager(this.stats);
+    // Upstream connections follow cluster membership: removed clusters and hosts are drained.
+    this.clusters.onClusterRemoved((c) => { for (const h of c.hosts) (h.pool as Http1Pool | null)?.drain(); });
     this.configVersion = this.stats.counter('server.config_reload', 'server_config_reload');
     this.stats.gauge('server.live', 'server_live');
     this.stats.gauge('server.state', 'server_state').set(2);
@@ -130,6 +133,7 @@ export class ProxyServer {
   async close(): Promise<void> {
     for (const l of this.listeners.values()) l.close();
     this.listeners.clear();
+    for (const c of this.clusters.all()) for (const h of c.hosts) (h.pool as Http1Pool | null)?.close();
     this.clusters.close();
     await Promise.all([...this.loggers.values()].map((l) => l.close()));
     this.loggers.clear();

@@ -371,12 +371,18 @@ export class Http1Pool {
   get idleCount(): number { return this.idle.length; }
 }
 
-/** The pool of a host, created on first use. */
+const watched = new WeakSet<Cluster>();
+
+/** The pool of a host, created on first use. Hosts that leave the cluster get their pool drained. */
 export function poolFor(cluster: Cluster, host: Host): Http1Pool {
   let p = host.pool as Http1Pool | null;
   if (p === null || p.cluster !== cluster) {
     p = new Http1Pool(cluster, host);
     host.pool = p;
+    if (!watched.has(cluster)) {
+      watched.add(cluster);
+      cluster.onHostsChanged((_added, removed) => { for (const h of removed) (h.pool as Http1Pool | null)?.drain(); });
+    }
   }
   return p;
 }

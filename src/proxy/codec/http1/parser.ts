@@ -58,8 +58,12 @@ export interface Http1ParserOptions {
 
 // ---- character classes ---------------------------------------------------------------------
 
-/** tchar (RFC 9110 §5.6.2). */
+/** tchar (RFC 9110 §5.6.2): 1, or 3 for an upper-case letter (so a scan can OR them). */
 const TCHAR = new Uint8Array(256);
+/** field-value / reason-phrase characters: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5). */
+const VCHAR = new Uint8Array(256);
+/** request-target characters: anything visible, obs-text included (no SP, no CTL). */
+const URLCHAR = new Uint8Array(256);
 /** Characters of a Host value: unreserved / pct-encoded / sub-delims / ":" / "[" / "]". */
 const HOSTCHAR = new Uint8Array(256);
 /** Hex digit values, -1 otherwise. */
@@ -71,6 +75,10 @@ const HEX = new Int8Array(256).fill(-1);
     for (let c = 97; c <= 122; c++) t[c] = 1;
   };
   alnum(TCHAR);
+  for (let c = 65; c <= 90; c++) TCHAR[c] = 3;
+  for (let c = 33; c < 256; c++) URLCHAR[c] = VCHAR[c] = 1;
+  URLCHAR[127] = VCHAR[127] = 0;
+  VCHAR[32] = VCHAR[9] = 1;
   for (const ch of "!#$%&'*+-.^_`|~") TCHAR[ch.charCodeAt(0)] = 1;
   alnum(HOSTCHAR);
   for (const ch of "-._~%!$&'()*+,;=:[]") HOSTCHAR[ch.charCodeAt(0)] = 1;
@@ -576,7 +584,7 @@ export class Http1Parser {
     if (this.state === S_TRAILERS) {
       const t: string[] = [];
       try {
-        parseFields(s, 0, t);
+        parseFields(buf, start, start, end, s, t);
       } catch (e) {
         this.fail(e as Http1ParseError);
         return;
@@ -588,7 +596,7 @@ export class Http1Parser {
     this.skipped = 0;
     let head: MessageHead;
     try {
-      head = this.isRequest ? parseRequestHead(s) : parseResponseHead(s);
+      head = this.isRequest ? parseRequestHead(buf, start, end, s) : parseResponseHead(buf, start, end, s);
     } catch (e) {
       this.fail(e as Http1ParseError);
       return;
@@ -734,26 +742,23 @@ function newHead(): MessageHead {
   };
 }
 
-/** Parses "HTTP/1.x" at i; returns the minor version. */
-function parseVersion(s: string, i: number): number {
-  if (
-    s.charCodeAt(i) !== 72 || s.charCodeAt(i + 1) !== 84 || s.charCodeAt(i + 2) !== 84 ||
-    s.charCodeAt(i + 3) !== 80 || s.charCodeAt(i + 4) !== 47 || s.charCodeAt(i + 6) !== 46
-  ) {
+/** Parses "HTTP/1.x" at b[i]; returns the minor version. */
+function parseVersion(b: Buffer, i: number): number {
+  if (b[i] !== 72 || b[i + 1] !== 84 || b[i + 2] !== 84 || b[i + 3] !== 80 || b[i + 4] !== 47 || b[i + 6] !== 46) {
     throw err('HPE_INVALID_VERSION', 'malformed HTTP-version');
   }
-  const major = s.charCodeAt(i + 5) - 48;
-  const minor = s.charCodeAt(i + 7) - 48;
+  const major = b[i + 5]! - 48;
+  const minor = b[i + 7]! - 48;
   if (!(major >= 0 && major <= 9 && minor >= 0 && minor <= 9)) throw err('HPE_INVALID_VERSION', 'malformed HTTP-version');
   if (major !== 1 || minor > 1) throw err('HPE_UNSUPPORTED_VERSION', 'HTTP version not supported', 505);
   return minor;
 }
 
-function internMethod(s: string, n: number): string {
-  const c = s.charCodeAt(0);
+function internMethod(b: Buffer, i: number, n: number, s: string): string {
+  const c = b[i];
   if (n === 3) {
-    if (c === 71 && s.charCodeAt(1) === 69 && s.charCodeAt(2) === 84) return 'GET';
-    if (c === 80 && s.charCodeAt(1) === 85 && s.charCodeAt(2) === 84) return 'PUT';
+    if (c === 71 && b[i + 1] === 69 && b[i + 2] === 84) return 'GET';
+    if (c === 80 && b[i + 1] === 85 && b[i + 2] === 84) return 'PUT';
   } else if (n === 4) {
     if (c === 80 && s.startsWith('POST')) return 'POST';
     if (c === 72 && s.startsWith('HEAD')) return 'HEAD';
@@ -768,87 +773,77 @@ function internMethod(s: string, n: number): string {
   return s.slice(0, n);
 }
 
-function parseRequestHead(s: string): MessageHead {
+// The head parsers scan the bytes b[base, end) (typed-array reads are cheaper than charCodeAt)
+// and slice strings from s, the latin1 decoding of the same bytes (s[k] is b[base + k]).
+// The region ends with CRLF, and CR stops every scanning loop, so none runs past it.
+
+function parseRequestHead(b: Buffer, base: number, end: number, s: string): MessageHead {
   const head = newHead();
   // method SP request-target SP HTTP-version CRLF  (RFC 9112 §3)
-  let i = 0;
-  for (;;) {
-    const c = s.charCodeAt(i);
-    if (c === 32) break;
-    if (TCHAR[c] !== 1) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_METHOD', 'invalid method');
-    i++;
-  }
-  if (i === 0) throw err('HPE_INVALID_METHOD', 'empty method');
-  head.method = internMethod(s, i);
+  let i = base;
+  let c = b[i]!;
+  while (TCHAR[c]! > 0) c = b[++i]!;
+  if (c !== 32) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_METHOD', 'invalid method');
+  if (i === base) throw err('HPE_INVALID_METHOD', 'empty method');
+  head.method = internMethod(b, base, i - base, s);
   const u = ++i;
-  for (;;) {
-    const c = s.charCodeAt(i);
-    if (c === 32) break;
-    if (c <= 32 || c === 127) {
-      if (c === 10) throw err('HPE_BARE_LF', 'bare LF in request line');
-      if (c === 13) throw err('HPE_INVALID_VERSION', 'request line without HTTP-version');
-      throw err('HPE_INVALID_URL', 'invalid character in request-target');
-    }
-    i++;
+  c = b[i]!;
+  while (URLCHAR[c] === 1) c = b[++i]!;
+  if (c !== 32) {
+    if (c === 10) throw err('HPE_BARE_LF', 'bare LF in request line');
+    if (c === 13) throw err('HPE_INVALID_VERSION', 'request line without HTTP-version');
+    throw err('HPE_INVALID_URL', 'invalid character in request-target');
   }
   if (i === u) throw err('HPE_INVALID_URL', 'empty request-target');
-  head.url = s.slice(u, i);
-  const minor = parseVersion(s, i + 1);
+  head.url = s.slice(u - base, i - base);
+  head.versionMinor = parseVersion(b, i + 1);
   i += 9;
-  if (s.charCodeAt(i) !== 13) {
-    throw s.charCodeAt(i) === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_VERSION', 'junk after HTTP-version');
-  }
-  if (s.charCodeAt(i + 1) !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
-  head.versionMinor = minor;
-  parseFields(s, i + 2, head.headers);
+  if (b[i] !== 13) throw b[i] === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_VERSION', 'junk after HTTP-version');
+  if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
+  parseFields(b, base, i + 2, end, s, head.headers);
   interpret(head, true);
   return head;
 }
 
-function parseResponseHead(s: string): MessageHead {
+function parseResponseHead(b: Buffer, base: number, end: number, s: string): MessageHead {
   const head = newHead();
   // HTTP-version SP status-code SP [ reason-phrase ] CRLF  (RFC 9112 §4)
-  const minor = parseVersion(s, 0);
-  if (s.charCodeAt(8) !== 32) throw err('HPE_INVALID_VERSION', 'malformed status line');
-  const d0 = s.charCodeAt(9) - 48, d1 = s.charCodeAt(10) - 48, d2 = s.charCodeAt(11) - 48;
+  head.versionMinor = parseVersion(b, base);
+  if (b[base + 8] !== 32) throw err('HPE_INVALID_VERSION', 'malformed status line');
+  const d0 = b[base + 9]! - 48, d1 = b[base + 10]! - 48, d2 = b[base + 11]! - 48;
   if (!(d0 >= 1 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9)) throw err('HPE_INVALID_STATUS', 'invalid status code');
   head.statusCode = d0 * 100 + d1 * 10 + d2;
-  let i = 12;
-  let c = s.charCodeAt(i);
+  let i = base + 12;
+  let c = b[i]!;
   if (c === 32) {
     const r = ++i;
-    for (;;) {
-      c = s.charCodeAt(i);
-      if (c === 13) break;
-      if ((c < 32 && c !== 9) || c === 127) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in status line') : err('HPE_INVALID_STATUS', 'control character in reason phrase');
-      i++;
-    }
-    head.reason = s.slice(r, i);
+    c = b[i]!;
+    while (VCHAR[c] === 1) c = b[++i]!;
+    if (c !== 13) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in status line') : err('HPE_INVALID_STATUS', 'control character in reason phrase');
+    head.reason = i === r ? '' : s.slice(r - base, i - base);
   } else if (c !== 13) {
     throw c === 10 ? err('HPE_BARE_LF', 'bare LF in status line') : err('HPE_INVALID_STATUS', 'invalid status code');
   }
-  if (s.charCodeAt(i + 1) !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
-  head.versionMinor = minor;
-  parseFields(s, i + 2, head.headers);
+  if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
+  parseFields(b, base, i + 2, end, s, head.headers);
   interpret(head, false);
   return head;
 }
 
 /**
  * field-line = field-name ":" OWS field-value OWS, each ending CRLF (RFC 9112 §5, RFC 9110 §5.5),
- * from i to the end of s (which ends with CRLF). Pushes lower-cased names and trimmed values.
+ * for b[i, end). Pushes lower-cased names and OWS-trimmed values.
  */
-function parseFields(s: string, i: number, out: string[]): void {
-  const n = s.length;
-  while (i < n) {
+function parseFields(b: Buffer, base: number, i: number, end: number, s: string, out: string[]): void {
+  while (i < end) {
     const start = i;
-    let c = s.charCodeAt(i);
+    let c = b[i]!;
     if (c === 32 || c === 9) throw err('HPE_OBS_FOLD', 'obsolete line folding');
-    let upper = false;
-    for (;;) {
-      if (TCHAR[c] !== 1) break;
-      if (c >= 65 && c <= 90) upper = true;
-      c = s.charCodeAt(++i);
+    let t = 0;
+    let f = 0; // OR of the TCHAR classes: 2 set when an upper-case letter was seen
+    while ((t = TCHAR[c]!) > 0) {
+      f |= t;
+      c = b[++i]!;
     }
     if (c !== 58) {
       if (c === 32 || c === 9) throw err('HPE_INVALID_HEADER_TOKEN', 'whitespace between field name and colon');
@@ -857,23 +852,17 @@ function parseFields(s: string, i: number, out: string[]): void {
       throw err('HPE_INVALID_HEADER_TOKEN', 'invalid character in field name');
     }
     if (i === start) throw err('HPE_INVALID_HEADER_TOKEN', 'empty field name');
-    let name = s.slice(start, i);
-    if (upper) name = NAMES.get(name) ?? name.toLowerCase();
-    c = s.charCodeAt(++i);
-    while (c === 32 || c === 9) c = s.charCodeAt(++i);
+    let name = s.slice(start - base, i - base);
+    if (f > 1) name = NAMES.get(name) ?? name.toLowerCase();
+    c = b[++i]!;
+    while (c === 32 || c === 9) c = b[++i]!;
     const vs = i;
+    while (VCHAR[c] === 1) c = b[++i]!;
+    if (c !== 13) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in field value') : err('HPE_INVALID_HEADER_VALUE', 'control character in field value');
+    if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
     let ve = i;
-    for (;;) {
-      if (c === 13) break;
-      if (c < 32 || c === 127) {
-        if (c !== 9) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in field value') : err('HPE_INVALID_HEADER_VALUE', 'control character in field value');
-      } else if (c !== 32) {
-        ve = i + 1;
-      }
-      c = s.charCodeAt(++i);
-    }
-    if (s.charCodeAt(i + 1) !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
-    out.push(name, ve === vs ? '' : s.slice(vs, ve));
+    while (ve > vs && ((c = b[ve - 1]!) === 32 || c === 9)) ve--;
+    out.push(name, ve === vs ? '' : s.slice(vs - base, ve - base));
     i += 2;
   }
 }
