@@ -142,7 +142,7 @@ async function main(): Promise<void> {
   const peersSh = resolve(root, '..', 'shared', 'bench', 'peers.sh');
 
   let candidateCmd = opts.candidateCmd;
-  let candidateSkipped: string | undefined = candidateCmd ? undefined : 'No candidate: run with --no-candidate.';
+  let candidateSkipped: string | undefined = candidateCmd ? undefined : 'No candidate (--no-candidate).';
   if (candidateCmd === DEFAULT_CANDIDATE && !existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))) {
     candidateSkipped = 'No candidate: dist/src/cli/main.js does not exist (the proxy CLI is not built yet).';
     candidateCmd = undefined;

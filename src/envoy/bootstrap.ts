@@ -7,12 +7,13 @@ import { cluster } from './cluster.js';
 import { address, formatAddress } from './core.js';
 import { Ctx, type ClusterReference, type DecodeEnv } from './decode/context.js';
 import { deepFreeze } from './decode/freeze.js';
+import type { DecodeResult } from './decode/result.js';
 import { defineMessage, list, message, readMessage, string, struct, type Msg, type Reader } from './decode/readers.js';
 import type { ExtensionLookup } from './decode/typed.js';
 import { builtinExtensions } from './extensions.js';
 import { listener } from './listener.js';
 
-export type DecodeResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+export type { DecodeResult } from './decode/result.js';
 
 export interface DecodeBootstrapOptions {
   /** Directory for relative file names in the config (e.g. direct response `body.filename`). */
@@ -114,7 +115,9 @@ function staticResources(m: Msg): { listeners: ListenerConfig[]; clusters: Clust
   const listeners = indexed(m, 'listeners', listener);
   const clusters = indexed(m, 'clusters', cluster);
   checkUnique(m.at('listeners'), listeners, 'name', (l) => l.name, 'a listener name');
-  checkUnique(m.at('listeners'), listeners, 'address', (l) => formatAddress(l.address).toLowerCase(), 'an address');
+  // Port 0 asks the OS for a free port, so several listeners may share it.
+  const bound = listeners.filter((l) => l.value.address.port !== 0);
+  checkUnique(m.at('listeners'), bound, 'address', (l) => formatAddress(l.address).toLowerCase(), 'an address');
   checkUnique(m.at('clusters'), clusters, 'name', (c) => c.name, 'a cluster name');
   return { listeners: listeners.map((l) => l.value), clusters: clusters.map((c) => c.value) };
 }

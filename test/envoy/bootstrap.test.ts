@@ -109,3 +109,17 @@ test('a direct response body above 4 KiB is refused, as in Envoy', () => {
     'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].direct_response.body: expected a body of at most 4096 bytes (Envoy\'s limit), got 4097 bytes',
   ]);
 });
+
+test('several listeners may use port 0 (each gets a free port), but not the same fixed address', () => {
+  const one = bootstrap({ direct_response: { status: 200 } }, []);
+  const listener = (one.static_resources as { listeners: Record<string, unknown>[] }).listeners[0]!;
+  const withPort = (name: string, port: number): Record<string, unknown> =>
+    ({ ...listener, name, address: { socket_address: { address: '127.0.0.1', port_value: port } } });
+  const ephemeral = decodeBootstrap({ static_resources: { listeners: [withPort('a', 0), withPort('b', 0)] } }, { baseDir: '.' });
+  assert.ok(ephemeral.ok);
+  const fixed = decodeBootstrap({ static_resources: { listeners: [withPort('a', 8080), withPort('b', 8080)] } }, { baseDir: '.' });
+  assert.deepEqual(fixed, {
+    ok: false,
+    errors: ['static_resources.listeners[1].address: expected an address not already used (by [0]), got "127.0.0.1:8080"'],
+  });
+});

@@ -9,6 +9,7 @@ import {
   bool, defineMessage, double, duration, enumeration, int64, integer, jsonName, list, mapOf, message, positiveDuration,
   readMessage, string, struct, supportedValue, uint32, wrapped, type Reader,
 } from '../../../src/envoy/decode/readers.js';
+import { runDecoder } from '../../../src/envoy/decode/result.js';
 import { ExtensionRegistry } from '../../../src/envoy/decode/typed.js';
 
 function ctx(path = 'x'): Ctx {
@@ -212,4 +213,15 @@ test('deepFreeze freezes nested objects and arrays', () => {
   const v = deepFreeze({ a: [{ b: 1 }], c: { d: 'e' } });
   assert.ok(Object.isFrozen(v) && Object.isFrozen(v.a) && Object.isFrozen(v.a[0]) && Object.isFrozen(v.c));
   assert.throws(() => { (v.a as unknown as number[]).push(1); }, TypeError);
+});
+
+test('runDecoder returns a frozen value or every error', () => {
+  const env = { baseDir: '.', extensions: new ExtensionRegistry([]), clusterRefs: [] };
+  const ok = runDecoder(list(uint32), [1, 2], env, 'ports');
+  assert.deepEqual(ok, { ok: true, value: [1, 2] });
+  assert.ok(ok.ok && Object.isFrozen(ok.value));
+  assert.deepEqual(runDecoder(list(uint32), [1, 'x', -1], env, 'ports'), {
+    ok: false,
+    errors: ['ports[1]: expected an integer in 0..4294967295, got "x"', 'ports[2]: expected an integer in 0..4294967295, got -1'],
+  });
 });

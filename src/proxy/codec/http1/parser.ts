@@ -86,31 +86,47 @@ const HEX = new Int8Array(256).fill(-1);
   for (let c = 0; c < 6; c++) HEX[65 + c] = HEX[97 + c] = 10 + c;
 }
 
-/** Common field names, as clients spell them, to their interned lower-case form. */
-const NAMES = new Map<string, string>();
-for (const n of [
+/**
+ * Common field names, found without allocating: the name scan computes a case-folded hash, the
+ * table gives a candidate, and a byte compare confirms it (all candidates are [a-z0-9-], for
+ * which `c | 0x20` folds exactly the upper-case letters among tchar).
+ */
+const COMMON_NAMES = [
   'host', 'user-agent', 'accept', 'accept-encoding', 'accept-language', 'accept-charset',
   'connection', 'keep-alive', 'content-type', 'content-length', 'content-encoding',
   'transfer-encoding', 'cookie', 'set-cookie', 'authorization', 'cache-control', 'pragma',
   'referer', 'origin', 'upgrade', 'expect', 'te', 'trailer', 'date', 'server', 'location',
   'etag', 'last-modified', 'if-modified-since', 'if-none-match', 'range', 'vary', 'via',
-  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'x-real-ip',
-  'traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled',
-  'x-b3-parentspanid', 'sw8', 'x-envoy-attempt-count', 'grpc-timeout', 'sec-websocket-key',
-  'sec-websocket-version', 'sec-websocket-accept', 'sec-websocket-protocol', 'dnt',
-  'upgrade-insecure-requests', 'sec-fetch-site', 'sec-fetch-mode', 'sec-fetch-dest',
-  'sec-fetch-user', 'accept-ranges', 'content-range', 'expires', 'age', 'www-authenticate',
-  'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'forwarded',
-  'access-control-allow-origin', 'strict-transport-security', 'x-content-type-options',
-]) {
-  NAMES.set(n, n);
-  NAMES.set(n.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase()), n);
-  NAMES.set(n.toUpperCase(), n);
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-request-id',
+  'x-real-ip', 'traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled',
+  'x-b3-parentspanid', 'x-b3-flags', 'sw8', 'x-envoy-attempt-count', 'x-envoy-original-path',
+  'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'grpc-status', 'grpc-message',
+  'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-accept', 'sec-websocket-protocol',
+  'sec-websocket-extensions', 'dnt', 'upgrade-insecure-requests', 'sec-fetch-site',
+  'sec-fetch-mode', 'sec-fetch-dest', 'sec-fetch-user', 'sec-ch-ua', 'sec-ch-ua-mobile',
+  'sec-ch-ua-platform', 'accept-ranges', 'content-range', 'content-disposition', 'expires', 'age',
+  'www-authenticate', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'forwarded',
+  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-headers',
+  'access-control-allow-methods', 'access-control-request-method', 'access-control-request-headers',
+  'strict-transport-security', 'x-content-type-options', 'x-frame-options', 'content-security-policy',
+  'if-match', 'if-unmodified-since', 'if-range', 'link', 'allow', 'retry-after', 'alt-svc',
+  'x-powered-by', 'x-requested-with', 'x-csrf-token', 'x-api-key', 'priority', 'baggage',
+];
+const NAME_MASK = 2047; // with the hash below, no two COMMON_NAMES share a slot
+const NAME_TABLE: string[] = new Array<string>(NAME_MASK + 1).fill('');
+const nameSlot = (h: number) => (h ^ (h >>> 5)) & NAME_MASK;
+for (const n of COMMON_NAMES) {
+  let h = 0;
+  for (let k = 0; k < n.length; k++) h = (Math.imul(h, 31) + (n.charCodeAt(k) | 0x20)) | 0;
+  const slot = nameSlot(h);
+  if (NAME_TABLE[slot] === '') NAME_TABLE[slot] = n; // on a collision the later name takes the slow path
 }
-NAMES.set('WWW-Authenticate', 'www-authenticate');
-NAMES.set('ETag', 'etag');
-NAMES.set('TE', 'te');
-NAMES.set('DNT', 'dnt');
+
+/** b[start, start + lit.length) equals the lower-case literal ignoring case (b holds tchar only). */
+function sameName(b: Buffer, start: number, lit: string): boolean {
+  for (let k = 0; k < lit.length; k++) if ((b[start + k]! | 0x20) !== lit.charCodeAt(k)) return false;
+  return true;
+}
 
 const TERM = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
@@ -841,8 +857,10 @@ function parseFields(b: Buffer, base: number, i: number, end: number, s: string,
     if (c === 32 || c === 9) throw err('HPE_OBS_FOLD', 'obsolete line folding');
     let t = 0;
     let f = 0; // OR of the TCHAR classes: 2 set when an upper-case letter was seen
+    let h = 0;
     while ((t = TCHAR[c]!) > 0) {
       f |= t;
+      h = (Math.imul(h, 31) + (c | 0x20)) | 0;
       c = b[++i]!;
     }
     if (c !== 58) {
@@ -852,8 +870,11 @@ function parseFields(b: Buffer, base: number, i: number, end: number, s: string,
       throw err('HPE_INVALID_HEADER_TOKEN', 'invalid character in field name');
     }
     if (i === start) throw err('HPE_INVALID_HEADER_TOKEN', 'empty field name');
-    let name = s.slice(start - base, i - base);
-    if (f > 1) name = NAMES.get(name) ?? name.toLowerCase();
+    let name = NAME_TABLE[nameSlot(h)]!;
+    if (name.length !== i - start || !sameName(b, start, name)) {
+      name = s.slice(start - base, i - base);
+      if (f > 1) name = name.toLowerCase();
+    }
     c = b[++i]!;
     while (c === 32 || c === 9) c = b[++i]!;
     const vs = i;
