@@ -81,6 +81,45 @@ function measure(p: Http1Parser, input: Buffer, iterations: number): number {
   return cpuNs() - t0;
 }
 
+/**
+ * Reference only: Node's own llhttp binding (what node:http uses), driven the same way, to give
+ * the numbers a machine-independent yardstick. Weft does not use it. Null when unavailable.
+ */
+function llhttp(kind: 'request' | 'response'): { execute(b: Buffer): void; completes(): number } | null {
+  let binding: { HTTPParser: any } | undefined;
+  try {
+    const noDep = process.noDeprecation;
+    process.noDeprecation = true; // DEP0111 for process.binding
+    binding = (process as unknown as { binding(name: string): { HTTPParser: any } }).binding('http_parser');
+    process.noDeprecation = noDep;
+  } catch {
+    return null;
+  }
+  const { HTTPParser } = binding!;
+  const p = new HTTPParser();
+  let completes = 0;
+  let sink = 0;
+  p[HTTPParser.kOnHeaders] = () => {};
+  p[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, headers: string[]) => {
+    sink += headers.length;
+  };
+  p[HTTPParser.kOnBody] = (b: Buffer) => {
+    sink += b.length;
+  };
+  p[HTTPParser.kOnMessageComplete] = () => {
+    completes++;
+  };
+  p[HTTPParser.kOnExecute] = () => {};
+  p.initialize(kind === 'request' ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, 0, 0);
+  return { execute: (b: Buffer) => p.execute(b), completes: () => completes + (sink < 0 ? 1 : 0) };
+}
+
+function measureLl(p: { execute(b: Buffer): void }, input: Buffer, iterations: number): number {
+  const t0 = cpuNs();
+  for (let i = 0; i < iterations; i++) p.execute(input);
+  return cpuNs() - t0;
+}
+
 export interface Result {
   name: string;
   opsPerSec: number;
@@ -101,6 +140,15 @@ export function run(only?: string): Result[] {
     if (sink.errors !== 0 || sink.completes !== 10 * iterations * c.messages) throw new Error(`${c.name}: parser misbehaved`);
     const nsPerOp = best / (iterations * c.messages);
     out.push({ name: c.name, opsPerSec: 1e9 / nsPerOp, nsPerOp });
+    const ll = llhttp(c.kind);
+    if (ll !== null) {
+      measureLl(ll, c.input, iterations);
+      let llBest = Infinity;
+      for (let r = 0; r < 9; r++) llBest = Math.min(llBest, measureLl(ll, c.input, iterations));
+      if (ll.completes() !== 10 * iterations * c.messages) throw new Error(`${c.name}: llhttp reference misbehaved`);
+      const llNs = llBest / (iterations * c.messages);
+      out.push({ name: '  (reference: node llhttp binding)', opsPerSec: 1e9 / llNs, nsPerOp: llNs });
+    }
   }
   if (only === undefined || 'serialize'.includes(only)) out.push(...serializers());
   return out;

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // `weft`: the command-line entry point. One file per command under src/cli/; this file only
 // dispatches and prints help.
 

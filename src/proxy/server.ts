@@ -181,7 +181,12 @@ export class ProxyServer {
         name: c.name,
         hosts: c.hosts.map((h) => ({
           key: h.key, healthy: h.healthy, weight: h.weight, priority: h.priority, locality: h.locality,
-          stats: { ...h.stats },
+          // Envoy's per-host stat names, in the order /clusters prints them.
+          stats: {
+            cx_active: h.stats.cxActive, cx_connect_fail: h.stats.cxConnectFail, cx_total: h.stats.cxTotal,
+            rq_active: h.stats.rqActive, rq_error: h.stats.rqError, rq_success: h.stats.rqSuccess,
+            rq_timeout: h.stats.rqTimeout, rq_total: h.stats.rqTotal,
+          },
         })),
       })),
       drainListeners: () => this.drainListeners(),

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseBootstrapText } from '../../src/envoy/load.js';
+import { parseBootstrapText } from '../../src/envoy/text.js';
 import { fromRoot } from '../helpers/paths.js';
 
 const dir = fromRoot('test', 'envoy', 'golden');

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jsonErrorOffset, loadBootstrapFile, parseBootstrapText } from '../../src/envoy/load.js';
+import { loadBootstrapFile } from '../../src/envoy/load.js';
+import { jsonErrorOffset, parseBootstrapText } from '../../src/envoy/text.js';
 
 const opts = { baseDir: '.' };
 

@@ -2,7 +2,7 @@
 // test the ports it got. Also raw-socket helpers for speaking HTTP/1.1 to it byte by byte.
 
 import net from 'node:net';
-import { parseBootstrapText } from '../../src/envoy/load.js';
+import { parseBootstrapText } from '../../src/envoy/text.js';
 import { ProxyServer } from '../../src/proxy/server.js';
 
 export interface RunningProxy {

@@ -55,7 +55,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   constructor(readonly socket: net.Socket, readonly slot: HcmSlot, readonly bufferLimit: number,
               private readonly onClose: (c: Http1DownstreamConnection) => void) {
     this.hcm = slot.hcm;
-    this.remoteAddress = socket.remoteAddress ?? '';
+    const remote = socket.remoteAddress ?? '';
+    // An IPv4 client of a dual-stack (::) listener is an IPv4 address, as Envoy reports it.
+    this.remoteAddress = remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote;
     this.remotePort = socket.remotePort ?? 0;
     this.localAddress = formatAddress(socket.localAddress ?? '', socket.localPort ?? 0);
     this.parser = new Http1Parser('request', this, { maxHeaderBytes: this.hcm.maxHeaderBytes });
@@ -126,6 +128,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     const stream = new ActiveStream(this, head, head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0');
     this.stream = stream;
     if (this.idleTimer !== null) this.idleSince = Infinity;
+    // Every request starts with the connection manager's stream idle timeout (a previous route may have changed it).
     const idleMs = this.hcm.config.streamIdleTimeoutMs;
     if (idleMs > 0) this.armStreamIdle(idleMs);
     if (head.expectContinue && head.versionMinor === 1) this.socket.write(CONTINUE_100, 'latin1');
@@ -250,6 +253,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     if (this.stream !== stream) return;
     if (this.tunnelled) return;
     if (!stream.requestComplete) {
+      // Answered from within onHead (local reply) for a request without a body: the parser calls
+      // onComplete right after, which goes on with the connection (keep-alive, pipelining).
+      if (!stream.head.chunked && stream.head.contentLength <= 0) return;
       // Answered before the request finished: discard the rest of it, then close.
       this.closeAfter = true;
       this.endSocket();
@@ -310,9 +316,15 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     if (s === null || s.isDone || this.tunnelled) { this.activitySeen = this.activity; return; }
     if (this.activity !== this.activitySeen) { this.activitySeen = this.activity; return; }
     this.hcm.stats.downstream_rq_idle_timeout.inc();
-    this.closeAfter = true;
+    // As Envoy: 504 once the whole request was received, else 408 (and the connection cannot be reused).
+    if (!s.requestComplete) this.closeAfter = true;
     s.info.addResponseFlag('SI');
-    s.localReply(408, 'stream timeout', 'SI', 'stream_idle_timeout');
+    s.localReply(s.requestComplete ? 504 : 408, 'stream timeout', 'SI', 'stream_idle_timeout');
+  }
+
+  setStreamIdleTimeout(ms: number): void {
+    if (ms > 0) { this.armStreamIdle(ms); return; }
+    if (this.streamIdleTimer !== null) { clearInterval(this.streamIdleTimer); this.streamIdleTimer = null; }
   }
 
   private markIdle(): void {

@@ -37,6 +37,8 @@ export interface DownstreamCodec {
   /** Arms (or re-arms) the route timeout of the current stream; it calls stream.onRouteTimeout(). */
   armRouteTimer(ms: number): void;
   clearRouteTimer(): void;
+  /** The route's idle_timeout replaces the stream idle timeout for the current stream (0 disables it). */
+  setStreamIdleTimeout(ms: number): void;
   /** Switches the connection to a raw tunnel with the upstream socket after a 101. */
   startTunnel(stream: ActiveStream, upstream: import('node:net').Socket, upstreamRemaining: Buffer | null): void;
   /** The stream is finished on both sides. */
@@ -99,7 +101,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     info.protocol = protocol;
     info.method = head.method;
     info.requestHeaders = head.headers;
-    info.downstreamDirectRemoteAddress = codec.remoteAddress + ':' + codec.remotePort;
+    info.downstreamDirectRemoteAddress = joinHostPort(codec.remoteAddress, codec.remotePort);
     info.downstreamRemoteAddress = info.downstreamDirectRemoteAddress;
     info.downstreamLocalAddress = codec.localAddress;
     this.requestChunked = head.chunked;
@@ -140,10 +142,10 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     const reqId = requestIdFor(hs, cfg.generateRequestId, cfg.useRemoteAddress, this.codec.remoteAddress);
     info.requestId = reqId.id;
     if (cfg.useRemoteAddress) {
-      info.downstreamRemoteAddress = trustedClientFromXff(hs, cfg.xffNumTrustedHops, this.codec.remoteAddress) + ':' + this.codec.remotePort;
+      info.downstreamRemoteAddress = joinHostPort(trustedClientFromXff(hs, cfg.xffNumTrustedHops, this.codec.remoteAddress)!, this.codec.remotePort);
     } else {
       const xffClient = trustedClientFromXff(hs, cfg.xffNumTrustedHops, null);
-      if (xffClient !== null) info.downstreamRemoteAddress = xffClient + ':0';
+      if (xffClient !== null) info.downstreamRemoteAddress = joinHostPort(xffClient, 0);
     }
 
     const matched = hcm.routes.match({ authority, path, method: head.method, headers: hs });
@@ -202,6 +204,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     if (route.mirrors.length > 0) this.mirrors = Mirror.start(hcm.clusters, route, head.method, up.path, up.headers);
     const timeout = route.timeoutMs;
     if (timeout > 0) this.codec.armRouteTimer(timeout);
+    if (route.idleTimeoutMs !== null) this.codec.setStreamIdleTimeout(route.idleTimeoutMs);
     this.attempt();
   }
 
@@ -397,6 +400,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     }
     this.endAttemptTimerOnly();
     cluster.rqStatus(status);
+    if (this.retry !== null && this.retriesLeft <= 0 && this.retry.shouldRetry(status, 'response')) this.retryLimitExceeded();
     if (status === 101 && this.upgrade !== null) {
       const headers = buildResponseHeaders(this, head.headers, true, performance.now() - this.attemptStart);
       info.responseCode = 101;
@@ -484,10 +488,17 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
 
   /** Retries when policy and budget allow; true if a retry was scheduled. */
   private tryRetry(status: number, kind: 'reset' | 'connect-failure'): boolean {
-    if (this.retriesLeft <= 0 || this.retry === null || !this.canReplay()) return false;
+    if (this.retry === null || !this.canReplay()) return false;
     if (!this.retry.shouldRetry(status, kind)) return false;
+    if (this.retriesLeft <= 0) { this.retryLimitExceeded(); return false; }
     this.scheduleRetry();
     return true;
+  }
+
+  /** The outcome was retriable but no retry is left: Envoy's URX flag and upstream_rq_retry_limit_exceeded. */
+  private retryLimitExceeded(): void {
+    this.info.addResponseFlag('URX');
+    this.cluster!.stats.upstream_rq_retry_limit_exceeded.inc();
   }
 
   private scheduleRetry(): void {
@@ -540,7 +551,11 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     const cluster = this.cluster!;
     cluster.stats.upstream_rq_per_try_timeout.inc();
     this.abandonAttempt();
-    if (this.retriesLeft > 0 && this.canReplay()) { this.scheduleRetry(); return; }
+    // As Envoy: a per-try timeout is a reset, retried only when retry_on covers resets (reset, 5xx, gateway-error).
+    if (this.retry!.shouldRetry(0, 'reset') && this.canReplay()) {
+      if (this.retriesLeft > 0) { this.scheduleRetry(); return; }
+      this.retryLimitExceeded();
+    }
     cluster.stats.upstream_rq_timeout.inc();
     this.localReply(504, BODY_TIMEOUT, 'UT', 'upstream_per_try_timeout');
   }
@@ -685,6 +700,11 @@ function trustedClientFromXff(headers: readonly string[], trustedHops: number, r
   const parts = xff.split(',');
   const idx = parts.length - 1 - trustedHops;
   return idx >= 0 ? parts[idx]!.trim() || null : null;
+}
+
+/** `ip:port`, with an IPv6 address in brackets (`[::1]:80`), as Envoy prints addresses. */
+function joinHostPort(ip: string, port: number): string {
+  return ip.includes(':') ? '[' + ip + ']:' + port : ip + ':' + port;
 }
 
 let dateCache = '';

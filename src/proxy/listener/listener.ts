@@ -34,7 +34,8 @@ export class ListenerRuntime {
 
   constructor(public config: ListenerConfig, store: StatsStore, build: ChainBuilder) {
     const a = config.address;
-    this.stats = new ListenerStats(store, `${a.address.includes(':') ? `[${a.address}]` : a.address}_${a.port}`.replace(/[.:[\]]/g, '_'));
+    // Envoy's scope is `listener.<address>.` with ':' sanitized: `127.0.0.1_10000`, `[__1]_10000`.
+    this.stats = new ListenerStats(store, `${a.address.includes(':') ? `[${a.address}]` : a.address}_${a.port}`.replace(/:/g, '_'));
     this.install(config, build);
   }
 

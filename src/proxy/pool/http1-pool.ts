@@ -313,6 +313,7 @@ export class Http1Pool {
   release(c: UpstreamConnection): void {
     if (c.closed) return;
     if (this.draining || (this.maxRequestsPerConnection > 0 && c.requests >= this.maxRequestsPerConnection)) {
+      if (!this.draining) this.cluster.stats.upstream_cx_max_requests.inc();
       c.destroy();
       return;
     }
