@@ -9,11 +9,13 @@ import type { BootstrapConfig } from '../proxy/config/types.js';
 import { decodeBootstrap, type DecodeResult } from './bootstrap.js';
 import type { Parsed } from './text.js';
 
-/** The worker script, beside this file (.js when compiled, .ts under a TypeScript loader). */
-const WORKER = new URL(import.meta.url.endsWith('.ts') ? './text-worker.ts' : './text-worker.js', import.meta.url);
+/** Running from TypeScript sources (a dev loader such as tsx): workers would not get the loader. */
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
 
-/** Parses config text off the main thread. */
-export function parseTextInWorker(text: string, fileName: string): Promise<Parsed> {
+/** Parses config text off the main thread (in-thread when running from sources). */
+export async function parseTextInWorker(text: string, fileName: string): Promise<Parsed> {
+  if (FROM_SOURCES) return (await import('./text.js')).parseConfigText(text, fileName);
+  const WORKER = new URL('./text-worker.js', import.meta.url);
   return new Promise((resolve, reject) => {
     const w = new Worker(WORKER, { workerData: { text, fileName } });
     w.once('message', (m: Parsed) => { resolve(m); void w.terminate(); });
