@@ -102,6 +102,8 @@ type Outcome =
   | { kind: 'local'; status: number }
   /** The upstream's parser rejected what the proxy forwarded (see `tolerated`). */
   | { kind: 'upstream-error'; status: number }
+  /** Node answered by itself: 417 for an Expect other than 100-continue (forwarded as it should be). */
+  | { kind: 'upstream-auto'; status: number }
   | { kind: 'none' };
 
 /** The random parts of a valid request, before serialization (mutations edit these). */
@@ -475,8 +477,13 @@ function tolerated(text: string, e: { code: string; at: number }): string | null
 
 interface Exchange { reqs: Req[]; data: Buffer; error: string | null; hung: boolean; }
 
-/** Writes the requests (split at random points), half-closes, collects until the proxy closes. */
-function exchange(port: number, reqs: Req[], splits: number[]): Promise<Exchange> {
+/**
+ * Writes the requests (split at random points), half-closes once `halfCloseAfter` final
+ * responses have arrived (the proxy answers the request in progress at a half-close, then
+ * closes: pipelined requests still queued behind it are dropped), and collects until the proxy
+ * closes.
+ */
+function exchange(port: number, reqs: Req[], splits: number[], halfCloseAfter: number): Promise<Exchange> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     const got: Buffer[] = [];
@@ -484,6 +491,13 @@ function exchange(port: number, reqs: Req[], splits: number[]): Promise<Exchange
     let hung = false;
     const timer = setTimeout(() => { hung = true; s.destroy(); }, HANG_MS);
     s.setNoDelay(true);
+    const methods = reqs.map(wireMethod);
+    let ended = false;
+    const maybeEnd = () => {
+      if (ended || (halfCloseAfter > 0 && parseResponses(Buffer.concat(got), methods, []).length < halfCloseAfter)) return;
+      ended = true;
+      s.end();
+    };
     s.on('connect', () => {
       const all = Buffer.concat(reqs.map((q) => q.wire));
       let off = 0;
@@ -492,9 +506,9 @@ function exchange(port: number, reqs: Req[], splits: number[]): Promise<Exchange
         s.write(all.subarray(off, at));
         off = at;
       }
-      s.end();
+      maybeEnd();
     });
-    s.on('data', (d: Buffer) => got.push(d));
+    s.on('data', (d: Buffer) => { got.push(d); maybeEnd(); });
     s.on('error', (e: NodeJS.ErrnoException) => { error = e.code ?? e.message; });
     s.on('close', () => { clearTimeout(timer); resolve({ reqs, data: Buffer.concat(got), error, hung }); });
   });
@@ -600,11 +614,11 @@ test(`fuzz: ${ITERATIONS} requests (+${PIPELINES} pipelined connections), seed 0
   t.after(() => px.close());
 
   const r = new Rng(SEED);
-  const exchanges: Array<{ reqs: Req[]; splits: number[] }> = [];
+  const exchanges: Array<{ reqs: Req[]; splits: number[]; halfCloseAfter: number }> = [];
   let id = 0;
   for (let i = 0; i < ITERATIONS; i++) {
     const q = r.chance(0.5) ? toReq(draft(r, id++, { pipelined: false }), null) : mutated(r, id++, { pipelined: false });
-    exchanges.push({ reqs: [q], splits: r.chance(0.2) ? [r.int(q.wire.length), r.int(q.wire.length)].sort((a, b) => a - b) : [] });
+    exchanges.push({ reqs: [q], splits: r.chance(0.2) ? [r.int(q.wire.length), r.int(q.wire.length)].sort((a, b) => a - b) : [], halfCloseAfter: 0 });
   }
   for (let i = 0; i < PIPELINES; i++) {
     const reqs: Req[] = [];
@@ -617,7 +631,8 @@ test(`fuzz: ${ITERATIONS} requests (+${PIPELINES} pipelined connections), seed 0
       reqs.push(q);
     }
     const total = reqs.reduce((a, q) => a + q.wire.length, 0);
-    exchanges.push({ reqs, splits: r.chance(0.5) ? [r.int(total)] : [] });
+    // Half-close once every request before the mutated one (or all but the last) is answered.
+    exchanges.push({ reqs, splits: r.chance(0.5) ? [r.int(total)] : [], halfCloseAfter: bad >= 0 ? bad : n - 1 });
   }
   const generated = performance.now();
 
@@ -627,7 +642,7 @@ test(`fuzz: ${ITERATIONS} requests (+${PIPELINES} pipelined connections), seed 0
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (next < exchanges.length) {
       const e = exchanges[next++]!;
-      done.push(await exchange(px.port, e.reqs, e.splits));
+      done.push(await exchange(px.port, e.reqs, e.splits, e.halfCloseAfter));
     }
   }));
   const ran = performance.now();
@@ -648,13 +663,17 @@ test(`fuzz: ${ITERATIONS} requests (+${PIPELINES} pipelined connections), seed 0
       const res = stopped ? undefined : responses[k];
       if (res === undefined) { q.outcome = { kind: 'none' }; count('none'); return; }
       const origin = res.headers.find(([n]) => n === 'x-fuzz-origin')?.[1];
+      // Only responses relayed from the upstream carry x-envoy-upstream-service-time.
+      const relayed = res.headers.some(([n]) => n === 'x-envoy-upstream-service-time');
       if (origin === 'upstream') q.outcome = { kind: 'upstream', status: res.status };
-      else if (origin === undefined) q.outcome = { kind: 'local', status: res.status };
-      else q.outcome = { kind: 'upstream-error', status: res.status }; // judged below, from llhttp's error
+      else if (origin === 'upstream-error') q.outcome = { kind: 'upstream-error', status: res.status }; // judged below, from llhttp's error
+      else if (relayed) q.outcome = { kind: 'upstream-auto', status: res.status };
+      else q.outcome = { kind: 'local', status: res.status };
       count(`${q.outcome.kind} ${res.status}`);
       if (q.outcome.kind === 'upstream' && res.status !== 200) failures.push(`upstream status ${res.status} for ${describe(q)}`);
       if (q.outcome.kind === 'upstream' && wireMethod(q) !== 'HEAD' && res.body.toString() !== 'ok') failures.push(`response body ${JSON.stringify(res.body.toString('latin1').slice(0, 80))} for ${describe(q)}`);
       if (q.outcome.kind === 'local' && !LOCAL_STATUSES.has(res.status)) failures.push(`local status ${res.status} for ${describe(q)}`);
+      if (q.outcome.kind === 'upstream-auto' && res.status !== 417) failures.push(`status ${res.status} from the upstream's own HTTP stack for ${describe(q)}`);
       if (res.close) stopped = true;
     });
     if (responses.length > ex.reqs.length) {
@@ -677,12 +696,15 @@ test(`fuzz: ${ITERATIONS} requests (+${PIPELINES} pipelined connections), seed 0
   }
 
   // Upstream side: what arrived, keyed by token.
+  const sentTokens = new Set(done.flatMap((e) => e.reqs.map((q) => q.token)));
   const byToken = new Map<string, UpRequest[]>();
   const tokenRe = /\/f\/(fz[0-9a-z]+x[0-9A-Za-z]{6}y)/;
   let untokened = 0;
   for (const u of up.requests) {
     if (u.url.includes('/smuggled-')) failures.push(`the upstream received a smuggled request: ${u.method} ${u.url}`);
-    const tok = tokenRe.exec(u.url)?.[1] ?? (typeof u.headers['x-fuzz-token'] === 'string' ? u.headers['x-fuzz-token'] : undefined);
+    // A mutation may have hit one of the two copies of the token; either copy identifies it.
+    const candidates = [u.headers['x-fuzz-token'], tokenRe.exec(u.url)?.[1]].filter((x): x is string => typeof x === 'string');
+    const tok = candidates.find((c) => sentTokens.has(c));
     if (tok === undefined) { untokened++; continue; }
     const list = byToken.get(tok) ?? [];
     list.push(u);
@@ -695,6 +717,13 @@ test(`fuzz: ${ITERATIONS} requests (+${PIPELINES} pipelined connections), seed 0
     if (q === undefined) { failures.push(`the upstream received token ${tok} that no client sent`); continue; }
     if (list.length > 1) failures.push(`the upstream received ${list.length} requests for ${describe(q)}`);
     if (q.outcome!.kind === 'local') failures.push(`rejected with ${(q.outcome as { status: number }).status} but delivered to the upstream (${list[0]!.method} ${list[0]!.url}): ${describe(q)}`);
+  }
+  for (const ex of done) {
+    const k = ex.reqs.findIndex((q) => q.outcome!.kind === 'local');
+    if (k < 0) continue;
+    for (const q of ex.reqs.slice(k + 1)) {
+      if (byToken.has(q.token)) failures.push(`#${q.id} reached the upstream after #${ex.reqs[k]!.id} on its connection was rejected: ${ex.reqs.map(describe).join(' + ')}`);
+    }
   }
   const upstreamAnswers = all.filter((q) => q.outcome!.kind === 'upstream').length;
   if (up.requests.length !== upstreamAnswers + untokened) {

@@ -551,15 +551,35 @@ export class Http1Parser {
         }
         break;
       }
-      const e = data.indexOf(TERM, pos);
-      if (e !== -1) {
-        const size = e + 4 - pos;
-        if (size + this.skipped > max) {
-          this.overflow();
+      if (this.state === S_HEAD) {
+        // Parse in place; only a head that is not complete in this input gets copied.
+        let end: number;
+        try {
+          end = this.isRequest ? scanRequestHead(data, pos, len) : scanResponseHead(data, pos, len);
+          if (end !== INCOMPLETE && end - pos + this.skipped <= max) scan.validate(this.isRequest);
+        } catch (e) {
+          this.fail(e as Http1ParseError);
           return len;
         }
-        this.onBlock(data, pos, e + 2, size);
-        return e + 4;
+        if (end !== INCOMPLETE) {
+          if (end - pos + this.skipped > max) {
+            this.overflow();
+            return len;
+          }
+          this.onHeadBlock(data, pos, end);
+          return end;
+        }
+      } else {
+        const e = data.indexOf(TERM, pos);
+        if (e !== -1) {
+          const size = e + 4 - pos;
+          if (size + this.skipped > max) {
+            this.overflow();
+            return len;
+          }
+          this.onTrailerBlock(data, pos, e + 4);
+          return e + 4;
+        }
       }
     } else {
       // Continue a block: a terminator may straddle the previous input and this one.
@@ -595,7 +615,21 @@ export class Http1Parser {
         const buf = this.acc!;
         this.accLen = 0;
         if (buf.length > KEEP_ACC) this.acc = null;
-        this.onBlock(buf, 0, size - 2, size);
+        if (this.state === S_TRAILERS) {
+          this.onTrailerBlock(buf, 0, size);
+          return end;
+        }
+        try {
+          // The block ends with the first CRLFCRLF, so the scan either fails or ends exactly there.
+          if ((this.isRequest ? scanRequestHead(buf, 0, size) : scanResponseHead(buf, 0, size)) !== size) {
+            throw err('HPE_INVALID_HEADER_TOKEN', 'malformed message head');
+          }
+          scan.validate(this.isRequest);
+        } catch (e) {
+          this.fail(e as Http1ParseError);
+          return len;
+        }
+        this.onHeadBlock(buf, 0, size);
         return end;
       }
     }
@@ -635,30 +669,26 @@ export class Http1Parser {
     this.accLen = need;
   }
 
-  /** A complete block: bytes [start, end) end with the CRLF of the last line; size includes the empty line. */
-  private onBlock(buf: Buffer, start: number, end: number, size: number): void {
-    const s = (buf as unknown as Latin1Slicer).latin1Slice(start, end);
-    if (this.state === S_TRAILERS) {
-      const t: string[] = [];
-      try {
-        parseFields(buf, start, start, end, s, t, null);
-      } catch (e) {
-        this.fail(e as Http1ParseError);
-        return;
-      }
-      this.trailers = t.length === 0 ? null : t;
-      this.state = S_COMPLETE;
-      return;
-    }
-    this.skipped = 0;
-    let head: MessageHead;
+  /** A complete trailer section b[start, end) (ending with CRLFCRLF). */
+  private onTrailerBlock(b: Buffer, start: number, end: number): void {
+    const t: string[] = [];
     try {
-      head = this.isRequest ? parseRequestHead(buf, start, end, s) : parseResponseHead(buf, start, end, s);
+      scan.reset();
+      if (scanFields(b, start, end, false) !== end) throw err('HPE_INVALID_HEADER_TOKEN', 'malformed trailer section');
     } catch (e) {
       this.fail(e as Http1ParseError);
       return;
     }
-    head.headBytes = size;
+    fillFields(start, (b as unknown as Latin1Slicer).latin1Slice(start, end - 2), t);
+    this.trailers = t.length === 0 ? null : t;
+    this.state = S_COMPLETE;
+  }
+
+  /** A head b[start, end) that scanned and validated (the results are in `scan`): build and deliver it. */
+  private onHeadBlock(b: Buffer, start: number, end: number): void {
+    this.skipped = 0;
+    const head = buildHead(b, start, end, this.isRequest);
+    head.headBytes = end - start;
     if (this.isRequest) {
       const connect = head.method === 'CONNECT';
       // CONNECT: the bytes after the head belong to the tunnel (RFC 9110 §9.3.6).
@@ -780,174 +810,30 @@ export class Http1Parser {
   }
 }
 
-// ---- head parsing (on the latin1 string of the head, which ends with CRLF) ---------------------
+// ---- head parsing -----------------------------------------------------------------------------
+//
+// Two phases. scan*: validate and locate everything on the bytes, record offsets, interpret the
+// framing fields, find the end of the head (or say the input ends first) — no strings. Then
+// buildHead: one latin1 decoding of the head and slices of it. The scanning loops are written
+// `while (TABLE[b[i]] === 1) i++`, the shape V8 runs fastest; a read past the input gives
+// undefined, which stops every loop, and each loop exit checks for the end of the input.
 
-function newHead(): MessageHead {
-  return {
-    method: '',
-    url: '',
-    statusCode: 0,
-    reason: '',
-    versionMinor: 1,
-    headers: [],
-    contentLength: -1,
-    chunked: false,
-    keepAlive: true,
-    upgrade: null,
-    expectContinue: false,
-    headBytes: 0,
-  };
-}
+/** scan*: the input ends before the head does. */
+const INCOMPLETE = -1;
 
-/** Parses "HTTP/1.x" at b[i]; returns the minor version. */
-function parseVersion(b: Buffer, i: number): number {
-  if (b[i] !== 72 || b[i + 1] !== 84 || b[i + 2] !== 84 || b[i + 3] !== 80 || b[i + 4] !== 47 || b[i + 6] !== 46) {
-    throw err('HPE_INVALID_VERSION', 'malformed HTTP-version');
-  }
-  const major = b[i + 5]! - 48;
-  const minor = b[i + 7]! - 48;
-  if (!(major >= 0 && major <= 9 && minor >= 0 && minor <= 9)) throw err('HPE_INVALID_VERSION', 'malformed HTTP-version');
-  if (major !== 1 || minor > 1) throw err('HPE_UNSUPPORTED_VERSION', 'HTTP version not supported', 505);
-  return minor;
-}
-
-function internMethod(b: Buffer, i: number, n: number, s: string): string {
-  const c = b[i];
-  if (n === 3) {
-    if (c === 71 && b[i + 1] === 69 && b[i + 2] === 84) return 'GET';
-    if (c === 80 && b[i + 1] === 85 && b[i + 2] === 84) return 'PUT';
-  } else if (n === 4) {
-    if (c === 80 && s.startsWith('POST')) return 'POST';
-    if (c === 72 && s.startsWith('HEAD')) return 'HEAD';
-  } else if (n === 6) {
-    if (c === 68 && s.startsWith('DELETE')) return 'DELETE';
-  } else if (n === 7) {
-    if (c === 79 && s.startsWith('OPTIONS')) return 'OPTIONS';
-    if (c === 67 && s.startsWith('CONNECT')) return 'CONNECT';
-  } else if (n === 5) {
-    if (c === 80 && s.startsWith('PATCH')) return 'PATCH';
-  }
-  return s.slice(0, n);
-}
-
-// The head parsers scan the bytes b[base, end) (typed-array reads are cheaper than charCodeAt)
-// and slice strings from s, the latin1 decoding of the same bytes (s[k] is b[base + k]).
-// The region ends with CRLF, and CR stops every scanning loop, so none runs past it.
-
-function parseRequestHead(b: Buffer, base: number, end: number, s: string): MessageHead {
-  const head = newHead();
-  // method SP request-target SP HTTP-version CRLF  (RFC 9112 §3)
-  // (Scanning loops are written `while (TABLE[b[i]] === 1) i++`: the shape V8 runs fastest.)
-  let i = base;
-  while (TCHAR[b[i]!] === 1) i++;
-  let c = b[i]!;
-  if (c !== 32) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_METHOD', 'invalid method');
-  if (i === base) throw err('HPE_INVALID_METHOD', 'empty method');
-  head.method = internMethod(b, base, i - base, s);
-  const u = ++i;
-  while (URLCHAR[b[i]!] === 1) i++;
-  c = b[i]!;
-  if (c !== 32) {
-    if (c === 10) throw err('HPE_BARE_LF', 'bare LF in request line');
-    if (c === 13) throw err('HPE_INVALID_VERSION', 'request line without HTTP-version');
-    throw err('HPE_INVALID_URL', 'invalid character in request-target');
-  }
-  if (i === u) throw err('HPE_INVALID_URL', 'empty request-target');
-  head.url = s.slice(u - base, i - base);
-  head.versionMinor = parseVersion(b, i + 1);
-  i += 9;
-  if (b[i] !== 13) throw b[i] === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_VERSION', 'junk after HTTP-version');
-  if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
-  facts.reset();
-  parseFields(b, base, i + 2, end, s, head.headers, facts);
-  facts.apply(head, true);
-  return head;
-}
-
-function parseResponseHead(b: Buffer, base: number, end: number, s: string): MessageHead {
-  const head = newHead();
-  // HTTP-version SP status-code SP [ reason-phrase ] CRLF  (RFC 9112 §4)
-  head.versionMinor = parseVersion(b, base);
-  if (b[base + 8] !== 32) throw err('HPE_INVALID_VERSION', 'malformed status line');
-  const d0 = b[base + 9]! - 48, d1 = b[base + 10]! - 48, d2 = b[base + 11]! - 48;
-  if (!(d0 >= 1 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9)) throw err('HPE_INVALID_STATUS', 'invalid status code');
-  head.statusCode = d0 * 100 + d1 * 10 + d2;
-  let i = base + 12;
-  let c = b[i]!;
-  if (c === 32) {
-    const r = ++i;
-    while (VCHAR[b[i]!] === 1) i++;
-    c = b[i]!;
-    if (c !== 13) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in status line') : err('HPE_INVALID_STATUS', 'control character in reason phrase');
-    head.reason = i === r ? '' : s.slice(r - base, i - base);
-  } else if (c !== 13) {
-    throw c === 10 ? err('HPE_BARE_LF', 'bare LF in status line') : err('HPE_INVALID_STATUS', 'invalid status code');
-  }
-  if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
-  facts.reset();
-  parseFields(b, base, i + 2, end, s, head.headers, facts);
-  facts.apply(head, false);
-  return head;
-}
-
-/**
- * field-line = field-name ":" OWS field-value OWS, each ending CRLF (RFC 9112 §5, RFC 9110 §5.5),
- * for b[i, end). Pushes lower-cased names and OWS-trimmed values; with `facts`, also records the
- * framing and connection fields (a head; trailers pass null).
- */
-function parseFields(b: Buffer, base: number, i: number, end: number, s: string, out: string[], facts: Facts | null): void {
-  while (i < end) {
-    const start = i;
-    let c = b[i]!;
-    if (c === 32 || c === 9) throw err('HPE_OBS_FOLD', 'obsolete line folding');
-    let h = 0;
-    for (;;) {
-      c = b[i]!;
-      if (TCHAR[c] !== 1) break;
-      h = (Math.imul(h, 31) + (c | 0x20)) | 0;
-      i++;
-    }
-    if (c !== 58) {
-      if (c === 32 || c === 9) throw err('HPE_INVALID_HEADER_TOKEN', 'whitespace between field name and colon');
-      if (c === 10) throw err('HPE_BARE_LF', 'bare LF in field line');
-      if (c === 13) throw err('HPE_INVALID_HEADER_TOKEN', 'field line without a colon');
-      throw err('HPE_INVALID_HEADER_TOKEN', 'invalid character in field name');
-    }
-    const len = i - start;
-    if (len === 0) throw err('HPE_INVALID_HEADER_TOKEN', 'empty field name');
-    const slot = nameSlot(h);
-    let name: string;
-    let kind = 0;
-    if (NAME_LEN[slot] === len && sameName(b, start, NAME_OFF[slot]!, len)) {
-      name = NAME_TABLE[slot]!;
-      kind = NAME_KIND[slot]!;
-    } else {
-      name = s.slice(start - base, i - base).toLowerCase();
-    }
-    c = b[++i]!;
-    while (c === 32 || c === 9) c = b[++i]!;
-    const vs = i;
-    while (VCHAR[b[i]!] === 1) i++;
-    c = b[i]!;
-    if (c !== 13) throw c === 10 ? err('HPE_BARE_LF', 'bare LF in field value') : err('HPE_INVALID_HEADER_VALUE', 'control character in field value');
-    if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
-    let ve = i;
-    while (ve > vs && ((c = b[ve - 1]!) === 32 || c === 9)) ve--;
-    const value = ve === vs ? '' : s.slice(vs - base, ve - base);
-    out.push(name); // (one argument per push: V8 inlines only that form)
-    out.push(value);
-    if (kind !== 0 && facts !== null) facts.field(kind, b, vs, ve, value);
-    i += 2;
-  }
-}
-
-const isOws = (c: number) => c === 32 || c === 9;
-
-/**
- * What the framing and connection fields of one head say. One instance, reset per head: parsing
- * a head is synchronous and calls no user code.
- */
-class Facts {
+/** Results of the last scan. One instance: scanning is synchronous and calls no user code. */
+class Scan {
+  methodEnd = 0;
+  urlStart = 0;
+  urlEnd = 0;
+  minor = 1;
+  status = 0;
+  reasonStart = 0;
+  reasonEnd = 0;
+  /** Per field: table slot or -1, name start, name end, value start, value end. */
+  offs = new Int32Array(5 * 64);
+  nFields = 0;
+  // what the framing and connection fields say
   contentLength = -1;
   hasTE = false;
   teChunked = 0;
@@ -957,10 +843,10 @@ class Facts {
   close = false;
   keepAlive = false;
   connUpgrade = false;
-  upgrade: string | null = null;
   expect = false;
 
   reset(): void {
+    this.nFields = 0;
     this.contentLength = -1;
     this.hasTE = false;
     this.teChunked = 0;
@@ -970,11 +856,26 @@ class Facts {
     this.close = false;
     this.keepAlive = false;
     this.connUpgrade = false;
-    this.upgrade = null;
     this.expect = false;
   }
 
-  field(kind: number, b: Buffer, vs: number, ve: number, value: string): void {
+  record(slot: number, ns: number, ne: number, vs: number, ve: number): void {
+    let k = this.nFields * 5;
+    if (k + 5 > this.offs.length) {
+      const grown = new Int32Array(this.offs.length * 2);
+      grown.set(this.offs);
+      this.offs = grown;
+    }
+    const o = this.offs;
+    o[k++] = slot;
+    o[k++] = ns;
+    o[k++] = ne;
+    o[k++] = vs;
+    o[k] = ve;
+    this.nFields++;
+  }
+
+  field(kind: number, b: Buffer, vs: number, ve: number): void {
     switch (kind) {
       case K_HOST:
         this.hosts++;
@@ -989,9 +890,6 @@ class Facts {
         break;
       case K_CONNECTION:
         this.list(b, vs, ve, false);
-        break;
-      case K_UPGRADE:
-        if (value !== '') this.upgrade = this.upgrade === null ? value : this.upgrade + ', ' + value;
         break;
       case K_EXPECT:
         if (eqBytes(b, vs, ve, LIT_100_CONTINUE)) this.expect = true;
@@ -1025,11 +923,10 @@ class Facts {
     }
   }
 
-  /** Derives the head's framing and connection properties, enforcing RFC 9112 §6 and §3.2. */
-  apply(head: MessageHead, isRequest: boolean): void {
-    const minor = head.versionMinor;
+  /** Rejects what RFC 9112 §6 (framing) and §3.2 (Host) forbid, for the head just scanned. */
+  validate(isRequest: boolean): void {
+    const minor = this.minor;
     if (this.hasTE) {
-      // RFC 9112 §6.1 / §6.3
       if (this.contentLength !== -1) throw err('HPE_CL_AND_TE', 'both Content-Length and Transfer-Encoding');
       if (minor === 0) throw err('HPE_INVALID_TRANSFER_ENCODING', 'Transfer-Encoding in an HTTP/1.0 message');
       if (this.teChunked > 1) throw err('HPE_INVALID_TRANSFER_ENCODING', 'chunked applied more than once');
@@ -1038,26 +935,222 @@ class Facts {
         if (!this.teLastChunked) throw err('HPE_INVALID_TRANSFER_ENCODING', 'final transfer coding is not chunked');
         if (this.teOther !== 0) throw err('HPE_UNKNOWN_TRANSFER_ENCODING', 'transfer coding not implemented', 501);
       }
-      head.chunked = this.teLastChunked; // a response whose final coding is not chunked reads until close
     }
-    head.contentLength = this.contentLength;
-    head.keepAlive = minor === 1 ? !this.close : this.keepAlive && !this.close;
-    const upgrade = this.upgrade;
     if (isRequest) {
       if (this.hosts > 1) throw err('HPE_MULTIPLE_HOST', 'more than one Host');
       if (this.hosts === 0 && minor === 1) throw err('HPE_MISSING_HOST', 'HTTP/1.1 request without Host');
-      if (minor === 1) {
-        // An Upgrade in HTTP/1.0 is ignored (RFC 9110 §7.8), so is 100-continue (§10.1.1).
-        if (this.connUpgrade && upgrade !== null) head.upgrade = upgrade.toLowerCase();
-        head.expectContinue = this.expect;
-      }
-    } else if (head.statusCode === 101 && this.connUpgrade && upgrade !== null) {
-      head.upgrade = upgrade.toLowerCase();
     }
   }
 }
 
-const facts = new Facts();
+const scan = new Scan();
+const isOws = (c: number) => c === 32 || c === 9;
+
+function newHead(): MessageHead {
+  return {
+    method: '',
+    url: '',
+    statusCode: 0,
+    reason: '',
+    versionMinor: 1,
+    headers: [],
+    contentLength: -1,
+    chunked: false,
+    keepAlive: true,
+    upgrade: null,
+    expectContinue: false,
+    headBytes: 0,
+  };
+}
+
+/** "HTTP/1.x" at b[i] (all 8 bytes present); returns the minor version. */
+function parseVersion(b: Buffer, i: number): number {
+  if (b[i] !== 72 || b[i + 1] !== 84 || b[i + 2] !== 84 || b[i + 3] !== 80 || b[i + 4] !== 47 || b[i + 6] !== 46) {
+    throw err('HPE_INVALID_VERSION', 'malformed HTTP-version');
+  }
+  const major = b[i + 5]! - 48;
+  const minor = b[i + 7]! - 48;
+  if (!(major >= 0 && major <= 9 && minor >= 0 && minor <= 9)) throw err('HPE_INVALID_VERSION', 'malformed HTTP-version');
+  if (major !== 1 || minor > 1) throw err('HPE_UNSUPPORTED_VERSION', 'HTTP version not supported', 505);
+  return minor;
+}
+
+/** request-line = method SP request-target SP HTTP-version CRLF (RFC 9112 §3), then the fields. */
+function scanRequestHead(b: Buffer, i: number, len: number): number {
+  scan.reset();
+  const base = i;
+  while (TCHAR[b[i]!] === 1) i++;
+  let c = b[i];
+  if (c !== 32) {
+    if (i >= len) return INCOMPLETE;
+    throw c === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_METHOD', 'invalid method');
+  }
+  if (i === base) throw err('HPE_INVALID_METHOD', 'empty method');
+  scan.methodEnd = i;
+  const u = ++i;
+  while (URLCHAR[b[i]!] === 1) i++;
+  c = b[i];
+  if (c !== 32) {
+    if (i >= len) return INCOMPLETE;
+    if (c === 10) throw err('HPE_BARE_LF', 'bare LF in request line');
+    if (c === 13) throw err('HPE_INVALID_VERSION', 'request line without HTTP-version');
+    throw err('HPE_INVALID_URL', 'invalid character in request-target');
+  }
+  if (i === u) throw err('HPE_INVALID_URL', 'empty request-target');
+  scan.urlStart = u;
+  scan.urlEnd = i;
+  if (len - ++i < 10) return INCOMPLETE; // "HTTP/1.1" CRLF
+  scan.minor = parseVersion(b, i);
+  i += 8;
+  if (b[i] !== 13) throw b[i] === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_VERSION', 'junk after HTTP-version');
+  if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
+  return scanFields(b, i + 2, len, true);
+}
+
+/** status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF (RFC 9112 §4), then the fields. */
+function scanResponseHead(b: Buffer, i: number, len: number): number {
+  scan.reset();
+  if (len - i < 13) return INCOMPLETE; // "HTTP/1.1 200" and CR or SP
+  scan.minor = parseVersion(b, i);
+  if (b[i + 8] !== 32) throw err('HPE_INVALID_VERSION', 'malformed status line');
+  const d0 = b[i + 9]! - 48, d1 = b[i + 10]! - 48, d2 = b[i + 11]! - 48;
+  if (!(d0 >= 1 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9)) throw err('HPE_INVALID_STATUS', 'invalid status code');
+  scan.status = d0 * 100 + d1 * 10 + d2;
+  i += 12;
+  let c = b[i];
+  scan.reasonStart = scan.reasonEnd = i;
+  if (c === 32) {
+    scan.reasonStart = ++i;
+    while (VCHAR[b[i]!] === 1) i++;
+    c = b[i];
+    scan.reasonEnd = i;
+  }
+  if (c !== 13) {
+    if (i >= len) return INCOMPLETE;
+    throw c === 10 ? err('HPE_BARE_LF', 'bare LF in status line') : err('HPE_INVALID_STATUS', 'invalid status line');
+  }
+  if (i + 1 >= len) return INCOMPLETE;
+  if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
+  return scanFields(b, i + 2, len, true);
+}
+
+/**
+ * *( field-line CRLF ) CRLF with field-line = field-name ":" OWS field-value OWS (RFC 9112 §5,
+ * RFC 9110 §5.5), from b[i]. Returns the index after the final CRLF, or INCOMPLETE. With
+ * `interpret`, also records the framing and connection fields (a head; not trailers).
+ */
+function scanFields(b: Buffer, i: number, len: number, interpret: boolean): number {
+  for (;;) {
+    let c = b[i];
+    if (c === 13) {
+      if (i + 1 >= len) return INCOMPLETE;
+      if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
+      return i + 2;
+    }
+    if (i >= len) return INCOMPLETE;
+    if (c === 32 || c === 9) throw err('HPE_OBS_FOLD', 'obsolete line folding');
+    const start = i;
+    let h = 0;
+    for (;;) {
+      c = b[i];
+      if (TCHAR[c!] !== 1) break;
+      h = (Math.imul(h, 31) + (c! | 0x20)) | 0;
+      i++;
+    }
+    if (c !== 58) {
+      if (i >= len) return INCOMPLETE;
+      if (c === 32 || c === 9) throw err('HPE_INVALID_HEADER_TOKEN', 'whitespace between field name and colon');
+      if (c === 10) throw err('HPE_BARE_LF', 'bare LF in field line');
+      if (c === 13) throw err('HPE_INVALID_HEADER_TOKEN', 'field line without a colon');
+      throw err('HPE_INVALID_HEADER_TOKEN', 'invalid character in field name');
+    }
+    const nameEnd = i;
+    const nameLen = nameEnd - start;
+    if (nameLen === 0) throw err('HPE_INVALID_HEADER_TOKEN', 'empty field name');
+    let slot = nameSlot(h);
+    if (NAME_LEN[slot] !== nameLen || !sameName(b, start, NAME_OFF[slot]!, nameLen)) slot = -1;
+    i++;
+    while ((c = b[i]) === 32 || c === 9) i++;
+    const vs = i;
+    while (VCHAR[b[i]!] === 1) i++;
+    c = b[i];
+    if (c !== 13) {
+      if (i >= len) return INCOMPLETE;
+      throw c === 10 ? err('HPE_BARE_LF', 'bare LF in field value') : err('HPE_INVALID_HEADER_VALUE', 'control character in field value');
+    }
+    if (i + 1 >= len) return INCOMPLETE;
+    if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
+    let ve = i;
+    while (ve > vs && isOws(b[ve - 1]!)) ve--;
+    scan.record(slot, start, nameEnd, vs, ve);
+    if (interpret && slot !== -1 && NAME_KIND[slot] !== 0) scan.field(NAME_KIND[slot]!, b, vs, ve);
+    i += 2;
+  }
+}
+
+/** Pushes the scanned fields as strings sliced from s (s[k] is b[base + k]); returns the joined Upgrade values. */
+function fillFields(base: number, s: string, out: string[]): string | null {
+  const o = scan.offs;
+  let upgrade: string | null = null;
+  for (let f = 0, k = 0; f < scan.nFields; f++, k += 5) {
+    const slot = o[k]!;
+    const vs = o[k + 3]!, ve = o[k + 4]!;
+    const name = slot >= 0 ? NAME_TABLE[slot]! : s.slice(o[k + 1]! - base, o[k + 2]! - base).toLowerCase();
+    const value = ve === vs ? '' : s.slice(vs - base, ve - base);
+    out.push(name); // (one argument per push: V8 inlines only that form)
+    out.push(value);
+    if (slot >= 0 && NAME_KIND[slot] === K_UPGRADE && value !== '') upgrade = upgrade === null ? value : upgrade + ', ' + value;
+  }
+  return upgrade;
+}
+
+function internMethod(b: Buffer, i: number, n: number, s: string): string {
+  const c = b[i];
+  if (n === 3) {
+    if (c === 71 && b[i + 1] === 69 && b[i + 2] === 84) return 'GET';
+    if (c === 80 && b[i + 1] === 85 && b[i + 2] === 84) return 'PUT';
+  } else if (n === 4) {
+    if (c === 80 && s.startsWith('POST')) return 'POST';
+    if (c === 72 && s.startsWith('HEAD')) return 'HEAD';
+  } else if (n === 6) {
+    if (c === 68 && s.startsWith('DELETE')) return 'DELETE';
+  } else if (n === 7) {
+    if (c === 79 && s.startsWith('OPTIONS')) return 'OPTIONS';
+    if (c === 67 && s.startsWith('CONNECT')) return 'CONNECT';
+  } else if (n === 5) {
+    if (c === 80 && s.startsWith('PATCH')) return 'PATCH';
+  }
+  return s.slice(0, n);
+}
+
+/** Phase 2: the head b[base, end) that `scan` just scanned and validated, as a MessageHead. */
+function buildHead(b: Buffer, base: number, end: number, isRequest: boolean): MessageHead {
+  const s = (b as unknown as Latin1Slicer).latin1Slice(base, end - 2);
+  const head = newHead();
+  const minor = scan.minor;
+  head.versionMinor = minor;
+  if (isRequest) {
+    head.method = internMethod(b, base, scan.methodEnd - base, s);
+    head.url = s.slice(scan.urlStart - base, scan.urlEnd - base);
+  } else {
+    head.statusCode = scan.status;
+    if (scan.reasonEnd > scan.reasonStart) head.reason = s.slice(scan.reasonStart - base, scan.reasonEnd - base);
+  }
+  const upgrade = fillFields(base, s, head.headers);
+  if (scan.hasTE) head.chunked = scan.teLastChunked; // a response whose final coding is not chunked reads until close
+  head.contentLength = scan.contentLength;
+  head.keepAlive = minor === 1 ? !scan.close : scan.keepAlive && !scan.close;
+  if (isRequest) {
+    if (minor === 1) {
+      // An Upgrade in HTTP/1.0 is ignored (RFC 9110 §7.8), so is 100-continue (§10.1.1).
+      if (scan.connUpgrade && upgrade !== null) head.upgrade = upgrade.toLowerCase();
+      head.expectContinue = scan.expect;
+    }
+  } else if (scan.status === 101 && scan.connUpgrade && upgrade !== null) {
+    head.upgrade = upgrade.toLowerCase();
+  }
+  return head;
+}
 
 /** Content-Length = 1*DIGIT; a list of identical values is accepted (RFC 9110 §8.6). */
 function parseContentLength(b: Buffer, i: number, ve: number, prev: number): number {
