@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
 import type { Http1ParseError } from '../codec/http1/errors.js';
-import { chunkHeader, LAST_CHUNK, STATUS_REASONS, trailersBlock } from '../codec/http1/serialize.js';
+import { chunkHeader, STATUS_REASONS, trailersBlock } from '../codec/http1/serialize.js';
 import { StreamInfo } from '../stream-info.js';
 import type { CompiledHcm } from './hcm.js';
 import { ActiveStream, httpDate, type DownstreamCodec } from './stream.js';
@@ -21,6 +21,9 @@ export interface HcmSlot {
 const enum Framing { None, Length, Chunked, Close }
 
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
+const LAST_CHUNK_TEXT = '0\r\n\r\n';
+/** Bodies up to this size are copied next to their head and written with it. */
+const COALESCE_LIMIT = 16 * 1024;
 
 export class Http1DownstreamConnection implements Http1ParserHandler, DownstreamCodec {
   hcm: CompiledHcm;
@@ -35,10 +38,16 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private clientKeepAlive = true;
   private clientVersionMinor = 1;
   private framing = Framing.None;
-  private corked = false;
+  /** A response head not yet written: it goes out with the first body bytes, at the end, or at the end of this tick. */
+  private pendingHead: string | null = null;
+  private flushScheduled = false;
   private closed = false;
   private tunnelled = false;
-  private readonly uncork = (): void => { if (this.corked) { this.corked = false; this.socket.uncork(); } };
+  private readonly flushHead = (): void => {
+    this.flushScheduled = false;
+    const h = this.pendingHead;
+    if (h !== null) { this.pendingHead = null; if (!this.socket.destroyed) this.socket.write(h, 'latin1'); }
+  };
 
   // timers (lazily re-armed; see armRouteTimer)
   private routeTimer: NodeJS.Timeout | null = null;
@@ -129,8 +138,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     this.stream = stream;
     if (this.idleTimer !== null) this.idleSince = Infinity;
     // Every request starts with the connection manager's stream idle timeout (a previous route may have changed it).
-    const idleMs = this.hcm.config.streamIdleTimeoutMs;
-    if (idleMs > 0) this.armStreamIdle(idleMs);
+    this.setStreamIdleTimeout(this.hcm.config.streamIdleTimeoutMs);
     if (head.expectContinue && head.versionMinor === 1) this.socket.write(CONTINUE_100, 'latin1');
     stream.start();
     if (head.upgrade !== null && stream.isDone) this.closeAfter = true; // refused upgrade: the rest is not HTTP
@@ -214,8 +222,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     }
     head += '\r\n';
     this.hcm.stats.downstream_cx_tx_bytes_total.add(head.length);
-    if (!this.corked) { this.corked = true; this.socket.cork(); process.nextTick(this.uncork); }
-    this.socket.write(head, 'latin1');
+    // Held back so that head and body usually leave in one write (one syscall, no writev).
+    this.pendingHead = head;
+    if (!this.flushScheduled) { this.flushScheduled = true; process.nextTick(this.flushHead); }
   }
 
   sendResponseData(_stream: ActiveStream, chunk: Buffer): boolean {
@@ -224,22 +233,33 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     if (len === 0) return true;
     this.hcm.stats.downstream_cx_tx_bytes_total.add(len);
     const sock = this.socket;
-    if (this.framing === Framing.Chunked) {
-      if (!this.corked) { this.corked = true; sock.cork(); process.nextTick(this.uncork); }
-      sock.write(chunkHeader(len), 'latin1');
-      sock.write(chunk);
-      return sock.write('\r\n', 'latin1');
+    const chunked = this.framing === Framing.Chunked;
+    let prefix = this.pendingHead;
+    if (prefix !== null) this.pendingHead = null;
+    if (chunked) prefix = prefix === null ? chunkHeader(len) : prefix + chunkHeader(len);
+    if (prefix === null) return sock.write(chunk);
+    const suffix = chunked ? 2 : 0;
+    if (len <= COALESCE_LIMIT) {
+      // One buffer: head (or chunk size line), body, and the chunk's CRLF.
+      const buf = Buffer.allocUnsafe(prefix.length + len + suffix);
+      buf.write(prefix, 0, 'latin1');
+      chunk.copy(buf, prefix.length);
+      if (chunked) { buf[buf.length - 2] = 13; buf[buf.length - 1] = 10; }
+      return sock.write(buf);
     }
-    return sock.write(chunk);
+    sock.write(prefix, 'latin1');
+    const ok = sock.write(chunk);
+    return chunked ? sock.write('\r\n', 'latin1') : ok;
   }
 
   sendResponseEnd(_stream: ActiveStream, trailers: string[] | null): void {
+    let tail = this.pendingHead ?? '';
+    this.pendingHead = null;
     if (this.framing === Framing.Chunked) {
-      if (trailers !== null && trailers.length > 0) this.socket.write(trailersBlock(trailers), 'latin1');
-      else this.socket.write(LAST_CHUNK);
+      tail += trailers !== null && trailers.length > 0 ? trailersBlock(trailers) : LAST_CHUNK_TEXT;
     }
     this.framing = Framing.None;
-    this.uncork();
+    if (tail !== '') this.socket.write(tail, 'latin1');
   }
 
   resetStream(_stream: ActiveStream): void {
@@ -268,13 +288,14 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private afterStream(): void {
     this.stream = null;
     this.routeTimerStream = null;
-    if (this.closeAfter || this.slotDraining) { this.endSocket(); return; }
+    // Closing: parse nothing more (a pipelined request would reach the upstream with no way back).
+    if (this.closeAfter || this.slotDraining) { this.parser.pause(); this.endSocket(); return; }
     this.markIdle();
     if (this.parser.paused) this.parser.resume();
   }
 
   private endSocket(): void {
-    this.uncork();
+    this.flushHead();
     if (!this.socket.destroyed) this.socket.end();
   }
 
@@ -373,7 +394,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
 
   startTunnel(stream: ActiveStream, up: net.Socket, upRemaining: Buffer | null): void {
     this.tunnelled = true;
-    this.uncork();
+    this.flushHead();
     const down = this.socket;
     const stats = this.hcm.stats;
     stats.downstream_cx_upgrades_active.inc();

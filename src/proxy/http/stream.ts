@@ -66,6 +66,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   // request side
   requestComplete = false;
   private readonly requestChunked: boolean;
+  /** The request has no body at all (no Content-Length above 0, not chunked). */
+  private readonly bodiless: boolean;
   private readonly isHead: boolean;
   private readonly upgrade: string | null;
   /** Body chunks kept for replay (retries, late connection) while within the buffer limit. */
@@ -105,6 +107,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     info.downstreamRemoteAddress = info.downstreamDirectRemoteAddress;
     info.downstreamLocalAddress = codec.localAddress;
     this.requestChunked = head.chunked;
+    this.bodiless = !head.chunked && head.contentLength <= 0;
     this.isHead = head.method === 'HEAD';
     this.upgrade = head.upgrade;
     this.bufferLimit = codec.bufferLimit;
@@ -202,8 +205,6 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     const up = buildUpstreamHeaders(this, route, matched, selected, cluster, reqId);
     this.upstreamHead = requestHead(head.method, up.path, up.headers);
     if (route.mirrors.length > 0) this.mirrors = Mirror.start(hcm.clusters, route, head.method, up.path, up.headers);
-    const timeout = route.timeoutMs;
-    if (timeout > 0) this.codec.armRouteTimer(timeout);
     if (route.idleTimeoutMs !== null) this.codec.setStreamIdleTimeout(route.idleTimeoutMs);
     this.attempt();
   }
@@ -249,7 +250,9 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.requestComplete = true;
     this.trailers = trailers;
     if (this.done) return;
-    if (this.conn !== null && !this.discarding && !this.responseComplete) {
+    // The route timeout runs from the end of the request, as in Envoy: a long upload is not cut short.
+    if (this.route !== null && this.route.timeoutMs > 0 && this.cluster !== null) this.codec.armRouteTimer(this.route.timeoutMs);
+    if (this.conn !== null && !this.discarding && !this.responseComplete && !this.bodiless) {
       if (this.body !== null) this.flushBody();
       this.finishUpstreamRequest();
     }
@@ -289,7 +292,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   private finishUpstreamRequest(): void {
     const conn = this.conn!;
     if (this.requestChunked) {
-      conn.write(this.trailers !== null && this.trailers.length > 0 ? trailersBlock(this.trailers) : LAST_CHUNK);
+      const t = this.trailers === null ? null : withoutFramingFields(this.trailers);
+      conn.write(t !== null && t.length > 0 ? trailersBlock(t) : LAST_CHUNK);
     }
     conn.endRequest();
   }
@@ -360,13 +364,11 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.bodySent = 0;
     conn.begin(this);
     const body = this.body;
-    if (body === null || (body.length === 0 && (this.requestComplete || this.requestChunked))) {
-      // Common case: head (and end) in one write.
-      if (this.requestComplete && !this.requestChunked) {
-        conn.write(this.upstreamHead);
-        conn.endRequest();
-        return;
-      }
+    if (this.bodiless || (this.requestComplete && !this.requestChunked && (body === null || body.length === 0))) {
+      // Common case (no body): the head is the whole request, one write.
+      conn.write(this.upstreamHead);
+      conn.endRequest();
+      return;
     }
     conn.socket.cork();
     conn.write(this.upstreamHead);
@@ -661,6 +663,19 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   }
 
   get isDone(): boolean { return this.done; }
+}
+
+/**
+ * Trailer fields without Content-Length and Transfer-Encoding: framing cannot come after the
+ * body (RFC 9110 §6.5.1), a proxy may discard such fields (§6.5.2), and llhttp rejects them.
+ */
+function withoutFramingFields(trailers: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < trailers.length; i += 2) {
+    const n = trailers[i]!;
+    if (n !== 'content-length' && n !== 'transfer-encoding') out.push(n, trailers[i + 1]!);
+  }
+  return out;
 }
 
 /** `http://host[:port]/path?q` → authority and origin-form path; null when not absolute-form. */

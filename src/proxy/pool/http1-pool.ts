@@ -155,7 +155,7 @@ export class UpstreamConnection implements Http1ParserHandler {
     this.requests++;
     this.requestDone = false;
     this.responseKeepAlive = true;
-    if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = null; }
+    // The idle timer stays armed; when it fires on a busy connection it re-arms (onIdleTimer).
   }
 
   /** Writes request bytes; returns false when the socket buffer is full (wait for onUpstreamDrain). */
@@ -203,8 +203,9 @@ export class UpstreamConnection implements Http1ParserHandler {
 
   private onIdleTimer(): void {
     this.idleTimer = null;
-    if (this.handler !== null || this.closed) return;
-    const left = this.idleSince + this.pool.idleTimeoutMs - performance.now();
+    if (this.closed) return;
+    const ms = this.pool.idleTimeoutMs;
+    const left = this.handler !== null ? ms : this.idleSince + ms - performance.now();
     if (left > 1) {
       this.idleTimer = setTimeout(() => this.onIdleTimer(), left);
       this.idleTimer.unref();
