@@ -180,7 +180,10 @@ export function waitForLines(path: string, n: number, timeoutMs = 3000): Promise
   });
 }
 
-/** A stat value, waiting (on the next turns of the event loop) until `pred` holds or the deadline passes. */
+/**
+ * Waits until `fn()` holds, checking every 5 ms, failing after `timeoutMs`. Only for state that no
+ * event announces (a request queued inside the proxy); prefer waiting on events.
+ */
 export async function eventually(fn: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!fn()) {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { startProxy } from '../helpers/proxy.js';
 import {
-  cluster, deadPort, endpoint, FILE_LOG_TYPE, parallel, request, simple, toCluster, UPSTREAM_HTTP_OPTIONS_KEY, waitForLines,
+  cluster, deadPort, endpoint, eventually, FILE_LOG_TYPE, parallel, request, simple, toCluster, UPSTREAM_HTTP_OPTIONS_KEY, waitForLines,
   type Obj, type Reply,
 } from '../helpers/bootstrap.js';
 
@@ -227,10 +227,8 @@ test('circuit breakers: max_requests and max_pending_requests overflow → 503 U
   const a = request(px.port, '/pending/a');
   await held.received(2);
   const b = request(px.port, '/pending/b');
-  await new Promise<void>((resolve) => {
-    const check = (): void => { if (px.server.stats.value('cluster.pending.upstream_rq_pending_active') === 1) resolve(); else setImmediate(check); };
-    check();
-  });
+  // b is queued inside the proxy (no event marks that): poll the gauge briefly, with a deadline.
+  await eventually(() => px.server.stats.value('cluster.pending.upstream_rq_pending_active') === 1, 'b to be pending');
   const c = await request(px.port, '/pending/c');
   assert.equal(c.status, 503);
   held.release();

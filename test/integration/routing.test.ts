@@ -5,9 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { rawExchange, splitResponses, startProxy } from '../helpers/proxy.js';
 import { cluster, direct, parallel, request, simple, toCluster, type Obj } from '../helpers/bootstrap.js';
+
+const run = promisify(execFile);
 
 type Echo = { name: string; url: string; headers: Record<string, string> };
 
@@ -219,11 +223,13 @@ test('redirects: https_redirect, path_redirect, response_code, host/port, prefix
   assert.equal(r.status, 303);
   assert.equal(r.headers.location, 'http://site.example/stripped');
   assert.equal(r.body, '');
-  // fetch sees the same redirect when it does not follow it.
+  // fetch sees the same redirect when it does not follow it; curl follows it to the next redirect.
   const f = await fetch(`http://127.0.0.1:${px.port}/old`, { redirect: 'manual' });
   assert.equal(f.status, 302);
   assert.equal(f.headers.get('location'), `http://127.0.0.1:${px.port}/new`);
-  assert.equal(px.server.stats.value('http.ingress.rq_redirect'), 7);
+  const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', `http://127.0.0.1:${px.port}/secure/x`]);
+  assert.equal(stdout, `301 https://127.0.0.1:${px.port}/secure/x`);
+  assert.equal(px.server.stats.value('http.ingress.rq_redirect'), 8);
 });
 
 test('prefix_rewrite and regex_rewrite: the upstream sees the new path and x-envoy-original-path', async (t) => {

@@ -64,14 +64,6 @@ export function requestIdFor(headers: readonly string[], generate: boolean, edge
   return { id: randomUUID(), set: true };
 }
 
-/** The host name for auto_host_rewrite: the DNS name of a DNS cluster's endpoint. */
-function autoHostFor(cluster: Cluster): string | null {
-  const t = cluster.config.type;
-  if (t !== 'STRICT_DNS' && t !== 'LOGICAL_DNS') return null;
-  const ep = cluster.config.loadAssignment.endpoints[0]?.lbEndpoints[0];
-  return ep === undefined ? null : ep.address.address;
-}
-
 /**
  * Builds the request head sent upstream (serialized once; retries and mirrors reuse it):
  * hop-by-hop fields dropped, forwarding headers set, rewrites and header mutations applied.
@@ -104,9 +96,11 @@ export function buildUpstreamHeaders(stream: ActiveStream, route: CompiledRoute,
         if (head.expectContinue) continue;
         break;
       case 'content-length':
+        // Repeated identical values were collapsed by the parser; send the one value.
         if (seenCl || head.chunked) continue;
         seenCl = true;
-        break;
+        out.push(name, String(head.contentLength));
+        continue;
       case 'x-request-id':
         if (reqId.set) continue;
         break;
@@ -124,10 +118,10 @@ export function buildUpstreamHeaders(stream: ActiveStream, route: CompiledRoute,
     }
     out.push(name, src[i + 1]!);
   }
-  // Host: absolute-form authority wins; then rewrites.
+  // Host: absolute-form authority wins; then rewrites (auto_host_rewrite is applied per attempt,
+  // with the chosen host's DNS name: see withHost).
   let host = info.authority;
   if (route.hostRewriteLiteral !== null) host = route.hostRewriteLiteral;
-  else if (route.autoHostRewrite) host = autoHostFor(cluster) ?? host;
   if (host === '') host = cluster.name;
   if (hostIndex >= 0) out[hostIndex + 1] = host;
   else out.unshift('host', host);
@@ -186,5 +180,13 @@ export function buildResponseHeaders(stream: ActiveStream, src: readonly string[
   out.push('x-envoy-upstream-service-time', String(Math.round(serviceTimeMs)));
   stream.applyResponseMutations(out);
   out.push('server', stream.hcm.config.serverName);
+  return out;
+}
+
+/** A copy of `headers` with the Host value replaced (auto_host_rewrite, per attempt). */
+export function withHost(headers: readonly string[], host: string): string[] {
+  const out = headers.slice();
+  for (let i = 0; i < out.length; i += 2) if (out[i] === 'host') { out[i + 1] = host; return out; }
+  out.unshift('host', host);
   return out;
 }

@@ -12,7 +12,7 @@ import type { CompiledRoute, CompiledRetryPolicy, MatchedRoute, SelectedCluster 
 import type { CompiledHeaderMutations } from '../router/header-mutations.js';
 import { StreamInfo } from '../stream-info.js';
 import type { CompiledHcm } from './hcm.js';
-import { buildUpstreamHeaders, buildResponseHeaders, requestIdFor } from './forwarding.js';
+import { buildUpstreamHeaders, buildResponseHeaders, requestIdFor, withHost } from './forwarding.js';
 import { chunkHeader, LAST_CHUNK, requestHead, trailersBlock } from '../codec/http1/serialize.js';
 import { Mirror } from './mirror.js';
 
@@ -62,6 +62,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   private retriesLeft = 0;
   private hash: number | null = null;
   private hashComputed = false;
+  /** Path and headers kept for auto_host_rewrite, which sets Host per attempt from the chosen host. */
+  private autoHost: { path: string; headers: string[] } | null = null;
 
   // request side
   requestComplete = false;
@@ -204,6 +206,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
 
     const up = buildUpstreamHeaders(this, route, matched, selected, cluster, reqId);
     this.upstreamHead = requestHead(head.method, up.path, up.headers);
+    if (route.autoHostRewrite) this.autoHost = up;
     if (route.mirrors.length > 0) this.mirrors = Mirror.start(hcm.clusters, route, head.method, up.path, up.headers);
     if (route.idleTimeoutMs !== null) this.codec.setStreamIdleTimeout(route.idleTimeoutMs);
     this.attempt();
@@ -327,6 +330,10 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     }
     this.host = host;
     this.info.upstreamHost = host.key;
+    const auto = this.autoHost;
+    if (auto !== null && host.hostname !== '') {
+      this.upstreamHead = requestHead(this.head.method, auto.path, withHost(auto.headers, host.hostname));
+    }
     cs.upstream_rq_total.inc();
     cs.upstream_rq_active.inc();
     host.activeRequests++;
