@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { simpleBootstrap } from '../helpers/proxy.js';
+import { simpleBootstrap, startProxy } from '../helpers/proxy.js';
 import { startWeft } from '../helpers/process.js';
 
 const MiB = 1024 * 1024;
@@ -37,6 +37,20 @@ const STOPS = [0.125, 0.375, 0.625, 0.875].map((f) => Math.floor(SLOW_SIZE * f))
 
 /** The 64 KiB block every body is made of (reused: nothing allocates per chunk). */
 const BLOCK = Buffer.alloc(64 * 1024, 'weft streaming test. ');
+
+/**
+ * Whether `chunk`, found at `offset` of a body, is what the body holds there (BLOCK repeated):
+ * a memcmp per piece, so checking every byte of 1 GiB costs little.
+ */
+function isPattern(chunk: Buffer, offset: number): boolean {
+  for (let i = 0; i < chunk.length;) {
+    const at = (offset + i) % BLOCK.length;
+    const n = Math.min(chunk.length - i, BLOCK.length - at);
+    if (BLOCK.compare(chunk, i, i + n, at, at + n) !== 0) return false;
+    i += n;
+  }
+  return true;
+}
 
 function vmRss(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
@@ -66,15 +80,20 @@ interface Writer {
  * The upstream: `POST /upload` counts the body and answers with the count; `GET /download?size=N`
  * generates N bytes on the fly with backpressure, with Content-Length or (`&mode=chunked`) chunked.
  */
-async function startStreamingUpstream(): Promise<{ port: number; uploaded: ReturnType<typeof progress> | null; writers: Writer[]; onUpload: (p: ReturnType<typeof progress>) => void; close(): Promise<void> }> {
+async function startStreamingUpstream(): Promise<{ port: number; uploaded: ReturnType<typeof progress> | null; corrupt: number; writers: Writer[]; onUpload: (p: ReturnType<typeof progress>) => void; close(): Promise<void> }> {
   const writers: Writer[] = [];
   let uploadProgress: ReturnType<typeof progress> | null = null;
+  let corrupt = 0;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url!, 'http://upstream');
     if (req.method === 'POST' && url.pathname === '/upload') {
       let n = 0;
       const p = uploadProgress;
-      req.on('data', (c: Buffer) => { n += c.length; p?.add(c.length); });
+      req.on('data', (c: Buffer) => {
+        if (!isPattern(c, n)) corrupt++;
+        n += c.length;
+        p?.add(c.length);
+      });
       req.on('end', () => {
         const body = String(n);
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
@@ -115,6 +134,8 @@ async function startStreamingUpstream(): Promise<{ port: number; uploaded: Retur
   const up = {
     port: (server.address() as AddressInfo).port,
     get uploaded() { return uploadProgress; },
+    /** Upload chunks that differed from the pattern. */
+    get corrupt() { return corrupt; },
     writers,
     onUpload: (p: ReturnType<typeof progress>) => { uploadProgress = p; },
     close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
@@ -144,13 +165,17 @@ async function upload(port: number, size: number, chunked: boolean): Promise<{ s
 
 /** GETs a generated body, counting bytes as they arrive; `onData` may pause the response. */
 async function download(port: number, size: number, mode: 'cl' | 'chunked', onData: (res: http.IncomingMessage, chunk: number, received: number) => void):
-  Promise<{ status: number; headers: http.IncomingHttpHeaders; received: number }> {
+  Promise<{ status: number; headers: http.IncomingHttpHeaders; received: number; corrupt: number }> {
   const req = http.get({ host: '127.0.0.1', port, path: `/download?size=${size}&mode=${mode}`, agent: false });
   const [res] = await once(req, 'response') as [http.IncomingMessage];
-  let received = 0;
-  res.on('data', (c: Buffer) => { received += c.length; onData(res, c.length, received); });
+  let received = 0, corrupt = 0;
+  res.on('data', (c: Buffer) => {
+    if (!isPattern(c, received)) corrupt++;
+    received += c.length;
+    onData(res, c.length, received);
+  });
   await once(res, 'end');
-  return { status: res.statusCode!, headers: res.headers, received };
+  return { status: res.statusCode!, headers: res.headers, received, corrupt };
 }
 
 test('1 GiB streams up and down through the proxy process with flat memory; a stopped reader stops the upstream', { timeout: 300_000 }, async (t) => {
@@ -158,7 +183,9 @@ test('1 GiB streams up and down through the proxy process with flat memory; a st
   t.after(() => up.close());
   const dir = mkdtempSync(join(tmpdir(), 'weft-stream-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'bootstrap.yaml'), simpleBootstrap({ ports: [up.port] }));
+  // The route timeout (15 s by default, as in Envoy) covers the whole response, and a 1 GiB
+  // download on a loaded machine may need longer; uploads are not bounded by it at all.
+  writeFileSync(join(dir, 'bootstrap.yaml'), simpleBootstrap({ ports: [up.port], routeExtra: '                          timeout: 120s' }));
   const px = startWeft(['proxy', '-c', join(dir, 'bootstrap.yaml'), '--no-watch']);
   t.after(() => px.kill('SIGKILL'));
   const port = Number((await px.waitFor(/listener main on 127\.0\.0\.1:(\d+)/))[1]);
@@ -190,6 +217,7 @@ test('1 GiB streams up and down through the proxy process with flat memory; a st
     const r = await timed('upload (content-length)', SIZE, () => upload(port, SIZE, false));
     assert.deepEqual(r, { status: 200, body: String(SIZE) });
     assert.equal(up.uploaded!.bytes, SIZE);
+    assert.equal(up.corrupt, 0, 'the upstream received the bytes sent');
   });
 
   await t.test('upload chunked', async () => {
@@ -197,6 +225,7 @@ test('1 GiB streams up and down through the proxy process with flat memory; a st
     const r = await timed('upload (chunked)', SIZE, () => upload(port, SIZE, true));
     assert.deepEqual(r, { status: 200, body: String(SIZE) });
     assert.equal(up.uploaded!.bytes, SIZE);
+    assert.equal(up.corrupt, 0, 'the upstream received the bytes sent');
   });
 
   await t.test('download with Content-Length', async () => {
@@ -205,6 +234,7 @@ test('1 GiB streams up and down through the proxy process with flat memory; a st
     assert.equal(r.status, 200);
     assert.equal(r.headers['content-length'], String(SIZE));
     assert.equal(r.received, SIZE);
+    assert.equal(r.corrupt, 0, 'the client received the bytes sent');
   });
 
   await t.test('download chunked', async () => {
@@ -213,6 +243,7 @@ test('1 GiB streams up and down through the proxy process with flat memory; a st
     assert.equal(r.status, 200);
     assert.equal(r.headers['transfer-encoding'], 'chunked');
     assert.equal(r.received, SIZE);
+    assert.equal(r.corrupt, 0, 'the client received the bytes sent');
   });
 
   await t.test('a reader that stops makes the upstream stop, not the proxy buffer', async () => {
@@ -235,13 +266,13 @@ test('1 GiB streams up and down through the proxy process with flat memory; a st
       }
     }));
     assert.equal(r.received, SLOW_SIZE);
+    assert.equal(r.corrupt, 0);
     assert.equal(gaps.length, STOPS.length);
     report.push(`slow reader: upstream ahead of the stopped client by ${gaps.map((g) => (g / MiB).toFixed(1)).join(', ')} MiB`);
     for (const g of gaps) assert.ok(g < GAP_BOUND, `the upstream ran ${(g / MiB).toFixed(1)} MiB ahead of a stopped client`);
   });
 
-  t.diagnostic(report.join('\n'));
-  if (process.env.WEFT_STREAM_REPORT) console.log(report.join('\n'));
+  for (const line of report) t.diagnostic(line);
   assert.ok(peak - baseline < RSS_BOUND, `proxy RSS grew by ${((peak - baseline) / MiB).toFixed(1)} MiB (bound ${RSS_BOUND / MiB} MiB)\n${report.join('\n')}`);
   px.kill('SIGTERM');
   assert.equal(await px.exited, 0);
@@ -260,3 +291,40 @@ async function untilStalled(w: Writer): Promise<void> {
     else { quiet = 0; seen = w.writes; }
   }
 }
+
+test('the route timeout runs from the end of the request: an upload longer than it completes', async (t) => {
+  const up = await startStreamingUpstream();
+  t.after(() => up.close());
+  const never = http.createServer(() => { /* never answers */ });
+  await new Promise<void>((r) => never.listen(0, '127.0.0.1', r));
+  t.after(() => { never.closeAllConnections(); never.close(); });
+  const px = await startProxy(simpleBootstrap({
+    ports: [up.port],
+    vhostRoutes: `
+                      - match: { prefix: "/upload" }
+                        route: { cluster: up, timeout: 0.2s }
+                      - match: { prefix: "/clock" }
+                        route: { cluster: never, timeout: 0.3s }`,
+  }).replace('  clusters:\n', `  clusters:
+    - name: never
+      type: STATIC
+      load_assignment: { cluster_name: never, endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${(never.address() as AddressInfo).port} } } } } ] } ] }
+`));
+  t.after(() => px.close());
+
+  // Start an upload and keep it open: head and half the body.
+  const req = http.request({ host: '127.0.0.1', port: px.port, method: 'POST', path: '/upload', agent: false, headers: { 'content-length': 2 * BLOCK.length } });
+  const response = once(req, 'response') as Promise<[http.IncomingMessage]>;
+  req.write(BLOCK);
+  // A clock made of events: /clock's 0.3 s timeout is armed after the upload started, so its
+  // 504 arrives after a 0.2 s timer armed at the upload's start would have fired.
+  const clock = await fetch(`http://127.0.0.1:${px.port}/clock`);
+  assert.equal(clock.status, 504);
+  await clock.text();
+  req.end(BLOCK);
+  const [res] = await response;
+  let body = '';
+  for await (const c of res) body += c;
+  assert.equal(res.statusCode, 200, body);
+  assert.equal(body, String(2 * BLOCK.length));
+});

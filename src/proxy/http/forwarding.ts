@@ -87,7 +87,8 @@ export function buildUpstreamHeaders(stream: ActiveStream, route: CompiledRoute,
       if (upgrade && name === 'upgrade') out.push(name, src[i + 1]!);
       continue;
     }
-    if (listed !== null && listed.has(name)) continue;
+    // Connection may nominate extra hop-by-hop fields, but never the message's framing.
+    if (listed !== null && listed.has(name) && name !== 'content-length') continue;
     switch (name) {
       case 'te':
         if (src[i + 1]!.trim().toLowerCase() === 'trailers') out.push(name, 'trailers');

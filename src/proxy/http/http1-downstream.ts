@@ -198,7 +198,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
 
   // ─────────────────────────── DownstreamCodec ───────────────────────────
 
-  sendResponseHead(_stream: ActiveStream, status: number, headers: string[], contentLength: number, noBody: boolean): void {
+  sendResponseHead(stream: ActiveStream, status: number, headers: string[], contentLength: number, noBody: boolean): void {
+    // Answering before the request body is in: the connection closes after this response.
+    if (!stream.requestComplete && (stream.head.chunked || stream.head.contentLength > 0)) this.closeAfter = true;
     let head = 'HTTP/1.1 ' + status + ' ' + (STATUS_REASONS[status] ?? 'Unknown') + '\r\n';
     for (let i = 0; i < headers.length; i += 2) head += headers[i] + ': ' + headers[i + 1] + '\r\n';
     if (status === 101) {

@@ -463,6 +463,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     if (this.info.retries > 0) cluster.stats.upstream_rq_retry_success.inc();
     this.endAttempt(true);
     this.responseComplete = true;
+    if (trailers !== null) trailers = withoutFramingFields(trailers);
     this.info.responseTrailers = trailers;
     this.clearRouteTimeout();
     this.codec.sendResponseEnd(this, trailers);
