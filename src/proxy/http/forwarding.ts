@@ -88,7 +88,7 @@ export function buildUpstreamHeaders(stream: ActiveStream, route: CompiledRoute,
       continue;
     }
     // Connection may nominate extra hop-by-hop fields, but never the message's framing.
-    if (listed !== null && listed.has(name) && name !== 'content-length') continue;
+    if (listed !== null && listed.has(name) && name !== 'content-length' && name !== 'host') continue;
     switch (name) {
       case 'te':
         if (src[i + 1]!.trim().toLowerCase() === 'trailers') out.push(name, 'trailers');

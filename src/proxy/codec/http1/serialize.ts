@@ -89,7 +89,8 @@ for (const n of HOP_BY_HOP) HOP_LENGTHS[n.length] = 1;
  * Copy of a flat, lower-cased header list without hop-by-hop fields and without the fields
  * named by Connection tokens. With keepUpgrade (forwarding an upgrade request or a 101), the
  * Upgrade fields are kept and the Connection fields become one `connection: upgrade`.
- * Call it before the proxy adds its own fields: a client can name any field in Connection.
+ * Call it before the proxy adds its own fields: a client can name any field in Connection
+ * (except content-length and host, which are always kept).
  */
 export function stripHopByHop(headers: readonly string[], keepUpgrade: boolean): string[] {
   let named: string[] | null = null;
@@ -107,7 +108,7 @@ export function stripHopByHop(headers: readonly string[], keepUpgrade: boolean):
   let upgradeKept = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    if (HOP_BY_HOP.has(name)) {
+    if (name.length < 32 && HOP_LENGTHS[name.length] === 1 && HOP_BY_HOP.has(name)) {
       if (keepUpgrade) {
         if (name === 'upgrade') {
           upgradeKept = true;
@@ -127,12 +128,21 @@ export function stripHopByHop(headers: readonly string[], keepUpgrade: boolean):
   return out;
 }
 
-/** Lower-cased tokens of a Connection value appended to `into`. */
-function connectionTokens(v: string, into: string[] | null): string[] {
-  const out = into ?? [];
+/**
+ * Fields a Connection option never removes: the proxy frames and routes the forwarded message
+ * with them, so dropping them would desynchronise the next hop (a client sending
+ * `Connection: content-length` must not turn its body into a second request).
+ */
+const NEVER_NOMINATED: ReadonlySet<string> = new Set(['content-length', 'host']);
+
+/** Lower-cased field names a Connection value nominates, appended to `into`. */
+function connectionTokens(v: string, into: string[] | null): string[] | null {
+  // the usual values name no field
+  if (v === 'keep-alive' || v === 'close' || v === 'Keep-Alive' || v === 'Close' || v === 'upgrade' || v === 'Upgrade') return into;
+  let out = into;
   for (const part of v.split(',')) {
     const t = part.trim().toLowerCase();
-    if (t !== '' && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') out.push(t);
+    if (t !== '' && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade' && !NEVER_NOMINATED.has(t)) (out ??= []).push(t);
   }
   return out;
 }

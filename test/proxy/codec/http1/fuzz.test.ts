@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessageHead } from '../../../../src/proxy/codec/http1/parser.js';
 import { requestHead, responseHead } from '../../../../src/proxy/codec/http1/serialize.js';
-import { parsePieces, type Event } from './recorder.js';
+import { MAX, parsePieces, type Event } from './recorder.js';
 
 const BUDGET_MS = 4000;
 const CASES = 6000;
@@ -101,7 +101,18 @@ class Gen {
     const n = 1 + this.int(4);
     for (let k = 0; k < n; k++) {
       const at = this.int(s.length + 1);
-      switch (this.int(10)) {
+      switch (this.int(12)) {
+        case 10: { // cut the end of the start line
+          const p = s.indexOf('\r\n');
+          if (p > 0) s = s.slice(0, Math.max(0, p - 1 - this.int(12))) + s.slice(p);
+          break;
+        }
+        case 11: { // drop the field lines
+          const p = s.indexOf('\r\n');
+          const e = s.indexOf('\r\n\r\n');
+          if (p !== -1 && e > p) s = s.slice(0, p) + s.slice(e);
+          break;
+        }
         case 0: // flip a byte
           s = s.slice(0, at) + String.fromCharCode(this.int(256)) + s.slice(at + 1);
           break;
@@ -163,7 +174,8 @@ function isToken(s: string): boolean {
 function checkHead(kind: 'request' | 'response', head: MessageHead, where: string): void {
   if (kind === 'request') {
     assert.ok(isToken(head.method), `${where}: method ${JSON.stringify(head.method)}`);
-    assert.ok(head.url.length > 0 && !/[\x00-\x20\x7f]/.test(head.url), `${where}: url`);
+    assert.ok(head.url.length > 0 && !/[\x00-\x20\x7f#]/.test(head.url), `${where}: url`);
+    if (head.url.startsWith('*')) assert.ok(head.url === '*' && head.method === 'OPTIONS', `${where}: asterisk-form`);
     assert.equal(head.statusCode, 0, where);
     const hosts = head.headers.filter((_, i) => i % 2 === 0 && head.headers[i] === 'host').length;
     assert.ok(head.versionMinor === 1 ? hosts === 1 : hosts <= 1, `${where}: host count ${hosts}`);
@@ -254,6 +266,13 @@ function run(kind: 'request' | 'response', input: string, g: Gen, where: string)
     split = parsePieces(kind, g.split(input), { eof: true });
   }, where);
   const heads = checkSequence(kind, whole, where);
+  // Liveness: once the first head's CRLFCRLF has arrived, the parser must have said something
+  // (a head, a 1xx or an error) without waiting for more input or EOF.
+  const firstEnd = input.replace(/^(\r\n)+/, '').indexOf('\r\n\r\n');
+  if (firstEnd !== -1 && firstEnd + 4 <= MAX) {
+    const live = parsePieces(kind, g.split(input));
+    assert.ok(live.length > 0, `${where}: no event although the first head is complete`);
+  }
   checkSequence(kind, split, where + ' (split)');
   for (const h of heads) roundTrip(kind, h, where);
   // The split must not change the outcome; only which error is found first may differ.

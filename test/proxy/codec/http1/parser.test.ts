@@ -123,12 +123,16 @@ test('a request with neither Content-Length nor Transfer-Encoding has no body', 
   assert.deepEqual(ev.map((e) => e.type), ['head', 'complete']);
 });
 
-test('repeated identical Content-Length values collapse to one', () => {
-  for (const fields of ['Content-Length: 3\r\nContent-Length: 3\r\n', 'Content-Length: 3, 3\r\n', 'Content-Length: 003\r\n']) {
+test('repeated identical Content-Length values collapse to one field with the plain value', () => {
+  for (const fields of ['Content-Length: 3\r\nX: y\r\ncontent-length: 3\r\n', 'Content-Length: 3, 3\r\nX: y\r\n', 'Content-Length: 003\r\nX: y\r\n']) {
     const ev = parseWhole('request', `POST / HTTP/1.1\r\nHost: h\r\n${fields}\r\nabc`);
-    assert.equal(only(ev, 'head')[0]!.head.contentLength, 3);
+    const head = only(ev, 'head')[0]!.head;
+    assert.equal(head.contentLength, 3);
+    assert.deepEqual(head.headers, ['host', 'h', 'content-length', '3', 'x', 'y'], fields);
     assert.deepEqual(ev.slice(1), [{ type: 'data', data: 'abc' }, { type: 'complete', trailers: null }]);
   }
+  const plain = only(parseWhole('request', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length:  0 \r\n\r\n'), 'head')[0]!.head;
+  assert.deepEqual(plain.headers, ['host', 'h', 'content-length', '0']);
 });
 
 test('chunked body is de-chunked, extensions ignored, trailers reported', () => {
@@ -328,6 +332,21 @@ test('response to HEAD (onHead returns true), 204 and 304 have no body whatever 
   }
 });
 
+test('keepAlive of a response without framing fields: false while close-delimited, restored when onHead says no body', () => {
+  const { p, r } = parser('response');
+  let seenInOnHead: boolean | null = null;
+  r.noBody = (h) => {
+    seenInOnHead ??= h.keepAlive;
+    return true; // the request was HEAD
+  };
+  p.execute(buf('HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n' + RESPONSE));
+  assert.equal(seenInOnHead, false);
+  assert.equal(r.heads()[0]!.keepAlive, true);
+  assert.equal(r.heads().length, 2); // the connection stays usable: the next response is parsed
+  const ev = parseWhole('response', 'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n');
+  assert.equal(only(ev, 'head')[0]!.head.keepAlive, true);
+});
+
 test('a response with neither Content-Length nor chunked reads until close', () => {
   const { p, r } = parser('response');
   p.execute(buf('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npart one, '));
@@ -406,6 +425,36 @@ test('Upgrade without the Connection token, or in HTTP/1.0, is not an upgrade', 
   assert.equal(h('GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n').length, 2);
   assert.equal(h('GET / HTTP/1.0\r\nConnection: upgrade, keep-alive\r\nUpgrade: websocket\r\n\r\n').length, 2);
   assert.equal(h('GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n')[0]!.head.upgrade, null);
+});
+
+test('takeRemaining() called from onComplete includes the rest of the input being parsed', () => {
+  for (const kind of ['request', 'response'] as const) {
+    const { p, r } = parser(kind);
+    let taken: Buffer | null = null;
+    r.after = (e) => {
+      if (e.type === 'complete') taken = p.takeRemaining();
+    };
+    p.execute(buf(kind === 'request'
+      ? 'GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nframe-1'
+      : 'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nframe-1'));
+    assert.equal((taken as Buffer | null)?.toString(), 'frame-1', kind);
+    p.execute(buf('frame-2'));
+    assert.equal(p.takeRemaining()?.toString(), 'frame-2', kind);
+    assert.deepEqual(r.events.map((e) => e.type), ['head', 'complete'], kind);
+  }
+});
+
+test('takeRemaining() from onHead of a response to CONNECT stops the parser there', () => {
+  const { p, r } = parser('response');
+  let taken: Buffer | null = null;
+  r.after = (e) => {
+    if (e.type === 'head') taken = p.takeRemaining();
+  };
+  p.execute(buf('HTTP/1.1 200 OK\r\n\r\n\x16\x03\x01'));
+  assert.deepEqual([...(taken as unknown as Buffer)], [0x16, 3, 1]);
+  assert.deepEqual(r.events.map((e) => e.type), ['head']);
+  p.finish();
+  assert.deepEqual(r.events.map((e) => e.type), ['head']);
 });
 
 test('a declined upgrade: takeRemaining(), reset(), execute() continues as HTTP', () => {

@@ -62,6 +62,11 @@ test('stripHopByHop drops hop-by-hop fields and the fields named in Connection',
   assert.deepEqual(stripHopByHop(headers, false), ['host', 'h', 'accept', '*/*']);
 });
 
+test('stripHopByHop never lets Connection remove content-length or host (the framing of the next hop)', () => {
+  const headers = ['host', 'h', 'connection', 'keep-alive, Content-Length, HOST, x-a', 'content-length', '5', 'x-a', '1'];
+  assert.deepEqual(stripHopByHop(headers, false), ['host', 'h', 'content-length', '5']);
+});
+
 test('stripHopByHop with keepUpgrade keeps Upgrade and a single `connection: upgrade`', () => {
   const headers = ['host', 'h', 'connection', 'Upgrade, HTTP2-Settings', 'upgrade', 'websocket', 'http2-settings', 'AAAA', 'sec-websocket-key', 'k'];
   assert.deepEqual(stripHopByHop(headers, true), ['host', 'h', 'connection', 'upgrade', 'upgrade', 'websocket', 'sec-websocket-key', 'k']);

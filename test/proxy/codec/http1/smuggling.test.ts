@@ -84,7 +84,14 @@ const REQUEST_HEADS: Case[] = [
   ['NUL in target', 'GET /a\x00b HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
   ['tab in target', 'GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
   ['DEL in target', 'GET /\x7f HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['fragment in target', 'GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['asterisk-form with GET', 'GET * HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['asterisk-form with CONNECT', 'CONNECT * HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['asterisk followed by more', 'OPTIONS *a HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['origin-form with CONNECT', 'CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
   ['HTTP/0.9 request line', 'GET /\r\n\r\n', 'HPE_INVALID_VERSION', 400],
+  ['truncated version then empty line', 'GET / HTTP/1\r\n\r\n', 'HPE_INVALID_VERSION', 400],
+  ['truncated version then bare LF', 'GET / HTTP/1.1\n\n', 'HPE_BARE_LF', 400],
   ['lower-case version', 'GET / http/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_VERSION', 400],
   ['short version', 'GET / HTTP/1\r\nHost: h\r\n\r\n', 'HPE_INVALID_VERSION', 400],
   ['long version', 'GET / HTTP/1.10\r\nHost: h\r\n\r\n', 'HPE_INVALID_VERSION', 400],
@@ -119,6 +126,10 @@ const RESPONSE_HEADS: Case[] = [
   ['non-digit status', 'HTTP/1.1 2x0 OK\r\n\r\n', 'HPE_INVALID_STATUS', 400],
   ['no space after version', 'HTTP/1.1200 OK\r\n\r\n', 'HPE_INVALID_VERSION', 400],
   ['HTTP/2 status line', 'HTTP/2.0 200 OK\r\n\r\n', 'HPE_UNSUPPORTED_VERSION', 505],
+  ['truncated status line then empty line', 'HTTP/1.1 20\r\n\r\n', 'HPE_INVALID_STATUS', 400],
+  ['truncated status code then empty line', 'HTTP/1.1 2\r\n\r\n', 'HPE_INVALID_STATUS', 400],
+  ['no status code then empty line', 'HTTP/1.1\r\n\r\n', 'HPE_INVALID_VERSION', 400],
+  ['truncated version then empty line', 'HTTP/1\r\n\r\n', 'HPE_INVALID_VERSION', 400],
   ['space before colon', 'HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN', 400],
   ['CR in value', 'HTTP/1.1 200 OK\r\nX: a\rContent-Length: 0\r\n\r\n', 'HPE_LF_EXPECTED', 400],
 ];
@@ -194,10 +205,11 @@ test('valid lookalikes are accepted', () => {
     req(H + 'Content-Length:\t 0 \t\r\n'),
     'GET / HTTP/1.0\r\n\r\n',
     'OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n',
+    'CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n',
     'GET http://a.example/x?y HTTP/1.1\r\nHost: a.example\r\n\r\n',
     'GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n',
     'GET / HTTP/1.1\r\nHost:\r\n\r\n',
-    "M-SEARCH!#$%&'*+.^_`|~ * HTTP/1.1\r\nHost: h\r\n\r\n",
+    "M-SEARCH!#$%&'*+.^_`|~ / HTTP/1.1\r\nHost: h\r\n\r\n",
   ];
   for (const input of ok) {
     const ev = parseWhole('request', input);
