@@ -156,8 +156,19 @@ export function buildUpstreamHeaders(stream: ActiveStream, route: CompiledRoute,
 }
 
 function connectionListedIfAny(src: readonly string[]): Set<string> | null {
-  for (let i = 0; i < src.length; i += 2) if (src[i] === 'connection') return connectionListed(src);
+  for (let i = 0; i < src.length; i += 2) {
+    if (src[i] !== 'connection') continue;
+    const v = src[i + 1]!;
+    // Fast path: the usual single token names no other field.
+    if (v.length <= 10 && /^(keep-alive|close|upgrade)$/i.test(v) && !hasSecondConnection(src, i + 2)) return null;
+    return connectionListed(src);
+  }
   return null;
+}
+
+function hasSecondConnection(src: readonly string[], from: number): boolean {
+  for (let i = from; i < src.length; i += 2) if (src[i] === 'connection') return true;
+  return false;
 }
 
 /**

@@ -30,6 +30,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   readonly parser: Http1Parser;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly remoteAddressPort: string;
   readonly localAddress: string;
   readonly scheme = 'http' as const;
   private stream: ActiveStream | null = null;
@@ -40,14 +41,12 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private framing = Framing.None;
   /** A response head not yet written: it goes out with the first body bytes, at the end, or at the end of this tick. */
   private pendingHead: string | null = null;
-  private flushScheduled = false;
   private closed = false;
   private tunnelled = false;
-  private readonly flushHead = (): void => {
-    this.flushScheduled = false;
+  flushPendingHead(): void {
     const h = this.pendingHead;
     if (h !== null) { this.pendingHead = null; if (!this.socket.destroyed) this.socket.write(h, 'latin1'); }
-  };
+  }
 
   // timers (lazily re-armed; see armRouteTimer)
   private routeTimer: NodeJS.Timeout | null = null;
@@ -68,6 +67,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     // An IPv4 client of a dual-stack (::) listener is an IPv4 address, as Envoy reports it.
     this.remoteAddress = remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote;
     this.remotePort = socket.remotePort ?? 0;
+    this.remoteAddressPort = formatAddress(this.remoteAddress, this.remotePort);
     this.localAddress = formatAddress(socket.localAddress ?? '', socket.localPort ?? 0);
     this.parser = new Http1Parser('request', this, { maxHeaderBytes: this.hcm.maxHeaderBytes });
     const stats = this.hcm.stats;
@@ -224,9 +224,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     }
     head += '\r\n';
     this.hcm.stats.downstream_cx_tx_bytes_total.add(head.length);
-    // Held back so that head and body usually leave in one write (one syscall, no writev).
+    // Held back so that head and body usually leave in one write (one syscall, no writev); the
+    // stream flushes it at the end of the upstream read at the latest (flushPendingHead).
     this.pendingHead = head;
-    if (!this.flushScheduled) { this.flushScheduled = true; process.nextTick(this.flushHead); }
   }
 
   sendResponseData(_stream: ActiveStream, chunk: Buffer): boolean {
@@ -288,16 +288,17 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
 
   /** The exchange is over: close, or go on with the next (maybe already pipelined) request. */
   private afterStream(): void {
+    const ended = this.stream?.info.endMono ?? 0;
     this.stream = null;
     this.routeTimerStream = null;
     // Closing: parse nothing more (a pipelined request would reach the upstream with no way back).
     if (this.closeAfter || this.slotDraining) { this.parser.pause(); this.endSocket(); return; }
-    this.markIdle();
+    this.markIdle(ended);
     if (this.parser.paused) this.parser.resume();
   }
 
   private endSocket(): void {
-    this.flushHead();
+    this.flushPendingHead();
     if (!this.socket.destroyed) this.socket.end();
   }
 
@@ -350,10 +351,10 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     if (this.streamIdleTimer !== null) { clearInterval(this.streamIdleTimer); this.streamIdleTimer = null; }
   }
 
-  private markIdle(): void {
+  private markIdle(now = 0): void {
     const ms = this.hcm.config.idleTimeoutMs;
     if (ms <= 0) return;
-    this.idleSince = performance.now();
+    this.idleSince = now || performance.now();
     if (this.idleTimer === null) {
       this.idleTimer = setTimeout(() => this.onIdleTimer(), ms);
       this.idleTimer.unref();
@@ -396,7 +397,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
 
   startTunnel(stream: ActiveStream, up: net.Socket, upRemaining: Buffer | null): void {
     this.tunnelled = true;
-    this.flushHead();
+    this.flushPendingHead();
     const down = this.socket;
     const stats = this.hcm.stats;
     stats.downstream_cx_upgrades_active.inc();

@@ -62,6 +62,7 @@ export class Mirror implements PoolWaiter, UpstreamResponseHandler {
   onResponseComplete(): void { /* discarded */ }
   onResponseReset(): void { /* a lost mirror is not an error for the client */ }
   onUpstreamDrain(): void { /* bodies are written at once */ }
+  onUpstreamReadEnd(): void { /* nothing is held */ }
 }
 
 function shadowHost(host: string): string {

@@ -22,6 +22,10 @@ export interface DownstreamCodec {
   readonly remoteAddress: string;   // ip
   readonly remotePort: number;
   readonly localAddress: string;    // ip:port
+  /** `ip:port` (IPv6 in brackets) of the peer, built once per connection. */
+  readonly remoteAddressPort: string;
+  /** Writes a response head still held back (the codec holds it to send it with the body). */
+  flushPendingHead(): void;
   readonly scheme: 'http' | 'https';
   /** per_connection_buffer_limit_bytes: how much request body is held for replay or while connecting. */
   readonly bufferLimit: number;
@@ -105,7 +109,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     info.protocol = protocol;
     info.method = head.method;
     info.requestHeaders = head.headers;
-    info.downstreamDirectRemoteAddress = joinHostPort(codec.remoteAddress, codec.remotePort);
+    info.downstreamDirectRemoteAddress = codec.remoteAddressPort;
     info.downstreamRemoteAddress = info.downstreamDirectRemoteAddress;
     info.downstreamLocalAddress = codec.localAddress;
     this.requestChunked = head.chunked;
@@ -301,6 +305,11 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     conn.endRequest();
   }
 
+  /** An upstream read has been processed: anything held back for coalescing goes out now. */
+  onUpstreamReadEnd(): void {
+    this.codec.flushPendingHead();
+  }
+
   onUpstreamDrain(): void {
     if (this.upstreamWritePaused) {
       this.upstreamWritePaused = false;
@@ -339,7 +348,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     host.activeRequests++;
     host.stats.rqTotal++;
     host.stats.rqActive++;
-    this.attemptStart = performance.now();
+    this.attemptStart = this.info.retries === 0 ? this.info.startMono : performance.now();
     this.discarding = false;
     const retry = this.retry;
     if (retry !== null && retry.perTryTimeoutMs > 0) {
@@ -459,7 +468,9 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     if (conn !== null && conn.socket.isPaused()) conn.socket.resume();
     const cluster = this.cluster!;
     cluster.stats.upstream_rq_completed.inc();
-    cluster.stats.upstream_rq_time.record(performance.now() - this.attemptStart);
+    const now = performance.now();
+    this.info.endMono = now;
+    cluster.stats.upstream_rq_time.record(now - this.attemptStart);
     if (this.info.retries > 0) cluster.stats.upstream_rq_retry_success.inc();
     this.endAttempt(true);
     this.responseComplete = true;
@@ -650,7 +661,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     if (this.done) return;
     this.done = true;
     const info = this.info;
-    info.endMono = performance.now();
+    if (info.endMono === 0) info.endMono = performance.now();
     const stats = this.hcm.stats;
     stats.downstream_rq_active.dec();
     stats.downstream_rq_completed.inc();

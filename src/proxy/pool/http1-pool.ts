@@ -19,6 +19,8 @@ export interface UpstreamResponseHandler {
   onResponseReset(kind: 'reset' | 'protocol', detail: string): void;
   /** The upstream socket can take more request bytes again. */
   onUpstreamDrain(): void;
+  /** One upstream read has been fully processed (a response head held for coalescing can go out). */
+  onUpstreamReadEnd(): void;
 }
 
 /** A request waiting for a connection. */
@@ -88,7 +90,9 @@ export class UpstreamConnection implements Http1ParserHandler {
       this.destroy();
       return;
     }
+    const h = this.handler;
     this.parser.execute(d);
+    h.onUpstreamReadEnd();
   }
 
   private onSocketEnd(): void {
