@@ -13,7 +13,8 @@ import { codeBlock, commandLine, mib, table } from './lib/markdown.js';
 import { renderSaturation, runSaturation, type SaturationResult } from './scenarios/saturation.js';
 import { renderFixedRate, runFixedRateScenario, type FixedRateScenarioResult } from './scenarios/fixed-rate.js';
 
-const DEFAULT_CANDIDATE = 'node dist/src/cli/main.js proxy -c bench/peers.yaml';
+// The same V8 flag the `weft` launcher (shebang) sets; spelled out because this runs node directly.
+const DEFAULT_CANDIDATE = 'node --max-semi-space-size=2 dist/src/cli/main.js proxy -c bench/peers.yaml --log-level warning';
 const USAGE = `usage: npm run bench -- [options]
   --quick            one short round of everything (a smoke run, not numbers to quote)
   --only a,b         scenarios to run: a (saturation, with c: RSS under load), b (fixed rate)

@@ -68,3 +68,14 @@ export async function startRawServer(onSocket: (s: net.Socket) => void): Promise
     close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
   };
 }
+
+/** Starts one echo upstream per name (each answering with `x-upstream: <name>`), closed after the test. */
+export async function startEchoUpstreams(t: { after(fn: () => Promise<void> | void): void }, ...names: string[]): Promise<Upstream[]> {
+  const out: Upstream[] = [];
+  for (const n of names) {
+    const u = await startUpstream(echo(n));
+    t.after(() => u.close());
+    out.push(u);
+  }
+  return out;
+}

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { echo, startEchoUpstreams, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { startProxy } from '../helpers/proxy.js';
 import {
   cluster, deadPort, endpoint, eventually, FILE_LOG_TYPE, parallel, request, simple, toCluster, UPSTREAM_HTTP_OPTIONS_KEY, waitForLines,
@@ -19,15 +19,7 @@ import {
 
 type T = { after(fn: () => Promise<void> | void): void };
 
-async function upstreams(t: T, ...names: string[]): Promise<Upstream[]> {
-  const out: Upstream[] = [];
-  for (const n of names) {
-    const u = await startUpstream(echo(n));
-    t.after(() => u.close());
-    out.push(u);
-  }
-  return out;
-}
+const upstreams = startEchoUpstreams;
 
 /** An upstream that holds every request until release() answers them all with 200. */
 async function holdingUpstream(t: T, name: string): Promise<Upstream & { held: http.ServerResponse[]; release(): void; received(n: number): Promise<void> }> {

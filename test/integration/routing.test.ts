@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { echo, startEchoUpstreams, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { rawExchange, splitResponses, startProxy } from '../helpers/proxy.js';
 import { cluster, direct, parallel, request, simple, toCluster, type Obj } from '../helpers/bootstrap.js';
 
@@ -15,15 +15,7 @@ const run = promisify(execFile);
 
 type Echo = { name: string; url: string; headers: Record<string, string> };
 
-async function upstreams(t: { after(fn: () => Promise<void>): void }, ...names: string[]): Promise<Upstream[]> {
-  const out: Upstream[] = [];
-  for (const n of names) {
-    const u = await startUpstream(echo(n));
-    t.after(() => u.close());
-    out.push(u);
-  }
-  return out;
-}
+const upstreams = startEchoUpstreams;
 
 test('weighted_clusters split 80/20 over 1000 requests', async (t) => {
   const [a, b] = await upstreams(t, 'a', 'b');

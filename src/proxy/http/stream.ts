@@ -60,7 +60,6 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   private upstreamHead = '';
   private matched: MatchedRoute | null = null;
   private route: CompiledRoute | null = null;
-  private selected: SelectedCluster | null = null;
   private cluster: Cluster | null = null;
   private retry: CompiledRetryPolicy | null = null;
   private retriesLeft = 0;
@@ -201,7 +200,6 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
       this.localReply(503, '', 'NC', 'cluster_not_found');
       return;
     }
-    this.selected = selected;
     this.cluster = cluster;
     info.upstreamCluster = cluster.name;
     this.retry = route.retry;

@@ -261,7 +261,7 @@ class Scan {
       if (this.teChunked === 0 && this.teOther === 0) throw err('HPE_INVALID_TRANSFER_ENCODING', 'empty Transfer-Encoding');
       if (isRequest) {
         if (!this.teLastChunked) throw err('HPE_INVALID_TRANSFER_ENCODING', 'final transfer coding is not chunked');
-        if (this.teOther !== 0) throw err('HPE_UNKNOWN_TRANSFER_ENCODING', 'transfer coding not implemented', 501);
+        if (this.teOther !== 0) throw err('HPE_UNKNOWN_TRANSFER_ENCODING', 'transfer coding not supported', 501);
       }
     }
     if (isRequest) {
