@@ -59,55 +59,70 @@ export async function runProxy(args: string[]): Promise<number> {
   }
 
   const server = new ProxyServer(loaded.value, { commandLine: process.argv.slice(1) });
+  // Signal handlers go in before anything listens: a SIGHUP or SIGTERM that arrives during
+  // startup is acted on once the server is up, instead of killing the process.
+  let started = false;
+  let stopping = false;
+  let watcher: FSWatcher | null = null;
+  let reloading = Promise.resolve();
+  let finish: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => { finish = resolve; });
+  const reload = (why: string) => {
+    reloading = reloading.then(async () => {
+      if (stopping) return;
+      const next = await loadBootstrapFile(file);
+      if (!next.ok) {
+        log.error('%s (%s): rejected, keeping the running config; %d errors:\n  %s', file, why, next.errors.length, next.errors.join('\n  '));
+        return;
+      }
+      await server.applyConfig(next.value);
+      log.info('%s (%s): new config applied', file, why);
+    }).catch((e: unknown) => {
+      log.error('%s (%s): could not apply: %s', file, why, e instanceof Error ? e.message : String(e));
+    });
+  };
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    watcher?.close();
+    if (!started) return; // startup sees `stopping` and shuts down
+    log.info('%s: draining for up to %ds', why, drainS);
+    void server.shutdown(drainS * 1000).then(() => finish(0));
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  const onHup = () => reload('SIGHUP');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
+  server.setQuitHandler(() => stop('quitquitquit'));
+  const cleanup = () => { process.off('SIGTERM', onTerm); process.off('SIGINT', onInt); process.off('SIGHUP', onHup); };
+
   try {
     await server.start();
   } catch (e) {
     log.critical('could not start: %s', (e as Error).message);
     await server.close();
+    cleanup();
     return 1;
   }
+  started = true;
   log.info('weft proxy started: %d listeners, %d clusters%s', loaded.value.listeners.length, loaded.value.clusters.length,
     server.adminPort ? `, admin on port ${server.adminPort}` : '');
-
-  return new Promise<number>((done) => {
-    let stopping = false;
-    let watcher: FSWatcher | null = null;
-    let reloading = Promise.resolve();
-    const reload = (why: string) => {
-      reloading = reloading.then(async () => {
-        const next = await loadBootstrapFile(file);
-        if (!next.ok) {
-          log.error('%s (%s): rejected, keeping the running config; %d errors:\n  %s', file, why, next.errors.length, next.errors.join('\n  '));
-          return;
-        }
-        try {
-          await server.applyConfig(next.value);
-          log.info('%s (%s): new config applied', file, why);
-        } catch (e) {
-          log.error('%s (%s): could not apply: %s', file, why, (e as Error).message);
-        }
-      });
-    };
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      watcher?.close();
-      log.info('%s: draining for up to %ds', signal, drainS);
-      void server.shutdown(drainS * 1000).then(() => done(0));
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => reload('SIGHUP'));
-    server.setQuitHandler(() => stop('quitquitquit'));
-    if (!values['no-watch']) {
-      // Watch the directory: editors and `mv` replace the file rather than writing in place.
-      let debounce: NodeJS.Timeout | null = null;
-      const name = basename(file);
-      watcher = watch(dirname(file), (_ev, f) => {
-        if (f !== null && f !== name) return;
-        if (debounce) clearTimeout(debounce);
-        debounce = setTimeout(() => { debounce = null; reload('file changed'); }, 50);
-      });
-    }
-  });
+  if (stopping) {
+    stopping = false;
+    stop('signal during startup');
+  } else if (!values['no-watch']) {
+    // Watch the directory: editors and `mv` replace the file rather than writing in place.
+    let debounce: NodeJS.Timeout | null = null;
+    const name = basename(file);
+    watcher = watch(dirname(file), (_ev, f) => {
+      if (f !== null && f !== name) return;
+      if (debounce) clearTimeout(debounce);
+      debounce = setTimeout(() => { debounce = null; reload('file changed'); }, 50);
+    });
+  }
+  const code = await finished;
+  cleanup();
+  return code;
 }

@@ -7,8 +7,8 @@ export interface WeftProcess {
   child: ChildProcess;
   /** Everything written to stderr and stdout so far. */
   output(): string;
-  /** Resolves with the first match of `re` in the output (waiting for it to appear). */
-  waitFor(re: RegExp, fromIndex?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the first match of `re` in the output (waiting for it to appear, up to `timeoutMs`, default 30 s). */
+  waitFor(re: RegExp, fromIndex?: number, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): void;
@@ -23,20 +23,20 @@ export function startWeft(args: string[]): WeftProcess {
   const onData = (d: Buffer) => { out += d.toString(); for (const w of waiters.splice(0)) w(); };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => { for (const w of waiters.splice(0)) w(); r(code); }));
   let done = false;
-  void exited.then(() => { done = true; });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => { done = true; for (const w of waiters.splice(0)) w(); r(code); }));
   return {
     child,
     output: () => out,
     exited,
     kill: (sig = 'SIGTERM') => { if (!done) child.kill(sig); },
-    waitFor(re, fromIndex = 0) {
+    waitFor(re, fromIndex = 0, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${re} within ${timeoutMs} ms; output:\n${out}`)), timeoutMs);
         const check = () => {
           const m = out.slice(fromIndex).match(re);
-          if (m) return resolve(m);
-          if (done) return reject(new Error(`process exited before ${re}; output:\n${out}`));
+          if (m) { clearTimeout(timer); return resolve(m); }
+          if (done) { clearTimeout(timer); return reject(new Error(`process exited before ${re}; output:\n${out}`)); }
           waiters.push(check);
         };
         check();

@@ -112,20 +112,31 @@ test('reloading under load loses no request', async (t) => {
   const file = join(dir, 'b.yaml');
   const cfg = (n: number) => simpleBootstrap({ ports: [up.port], hcmExtra: `                server_name: gen${n}` });
   writeFileSync(file, cfg(0));
-  const p = startWeft(['proxy', '-c', file, '--no-watch']);
+  const p = startWeft(['proxy', '-c', file, '--no-watch', '--drain-time-s', '5']);
   t.after(() => p.kill('SIGKILL'));
   const port = Number((await p.waitFor(/listener main on 127\.0\.0\.1:(\d+)/))[1]);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   t.after(() => agent.destroy());
-  let ok = 0, failed = 0, running = true;
+  let ok = 0, running = true;
+  const failures: string[] = [];
   const servers = new Set<string>();
+  // Resolves when `n` more requests have finished (ok or not).
+  let waiter: { target: number; resolve: () => void } | null = null;
+  const finished = () => { if (waiter !== null && ok + failures.length >= waiter.target) { waiter.resolve(); waiter = null; } };
+  const moreFinished = (n: number) => new Promise<void>((resolve) => { waiter = { target: ok + failures.length + n, resolve }; finished(); });
   const worker = async () => {
     while (running) {
       await new Promise<void>((resolve) => {
-        http.get({ port, host: '127.0.0.1', path: '/', agent }, (res) => {
+        const req = http.get({ port, host: '127.0.0.1', path: '/', agent, timeout: 5000 }, (res) => {
           res.resume();
-          res.on('end', () => { if (res.statusCode === 200) ok++; else failed++; servers.add(String(res.headers.server)); resolve(); });
-        }).on('error', () => { failed++; resolve(); });
+          res.on('end', () => {
+            if (res.statusCode === 200) ok++; else failures.push(`status ${res.statusCode}`);
+            servers.add(String(res.headers.server));
+            finished(); resolve();
+          });
+        });
+        req.on('timeout', () => req.destroy(new Error('no response within 5 s')));
+        req.on('error', (e) => { failures.push(e.message); finished(); resolve(); });
       });
     }
   };
@@ -135,12 +146,12 @@ test('reloading under load loses no request', async (t) => {
     writeFileSync(file, cfg(i));
     p.child.kill('SIGHUP');
     await p.waitFor(/new config applied/, mark);
-    const before = ok + failed;
-    while (ok + failed < before + 50) await new Promise((r) => setImmediate(r));
+    await Promise.race([moreFinished(50), new Promise((_r, reject) => setTimeout(
+      () => reject(new Error(`requests stalled: ok=${ok} failures=${failures.join('; ')}\nproxy output:\n${p.output()}`)), 30_000).unref())]);
   }
   running = false;
   await Promise.all(workers);
-  assert.equal(failed, 0);
+  assert.deepEqual(failures, [], `proxy output:\n${p.output()}`);
   assert.ok(ok > 250, `only ${ok} requests`);
   assert.ok(servers.has('gen5'), `saw ${[...servers].join(',')}`);
   p.kill('SIGTERM');
