@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
 import type { Http1ParseError } from '../codec/http1/errors.js';
-import { chunkHeader, STATUS_REASONS, trailersBlock } from '../codec/http1/serialize.js';
+import { chunkHeader, responseHead, STATUS_REASONS, trailersBlock } from '../codec/http1/serialize.js';
 import { StreamInfo } from '../stream-info.js';
 import type { CompiledHcm } from './hcm.js';
 import { ActiveStream, httpDate, type DownstreamCodec } from './stream.js';
@@ -187,7 +187,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     info.responseCodeDetails = 'http1.codec_error:' + err.code;
     const body = STATUS_REASONS[err.status] ?? 'Bad Request';
     info.bytesSent = body.length;
-    const headStr = `HTTP/1.1 ${err.status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\ndate: ${httpDate()}\r\nserver: ${this.hcm.config.serverName}\r\nconnection: close\r\n\r\n`;
+    const headStr = responseHead(err.status, ['content-length', String(body.length), 'content-type', 'text/plain',
+      'date', httpDate(), 'server', this.hcm.config.serverName, 'connection', 'close']);
     this.socket.end(headStr + body, 'latin1');
     stats.downstream_rq_total.inc();
     stats.downstream_rq_completed.inc();
@@ -201,28 +202,27 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   sendResponseHead(stream: ActiveStream, status: number, headers: string[], contentLength: number, noBody: boolean): void {
     // Answering before the request body is in: the connection closes after this response.
     if (!stream.requestComplete && (stream.head.chunked || stream.head.contentLength > 0)) this.closeAfter = true;
-    let head = 'HTTP/1.1 ' + status + ' ' + (STATUS_REASONS[status] ?? 'Unknown') + '\r\n';
-    for (let i = 0; i < headers.length; i += 2) head += headers[i] + ': ' + headers[i + 1] + '\r\n';
+    // Framing and connection fields are the codec's own; they go last.
     if (status === 101) {
       this.framing = Framing.None;
     } else if (noBody) {
       this.framing = Framing.None;
-      if (contentLength >= 0 && status !== 204 && status !== 304 && status >= 200) head += 'content-length: ' + contentLength + '\r\n';
+      if (contentLength >= 0 && status !== 204 && status !== 304 && status >= 200) headers.push('content-length', String(contentLength));
     } else if (contentLength >= 0) {
       this.framing = Framing.Length;
-      head += 'content-length: ' + contentLength + '\r\n';
+      headers.push('content-length', String(contentLength));
     } else if (this.clientVersionMinor === 1) {
       this.framing = Framing.Chunked;
-      head += 'transfer-encoding: chunked\r\n';
+      headers.push('transfer-encoding', 'chunked');
     } else {
       this.framing = Framing.Close;
       this.closeAfter = true;
     }
     if (status !== 101) {
-      if (this.closeAfter) head += 'connection: close\r\n';
-      else if (this.clientVersionMinor === 0) head += 'connection: keep-alive\r\n';
+      if (this.closeAfter) headers.push('connection', 'close');
+      else if (this.clientVersionMinor === 0) headers.push('connection', 'keep-alive');
     }
-    head += '\r\n';
+    const head = responseHead(status, headers);
     this.hcm.stats.downstream_cx_tx_bytes_total.add(head.length);
     // Held back so that head and body usually leave in one write (one syscall, no writev); the
     // stream flushes it at the end of the upstream read at the latest (flushPendingHead).
