@@ -10,6 +10,7 @@ import type { Http1ParseError } from '../codec/http1/errors.js';
 import { chunkHeader, responseHead, STATUS_REASONS, trailersBlock } from '../codec/http1/serialize.js';
 import { StreamInfo } from '../stream-info.js';
 import type { CompiledHcm } from './hcm.js';
+import type { UpstreamConnection } from '../pool/http1-pool.js';
 import { ActiveStream, httpDate, type DownstreamCodec } from './stream.js';
 
 /** Where a connection finds the connection manager version to use for its next request. */
@@ -229,8 +230,12 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     this.pendingHead = head;
   }
 
+  /** True when the last sendResponseData left `chunk` itself referenced by a queued write. */
+  retainedLastWrite = false;
+
   sendResponseData(_stream: ActiveStream, chunk: Buffer): boolean {
     this.activity++;
+    this.retainedLastWrite = false;
     const len = chunk.length;
     if (len === 0) return true;
     this.hcm.stats.downstream_cx_tx_bytes_total.add(len);
@@ -239,7 +244,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     let prefix = this.pendingHead;
     if (prefix !== null) this.pendingHead = null;
     if (chunked) prefix = prefix === null ? chunkHeader(len) : prefix + chunkHeader(len);
-    if (prefix === null) return sock.write(chunk);
+    if (prefix === null) return this.writeBorrowed(chunk);
     const suffix = chunked ? 2 : 0;
     if (len <= COALESCE_LIMIT) {
       // One buffer: head (or chunk size line), body, and the chunk's CRLF.
@@ -250,8 +255,15 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
       return sock.write(buf);
     }
     sock.write(prefix, 'latin1');
-    const ok = sock.write(chunk);
+    const ok = this.writeBorrowed(chunk);
     return chunked ? sock.write('\r\n', 'latin1') : ok;
+  }
+
+  /** Writes a buffer the caller may reuse; notes whether the socket kept a reference to it. */
+  private writeBorrowed(chunk: Buffer): boolean {
+    const ok = this.socket.write(chunk);
+    if (this.socket.writableLength > 0) this.retainedLastWrite = true;
+    return ok;
   }
 
   sendResponseEnd(_stream: ActiveStream, trailers: string[] | null): void {
@@ -395,7 +407,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
 
   get idle(): boolean { return this.stream === null; }
 
-  startTunnel(stream: ActiveStream, up: net.Socket, upRemaining: Buffer | null): void {
+  startTunnel(stream: ActiveStream, upConn: UpstreamConnection, upRemaining: Buffer | null): void {
+    const up = upConn.socket;
     this.tunnelled = true;
     this.flushPendingHead();
     const down = this.socket;
@@ -422,9 +435,16 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     if (upRemaining !== null && upRemaining.length > 0) { bytesOut += upRemaining.length; down.write(upRemaining); }
     if (downRemaining !== null && downRemaining.length > 0) { bytesIn += downRemaining.length; up.write(downRemaining); }
     down.on('data', (d: Buffer) => { bytesIn += d.length; stats.downstream_cx_rx_bytes_total.add(d.length); if (!up.write(d)) down.pause(); });
-    up.on('data', (d: Buffer) => { bytesOut += d.length; stats.downstream_cx_tx_bytes_total.add(d.length); if (!down.write(d)) up.pause(); });
+    // Upstream bytes arrive through the connection's read buffer (not 'data' events).
+    upConn.setTunnelSink((d: Buffer) => {
+      bytesOut += d.length;
+      stats.downstream_cx_tx_bytes_total.add(d.length);
+      const more = down.write(d);
+      if (down.writableLength > 0) upConn.markReadRetained();
+      if (!more) upConn.pauseReading();
+    });
     up.on('drain', () => down.resume());
-    down.on('drain', () => up.resume());
+    down.on('drain', () => upConn.resumeReading());
     down.on('end', () => up.end());
     up.on('end', () => down.end());
     up.on('close', () => { if (!down.destroyed) down.end(); closedOne(); });

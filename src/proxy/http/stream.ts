@@ -44,7 +44,9 @@ export interface DownstreamCodec {
   /** The route's idle_timeout replaces the stream idle timeout for the current stream (0 disables it). */
   setStreamIdleTimeout(ms: number): void;
   /** Switches the connection to a raw tunnel with the upstream socket after a 101. */
-  startTunnel(stream: ActiveStream, upstream: import('node:net').Socket, upstreamRemaining: Buffer | null): void;
+  startTunnel(stream: ActiveStream, upstream: UpstreamConnection, upstreamRemaining: Buffer | null): void;
+  /** Whether the last sendResponseData left the caller's buffer referenced by a queued write. */
+  readonly retainedLastWrite: boolean;
   /** The stream is finished on both sides. */
   onStreamDone(stream: ActiveStream): void;
 }
@@ -429,7 +431,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
       this.clearRouteTimeout();
       this.codec.sendResponseHead(this, 101, headers, -1, false);
       this.hcm.stats.downstream_cx_upgrades_total.inc();
-      this.codec.startTunnel(this, up.socket, up.remaining);
+      this.codec.startTunnel(this, up.connection, up.remaining);
       return true;
     }
     const headers = buildResponseHeaders(this, head.headers, false, performance.now() - this.attemptStart);
@@ -446,13 +448,18 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   onResponseData(chunk: Buffer): void {
     if (this.discarding) return;
     this.info.bytesSent += chunk.length;
-    if (!this.codec.sendResponseData(this, chunk)) this.conn?.socket.pause();
+    const conn = this.conn;
+    const more = this.codec.sendResponseData(this, chunk);
+    if (conn !== null) {
+      if (this.codec.retainedLastWrite) conn.markReadRetained();
+      if (!more) conn.pauseReading();
+    }
   }
 
   /** The downstream can take more response bytes. */
   onDownstreamDrain(): void {
     const c = this.conn;
-    if (c !== null && !c.closed) c.socket.resume();
+    if (c !== null && !c.closed) c.resumeReading();
   }
 
   onResponseComplete(trailers: string[] | null): void {
@@ -463,7 +470,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
       this.scheduleRetry();
       return;
     }
-    if (conn !== null && conn.socket.isPaused()) conn.socket.resume();
+    if (conn !== null) conn.resumeReading();
     const cluster = this.cluster!;
     cluster.stats.upstream_rq_completed.inc();
     const now = performance.now();

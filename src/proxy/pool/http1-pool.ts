@@ -31,6 +31,9 @@ export interface PoolWaiter {
 
 export type PoolFailure = 'connect-failure' | 'connect-timeout' | 'overflow';
 
+/** Size of each upstream connection's read buffer. */
+const READ_BUFFER_SIZE = 64 * 1024;
+
 const NO_BODY_STATUS = (s: number) => s === 204 || s === 304 || (s >= 100 && s < 200);
 
 export class UpstreamConnection implements Http1ParserHandler {
@@ -50,11 +53,55 @@ export class UpstreamConnection implements Http1ParserHandler {
   private connectTimer: NodeJS.Timeout | null = null;
   /** The response head of the current request, for upgrade handling. */
   upgraded = false;
+  private readBuf: Buffer | null = null;
+  private readRetained = false;
+  private pauseAfterRead = false;
+  private readPaused = false;
+  /** After an upgrade, where upstream bytes go (the tunnel). */
+  private tunnelSink: ((d: Buffer) => void) | null = null;
+
+  private readonly nextReadBuffer = (): Buffer => {
+    if (this.readBuf === null || this.readRetained) {
+      this.readBuf = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+      this.readRetained = false;
+    }
+    return this.readBuf;
+  };
+
+  private readonly onRead = (n: number, buf: Uint8Array): boolean => {
+    const d = (buf as Buffer).subarray(0, n);
+    if (this.tunnelSink !== null) this.tunnelSink(d);
+    else this.onSocketData(d);
+    if (this.pauseAfterRead) {
+      this.pauseAfterRead = false;
+      this.readPaused = true;
+      return false; // Node stops reading until resumeReading()
+    }
+    return true;
+  };
+
+  /** Something may still reference bytes of the current read buffer: do not reuse it. */
+  markReadRetained(): void { this.readRetained = true; }
+
+  /** Stops reading after the current read (backpressure from the client side). */
+  pauseReading(): void { this.pauseAfterRead = true; }
+
+  resumeReading(): void {
+    this.pauseAfterRead = false;
+    if (this.readPaused && !this.socket.destroyed) {
+      this.readPaused = false;
+      this.socket._read(0);
+    }
+  }
 
   constructor(readonly pool: Http1Pool) {
     const host = pool.host;
     this.parser = new Http1Parser('response', this, { maxHeaderBytes: 96 * 1024 });
-    this.socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+    // Reads land in a per-connection buffer (no allocation and no Readable machinery per read).
+    // Whenever a piece of it may still be referenced after the read (a queued write), the
+    // connection switches to a fresh buffer: see markReadRetained().
+    this.socket = net.connect({ host: host.address, port: host.port, noDelay: true,
+      onread: { buffer: this.nextReadBuffer, callback: this.onRead } });
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('data', (d: Buffer) => this.onSocketData(d));
     this.socket.on('end', () => this.onSocketEnd());
@@ -181,12 +228,17 @@ export class UpstreamConnection implements Http1ParserHandler {
   }
 
   /** Hands the socket to a tunnel after a 101 response. The connection leaves the pool for good. */
-  detachForUpgrade(): { socket: net.Socket; remaining: Buffer | null } {
+  detachForUpgrade(): { socket: net.Socket; remaining: Buffer | null; connection: UpstreamConnection } {
     this.upgraded = true;
     this.handler = null;
     this.pool.forget(this);
-    return { socket: this.socket, remaining: this.parser.takeRemaining() };
+    const remaining = this.parser.takeRemaining();
+    if (remaining !== null) this.markReadRetained();
+    return { socket: this.socket, remaining, connection: this };
   }
+
+  /** Routes upstream bytes to a tunnel after an upgrade (reads no longer reach the parser). */
+  setTunnelSink(sink: (d: Buffer) => void): void { this.tunnelSink = sink; }
 
   destroy(): void {
     if (this.closed) return;
