@@ -109,6 +109,14 @@ export async function runProxy(args: string[]): Promise<number> {
   started = true;
   log.info('weft proxy started: %d listeners, %d clusters%s', loaded.value.listeners.length, loaded.value.clusters.length,
     server.adminPort ? `, admin on port ${server.adminPort}` : '');
+  if (process.env.npm_command === 'exec') {
+    // Started by npx / npm exec: npm does not pass SIGTERM on to us, so a supervisor that stops
+    // the npx process would leave the proxy running. Follow the launcher: once we are orphaned
+    // (our parent changed), drain and exit.
+    const parent = process.ppid;
+    const watchParent = setInterval(() => { if (process.ppid !== parent) stop('launcher (npx) exited'); }, 1000);
+    watchParent.unref();
+  }
   if (stopping) {
     stopping = false;
     stop('signal during startup');

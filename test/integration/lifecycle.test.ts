@@ -4,12 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUpstream } from '../helpers/upstream.js';
 import { simpleBootstrap } from '../helpers/proxy.js';
 import { runWeft, startWeft } from '../helpers/process.js';
+import { fromRoot } from '../helpers/paths.js';
 
 function tmp(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'weft-'));
@@ -156,4 +158,33 @@ test('reloading under load loses no request', async (t) => {
   assert.ok(servers.has('gen5'), `saw ${[...servers].join(',')}`);
   p.kill('SIGTERM');
   assert.equal(await p.exited, 0);
+});
+
+test('started through npx, the proxy exits when the npx process is stopped', async (t) => {
+  const dir = tmp(t);
+  const file = join(dir, 'b.yaml');
+  writeFileSync(file, directResponse('npx'));
+  // npm does not forward SIGTERM to the command it runs; the proxy must notice it was orphaned.
+  const npm = spawn('npm', ['exec', '--no', '--', 'weft', 'proxy', '-c', file, '--no-watch'], { cwd: fromRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let outputClosed = false;
+  const waiters: Array<() => void> = [];
+  const onData = (d: Buffer) => { out += d.toString(); for (const w of waiters.splice(0)) w(); };
+  npm.stdout.on('data', onData);
+  npm.stderr.on('data', onData);
+  // The pipes close only when every process holding them (npm and the proxy) has exited.
+  const closed = new Promise<void>((r) => { let n = 0; const one = () => { if (++n === 2) { outputClosed = true; r(); } }; npm.stdout.on('close', one); npm.stderr.on('close', one); });
+  t.after(() => { npm.kill('SIGKILL'); });
+  const waitFor = (re: RegExp) => new Promise<RegExpMatchArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${re} within 30 s; output:\n${out}`)), 30_000);
+    const check = () => { const m = out.match(re); if (m) { clearTimeout(timer); resolve(m); } else waiters.push(check); };
+    check();
+  });
+  const port = Number((await waitFor(/listener main on 127\.0\.0\.1:(\d+)/))[1]);
+  assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'npx');
+  npm.kill('SIGTERM');
+  await waitFor(/launcher \(npx\) exited/);
+  await closed;
+  assert.ok(outputClosed);
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/`));
 });
