@@ -21,6 +21,19 @@ type T = { after(fn: () => Promise<void> | void): void };
 
 const upstreams = startEchoUpstreams;
 
+/** typed_extension_protocol_options with the given common_http_protocol_options (HTTP/1.1 upstream). */
+function upstreamHttpOptions(common: Obj): Obj {
+  return {
+    typed_extension_protocol_options: {
+      [UPSTREAM_HTTP_OPTIONS_KEY]: {
+        '@type': `type.googleapis.com/${UPSTREAM_HTTP_OPTIONS_KEY}`,
+        common_http_protocol_options: common,
+        explicit_http_config: { http_protocol_options: {} },
+      },
+    },
+  };
+}
+
 /** An upstream that holds every request until release() answers them all with 200. */
 async function holdingUpstream(t: T, name: string): Promise<Upstream & { held: http.ServerResponse[]; release(): void; received(n: number): Promise<void> }> {
   const held: http.ServerResponse[] = [];
@@ -268,13 +281,7 @@ test('max_requests_per_connection (HttpProtocolOptions) caps requests per upstre
   const px = await startProxy(simple({
     routes: [toCluster('/', 'up')],
     clusters: [cluster('up', [up!.port], {
-      typed_extension_protocol_options: {
-        [UPSTREAM_HTTP_OPTIONS_KEY]: {
-          '@type': `type.googleapis.com/${UPSTREAM_HTTP_OPTIONS_KEY}`,
-          common_http_protocol_options: { max_requests_per_connection: 3 },
-          explicit_http_config: { http_protocol_options: {} },
-        },
-      },
+      ...upstreamHttpOptions({ max_requests_per_connection: 3 }),
     })],
   }));
   t.after(() => px.close());
@@ -291,13 +298,7 @@ test('upstream idle_timeout closes an idle pooled connection; the next request o
   const px = await startProxy(simple({
     routes: [toCluster('/', 'up')],
     clusters: [cluster('up', [up!.port], {
-      typed_extension_protocol_options: {
-        [UPSTREAM_HTTP_OPTIONS_KEY]: {
-          '@type': `type.googleapis.com/${UPSTREAM_HTTP_OPTIONS_KEY}`,
-          common_http_protocol_options: { idle_timeout: '0.15s' },
-          explicit_http_config: { http_protocol_options: {} },
-        },
-      },
+      ...upstreamHttpOptions({ idle_timeout: '0.15s' }),
     })],
   }));
   t.after(() => px.close());

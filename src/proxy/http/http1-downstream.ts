@@ -37,7 +37,6 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private stream: ActiveStream | null = null;
   /** Close once the current response is written (client asked, draining, or framing needs it). */
   private closeAfter = false;
-  private clientKeepAlive = true;
   private clientVersionMinor = 1;
   private framing = Framing.None;
   /** A response head not yet written: it goes out with the first body bytes, at the end, or at the end of this tick. */
@@ -132,7 +131,6 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   onHead(head: MessageHead): boolean {
     if (this.headersTimer !== null) { clearTimeout(this.headersTimer); this.headersTimer = null; }
     this.hcm = this.slot.hcm;
-    this.clientKeepAlive = head.keepAlive;
     this.clientVersionMinor = head.versionMinor;
     if (!head.keepAlive) this.closeAfter = true;
     const stream = new ActiveStream(this, head, head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0');

@@ -8,7 +8,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
 import type { MessageHead } from '../codec/http1/parser.js';
 import { poolFor, type Http1Pool, type PoolWaiter, type UpstreamConnection, type UpstreamResponseHandler } from '../pool/http1-pool.js';
-import type { CompiledRoute, CompiledRetryPolicy, MatchedRoute, SelectedCluster } from '../router/route-table.js';
+import type { CompiledRoute, CompiledRetryPolicy, MatchedRoute } from '../router/route-table.js';
 import type { CompiledHeaderMutations } from '../router/header-mutations.js';
 import { StreamInfo } from '../stream-info.js';
 import type { CompiledHcm } from './hcm.js';
@@ -486,7 +486,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.finish();
   }
 
-  onResponseReset(kind: 'reset' | 'protocol', detail: string): void {
+  onResponseReset(kind: 'reset' | 'protocol', _detail: string): void {
     if (this.done) return;
     this.conn = null;
     const cs = this.cluster!.stats;
