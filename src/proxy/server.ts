@@ -9,6 +9,8 @@ import { StatsStore } from '../observe/stats.js';
 import { CompiledHcm } from './http/hcm.js';
 import type { Http1Pool } from './pool/http1-pool.js';
 import { ListenerRuntime } from './listener/listener.js';
+import type { CompiledNetworkFilter } from './listener/chain.js';
+import { CompiledTcpProxy } from './tcp/tcp-proxy.js';
 import { AdminServer } from './admin/server.js';
 import type { AdminContext } from './admin/handlers.js';
 import { createAccessLogger, type AccessLogger } from '../observe/access-log/logger.js';
@@ -66,16 +68,17 @@ export class ProxyServer {
     this.stats.gauge('server.state').set(0);
   }
 
-  private buildChain(fc: FilterChainConfig, loggers: Map<string, AccessLogger>): CompiledHcm {
-    const hcmCfg = fc.filters[fc.filters.length - 1]!;
-    const own = hcmCfg.accessLogs.map((cfg) => {
+  private buildChain(fc: FilterChainConfig, loggers: Map<string, AccessLogger>): CompiledNetworkFilter {
+    const terminal = fc.filters[fc.filters.length - 1]!;
+    const own = terminal.accessLogs.map((cfg) => {
       const key = JSON.stringify(cfg);
       let l = loggers.get(key) ?? this.loggers.get(key);
       if (l === undefined) l = createAccessLogger(cfg);
       loggers.set(key, l);
       return l;
     });
-    return new CompiledHcm(hcmCfg, this.clusters, this.stats, own);
+    if (terminal.kind === 'tcp_proxy') return { kind: 'tcp', tcp: new CompiledTcpProxy(terminal, this.clusters, this.stats, own) };
+    return { kind: 'http', hcm: new CompiledHcm(terminal, this.clusters, this.stats, own) };
   }
 
   /**

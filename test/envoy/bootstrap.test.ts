@@ -42,6 +42,7 @@ test('examples/basic/bootstrap.yaml decodes cleanly', async () => {
   const [listener] = value.listeners;
   assert.deepEqual(listener?.address, { address: '127.0.0.1', port: 10000 });
   const hcm = listener!.filterChains[0]!.filters[0]!;
+  assert.ok(hcm.kind === 'http_connection_manager');
   assert.equal(hcm.accessLogs[0]?.sink.kind, 'stdout');
   assert.equal(hcm.routeConfig.virtualHosts[0]?.routes[0]?.action.kind, 'route');
   assert.deepEqual(value.clusters[0]?.loadAssignment.endpoints[0]?.lbEndpoints[0]?.address, { address: '127.0.0.1', port: 8080 });
@@ -53,7 +54,9 @@ test('the decoded config is deep-frozen', () => {
   const { value } = result;
   assert.ok(Object.isFrozen(value));
   assert.ok(Object.isFrozen(value.listeners));
-  const route = value.listeners[0]!.filterChains[0]!.filters[0]!.routeConfig.virtualHosts[0]!.routes[0]!;
+  const f = value.listeners[0]!.filterChains[0]!.filters[0]!;
+  assert.ok(f.kind === 'http_connection_manager');
+  const route = f.routeConfig.virtualHosts[0]!.routes[0]!;
   assert.ok(Object.isFrozen(route.match.path));
   assert.ok(Object.isFrozen(value.clusters[0]!.connectionPool));
   assert.throws(() => { (value.clusters as unknown as unknown[]).push({}); }, TypeError);

@@ -101,7 +101,9 @@ static_resources:
 `);
   const r = await loadBootstrapFile(join(dir, 'b.yaml'));
   assert.ok(r.ok, r.ok ? '' : r.errors.join('\n'));
-  const action = r.value.listeners[0]!.filterChains[0]!.filters[0]!.routeConfig.virtualHosts[0]!.routes[0]!.action;
+  const f = r.value.listeners[0]!.filterChains[0]!.filters[0]!;
+  assert.ok(f.kind === 'http_connection_manager');
+  const action = f.routeConfig.virtualHosts[0]!.routes[0]!.action;
   assert.deepEqual(action, { kind: 'direct_response', status: 200, body: 'hello' });
 });
 

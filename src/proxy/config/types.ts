@@ -57,7 +57,22 @@ export interface FilterChainConfig {
   readonly filters: readonly NetworkFilterConfig[];
 }
 
-export type NetworkFilterConfig = HttpConnectionManagerConfig;
+/** Terminal network filters: the HTTP connection manager or the TCP proxy. */
+export type NetworkFilterConfig = HttpConnectionManagerConfig | TcpProxyConfig;
+
+// ───────────────────────────── TCP proxy ─────────────────────────────
+
+/** envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy. */
+export interface TcpProxyConfig {
+  readonly kind: 'tcp_proxy';
+  readonly statPrefix: string;
+  /** Exactly one of cluster / weightedClusters is set. */
+  readonly cluster: string | null;
+  readonly weightedClusters: { readonly clusters: readonly { readonly name: string; readonly weight: number }[]; readonly totalWeight: number } | null;
+  /** Envoy default 1 h; 0 disables. */
+  readonly idleTimeoutMs: number;
+  readonly accessLogs: readonly AccessLogConfig[];
+}
 
 // ───────────────────────────── HTTP connection manager ─────────────────────────────
 

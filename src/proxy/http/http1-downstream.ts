@@ -12,11 +12,8 @@ import { StreamInfo } from '../stream-info.js';
 import type { CompiledHcm } from './hcm.js';
 import type { UpstreamConnection } from '../pool/http1-pool.js';
 import { ActiveStream, httpDate, type DownstreamCodec } from './stream.js';
+import type { DownstreamConnectionHandle, HcmSlot } from '../listener/chain.js';
 
-/** Where a connection finds the connection manager version to use for its next request. */
-export interface HcmSlot {
-  hcm: CompiledHcm;
-}
 
 /** How the current response body is framed towards the client. */
 const enum Framing { None, Length, Chunked, Close }
@@ -26,7 +23,7 @@ const LAST_CHUNK_TEXT = '0\r\n\r\n';
 /** Bodies up to this size are copied next to their head and written with it. */
 const COALESCE_LIMIT = 16 * 1024;
 
-export class Http1DownstreamConnection implements Http1ParserHandler, DownstreamCodec {
+export class Http1DownstreamConnection implements Http1ParserHandler, DownstreamCodec, DownstreamConnectionHandle {
   hcm: CompiledHcm;
   readonly parser: Http1Parser;
   readonly remoteAddress: string;
@@ -397,6 +394,10 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private slotDraining = false;
 
   /** Stop keeping the connection alive: close now if idle, else after the current response. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
   drain(): void {
     this.slotDraining = true;
     this.closeAfter = true;

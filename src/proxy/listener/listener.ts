@@ -7,26 +7,37 @@
 import net from 'node:net';
 import type { FilterChainConfig, ListenerConfig } from '../config/types.js';
 import type { StatsStore } from '../../observe/stats.js';
-import type { CompiledHcm } from '../http/hcm.js';
 import { ListenerStats } from '../http/hcm.js';
-import { Http1DownstreamConnection, type HcmSlot } from '../http/http1-downstream.js';
 import { Cidr, ipBytes } from './cidr.js';
+import { PLAIN_FACTS, type ChainSlot, type CompiledNetworkFilter, type DownstreamConnectionHandle } from './chain.js';
+import { serveConnection } from './dispatch.js';
 
-/** Builds the compiled connection manager of a filter chain (the server owns the dependencies). */
-export type ChainBuilder = (chain: FilterChainConfig) => CompiledHcm;
+/** Builds the compiled terminal network filter of a filter chain (the server owns the dependencies). */
+export type ChainBuilder = (chain: FilterChainConfig) => CompiledNetworkFilter;
 
 interface ChainRuntime {
   readonly name: string;
   readonly port: number | null;
   readonly ranges: readonly Cidr[];
-  readonly slot: HcmSlot;
+  readonly slot: ChainSlot;
+}
+
+function newSlot(f: CompiledNetworkFilter): ChainSlot {
+  return f.kind === 'http' ? { kind: 'http', hcm: f.hcm } : { kind: 'tcp', tcp: f.tcp };
+}
+
+/** Puts a new compiled filter into an existing slot of the same kind; false when the kind changed. */
+function swapInto(slot: ChainSlot, f: CompiledNetworkFilter): boolean {
+  if (slot.kind === 'http' && f.kind === 'http') { slot.hcm = f.hcm; return true; }
+  if (slot.kind === 'tcp' && f.kind === 'tcp') { slot.tcp = f.tcp; return true; }
+  return false;
 }
 
 export class ListenerRuntime {
   private server: net.Server | null = null;
   private chains: ChainRuntime[] = [];
   private defaultChain: ChainRuntime | null = null;
-  private readonly connections = new Set<Http1DownstreamConnection>();
+  private readonly connections = new Set<DownstreamConnectionHandle>();
   private readonly stats: ListenerStats;
   private draining = false;
   /** The port actually bound (differs from the config when it asks for port 0). */
@@ -44,14 +55,15 @@ export class ListenerRuntime {
     const old = new Map(this.chains.map((c) => [c.name, c] as const));
     if (this.defaultChain) old.set(this.defaultChain.name, this.defaultChain);
     const make = (fc: FilterChainConfig): ChainRuntime => {
-      const hcm = build(fc);
-      const prev = old.get(fc.name);
-      if (prev !== undefined) { prev.slot.hcm = hcm; old.delete(fc.name); }
+      const filter = build(fc);
+      let prev = old.get(fc.name);
+      if (prev !== undefined && swapInto(prev.slot, filter)) old.delete(fc.name);
+      else prev = undefined;
       return {
         name: fc.name,
         port: fc.match.destinationPort,
         ranges: fc.match.sourcePrefixRanges.map((r) => new Cidr(r.addressPrefix, r.prefixLen)),
-        slot: prev?.slot ?? { hcm },
+        slot: prev?.slot ?? newSlot(filter),
       };
     };
     this.chains = config.filterChains.map(make);
@@ -93,7 +105,7 @@ export class ListenerRuntime {
     }
     this.stats.downstream_cx_total.inc();
     this.stats.downstream_cx_active.inc();
-    const conn = new Http1DownstreamConnection(socket, chain.slot, this.config.perConnectionBufferLimitBytes, (c) => {
+    const conn = serveConnection(socket, chain.slot, PLAIN_FACTS, this.config.perConnectionBufferLimitBytes, (c) => {
       this.connections.delete(c);
       this.stats.downstream_cx_active.dec();
       this.stats.downstream_cx_destroy.inc();
@@ -140,7 +152,7 @@ export class ListenerRuntime {
   close(): void {
     this.draining = true;
     this.server?.close();
-    for (const c of this.connections) c.socket.destroy();
+    for (const c of this.connections) c.destroy();
   }
 
   get connectionCount(): number { return this.connections.size; }

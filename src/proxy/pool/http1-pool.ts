@@ -3,7 +3,8 @@
 // (max_pending_requests), connect timeouts, idle timeouts and max requests per connection.
 // Speaks HTTP/1.1 with the proxy's own codec on raw sockets.
 
-import net from 'node:net';
+import type net from 'node:net';
+import { openUpstreamSocket } from './connect.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
 import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
@@ -100,9 +101,9 @@ export class UpstreamConnection implements Http1ParserHandler {
     // Reads land in a per-connection buffer (no allocation and no Readable machinery per read).
     // Whenever a piece of it may still be referenced after the read (a queued write), the
     // connection switches to a fresh buffer: see markReadRetained().
-    this.socket = net.connect({ host: host.address, port: host.port, noDelay: true,
-      onread: { buffer: this.nextReadBuffer, callback: this.onRead } });
-    this.socket.on('connect', () => this.onConnect());
+    const up = openUpstreamSocket(pool.cluster, host, { alpn: ['http/1.1'], onread: { buffer: this.nextReadBuffer, callback: this.onRead } });
+    this.socket = up.socket;
+    this.socket.on(up.readyEvent, () => this.onConnect());
     this.socket.on('data', (d: Buffer) => this.onSocketData(d));
     this.socket.on('end', () => this.onSocketEnd());
     this.socket.on('error', (e) => this.onSocketError(e));
