@@ -16,8 +16,8 @@ export function isGrpcRequest(headers: readonly string[]): boolean {
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] !== 'content-type') continue;
     const v = headers[i + 1]!;
-    if (v.length < 16 || v.charCodeAt(0) !== 97 /* a */) return false;
-    if (!v.toLowerCase().startsWith('application/grpc')) return false;
+    // Case-sensitive, as Envoy compares it.
+    if (!v.startsWith('application/grpc')) return false;
     const next = v.charCodeAt(16);
     return v.length === 16 || next === 43 /* + */ || next === 59 /* ; */;
   }
