@@ -377,10 +377,13 @@ export class Http2Session {
     const cs = this.pool.cluster.stats;
     cs.upstream_cx_rx_bytes_total.add(this.socket.bytesRead);
     cs.upstream_cx_tx_bytes_total.add(this.socket.bytesWritten);
-    if (this.active > 0) cs.upstream_cx_destroy_with_active_rq.inc();
-    if (this.localClose) cs.upstream_cx_destroy_local.inc();
-    else cs.upstream_cx_destroy_remote.inc();
-    cs.upstream_cx_length_ms.record(performance.now() - this.openedAt);
+    if (this.ready) {
+      // A connection that never came up is a connect failure, not a destroyed connection.
+      if (this.active > 0) cs.upstream_cx_destroy_with_active_rq.inc();
+      if (this.localClose) cs.upstream_cx_destroy_local.inc();
+      else cs.upstream_cx_destroy_remote.inc();
+      cs.upstream_cx_length_ms.record(performance.now() - this.openedAt);
+    }
     this.pool.onClosed(this);
   }
 }
