@@ -21,6 +21,8 @@ function config(lbPolicy: LbPolicy, endpoints: LocalityLbEndpointsConfig[]): Clu
     maglev: { tableSize: 65537 },
     connectionPool: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, idleTimeoutMs: 3600000, maxRequestsPerConnection: 0 },
     perConnectionBufferLimitBytes: 1048576,
+    upstreamProtocol: 'HTTP1',
+    http2: { maxConcurrentStreams: 2147483647, initialStreamWindowSize: 268435456, initialConnectionWindowSize: 268435456, hpackTableSize: 4096 },
   };
 }
 

@@ -14,6 +14,7 @@ function action(cluster: string): RouteActionConfig {
     kind: 'route', cluster, clusterHeader: null, weightedClusters: null, prefixRewrite: null, regexRewrite: null,
     hostRewriteLiteral: null, autoHostRewrite: false, timeoutMs: 15000, idleTimeoutMs: null, retryPolicy: null,
     requestMirrorPolicies: [], hashPolicy: [], upgradeConfigs: [],
+    maxStreamDuration: null, maxGrpcTimeoutMs: null, grpcTimeoutOffsetMs: 0,
   };
 }
 

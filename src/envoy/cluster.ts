@@ -12,6 +12,7 @@ import {
 } from './decode/readers.js';
 import { typedConfig } from './decode/typed.js';
 import { DEFAULT_BUFFER_LIMIT_BYTES } from './listener.js';
+import { DEFAULT_HTTP2_OPTIONS, http2ProtocolOptions } from './protocol-options.js';
 import { UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY, type UpstreamHttpProtocolOptionsConfig } from './upstream-http.js';
 
 const DEFAULTS = {
@@ -235,12 +236,12 @@ const CLUSTER = defineMessage({
     'name', 'type', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'lb_policy', 'load_assignment',
     'max_requests_per_connection', 'circuit_breakers', 'typed_extension_protocol_options', 'dns_refresh_rate',
     'dns_lookup_family', 'common_lb_config', 'least_request_lb_config', 'ring_hash_lb_config', 'maglev_lb_config',
-    'round_robin_lb_config',
+    'round_robin_lb_config', 'http2_protocol_options',
   ],
   unsupported: [
     'transport_socket_matches', 'transport_socket_matcher', 'alt_stat_name', 'cluster_type', 'eds_cluster_config',
     'health_checks', 'upstream_http_protocol_options', 'common_http_protocol_options', 'http_protocol_options',
-    'http2_protocol_options', 'dns_jitter', 'dns_failure_refresh_rate', 'respect_dns_ttl', 'dns_resolvers',
+    'dns_jitter', 'dns_failure_refresh_rate', 'respect_dns_ttl', 'dns_resolvers',
     'use_tcp_for_dns_lookups', 'dns_resolution_config', 'typed_dns_resolver_config', 'wait_for_warm_on_init',
     'outlier_detection', 'cleanup_interval', 'upstream_bind_config', 'lb_subset_config', 'original_dst_lb_config',
     'transport_socket', 'metadata', 'protocol_selection', 'upstream_connection_options',
@@ -298,6 +299,11 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
   const endpoints = type === undefined ? [] : m.get('load_assignment', loadAssignment(type), []);
   const breakers = m.get('circuit_breakers', circuitBreakers, DEFAULT_THRESHOLDS);
   const http = m.opt('typed_extension_protocol_options', typedExtensionProtocolOptions) ?? null;
+  // The deprecated Cluster.http2_protocol_options means explicit HTTP/2, as in Envoy.
+  const legacyHttp2 = m.opt('http2_protocol_options', http2ProtocolOptions);
+  if (legacyHttp2 !== undefined && http !== null) {
+    m.at('http2_protocol_options').fail(`expected only one of http2_protocol_options and typed_extension_protocol_options["${UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY}"], got both`);
+  }
   const topLevelMaxRequests = m.opt('max_requests_per_connection', wrapped(uint32));
   if (topLevelMaxRequests !== undefined && http?.maxRequestsPerConnection !== undefined) {
     m.at('max_requests_per_connection').fail(
@@ -330,6 +336,8 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
       maxRequestsPerConnection: http?.maxRequestsPerConnection ?? topLevelMaxRequests ?? 0,
     },
     perConnectionBufferLimitBytes,
+    upstreamProtocol: http?.protocol ?? (legacyHttp2 !== undefined ? 'HTTP2' : 'HTTP1'),
+    http2: http?.http2 ?? legacyHttp2 ?? DEFAULT_HTTP2_OPTIONS,
   };
 });
 

@@ -1,7 +1,8 @@
 // Decoders for envoy.config.core.v3 protocol options (HttpProtocolOptions, Http1ProtocolOptions), in
 // the two places Weft reads them: the HTTP connection manager and clusters' upstream options.
 
-import { defineMessage, duration, message, uint32, wrapped, bool, type Reader } from './decode/readers.js';
+import type { Http2Options } from '../proxy/config/types.js';
+import { defineMessage, duration, integer, message, uint32, wrapped, bool, type Reader } from './decode/readers.js';
 
 const HTTP_PROTOCOL_OPTIONS_FIELDS = [
   'idle_timeout', 'max_connection_duration', 'max_headers_count', 'max_response_headers_kb', 'max_stream_duration',
@@ -49,4 +50,35 @@ export const downstreamHttp1ProtocolOptions: Reader<{ acceptHttp10: boolean }> =
 export const upstreamHttp1ProtocolOptions: Reader<Record<string, never>> = message(
   defineMessage({ name: 'envoy.config.core.v3.Http1ProtocolOptions', ...only(HTTP1_PROTOCOL_OPTIONS_FIELDS, []) }),
   () => ({}),
+);
+
+const HTTP2_PROTOCOL_OPTIONS_FIELDS = [
+  'hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size', 'initial_connection_window_size',
+  'allow_connect', 'allow_metadata', 'max_outbound_frames', 'max_outbound_control_frames',
+  'max_consecutive_inbound_frames_with_empty_payload', 'max_inbound_priority_frames_per_stream',
+  'max_inbound_window_update_frames_per_data_frame_sent', 'stream_error_on_invalid_http_messaging',
+  'override_stream_error_on_invalid_http_message', 'custom_settings_parameters', 'connection_keepalive',
+  'use_oghttp2_codec', 'max_metadata_size',
+] as const;
+
+/** Envoy's defaults for the HTTP/2 options Weft implements. */
+export const DEFAULT_HTTP2_OPTIONS: Http2Options = Object.freeze({
+  maxConcurrentStreams: 2_147_483_647,
+  initialStreamWindowSize: 268_435_456,
+  initialConnectionWindowSize: 268_435_456,
+  hpackTableSize: 4096,
+});
+
+/** envoy.config.core.v3.Http2ProtocolOptions: the stream limit, the two flow-control windows and the HPACK table size. */
+export const http2ProtocolOptions: Reader<Http2Options> = message(
+  defineMessage({
+    name: 'envoy.config.core.v3.Http2ProtocolOptions',
+    ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, ['hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size', 'initial_connection_window_size']),
+  }),
+  (m) => ({
+    maxConcurrentStreams: m.get('max_concurrent_streams', wrapped(integer(1, 2_147_483_647)), DEFAULT_HTTP2_OPTIONS.maxConcurrentStreams),
+    initialStreamWindowSize: m.get('initial_stream_window_size', wrapped(integer(65_535, 2_147_483_647)), DEFAULT_HTTP2_OPTIONS.initialStreamWindowSize),
+    initialConnectionWindowSize: m.get('initial_connection_window_size', wrapped(integer(65_535, 2_147_483_647)), DEFAULT_HTTP2_OPTIONS.initialConnectionWindowSize),
+    hpackTableSize: m.get('hpack_table_size', wrapped(uint32), DEFAULT_HTTP2_OPTIONS.hpackTableSize),
+  }),
 );

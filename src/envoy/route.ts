@@ -3,7 +3,7 @@
 
 import type {
   DirectResponseActionConfig, HashPolicyConfig, HeaderMatcherConfig, HeaderMatchSpec, PathMatchConfig,
-  QueryParameterMatcherConfig, RedirectActionConfig, RequestMirrorPolicyConfig, RetryPolicyConfig,
+  QueryParameterMatcherConfig, MaxStreamDurationConfig, RedirectActionConfig, RequestMirrorPolicyConfig, RetryPolicyConfig,
   RouteActionConfig, RouteConfig, RouteConfiguration, RouteMatchConfig, UpgradeConfig, VirtualHostConfig,
   WeightedClusterEntry,
 } from '../proxy/config/types.js';
@@ -159,6 +159,7 @@ export const routeMatch: Reader<RouteMatchConfig> = message(ROUTE_MATCH, (m) => 
 /** retry_on conditions Weft implements. */
 export const RETRY_ON_CONDITIONS = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes',
+  'cancelled', 'deadline-exceeded', 'resource-exhausted', 'unavailable', 'internal',
 ] as const;
 
 const retryOn: Reader<string[]> = reader('a comma-separated list of retry conditions', (ctx, v) => {
@@ -348,17 +349,28 @@ const ROUTE_ACTION = defineMessage({
   fields: [
     'cluster', 'cluster_header', 'weighted_clusters', 'prefix_rewrite', 'regex_rewrite', 'host_rewrite_literal',
     'auto_host_rewrite', 'timeout', 'idle_timeout', 'retry_policy', 'request_mirror_policies', 'hash_policy',
-    'upgrade_configs',
+    'upgrade_configs', 'max_stream_duration', 'max_grpc_timeout', 'grpc_timeout_offset',
   ],
   unsupported: [
     'cluster_specifier_plugin', 'inline_cluster_specifier_plugin', 'cluster_not_found_response_code', 'metadata_match',
     'path_rewrite_policy', 'path_rewrite', 'host_rewrite_header', 'host_rewrite_path_regex', 'host_rewrite',
     'append_x_forwarded_host', 'flush_timeout', 'early_data_policy', 'retry_policy_typed_config', 'priority',
-    'rate_limits', 'include_vh_rate_limits', 'cors', 'max_grpc_timeout', 'grpc_timeout_offset',
+    'rate_limits', 'include_vh_rate_limits', 'cors',
     'internal_redirect_policy', 'internal_redirect_action', 'max_internal_redirects', 'hedge_policy',
-    'max_stream_duration',
   ],
 });
+
+const MAX_STREAM_DURATION = defineMessage({
+  name: 'envoy.config.route.v3.RouteAction.MaxStreamDuration',
+  fields: ['max_stream_duration', 'grpc_timeout_header_max', 'grpc_timeout_header_offset'],
+});
+
+/** RouteAction.MaxStreamDuration: a stream duration limit, and whether grpc-timeout sets it. */
+const maxStreamDuration: Reader<MaxStreamDurationConfig> = message(MAX_STREAM_DURATION, (m) => ({
+  maxStreamDurationMs: m.opt('max_stream_duration', duration) ?? null,
+  grpcTimeoutHeaderMaxMs: m.opt('grpc_timeout_header_max', duration) ?? null,
+  grpcTimeoutHeaderOffsetMs: m.get('grpc_timeout_header_offset', duration, 0),
+}));
 
 const hostHeaderValue: Reader<string> = reader('a host name', (ctx, v) =>
   typeof v === 'string' && v !== '' && !/[\0\r\n\s/]/.test(v) ? v : ctx.expected('a host name', v));
@@ -398,6 +410,9 @@ export const routeAction: Reader<RouteActionConfig> = message(ROUTE_ACTION, (m) 
     requestMirrorPolicies: m.get('request_mirror_policies', list(requestMirrorPolicy), []),
     hashPolicy: m.get('hash_policy', list(hashPolicy), []),
     upgradeConfigs: m.get('upgrade_configs', list(routeUpgradeConfig), []),
+    maxStreamDuration: m.opt('max_stream_duration', maxStreamDuration) ?? null,
+    maxGrpcTimeoutMs: m.opt('max_grpc_timeout', duration) ?? null,
+    grpcTimeoutOffsetMs: m.get('grpc_timeout_offset', duration, 0),
   };
   return action.cluster === null && action.clusterHeader === null && action.weightedClusters === null ? undefined : action;
 });

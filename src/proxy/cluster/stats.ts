@@ -47,6 +47,7 @@ export class ClusterStats {
   readonly update_failure: Counter;
   readonly update_no_rebuild: Counter;
 
+  private grpcByName: Map<string, Counter> | null = null;
   private readonly byCode: (Counter | undefined)[] = new Array(600);
   private readonly byClass: (Counter | undefined)[] = new Array(6);
   private readonly prefix: string;
@@ -123,5 +124,23 @@ export class ClusterStats {
         { envoy_response_code_class: String(cls), envoy_cluster_name: this.clusterName });
     }
     klass.value++;
+  }
+
+  /**
+   * Counts one gRPC response as Envoy's grpc_stats filter names it:
+   * `cluster.<name>.grpc.<service>.<method>.<status>`, `.total`, and `.success` (status 0) or
+   * `.failure`; Prometheus `cluster_grpc_<status|total|success|failure>` with envoy_grpc_bridge_service
+   * and envoy_grpc_bridge_method labels (Envoy's default tag extraction).
+   */
+  grpcStatus(service: string, method: string, status: number): void {
+    const map = (this.grpcByName ??= new Map());
+    const base = `${this.prefix}grpc.${service}.${method}.`;
+    const labels: Labels = { envoy_cluster_name: this.clusterName, envoy_grpc_bridge_service: service, envoy_grpc_bridge_method: method };
+    for (const suffix of [String(status), 'total', status === 0 ? 'success' : 'failure']) {
+      const name = base + suffix;
+      let c = map.get(name);
+      if (c === undefined) map.set(name, (c = this.store.counter(name, `cluster_grpc_${suffix}`, labels)));
+      c.value++;
+    }
   }
 }

@@ -246,6 +246,22 @@ export interface RouteActionConfig {
   readonly hashPolicy: readonly HashPolicyConfig[];
   /** Upgrades allowed on this route (route-level `upgrade_configs`), overriding the HCM's. */
   readonly upgradeConfigs: readonly UpgradeConfig[];
+  /** RouteAction.max_stream_duration; null when not set. */
+  readonly maxStreamDuration: MaxStreamDurationConfig | null;
+  /** Deprecated RouteAction.max_grpc_timeout (0 = no cap); null when not set. */
+  readonly maxGrpcTimeoutMs: number | null;
+  /** Deprecated RouteAction.grpc_timeout_offset; 0 when not set. */
+  readonly grpcTimeoutOffsetMs: number;
+}
+
+/** envoy.config.route.v3.RouteAction.MaxStreamDuration. */
+export interface MaxStreamDurationConfig {
+  /** From the start of the stream; null = not set, 0 = no limit. */
+  readonly maxStreamDurationMs: number | null;
+  /** Use a request's grpc-timeout as the stream duration, capped at this (0 = no cap); null = ignore grpc-timeout. */
+  readonly grpcTimeoutHeaderMaxMs: number | null;
+  /** Subtracted from the grpc-timeout value; 0 when not set. */
+  readonly grpcTimeoutHeaderOffsetMs: number;
 }
 
 export interface RedirectActionConfig {
@@ -330,4 +346,26 @@ export interface ClusterConfig {
     readonly maxRequestsPerConnection: number;
   };
   readonly perConnectionBufferLimitBytes: number;
+  /**
+   * Which HTTP version goes upstream (HttpProtocolOptions.upstream_protocol_options, or the
+   * deprecated Cluster.http2_protocol_options): HTTP1 (the default), HTTP2, USE_DOWNSTREAM
+   * (HTTP/2 when the downstream request is HTTP/2), AUTO (ALPN h2/http1.1 over TLS; HTTP/1.1 over plaintext).
+   */
+  readonly upstreamProtocol: UpstreamProtocol;
+  /** Http2ProtocolOptions for the HTTP/2 session pool (defaults when not configured). */
+  readonly http2: Http2Options;
+}
+
+export type UpstreamProtocol = 'HTTP1' | 'HTTP2' | 'USE_DOWNSTREAM' | 'AUTO';
+
+/** envoy.config.core.v3.Http2ProtocolOptions, the parts Weft implements. */
+export interface Http2Options {
+  /** Streams per session from our side; the peer's SETTINGS can lower it. Envoy default 2147483647. */
+  readonly maxConcurrentStreams: number;
+  /** Envoy default 268435456 (256 MiB). */
+  readonly initialStreamWindowSize: number;
+  /** Envoy default 268435456 (256 MiB). */
+  readonly initialConnectionWindowSize: number;
+  /** Envoy default 4096. */
+  readonly hpackTableSize: number;
 }

@@ -28,6 +28,7 @@ export class HcmStats {
   readonly downstream_rq_xx: readonly Counter[]; // index 1..5
   readonly downstream_rq_time: Histogram;
   readonly downstream_rq_timeout: Counter;
+  readonly downstream_rq_max_duration_reached: Counter;
   readonly downstream_rq_idle_timeout: Counter;
   readonly downstream_rq_header_timeout: Counter;
   readonly downstream_rq_rx_reset: Counter;
@@ -67,6 +68,7 @@ export class HcmStats {
     this.downstream_rq_xx = xx;
     this.downstream_rq_time = store.histogram(`http.${prefix}.downstream_rq_time`, 'http_downstream_rq_time', labels);
     this.downstream_rq_timeout = c('downstream_rq_timeout');
+    this.downstream_rq_max_duration_reached = c('downstream_rq_max_duration_reached');
     this.downstream_rq_idle_timeout = c('downstream_rq_idle_timeout');
     this.downstream_rq_header_timeout = c('downstream_rq_header_timeout');
     this.downstream_rq_rx_reset = c('downstream_rq_rx_reset');

@@ -4,12 +4,19 @@
 import type { Cluster } from '../cluster/cluster.js';
 import type { MessageHead } from '../codec/http1/parser.js';
 import { requestHead } from '../codec/http1/serialize.js';
-import { poolFor, type PoolWaiter, type UpstreamConnection, type UpstreamResponseHandler } from '../pool/http1-pool.js';
+import { upstreamPoolFor } from '../pool/http2-pool.js';
+import type { PoolWaiter, UpstreamRequest, UpstreamRequestSource, UpstreamResponseHandler } from '../pool/upstream.js';
 import type { CompiledRoute } from '../router/route-table.js';
 
-export class Mirror implements PoolWaiter, UpstreamResponseHandler {
+export class Mirror implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSource {
   private payload: Buffer[] = [];
   private readonly headers: string[] = [];
+  // UpstreamRequestSource, filled in once the body is known
+  upstreamHead = '';
+  upstreamHeaders: readonly string[] = [];
+  readonly requestChunked = false;
+  get upstreamMethod(): string { return this.method; }
+  get upstreamPath(): string { return this.path; }
 
   private constructor(private readonly cluster: Cluster, private readonly method: string, private readonly path: string,
                       headers: readonly string[]) {
@@ -39,22 +46,25 @@ export class Mirror implements PoolWaiter, UpstreamResponseHandler {
     this.payload = body ?? [];
     const host = this.cluster.chooseHost(null);
     if (host === null) return;
-    const pool = poolFor(this.cluster, host);
+    const pool = upstreamPoolFor(this.cluster, host, 'HTTP/1.1', false);
     const conn = pool.acquire(this);
     if (conn !== null) this.onPoolReady(conn);
   }
 
-  onPoolReady(conn: UpstreamConnection): void {
+  onPoolReady(conn: UpstreamRequest): void {
     conn.begin(this);
     const body = this.payload;
     let len = 0;
     for (const b of body) len += b.length;
     const headers = len > 0 ? [...this.headers, 'content-length', String(len)] : this.headers;
-    conn.socket.cork();
-    conn.write(requestHead(this.method, this.path, headers));
-    for (const b of body) conn.write(b);
-    conn.endRequest();
-    conn.socket.uncork();
+    this.upstreamHeaders = headers;
+    if (conn.protocol === 'HTTP/1.1') this.upstreamHead = requestHead(this.method, this.path, headers);
+    if (len === 0) { conn.sendHead(this, true); return; }
+    conn.cork();
+    conn.sendHead(this, false);
+    for (const b of body) conn.sendData(b);
+    conn.sendEnd(null);
+    conn.uncork();
   }
   onPoolFailure(): void { /* a lost mirror is not an error for the client */ }
   onResponseHead(_h: MessageHead): boolean { return false; }

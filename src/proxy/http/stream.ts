@@ -7,13 +7,16 @@
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
 import type { MessageHead } from '../codec/http1/parser.js';
-import { poolFor, type Http1Pool, type PoolWaiter, type UpstreamConnection, type UpstreamResponseHandler } from '../pool/http1-pool.js';
+import { UpstreamConnection } from '../pool/http1-pool.js';
+import { upstreamPoolFor } from '../pool/http2-pool.js';
+import type { PoolWaiter, UpstreamPool, UpstreamRequest, UpstreamRequestSource, UpstreamResponseHandler } from '../pool/upstream.js';
+import { GrpcStatus, grpcLocalReplyHeaders, grpcServiceMethod, grpcStatusOf, isGrpcRequest, streamTimeouts } from './grpc.js';
 import type { CompiledRoute, CompiledRetryPolicy, MatchedRoute } from '../router/route-table.js';
 import type { CompiledHeaderMutations } from '../router/header-mutations.js';
 import { StreamInfo } from '../stream-info.js';
 import type { CompiledHcm } from './hcm.js';
 import { buildUpstreamHeaders, buildResponseHeaders, requestIdFor, withHost } from './forwarding.js';
-import { chunkHeader, LAST_CHUNK, requestHead, trailersBlock } from '../codec/http1/serialize.js';
+import { requestHead } from '../codec/http1/serialize.js';
 import { Mirror } from './mirror.js';
 
 /** What a stream needs from the downstream side (HTTP/1.1 now; HTTP/2 later). */
@@ -56,10 +59,13 @@ const BODY_NO_HEALTHY = 'no healthy upstream';
 const BODY_OVERFLOW = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
 const BODY_TIMEOUT = 'upstream request timeout';
 
-export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
+export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSource {
   readonly info = new StreamInfo();
-  /** Request headers as they will go upstream (built once, reused by retries). */
-  private upstreamHead = '';
+  /** The HTTP/1.1 request head as it will go upstream (built once, reused by retries; '' for HTTP/2-only clusters). */
+  upstreamHead = '';
+  upstreamMethod = '';
+  upstreamPath = '';
+  upstreamHeaders: readonly string[] = [];
   private matched: MatchedRoute | null = null;
   private route: CompiledRoute | null = null;
   private cluster: Cluster | null = null;
@@ -72,7 +78,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
 
   // request side
   requestComplete = false;
-  private readonly requestChunked: boolean;
+  readonly requestChunked: boolean;
   /** The request has no body at all (no Content-Length above 0, not chunked). */
   private readonly bodiless: boolean;
   private readonly isHead: boolean;
@@ -85,8 +91,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
 
   // upstream attempt
   private host: Host | null = null;
-  private pool: Http1Pool | null = null;
-  private conn: UpstreamConnection | null = null;
+  private pool: UpstreamPool | null = null;
+  private conn: UpstreamRequest | null = null;
   /** Request body chunks already written to the current attempt's connection. */
   private bodySent = 0;
   private attemptTimer: NodeJS.Timeout | null = null;
@@ -102,6 +108,13 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   private done = false;
   private responseMutations: CompiledHeaderMutations[] = [];
   private mirrors: Mirror[] | null = null;
+
+  // gRPC and stream timeouts
+  /** The request is gRPC (only looked at for clusters that may speak HTTP/2, and for local replies). */
+  private grpc = false;
+  /** The route timeout this stream runs with (the route's, or derived from grpc-timeout). */
+  private routeTimeoutMs = 0;
+  private durationTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly codec: DownstreamCodec, readonly head: MessageHead, protocol: string) {
     const info = this.info;
@@ -207,9 +220,20 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.retry = route.retry;
     this.retriesLeft = route.retry === null ? 0 : route.retry.numRetries;
     this.collectResponseMutations(selected.headers);
+    const protocol = cluster.config.upstreamProtocol;
+    if (protocol !== 'HTTP1') this.grpc = isGrpcRequest(hs);
+    this.routeTimeoutMs = route.timeoutMs;
+    if (route.hasStreamTimeouts) {
+      const t = streamTimeouts(route, hs, this.grpc || isGrpcRequest(hs));
+      this.routeTimeoutMs = t.routeTimeoutMs;
+      if (t.maxStreamDurationMs > 0) this.armDurationTimer(t.maxStreamDurationMs);
+    }
 
     const up = buildUpstreamHeaders(this, route, matched, selected, cluster, reqId);
-    this.upstreamHead = requestHead(head.method, up.path, up.headers);
+    this.upstreamMethod = head.method;
+    this.upstreamPath = up.path;
+    this.upstreamHeaders = up.headers;
+    if (protocol !== 'HTTP2' || this.upgrade !== null) this.upstreamHead = requestHead(head.method, up.path, up.headers);
     if (route.autoHostRewrite) this.autoHost = up;
     if (route.mirrors.length > 0) this.mirrors = Mirror.start(hcm.clusters, route, head.method, up.path, up.headers);
     if (route.idleTimeoutMs !== null) this.codec.setStreamIdleTimeout(route.idleTimeoutMs);
@@ -258,7 +282,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.trailers = trailers;
     if (this.done) return;
     // The route timeout runs from the end of the request, as in Envoy: a long upload is not cut short.
-    if (this.route !== null && this.route.timeoutMs > 0 && this.cluster !== null) this.codec.armRouteTimer(this.route.timeoutMs);
+    if (this.routeTimeoutMs > 0 && this.cluster !== null) this.codec.armRouteTimer(this.routeTimeoutMs);
     if (this.conn !== null && !this.discarding && !this.responseComplete && !this.bodiless) {
       if (this.body !== null) this.flushBody();
       this.finishUpstreamRequest();
@@ -267,17 +291,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   }
 
   private writeBodyChunk(chunk: Buffer): void {
-    const conn = this.conn!;
-    let ok: boolean;
-    if (this.requestChunked) {
-      conn.socket.cork();
-      conn.write(chunkHeader(chunk.length));
-      conn.write(chunk);
-      ok = conn.write('\r\n');
-      conn.socket.uncork();
-    } else {
-      ok = conn.write(chunk);
-    }
+    const ok = this.conn!.sendData(chunk);
     if (!ok && !this.upstreamWritePaused) {
       this.upstreamWritePaused = true;
       this.codec.pauseRequest();
@@ -297,12 +311,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   }
 
   private finishUpstreamRequest(): void {
-    const conn = this.conn!;
-    if (this.requestChunked) {
-      const t = this.trailers === null ? null : withoutFramingFields(this.trailers);
-      conn.write(t !== null && t.length > 0 ? trailersBlock(t) : LAST_CHUNK);
-    }
-    conn.endRequest();
+    this.conn!.sendEnd(this.trailers === null ? null : withoutFramingFields(this.trailers));
   }
 
   /** An upstream read has been processed: anything held back for coalescing goes out now. */
@@ -341,7 +350,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.info.upstreamHost = host.key;
     const auto = this.autoHost;
     if (auto !== null && host.hostname !== '') {
-      this.upstreamHead = requestHead(this.head.method, auto.path, withHost(auto.headers, host.hostname));
+      this.upstreamHeaders = withHost(auto.headers, host.hostname);
+      if (this.upstreamHead !== '') this.upstreamHead = requestHead(this.head.method, auto.path, this.upstreamHeaders);
     }
     cs.upstream_rq_total.inc();
     cs.upstream_rq_active.inc();
@@ -354,7 +364,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     if (retry !== null && retry.perTryTimeoutMs > 0) {
       this.attemptTimer = setTimeout(() => this.onPerTryTimeout(), retry.perTryTimeoutMs);
     }
-    const pool = poolFor(cluster, host);
+    const pool = upstreamPoolFor(cluster, host, this.info.protocol, this.upgrade !== null);
     this.pool = pool;
     const conn = pool.acquire(this);
     if (conn !== null) this.onPoolReady(conn);
@@ -374,7 +384,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     if (this.attemptTimer !== null) { clearTimeout(this.attemptTimer); this.attemptTimer = null; }
   }
 
-  onPoolReady(conn: UpstreamConnection): void {
+  onPoolReady(conn: UpstreamRequest): void {
     if (this.done || this.host === null) { this.pool?.release(conn); return; }
     this.conn = conn;
     this.bodySent = 0;
@@ -382,15 +392,14 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     const body = this.body;
     if (this.bodiless || (this.requestComplete && !this.requestChunked && (body === null || body.length === 0))) {
       // Common case (no body): the head is the whole request, one write.
-      conn.write(this.upstreamHead);
-      conn.endRequest();
+      conn.sendHead(this, true);
       return;
     }
-    conn.socket.cork();
-    conn.write(this.upstreamHead);
+    conn.cork();
+    conn.sendHead(this, false);
     if (body !== null) this.flushBody();
-    if (this.requestComplete) this.finishUpstreamRequest();
-    conn.socket.uncork();
+    if (this.requestComplete && this.conn === conn) this.finishUpstreamRequest();
+    conn.uncork();
   }
 
   onPoolFailure(reason: 'connect-failure' | 'connect-timeout' | 'overflow', detail: string): void {
@@ -410,7 +419,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     const info = this.info;
     const status = head.statusCode;
     const cluster = this.cluster!;
-    if (this.retriesLeft > 0 && this.retry!.shouldRetry(status, 'response') && this.canReplay()) {
+    const retry = this.retry;
+    if (this.retriesLeft > 0 && retry !== null && (retry.shouldRetry(status, 'response') || (retry.grpcOn !== 0 && retry.shouldRetryGrpc(grpcStatusOf(head.headers)))) && this.canReplay()) {
       // Discard this response; the retry starts once it has been read off the connection.
       this.discarding = true;
       cluster.rqStatus(status);
@@ -418,8 +428,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     }
     this.endAttemptTimerOnly();
     cluster.rqStatus(status);
-    if (this.retry !== null && this.retriesLeft <= 0 && this.retry.shouldRetry(status, 'response')) this.retryLimitExceeded();
-    if (status === 101 && this.upgrade !== null) {
+    if (retry !== null && this.retriesLeft <= 0 && (retry.shouldRetry(status, 'response') || (retry.grpcOn !== 0 && retry.shouldRetryGrpc(grpcStatusOf(head.headers))))) this.retryLimitExceeded();
+    if (status === 101 && this.upgrade !== null && this.conn instanceof UpstreamConnection) {
       const headers = buildResponseHeaders(this, head.headers, true, performance.now() - this.attemptStart);
       info.responseCode = 101;
       info.responseHeaders = headers;
@@ -477,6 +487,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.info.endMono = now;
     cluster.stats.upstream_rq_time.record(now - this.attemptStart);
     if (this.info.retries > 0) cluster.stats.upstream_rq_retry_success.inc();
+    if (this.grpc) this.countGrpc(trailers);
     this.endAttempt(true);
     this.responseComplete = true;
     if (trailers !== null) trailers = withoutFramingFields(trailers);
@@ -486,7 +497,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.finish();
   }
 
-  onResponseReset(kind: 'reset' | 'protocol', _detail: string): void {
+  onResponseReset(kind: 'reset' | 'protocol' | 'refused', _detail: string): void {
     if (this.done) return;
     this.conn = null;
     const cs = this.cluster!.stats;
@@ -499,7 +510,11 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
       return;
     }
     if (kind === 'reset' && this.tryRetry(0, 'reset')) return;
-    if (kind === 'protocol') {
+    if (kind === 'refused' && this.tryRetry(0, 'refused-stream')) return;
+    if (kind === 'refused') {
+      this.localReply(503, 'upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset',
+        'UR', 'upstream_reset_before_response_started{remote_refused_stream_reset}');
+    } else if (kind === 'protocol') {
       this.localReply(502, 'upstream connect error or disconnect/reset before headers. reset reason: protocol error',
         'UPE', 'upstream_reset_before_response_started{protocol_error}');
     } else {
@@ -513,7 +528,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   }
 
   /** Retries when policy and budget allow; true if a retry was scheduled. */
-  private tryRetry(status: number, kind: 'reset' | 'connect-failure'): boolean {
+  private tryRetry(status: number, kind: 'reset' | 'connect-failure' | 'refused-stream'): boolean {
     if (this.retry === null || !this.canReplay()) return false;
     if (!this.retry.shouldRetry(status, kind)) return false;
     if (this.retriesLeft <= 0) { this.retryLimitExceeded(); return false; }
@@ -571,6 +586,29 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
     this.localReply(504, BODY_TIMEOUT, 'UT', 'upstream_response_timeout');
   }
 
+  /** Starts the stream duration limit (max_stream_duration or a grpc-timeout), from the start of the stream. */
+  private armDurationTimer(ms: number): void {
+    const left = ms - (performance.now() - this.info.startMono);
+    this.durationTimer = setTimeout(() => this.onMaxDuration(), Math.max(0, left));
+  }
+
+  /** As Envoy's connection manager: 408 (gRPC: DEADLINE_EXCEEDED) before the response, else a reset. */
+  private onMaxDuration(): void {
+    this.durationTimer = null;
+    if (this.done) return;
+    this.hcm.stats.downstream_rq_max_duration_reached.inc();
+    if (this.retryTimer !== null) { clearTimeout(this.retryTimer); this.retryTimer = null; this.cluster!.activeRetries--; }
+    this.localReply(408, 'downstream duration timeout', 'DT', 'max_duration_timeout', false, undefined, GrpcStatus.DEADLINE_EXCEEDED);
+  }
+
+  /** Counts a finished gRPC call by service, method and grpc-status (trailers, or a trailers-only head). */
+  private countGrpc(trailers: string[] | null): void {
+    let status = grpcStatusOf(trailers);
+    if (status < 0) status = grpcStatusOf(this.info.responseHeaders);
+    const sm = status < 0 ? null : grpcServiceMethod(this.info.path);
+    if (sm !== null) this.cluster!.stats.grpcStatus(sm.service, sm.method, status);
+  }
+
   private onPerTryTimeout(): void {
     this.attemptTimer = null;
     if (this.done || this.responseStarted) return;
@@ -608,13 +646,18 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
    * Answers the client from the proxy itself. `flag` is Envoy's response flag ('' for none).
    * `routeHeaders` applies the route's response header mutations (direct responses, redirects).
    */
-  localReply(status: number, body: string, flag: string, details: string, routeHeaders = false, location?: string): void {
+  localReply(status: number, body: string, flag: string, details: string, routeHeaders = false, location?: string,
+             grpcStatus?: number): void {
     if (this.done) return;
     const info = this.info;
     if (flag !== '') info.addResponseFlag(flag);
     info.responseCodeDetails = details;
     if (this.responseStarted) { this.resetDownstream(); return; }
     this.abandonAttempt();
+    if (location === undefined && (this.grpc || isGrpcRequest(this.head.headers))) {
+      this.grpcLocalReply(status, body, routeHeaders, grpcStatus);
+      return;
+    }
     const headers: string[] = [];
     if (location !== undefined) headers.push('location', location);
     const bodyLen = Buffer.byteLength(body);
@@ -632,6 +675,27 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
       this.info.bytesSent += bodyLen;
       this.codec.sendResponseData(this, Buffer.from(body));
     }
+    this.codec.sendResponseEnd(this, null);
+    this.responseComplete = true;
+    this.clearRouteTimeout();
+    this.finish();
+  }
+
+  /**
+   * A local reply to a gRPC request is trailers-only, as Envoy sends it: HTTP 200 with
+   * grpc-status (mapped from the HTTP status unless given) and grpc-message in the headers.
+   */
+  private grpcLocalReply(status: number, body: string, routeHeaders: boolean, grpcStatus: number | undefined): void {
+    const info = this.info;
+    const headers = grpcLocalReplyHeaders(status, body, grpcStatus);
+    if (routeHeaders || this.responseMutations.length > 0) {
+      for (const m of this.responseMutations) m.applyResponse(headers, info);
+    }
+    headers.push('date', httpDate(), 'server', this.hcm.config.serverName);
+    info.responseCode = 200;
+    info.responseHeaders = headers;
+    this.responseStarted = true;
+    this.codec.sendResponseHead(this, 200, headers, 0, true);
     this.codec.sendResponseEnd(this, null);
     this.responseComplete = true;
     this.clearRouteTimeout();
@@ -665,6 +729,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler {
   finish(): void {
     if (this.done) return;
     this.done = true;
+    if (this.durationTimer !== null) { clearTimeout(this.durationTimer); this.durationTimer = null; }
     const info = this.info;
     if (info.endMono === 0) info.endMono = performance.now();
     const stats = this.hcm.stats;

@@ -9,35 +9,20 @@ import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
 import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
 import type { Http1ParseError } from '../codec/http1/errors.js';
+import { chunkHeader, LAST_CHUNK, trailersBlock } from '../codec/http1/serialize.js';
+import type {
+  PoolFailure, PoolWaiter, UpstreamPool, UpstreamRequest, UpstreamRequestSource, UpstreamResponseHandler,
+} from './upstream.js';
 
-/** What a request attempt hears back from its upstream connection. */
-export interface UpstreamResponseHandler {
-  /** Return true when the response can have no body (the request was HEAD). */
-  onResponseHead(head: MessageHead): boolean;
-  onResponseData(chunk: Buffer): void;
-  onResponseComplete(trailers: string[] | null): void;
-  /** The connection failed before the response completed; `protocol` = malformed response. */
-  onResponseReset(kind: 'reset' | 'protocol', detail: string): void;
-  /** The upstream socket can take more request bytes again. */
-  onUpstreamDrain(): void;
-  /** One upstream read has been fully processed (a response head held for coalescing can go out). */
-  onUpstreamReadEnd(): void;
-}
-
-/** A request waiting for a connection. */
-export interface PoolWaiter {
-  onPoolReady(conn: UpstreamConnection): void;
-  onPoolFailure(reason: 'connect-failure' | 'connect-timeout' | 'overflow', detail: string): void;
-}
-
-export type PoolFailure = 'connect-failure' | 'connect-timeout' | 'overflow';
+export type { PoolFailure, PoolWaiter, UpstreamResponseHandler } from './upstream.js';
 
 /** Size of each upstream connection's read buffer. */
 const READ_BUFFER_SIZE = 64 * 1024;
 
 const NO_BODY_STATUS = (s: number) => s === 204 || s === 304 || (s >= 100 && s < 200);
 
-export class UpstreamConnection implements Http1ParserHandler {
+export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
+  readonly protocol = 'HTTP/1.1' as const;
   readonly socket: net.Socket;
   readonly parser: Http1Parser;
   handler: UpstreamResponseHandler | null = null;
@@ -47,6 +32,8 @@ export class UpstreamConnection implements Http1ParserHandler {
   closed = false;
   /** True once the current request has been fully written. */
   requestDone = true;
+  /** The current request's body goes out with chunked framing. */
+  private chunkedRequest = false;
   private responseKeepAlive = true;
   /** When the connection last became idle (performance.now()). */
   idleSince = 0;
@@ -222,6 +209,33 @@ export class UpstreamConnection implements Http1ParserHandler {
     this.requestDone = true;
   }
 
+  // ───── UpstreamRequest ─────
+
+  sendHead(src: UpstreamRequestSource, endStream: boolean): void {
+    this.chunkedRequest = src.requestChunked;
+    this.write(src.upstreamHead);
+    if (endStream) this.requestDone = true;
+  }
+
+  sendData(chunk: Buffer): boolean {
+    if (!this.chunkedRequest) return this.write(chunk);
+    const sock = this.socket;
+    sock.cork();
+    this.write(chunkHeader(chunk.length));
+    this.write(chunk);
+    const ok = this.write('\r\n');
+    sock.uncork();
+    return ok;
+  }
+
+  sendEnd(trailers: string[] | null): void {
+    if (this.chunkedRequest) this.write(trailers !== null && trailers.length > 0 ? trailersBlock(trailers) : LAST_CHUNK);
+    this.requestDone = true;
+  }
+
+  cork(): void { this.socket.cork(); }
+  uncork(): void { this.socket.uncork(); }
+
   /** Abandons the current request (timeout, downstream reset): the connection cannot be reused. */
   abort(): void {
     this.handler = null;
@@ -277,7 +291,7 @@ export class UpstreamConnection implements Http1ParserHandler {
  * The connections to one host. Requests acquire an idle connection (most recently used first),
  * or wait while a new one connects, within the cluster's circuit-breaker limits.
  */
-export class Http1Pool {
+export class Http1Pool implements UpstreamPool {
   private readonly idle: UpstreamConnection[] = [];
   private readonly all = new Set<UpstreamConnection>();
   private readonly waiting: PoolWaiter[] = [];
@@ -368,7 +382,8 @@ export class Http1Pool {
   }
 
   /** A connection finished a request (or connected) and can serve the next one. */
-  release(c: UpstreamConnection): void {
+  release(req: UpstreamRequest): void {
+    const c = req as UpstreamConnection;
     if (c.closed) return;
     if (this.draining || (this.maxRequestsPerConnection > 0 && c.requests >= this.maxRequestsPerConnection)) {
       if (!this.draining) this.cluster.stats.upstream_cx_max_requests.inc();

@@ -1,7 +1,9 @@
 // A route's (or virtual host's) retry policy compiled once: route.v3.RetryPolicy with the
 // `retry_on` conditions of Envoy's router filter (x-envoy-retry-on: 5xx, gateway-error, reset,
 // connect-failure, retriable-4xx, refused-stream, retriable-status-codes) and its fully jittered
-// exponential back-off (source/common/common/backoff_strategy.cc).
+// exponential back-off (source/common/common/backoff_strategy.cc), and the gRPC conditions
+// (x-envoy-retry-grpc-on: cancelled, deadline-exceeded, resource-exhausted, unavailable, internal),
+// which look at a grpc-status in the response headers, i.e. trailers-only responses, as Envoy does.
 import type { RetryPolicyConfig } from '../config/types.js';
 
 const RETRY_5XX = 1;
@@ -11,6 +13,15 @@ const RETRY_CONNECT_FAILURE = 8;
 const RETRY_RETRIABLE_4XX = 16;
 const RETRY_REFUSED_STREAM = 32;
 const RETRY_STATUS_CODES = 64;
+
+/** gRPC retry_on tokens → the grpc-status they retry. */
+const GRPC_TOKENS: Readonly<Record<string, number>> = {
+  cancelled: 1,
+  'deadline-exceeded': 4,
+  'resource-exhausted': 8,
+  internal: 13,
+  unavailable: 14,
+};
 
 const TOKENS: Readonly<Record<string, number>> = {
   '5xx': RETRY_5XX,
@@ -22,8 +33,8 @@ const TOKENS: Readonly<Record<string, number>> = {
   'retriable-status-codes': RETRY_STATUS_CODES,
 };
 
-/** The retry_on tokens this policy understands (others, e.g. the gRPC ones, are ignored). */
-export const SUPPORTED_RETRY_ON: readonly string[] = Object.freeze(Object.keys(TOKENS));
+/** The retry_on tokens this policy understands (others are ignored). */
+export const SUPPORTED_RETRY_ON: readonly string[] = Object.freeze([...Object.keys(TOKENS), ...Object.keys(GRPC_TOKENS)]);
 
 /** What happened to one upstream attempt. A per-try timeout counts as 'reset', as in Envoy. */
 export type RetryOutcome = 'response' | 'reset' | 'connect-failure' | 'refused-stream';
@@ -37,11 +48,20 @@ export class CompiledRetryPolicy {
   readonly retriableStatusCodes: readonly number[];
   /** retry_on as a bit set. */
   private readonly on: number;
+  /** gRPC statuses to retry, as a bit set by status code (bit n = status n); 0 = no gRPC condition. */
+  readonly grpcOn: number;
 
   constructor(readonly config: RetryPolicyConfig) {
     let on = 0;
-    for (const t of config.retryOn) on |= TOKENS[t.trim()] ?? 0;
+    let grpcOn = 0;
+    for (const raw of config.retryOn) {
+      const t = raw.trim();
+      on |= TOKENS[t] ?? 0;
+      const g = GRPC_TOKENS[t];
+      if (g !== undefined) grpcOn |= 1 << g;
+    }
     this.on = on;
+    this.grpcOn = grpcOn;
     this.numRetries = config.numRetries;
     this.perTryTimeoutMs = config.perTryTimeoutMs;
     // Envoy rounds a base interval below 1 ms up to 1 ms; max defaults to 10 × base (adapter's job).
@@ -72,6 +92,11 @@ export class CompiledRetryPolicy {
     if (kind === 'connect-failure') return (on & RETRY_CONNECT_FAILURE) !== 0;
     if (kind === 'refused-stream') return (on & RETRY_REFUSED_STREAM) !== 0;
     return false;
+  }
+
+  /** Should a response carrying this grpc-status in its headers (trailers-only) be retried? */
+  shouldRetryGrpc(grpcStatus: number): boolean {
+    return grpcStatus > 0 && grpcStatus < 31 && (this.grpcOn & (1 << grpcStatus)) !== 0;
   }
 
   /**

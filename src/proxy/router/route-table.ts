@@ -3,7 +3,7 @@
 // choice, path rewrites, redirects, hash policies, retries). Implements Envoy's
 // config.route.v3 (route.proto, route_components.proto) as documented in "HTTP route management".
 import type {
-  DirectResponseActionConfig, RedirectActionConfig, RequestMirrorPolicyConfig, RouteActionConfig, RouteConfig,
+  DirectResponseActionConfig, MaxStreamDurationConfig, RedirectActionConfig, RequestMirrorPolicyConfig, RouteActionConfig, RouteConfig,
   RouteConfiguration, UpgradeConfig, VirtualHostConfig,
 } from '../config/types.js';
 import type { StreamInfo } from '../stream-info.js';
@@ -248,6 +248,13 @@ export class CompiledRoute {
   readonly upgradeConfigs: readonly UpgradeConfig[];
   /** True when hash() can produce a value (the route has hash policies). */
   readonly hasHashPolicy: boolean;
+  /** max_stream_duration (stream duration limit, grpc-timeout handling); null when not set. */
+  readonly maxStreamDuration: MaxStreamDurationConfig | null;
+  /** Deprecated max_grpc_timeout (0 = no cap); null when not set. */
+  readonly maxGrpcTimeoutMs: number | null;
+  readonly grpcTimeoutOffsetMs: number;
+  /** Whether the stream timeouts depend on more than timeoutMs (see grpc.ts streamTimeouts). */
+  readonly hasStreamTimeouts: boolean;
 
   // kind 'direct_response'
   readonly directResponse: { readonly status: number; readonly body: string | null } | null;
@@ -345,6 +352,10 @@ export class CompiledRoute {
     this.retry = route === null ? null : route.retryPolicy !== null ? new CompiledRetryPolicy(route.retryPolicy) : vhostRetry;
     this.mirrors = route?.requestMirrorPolicies ?? [];
     this.upgradeConfigs = route?.upgradeConfigs ?? [];
+    this.maxStreamDuration = route?.maxStreamDuration ?? null;
+    this.maxGrpcTimeoutMs = route?.maxGrpcTimeoutMs ?? null;
+    this.grpcTimeoutOffsetMs = route?.grpcTimeoutOffsetMs ?? 0;
+    this.hasStreamTimeouts = this.maxStreamDuration !== null || this.maxGrpcTimeoutMs !== null;
     const direct: DirectResponseActionConfig | null = action.kind === 'direct_response' ? action : null;
     this.directResponse = direct === null ? null : Object.freeze({ status: direct.status, body: direct.body });
     this.redirectAction = action.kind === 'redirect' ? action : null;

@@ -37,6 +37,8 @@ export function clusterConfig(name: string, endpoints: LocalityLbEndpointsConfig
       idleTimeoutMs: 3600000, maxRequestsPerConnection: 0,
     },
     perConnectionBufferLimitBytes: 1048576,
+    upstreamProtocol: 'HTTP1',
+    http2: { maxConcurrentStreams: 2147483647, initialStreamWindowSize: 268435456, initialConnectionWindowSize: 268435456, hpackTableSize: 4096 },
     ...over,
   };
 }

@@ -13,7 +13,8 @@ export function action(p: Partial<RouteActionConfig> = {}): RouteActionConfig {
   return {
     kind: 'route', cluster: 'backend', clusterHeader: null, weightedClusters: null, prefixRewrite: null,
     regexRewrite: null, hostRewriteLiteral: null, autoHostRewrite: false, timeoutMs: 15_000, idleTimeoutMs: null,
-    retryPolicy: null, requestMirrorPolicies: [], hashPolicy: [], upgradeConfigs: [], ...p,
+    retryPolicy: null, requestMirrorPolicies: [], hashPolicy: [], upgradeConfigs: [],
+    maxStreamDuration: null, maxGrpcTimeoutMs: null, grpcTimeoutOffsetMs: 0, ...p,
   };
 }
 

@@ -69,7 +69,23 @@ test('several tokens combine', () => {
   assert.equal(p.shouldRetry(409, 'response'), true);
   assert.equal(p.shouldRetry(0, 'reset'), false);
   assert.equal(p.shouldRetry(503, 'response'), false);
-  assert.deepEqual([...SUPPORTED_RETRY_ON].sort(), ['5xx', 'connect-failure', 'gateway-error', 'refused-stream', 'reset', 'retriable-4xx', 'retriable-status-codes']);
+  assert.deepEqual([...SUPPORTED_RETRY_ON].sort(), [
+    '5xx', 'cancelled', 'connect-failure', 'deadline-exceeded', 'gateway-error', 'internal', 'refused-stream', 'reset',
+    'resource-exhausted', 'retriable-4xx', 'retriable-status-codes', 'unavailable',
+  ]);
+});
+
+test('gRPC tokens retry only their grpc-status', () => {
+  const p = new CompiledRetryPolicy(retryPolicy(['unavailable', 'deadline-exceeded']));
+  assert.equal(p.shouldRetryGrpc(14), true);
+  assert.equal(p.shouldRetryGrpc(4), true);
+  assert.equal(p.shouldRetryGrpc(13), false);
+  assert.equal(p.shouldRetryGrpc(0), false);
+  assert.equal(p.shouldRetryGrpc(-1), false);
+  assert.equal(p.shouldRetry(503, 'response'), false, 'gRPC tokens do not retry HTTP statuses');
+  const all = new CompiledRetryPolicy(retryPolicy(['cancelled', 'resource-exhausted', 'internal']));
+  assert.deepEqual([1, 8, 13].map((s) => all.shouldRetryGrpc(s)), [true, true, true]);
+  assert.equal(new CompiledRetryPolicy(retryPolicy(['5xx'])).grpcOn, 0);
 });
 
 test('policy numbers come from the config', () => {
