@@ -50,6 +50,8 @@ export interface WorkerPrimaryOptions {
 interface Slot {
   readonly index: number;
   worker: Worker | null;
+  /** The worker said `hello`: messages sent to it from now on are received. */
+  greeted: boolean;
   /** The worker answered `started`. */
   ready: boolean;
   /** Its last stats answer, used (and reported as missing) when it does not answer in time. */
@@ -121,6 +123,8 @@ export class WorkerPrimary {
   private deaths: number[] = [];
   private onQuit: (() => void) | null = null;
   private fatal = false;
+  /** POST /drain_listeners happened: a worker started later drains at once too. */
+  private listenersDrained = false;
   /** What the admin shows: rebuilt from the workers on each /stats request. */
   private statsView = new StatsStore();
   private clustersView: AdminCluster[] = [];
@@ -129,7 +133,7 @@ export class WorkerPrimary {
 
   constructor(public config: BootstrapConfig, private readonly opts: WorkerPrimaryOptions) {
     this.latest = config;
-    this.slots = Array.from({ length: opts.concurrency }, (_, index) => ({ index, worker: null, ready: false, lastStats: null, retired: [] }));
+    this.slots = Array.from({ length: opts.concurrency }, (_, index) => ({ index, worker: null, greeted: false, ready: false, lastStats: null, retired: [] }));
     this.configReloads = this.stats.counter('server.config_reload', 'server_config_reload');
     this.stats.gauge('server.live', 'server_live');
     this.stats.gauge('server.state', 'server_state').set(2);
@@ -163,19 +167,30 @@ export class WorkerPrimary {
   private async startSlot(slot: Slot): Promise<{ listeners: BoundListener[]; error?: string }> {
     const w = cluster.fork();
     slot.worker = w;
+    slot.greeted = false;
     slot.ready = false;
+    // An IPC send to a worker that is going away fails here; its exit is handled below.
+    w.on('error', (err) => log.debug('worker %d: %s', slot.index, err.message));
     const hello = new Promise<void>((resolve) => {
       w.on('message', (m: FromWorker) => { if (m.type === 'hello') resolve(); else this.onMessage(w, m); });
       w.once('exit', () => resolve());
     });
     w.on('exit', (code, signal) => this.onExit(slot, w, code, signal));
     await hello;
+    if (slot.worker !== w || w.isDead()) return { listeners: [], error: 'exited before it started' };
+    // From here on a config change reaches this worker as `apply`; before, the `start` below carries it.
+    slot.greeted = true;
+    if (this.state === 'DRAINING') {
+      w.send({ type: 'shutdown', drainMs: 0 } satisfies ToWorker);
+      return { listeners: [], error: 'shutting down' };
+    }
     const r = await this.request(w, {
       type: 'start', slot: slot.index, config: forWorkers(this.latest), logLevel: getLevel(), drainMs: this.opts.drainMs,
     });
     if (r === null || r.type !== 'started') return { listeners: [], error: 'exited before it started' };
     if (r.error !== undefined) return { listeners: [], error: r.error };
     if (slot.worker === w) slot.ready = true;
+    if (this.listenersDrained) w.send({ type: 'drain_listeners' } satisfies ToWorker);
     log.info('worker %d started (pid %d)', slot.index, w.process.pid);
     return { listeners: r.listeners };
   }
@@ -199,7 +214,7 @@ export class WorkerPrimary {
   }
 
   private broadcast(msg: ToWorker): void {
-    for (const s of this.slots) if (s.worker !== null && s.worker.isConnected()) s.worker.send(msg);
+    for (const s of this.slots) if (s.worker !== null && s.greeted && s.worker.isConnected()) s.worker.send(msg);
   }
 
   private onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
@@ -211,6 +226,7 @@ export class WorkerPrimary {
     }
     if (slot.worker !== w) return;
     slot.worker = null;
+    slot.greeted = false;
     slot.ready = false;
     if (slot.lastStats !== null) {
       // Gauges died with the worker; counters and histograms keep their last reported values.
@@ -256,20 +272,27 @@ export class WorkerPrimary {
     }
   }
 
-  /** Sends an already validated config to every worker; resolves once all applied it (rejects with the failures). */
+  /**
+   * Sends an already validated config to every worker; resolves once all applied it, rejects with
+   * the failures (workers started later then get the previous config, as /config_dump shows). A
+   * worker that dies meanwhile is not a failure: its replacement starts from the new config.
+   */
   async applyConfig(next: BootstrapConfig): Promise<void> {
     this.latest = next;
-    const targets = this.slots.filter((s) => s.worker !== null);
+    const targets = this.slots.filter((s) => s.worker !== null && s.greeted);
     const replies = await Promise.all(targets.map((s) => this.request(s.worker!, { type: 'apply', config: forWorkers(next) })));
     const failed: string[] = [];
     let bound: BoundListener[] | null = null;
     replies.forEach((r, i) => {
-      if (r === null || r.type !== 'applied') failed.push(`worker ${targets[i]!.index} exited`);
-      else if (r.error !== undefined) failed.push(`worker ${targets[i]!.index}: ${r.error}`);
+      if (r === null || r.type !== 'applied') return;
+      if (r.error !== undefined) failed.push(`worker ${targets[i]!.index}: ${r.error}`);
       else bound ??= r.listeners;
     });
     if (bound !== null) this.announce(bound, this.listeners);
-    if (failed.length > 0) throw new Error(failed.join('; '));
+    if (failed.length > 0) {
+      this.latest = this.config;
+      throw new Error(failed.join('; '));
+    }
     this.config = next;
     this.configReloads.inc();
   }
@@ -379,7 +402,7 @@ export class WorkerPrimary {
       }),
       clusters: () => this.clustersView,
       listeners: () => this.listeners.map((l) => ({ name: l.name, address: l.address })),
-      drainListeners: () => this.broadcast({ type: 'drain_listeners' }),
+      drainListeners: () => { this.listenersDrained = true; this.broadcast({ type: 'drain_listeners' }); },
       quit: () => this.onQuit?.(),
       setLogLevel: (level: string) => {
         if (!setLevel(level)) return false;

@@ -18,7 +18,8 @@ export function runWorker(): void {
   let stopping = false;
   // Start, apply and shutdown run one after another, in the order the primary sent them.
   let queue: Promise<void> = Promise.resolve();
-  const send = (m: FromWorker): void => { if (process.connected) process.send!(m); };
+  // Without a callback a failed send (the primary is gone) would be an uncaught error.
+  const send = (m: FromWorker): void => { if (process.connected) process.send!(m, undefined, undefined, () => {}); };
   const bound = (): BoundListener[] => server?.boundListeners() ?? [];
 
   const stop = (ms: number): void => {
