@@ -200,6 +200,24 @@ test('a killed worker is replaced and the counters it reported are kept', async 
   assert.equal(await r.p.exited, 0);
 });
 
+test('a stuck worker does not hang the admin: its last report is used and counted as missing', async (t) => {
+  const r = await start(t, simple({ routes: [direct({ prefix: '/' }, 'ok')], admin: true }));
+  const sent = await untilBothServed(r, r.ports.get('main')!, [0, 0], () => {});
+  assert.equal((await stats(r.admin)).get('http.ingress.downstream_rq_total'), sent);
+  const [pid] = workerPids(r.p.output(), 1);
+  process.kill(pid!, 'SIGSTOP');
+  t.after(() => { try { process.kill(pid!, 'SIGCONT'); } catch { /* gone */ } });
+  const mark = r.p.output().length;
+  const s = await stats(r.admin);
+  assert.equal(s.get('server.stats_missing_workers'), 1);
+  assert.equal(s.get('http.ingress.downstream_rq_total'), sent, 'the stuck worker counts with its last report');
+  await r.p.waitFor(/no stats from worker 1 within \d+ ms; using its last report/, mark);
+  process.kill(pid!, 'SIGCONT');
+  assert.equal((await stats(r.admin)).get('server.stats_missing_workers'), 0);
+  r.p.kill('SIGTERM');
+  assert.equal(await r.p.exited, 0);
+});
+
 test('a crash loop ends the proxy with a non-zero exit', async (t) => {
   const r = await start(t, simple({ routes: [direct({ prefix: '/' }, 'ok')] }));
   for (let deaths = 1; ; deaths++) {
