@@ -231,6 +231,15 @@ test('a crash loop ends the proxy with a non-zero exit', async (t) => {
   assert.equal(await r.p.exited, 1);
 });
 
+test('workers exit when the primary is killed', async (t) => {
+  const r = await start(t, simple({ routes: [direct({ prefix: '/' }, 'ok')] }));
+  // Workers inherit the primary's stdout and stderr: the pipes close once every process has exited.
+  const closed = Promise.all([r.p.child.stdout!, r.p.child.stderr!].map((s) => new Promise<void>((res) => s.on('close', () => res()))));
+  r.p.kill('SIGKILL');
+  await closed;
+  await assert.rejects(request(r.ports.get('main')!, '/'));
+});
+
 test('listeners on port 0 get one port each, shared by every worker and logged once', async (t) => {
   const r = await start(t, bootstrap({
     listeners: [

@@ -374,10 +374,9 @@ export class WorkerPrimary {
   }
 
   private adminContext(): AdminContext {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
+    const view = (): StatsStore => this.statsView;
     return {
-      get stats() { return self.statsView; },
+      get stats() { return view(); },
       prepare: (req: AdminRequest) => {
         if (req.path === '/stats' || req.path === '/stats/prometheus') return this.refreshStats();
         if (req.path === '/clusters') return this.refreshClusters();
