@@ -1,12 +1,15 @@
 // `weft proxy -c FILE`: runs an Envoy v3 bootstrap; `--validate` only checks it. SIGTERM/SIGINT
 // drain and exit 0; SIGHUP or a change of the file reloads it (an invalid file is rejected, its
-// errors logged, and the running config kept).
+// errors logged, and the running config kept). `--concurrency N` > 1 runs N worker processes
+// under a primary (src/proxy/workers/); 1 is the single-process path.
 
 import { watch, type FSWatcher } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadBootstrapFile } from '../envoy/load.js';
 import { ProxyServer } from '../proxy/server.js';
+import { WorkerPrimary } from '../proxy/workers/primary.js';
 import { log, setLevel } from '../observe/logger.js';
 
 const USAGE = `Usage: weft proxy -c FILE [options]
@@ -17,6 +20,8 @@ Options:
   -c, --config FILE      the bootstrap file (required)
       --validate         check the file, print every error, exit 0 (valid) or 1 (invalid)
       --drain-time-s N   on SIGTERM, how long in-flight requests may take to finish (default 600)
+      --concurrency N    worker processes sharing the listeners (default: the number of CPUs);
+                         1 runs everything in one process
   -l, --log-level LEVEL  trace, debug, info, warning, error, critical, off (default info)
       --no-watch         do not reload when the file changes (SIGHUP still reloads)
   -h, --help             this text`;
@@ -30,6 +35,7 @@ export async function runProxy(args: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         validate: { type: 'boolean', default: false },
         'drain-time-s': { type: 'string', default: '600' },
+        concurrency: { type: 'string' },
         'log-level': { type: 'string', short: 'l', default: 'info' },
         'no-watch': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -46,6 +52,9 @@ export async function runProxy(args: string[]): Promise<number> {
   const drainS = Number(values['drain-time-s']);
   if (!Number.isFinite(drainS) || drainS < 0) { console.error(`weft proxy: --drain-time-s: expected a number of seconds >= 0, got '${values['drain-time-s']}'`); return 2; }
 
+  const concurrency = values.concurrency === undefined ? availableParallelism() : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) { console.error(`weft proxy: --concurrency: expected a whole number >= 1, got '${values.concurrency}'`); return 2; }
+
   const file = resolve(values.config);
   const loaded = await loadBootstrapFile(file);
   if (!loaded.ok) {
@@ -58,7 +67,13 @@ export async function runProxy(args: string[]): Promise<number> {
     return 0;
   }
 
-  const server = new ProxyServer(loaded.value, { commandLine: process.argv.slice(1) });
+  const commandLine = process.argv.slice(1);
+  const server = concurrency === 1
+    ? new ProxyServer(loaded.value, { commandLine })
+    : new WorkerPrimary(loaded.value, {
+      concurrency, commandLine, drainMs: drainS * 1000,
+      onFatal: () => stop('giving up on workers', 1),
+    });
   // Signal handlers go in before anything listens: a SIGHUP or SIGTERM that arrives during
   // startup is acted on once the server is up, instead of killing the process.
   let started = false;
@@ -81,14 +96,16 @@ export async function runProxy(args: string[]): Promise<number> {
       log.error('%s (%s): could not apply: %s', file, why, e instanceof Error ? e.message : String(e));
     });
   };
-  const stop = (why: string) => {
+  let exitCode = 0;
+  function stop(why: string, code = 0): void {
+    exitCode = Math.max(exitCode, code);
     if (stopping) return;
     stopping = true;
     watcher?.close();
     if (!started) return; // startup sees `stopping` and shuts down
     log.info('%s: draining for up to %ds', why, drainS);
-    void server.shutdown(drainS * 1000).then(() => finish(0));
-  };
+    void server.shutdown(drainS * 1000).then(() => finish(exitCode));
+  }
   const onTerm = () => stop('SIGTERM');
   const onInt = () => stop('SIGINT');
   const onHup = () => reload('SIGHUP');
@@ -107,8 +124,8 @@ export async function runProxy(args: string[]): Promise<number> {
     return 1;
   }
   started = true;
-  log.info('weft proxy started: %d listeners, %d clusters%s', loaded.value.listeners.length, loaded.value.clusters.length,
-    server.adminPort ? `, admin on port ${server.adminPort}` : '');
+  log.info('weft proxy started: %d listeners, %d clusters%s%s', loaded.value.listeners.length, loaded.value.clusters.length,
+    server.adminPort ? `, admin on port ${server.adminPort}` : '', concurrency > 1 ? `, ${concurrency} workers` : '');
   if (process.env.npm_command === 'exec') {
     // Started by npx / npm exec: npm does not pass SIGTERM on to us, so a supervisor that stops
     // the npx process would leave the proxy running. Follow the launcher: once we are orphaned

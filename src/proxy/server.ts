@@ -22,6 +22,10 @@ export interface ProxyServerOptions {
   /** For /server_info. */
   readonly commandLine?: readonly string[];
   readonly version?: string;
+  /** Log `listener <name> on <addr>:<port>` when a listener starts (default true; workers of a primary leave it to the primary). */
+  readonly announceListeners?: boolean;
+  /** For the `server.concurrency` gauge: worker processes serving the listeners (default 1). */
+  readonly concurrency?: number;
 }
 
 export class ProxyServer {
@@ -43,6 +47,7 @@ export class ProxyServer {
     this.configVersion = this.stats.counter('server.config_reload', 'server_config_reload');
     this.stats.gauge('server.live', 'server_live');
     this.stats.gauge('server.state', 'server_state').set(2);
+    this.stats.gauge('server.concurrency', 'server_concurrency').set(opts.concurrency ?? 1);
   }
 
   /** Starts clusters (waiting for first DNS answers), listeners and admin. */
@@ -56,7 +61,7 @@ export class ProxyServer {
     this.loggers = loggers;
     for (const rt of this.listeners.values()) {
       await rt.start();
-      log.info('listener %s on %s:%d', rt.config.name, rt.config.address.address, rt.port);
+      if (this.opts.announceListeners !== false) log.info('listener %s on %s:%d', rt.config.name, rt.config.address.address, rt.port);
     }
     if (this.config.admin !== null) {
       this.admin = new AdminServer(this.config.admin.address, this.adminContext());
@@ -112,7 +117,7 @@ export class ProxyServer {
     for (const rt of started) {
       await rt.start();
       this.listeners.set(rt.config.name, rt);
-      log.info('listener %s on %s:%d', rt.config.name, rt.config.address.address, rt.port);
+      if (this.opts.announceListeners !== false) log.info('listener %s on %s:%d', rt.config.name, rt.config.address.address, rt.port);
     }
     this.loggers = loggers;
     for (const [key, l] of prevLoggers) if (!loggers.has(key)) void l.close();
@@ -157,11 +162,17 @@ export class ProxyServer {
   /** Called by POST /quitquitquit. */
   setQuitHandler(fn: () => void): void { this.onQuit = fn; }
 
+  /** Every listener with the address it is bound to (the port resolved when the config says 0). */
+  boundListeners(): { name: string; address: { address: string; port: number } }[] {
+    return [...this.listeners.values()].map((l) => ({ name: l.config.name, address: { address: l.config.address.address, port: l.port } }));
+  }
+
   drainListeners(): void {
     for (const l of this.listeners.values()) void l.drain();
   }
 
-  private adminContext(): AdminContext {
+  /** What the admin endpoints see of this process (also what a worker reports to its primary). */
+  adminContext(): AdminContext {
     return {
       stats: this.stats,
       serverInfo: () => ({

@@ -186,7 +186,8 @@ test('1 GiB streams up and down through the proxy process with flat memory; a st
   // The route timeout (15 s by default, as in Envoy) covers the whole response, and a 1 GiB
   // download on a loaded machine may need longer; uploads are not bounded by it at all.
   writeFileSync(join(dir, 'bootstrap.yaml'), simpleBootstrap({ ports: [up.port], routeExtra: '                          timeout: 120s' }));
-  const px = startWeft(['proxy', '-c', join(dir, 'bootstrap.yaml'), '--no-watch']);
+  // One process, so the RSS measured below is the proxy's (not a primary's with workers beside it).
+  const px = startWeft(['proxy', '-c', join(dir, 'bootstrap.yaml'), '--no-watch', '--concurrency', '1']);
   t.after(() => px.kill('SIGKILL'));
   const port = Number((await px.waitFor(/listener main on 127\.0\.0\.1:(\d+)/))[1]);
   const pid = px.child.pid!;

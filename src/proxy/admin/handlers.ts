@@ -63,6 +63,11 @@ export interface AdminContext {
   quit(): void;
   /** false for an unknown level name. */
   setLogLevel(level: string): boolean;
+  /**
+   * Called before a request is handled; when it returns a promise, the request is answered once it
+   * settles (e.g. a primary pulls its workers' stats for /stats). Absent: every answer is synchronous.
+   */
+  prepare?(req: AdminRequest): Promise<void> | undefined;
 }
 
 interface Endpoint {

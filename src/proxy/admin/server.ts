@@ -47,14 +47,19 @@ class AdminConnection {
     socket.on('data', (b: Buffer) => this.parser.execute(b));
     socket.on('end', () => {
       this.parser.finish();
-      if (!this.socket.destroyed) this.socket.end();
+      // A request waiting for prepare() is still answered (the server allows half-open sockets).
+      if (this.waiting) this.closing = true;
+      else if (!this.socket.destroyed) this.socket.end();
     });
     socket.on('error', (err) => log.debug('admin connection error: %s', err.message));
   }
 
-  /** True while a request is partly read. */
+  /** A response waiting for AdminContext.prepare(); the parser is paused meanwhile, so answers stay in order. */
+  private waiting = false;
+
+  /** True while a request is partly read or waits for its answer. */
   get busy(): boolean {
-    return this.head !== null;
+    return this.head !== null || this.waiting;
   }
 
   /** Stops reading; ends the socket now when idle, else after the current response. */
@@ -104,8 +109,23 @@ class AdminConnection {
     const body = this.body.length === 1 ? this.body[0]! : Buffer.concat(this.body);
     this.head = null;
     this.body = [];
-    const res = handleAdmin(this.ctx, { method: head.method, path: url.pathname, query: url.searchParams, body });
-    this.respond(res, head.method === 'HEAD', head.versionMinor);
+    const req = { method: head.method, path: url.pathname, query: url.searchParams, body };
+    const ready = this.ctx.prepare?.(req);
+    if (ready === undefined) {
+      this.respond(handleAdmin(this.ctx, req), head.method === 'HEAD', head.versionMinor);
+      return;
+    }
+    this.waiting = true;
+    this.parser.pause();
+    const answer = (): void => {
+      this.waiting = false;
+      this.respond(handleAdmin(this.ctx, req), head.method === 'HEAD', head.versionMinor);
+      if (!this.closing) this.parser.resume();
+    };
+    ready.then(answer, (err: unknown) => {
+      log.warning('admin: preparing %s failed: %s', req.path, (err as Error)?.message ?? String(err));
+      answer();
+    });
   }
 
   private onError(err: Http1ParseError): void {
@@ -168,7 +188,7 @@ export class AdminServer {
 
   start(): Promise<{ port: number }> {
     if (this.server !== null) throw new Error('admin server already started');
-    const server = createServer((socket) => {
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
       if (this.closing !== null) { socket.destroy(); return; }
       socket.setNoDelay(true);
       const conn = new AdminConnection(socket, this.ctx, this.maxBodyBytes, this.maxHeaderBytes);
