@@ -16,6 +16,8 @@ export interface LoadResult {
   readonly errors: number;
   /** Why there is no value (the tool's own error, unparseable output). */
   readonly error?: string | undefined;
+  /** What the errors were, as the tool reported them. */
+  readonly errorDetail?: string | undefined;
 }
 
 export interface LoadRun {
@@ -104,7 +106,8 @@ export function parseH2load({ code, out }: ToolOutput): LoadResult {
   const errors =
     Number(req[5]) + Number(req[6]) + Number(req[7]) + (codes ? Number(codes[2]) + Number(codes[3]) + Number(codes[4]) : 0);
   if (Number(codes?.[1] ?? 0) === 0) return { value: undefined, errors, error: `h2load: no 2xx responses: ${lastLines(out)}` };
-  return { value: Number(rps[1]), meanMs: toMs(time?.[3]), errors };
+  const errorDetail = errors > 0 ? `${req[0]}; ${codes?.[0] ?? ''}` : undefined;
+  return { value: Number(rps[1]), meanMs: toMs(time?.[3]), errors, errorDetail };
 }
 
 export interface WrkOptions {
@@ -136,7 +139,8 @@ export function parseWrk({ code, out }: ToolOutput): LoadResult {
   let errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   if (sock) errors += Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]);
-  return { value: Number(rps[1]), p50Ms: pct('50'), p99Ms: pct('99'), errors };
+  const errorDetail = errors > 0 ? out.split('\n').filter((l) => /Non-2xx|Socket errors/.test(l)).map((l) => l.trim()).join('; ') : undefined;
+  return { value: Number(rps[1]), p50Ms: pct('50'), p99Ms: pct('99'), errors, errorDetail };
 }
 
 export interface STimeOptions {

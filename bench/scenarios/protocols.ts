@@ -76,6 +76,8 @@ export interface ProtocolResult {
   readonly metric: string;
   readonly decimals: number;
   readonly latency: 'percentiles' | 'mean' | 'none';
+  /** Whether the proxies are pinned to one core (all but scenario i). */
+  readonly pinned: boolean;
   readonly rows: Row[];
   /** The candidate row that could not be measured, and why. */
   readonly candidateError: string | undefined;
@@ -186,7 +188,7 @@ const http1Probe = async (port: number): Promise<void> => {
 function haproxyHttp(dir: string, opts: { bind: string; server: string; nbthread?: number }): string {
   return `global
   nbthread ${opts.nbthread ?? 1}
-  maxconn 20000
+  maxconn 4000
   pidfile ${dir}/ha.pid
   daemon
 defaults
@@ -253,6 +255,7 @@ export async function runH2c(o: ProtocolOptions): Promise<ProtocolResult[]> {
     metric: 'req/s',
     decimals: 0,
     latency: 'mean' as const,
+    pinned: true,
     goal: undefined,
     candidateCmd: cmd,
   };
@@ -316,6 +319,7 @@ export async function runGrpc(o: ProtocolOptions): Promise<ProtocolResult[]> {
     metric: 'req/s',
     decimals: 0,
     latency: 'mean' as const,
+    pinned: true,
     goal: undefined,
     candidateCmd: cmd,
   };
@@ -364,7 +368,14 @@ export async function runGrpc(o: ProtocolOptions): Promise<ProtocolResult[]> {
         headers: ['content-type: application/grpc', 'te: trailers'],
       });
     const rows = await rounds('e', targets, o.rounds, load);
-    return [{ ...meta, rows, candidateError, notes: [], setup: stack.commands(), load: loads(targets, load), configs: stack.configs() }];
+    const notes = [
+      'The upstream answers as soon as it has the request headers and, when the request body has not been read by then, ' +
+        'ends the stream with RST_STREAM(NO_ERROR), which RFC 9113 §8.1 allows. nginx\'s grpc module does not tolerate that ' +
+        'frame on a reused upstream connection ("upstream sent frame for unknown stream") and answers 502 to a few calls ' +
+        '(about 0.1%); they are counted in `errors`. An upstream that reads every body first (nginx `mirror_request_body`) ' +
+        'avoids it but halves the upstream\'s capacity, which would then cap the proxies.',
+    ];
+    return [{ ...meta, rows, candidateError, notes, setup: stack.commands(), load: loads(targets, load), configs: stack.configs() }];
   });
 }
 
@@ -399,6 +410,7 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
     metric: 'handshakes/s',
     decimals: 0,
     latency: 'none' as const,
+    pinned: true,
     goal: {
       text: '≥ 2,000 handshakes/s on one core and ≥ 0.8× nginx',
       check: (c: number, by: (r: Role) => number | undefined) => {
@@ -417,6 +429,7 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
     metric: 'req/s',
     decimals: 0,
     latency: 'percentiles' as const,
+    pinned: true,
     goal: undefined,
     candidateCmd: cmd,
   };
@@ -484,6 +497,7 @@ export async function runTcp(o: ProtocolOptions): Promise<ProtocolResult[]> {
     metric: 'MB/s',
     decimals: 0,
     latency: 'none' as const,
+    pinned: true,
     goal: {
       text: '≥ 0.8× HAProxy',
       check: (c: number, by: (r: Role) => number | undefined) => {
@@ -549,6 +563,7 @@ export async function runMulticore(o: ProtocolOptions): Promise<ProtocolResult[]
     metric: 'req/s',
     decimals: 0,
     latency: 'percentiles' as const,
+    pinned: false,
     goal: undefined,
     candidateCmd: cmd,
   };
@@ -610,7 +625,7 @@ export function renderProtocol(r: ProtocolResult, rounds: number, durationS: num
         String(row.results.reduce((s, x) => s + x.errors, 0)),
       ];
     });
-    if (r.candidateError) rows.push([`candidate: ${r.candidateError.replace(/\|/g, '\\|')}`, '–', ...latencyCols.map(() => '–'), '–', '–', '–', '–', '–']);
+    if (r.candidateError) rows.push([r.candidateError.replace(/\|/g, '\\|'), '–', ...latencyCols.map(() => '–'), '–', '–', '–', '–', '–']);
     out.push(
       `Median of ${rounds} round(s) × ${durationS} s per target.`,
       table(
@@ -629,8 +644,18 @@ export function renderProtocol(r: ProtocolResult, rounds: number, durationS: num
   for (const row of r.rows) {
     const errs = [...new Set(row.results.map((x) => x.error).filter((e): e is string => e !== undefined))];
     for (const e of errs) out.push(`- ${row.target.label}: ${e}`);
+    const detail = row.results.find((x) => x.errorDetail)?.errorDetail;
+    if (detail) out.push(`- ${row.target.label} errors (first round that had any): ${detail}`);
   }
-  if (r.candidateError && r.rows.length > 0) out.push(`- ${r.candidateError}`);
+  if (r.pinned) {
+    const slack = r.rows.filter((row) => row.target.role !== 'direct' && (median(row.cpu) ?? 1) < 0.9);
+    if (slack.length > 0) {
+      out.push(
+        `- CPU below 0.9 for ${slack.map((row) => row.target.label).join(', ')}: that proxy's core was not saturated, so ` +
+          `CPU ${LOAD_CPU} (load generator and upstream) or the machine's other load set the pace; \`per CPU-s\` is the fairer comparison there.`,
+      );
+    }
+  }
   for (const n of r.notes) out.push(`- ${n}`);
   if (r.setup.length > 0 || r.load.length > 0) {
     const cand = r.candidateCmd ? `# candidate: ${r.candidateCmd}\n` : '';
