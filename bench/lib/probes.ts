@@ -1,7 +1,6 @@
 // One-request probes that tell whether a target of a protocol scenario is up and answers correctly
 // before it is measured: an HTTP/2 request over h2c (GET or a gRPC unary POST) with its trailers,
-// an HTTPS GET (with the negotiated TLS version and whether a session was resumed), and a TLS
-// session-resumption check.
+// and an HTTPS GET (with the negotiated TLS version and cipher).
 import { connect as h2connect, constants as h2 } from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
@@ -80,24 +79,24 @@ export function protoString(text: string): Buffer {
 export interface HttpsResponse {
   readonly status: number;
   readonly body: Buffer;
-  readonly protocol: string | null;
+  /** Negotiated TLS version and cipher, e.g. "TLSv1.3", "TLS_AES_256_GCM_SHA384". */
+  readonly protocol: string;
   readonly cipher: string;
-  readonly resumed: boolean;
-  readonly session: Buffer | undefined;
 }
 
-/**
- * One HTTPS GET over a fresh TLS connection (HTTP/1.1, Connection: close; certificate not
- * verified: it is self-signed), optionally offering a session to resume.
- */
-export function httpsGet(port: number, session?: Buffer, timeoutMs = 2000): Promise<HttpsResponse> {
+/** One HTTPS GET over a fresh TLS connection (HTTP/1.1, Connection: close; the self-signed certificate is not verified). */
+export function httpsGet(port: number, timeoutMs = 2000): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
-    let tlsSession: Buffer | undefined;
-    const sock: TLSSocket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, servername: 'localhost', session });
-    sock.on('session', (s: Buffer) => (tlsSession = s));
+    const sock: TLSSocket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, servername: 'localhost' });
     const chunks: Buffer[] = [];
+    let protocol = '?';
+    let cipher = '?';
     sock.setTimeout(timeoutMs, () => sock.destroy(new Error(`timeout on port ${port}`)));
-    sock.on('secureConnect', () => sock.write(`GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+    sock.on('secureConnect', () => {
+      protocol = sock.getProtocol() ?? '?';
+      cipher = sock.getCipher()?.standardName ?? '?';
+      sock.write(`GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    });
     sock.on('data', (c: Buffer) => chunks.push(c));
     sock.on('error', reject);
     sock.on('close', () => {
@@ -105,22 +104,7 @@ export function httpsGet(port: number, session?: Buffer, timeoutMs = 2000): Prom
       const end = raw.indexOf('\r\n\r\n');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw.subarray(0, 16).toString('latin1'));
       if (end < 0 || !m) return reject(new Error(`no HTTP response over TLS on port ${port}`));
-      resolve({
-        status: Number(m[1]),
-        body: raw.subarray(end + 4),
-        protocol: sock.getProtocol(),
-        cipher: sock.getCipher()?.name ?? '?',
-        resumed: sock.isSessionReused(),
-        session: tlsSession ?? sock.getSession(),
-      });
+      resolve({ status: Number(m[1]), body: raw.subarray(end + 4), protocol, cipher });
     });
   });
-}
-
-/** Whether the target lets a client resume a TLS session (tickets or a session cache). */
-export async function tlsResumes(port: number): Promise<boolean> {
-  const first = await httpsGet(port);
-  if (!first.session) return false;
-  const second = await httpsGet(port, first.session);
-  return second.resumed;
 }

@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { h2load, iperf3, iperf3Probe, sTime, wrk, type LoadResult, type LoadRun } from '../lib/loadgen.js';
 import { codeBlock, commandLine, fmt, table } from '../lib/markdown.js';
 import { httpGet, nginxProxyConf, nginxUpstreamConf } from '../lib/peers.js';
-import { grpcFrame, h2Request, httpsGet, protoString, tlsResumes } from '../lib/probes.js';
+import { grpcFrame, h2Request, httpsGet, protoString } from '../lib/probes.js';
 import { cpuSeconds, processTree } from '../lib/procfs.js';
 import { Stack, waitFor } from '../lib/stack.js';
 
@@ -89,9 +89,12 @@ export interface ProtocolResult {
   readonly candidateCmd: string | undefined;
 }
 
+/** Per role: the median value, and the value per second of the target's own CPU. */
+type ByRole = (role: Role, per?: 'cpu') => number | undefined;
+
 interface Goal {
   readonly text: string;
-  readonly check: (candidate: number, by: (role: Role) => number | undefined) => boolean | undefined;
+  readonly check: (by: ByRole) => boolean | undefined;
 }
 
 const median = (xs: number[]): number | undefined => {
@@ -412,10 +415,11 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
     latency: 'none' as const,
     pinned: true,
     goal: {
-      text: '≥ 2,000 handshakes/s on one core and ≥ 0.8× nginx',
-      check: (c: number, by: (r: Role) => number | undefined) => {
-        const n = by('nginx');
-        return n === undefined ? undefined : c >= 2000 && c / n >= 0.8;
+      text: '≥ 2,000 handshakes/s per core and ≥ 0.8× nginx, both per CPU-second of the proxy',
+      check: (by: ByRole) => {
+        const c = by('candidate', 'cpu');
+        const n = by('nginx', 'cpu');
+        return c === undefined || n === undefined ? undefined : c >= 2000 && c / n >= 0.8;
       },
     },
     candidateCmd: cmd,
@@ -460,18 +464,25 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
     ];
     await ready(targets, httpsProbe);
     const candidateError = await addCandidate(stack, o, cmd, PROXY_CPU, targets, 'candidate (Weft tls.yaml)', httpsProbe);
-    const notes: string[] = [];
+    const negotiated: string[] = [];
     for (const t of targets) {
       const r = await httpsGet(t.port);
-      const resumes = await tlsResumes(t.port).catch(() => false);
-      notes.push(`${t.label}: ${r.protocol ?? '?'} ${r.cipher}; offers session resumption: ${resumes ? 'yes' : 'no'} (s_time -new does not use it)`);
+      negotiated.push(`${t.label} ${r.protocol} ${r.cipher}`);
     }
+    const notes = [`Negotiated with a Node TLS client: ${negotiated.join('; ')}.`];
+    const notesF = [
+      ...notes,
+      'An ECDSA handshake costs the client more than the server (verifying the CertificateVerify signature costs ' +
+        'several times what making it does), so one client core cannot keep one proxy core busy: expect `CPU` well below 1 ' +
+        'for every proxy here and read `per CPU-s` for what one core can do. The issue\'s target is judged on that column ' +
+        'and on the ratio to nginx in it.',
+    ];
     const out: ProtocolResult[] = [];
     const setup = stack.commands();
     if (which.has('f')) {
       const load = (t: Target): LoadRun => sTime({ port: t.port, clients, durationS: o.durationS, cpu: LOAD_CPU });
       const rows = await rounds('f', targets, o.rounds, load);
-      out.push({ ...metaF, rows, candidateError, notes, setup, load: loads(targets, load), configs: stack.configs() });
+      out.push({ ...metaF, rows, candidateError, notes: notesF, setup, load: loads(targets, load), configs: stack.configs() });
     }
     if (which.has('g')) {
       const load = (t: Target): LoadRun =>
@@ -499,10 +510,11 @@ export async function runTcp(o: ProtocolOptions): Promise<ProtocolResult[]> {
     latency: 'none' as const,
     pinned: true,
     goal: {
-      text: '≥ 0.8× HAProxy',
-      check: (c: number, by: (r: Role) => number | undefined) => {
+      text: '≥ 0.8× HAProxy (MB/s)',
+      check: (by: ByRole) => {
+        const c = by('candidate');
         const h = by('haproxy');
-        return h === undefined ? undefined : c / h >= 0.8;
+        return c === undefined || h === undefined ? undefined : c / h >= 0.8;
       },
     },
     candidateCmd: cmd,
@@ -597,12 +609,18 @@ export async function runMulticore(o: ProtocolOptions): Promise<ProtocolResult[]
 export function renderProtocol(r: ProtocolResult, rounds: number, durationS: number): string {
   const out: string[] = [`## ${r.title}`, r.intro];
   const value = (row: Row): number | undefined => median(row.results.map((x) => x.value ?? NaN));
-  const by = (role: Role): number | undefined => {
+  const perCpu = (row: Row): number | undefined => {
+    const v = value(row);
+    const cpu = median(row.cpu);
+    return v !== undefined && cpu ? v / cpu : undefined;
+  };
+  const by: ByRole = (role, per) => {
     const row = r.rows.find((x) => x.target.role === role);
-    return row ? value(row) : undefined;
+    return row ? (per === 'cpu' ? perCpu(row) : value(row)) : undefined;
   };
   const nginx = by('nginx');
   const haproxy = by('haproxy');
+  const nginxPerCpu = by('nginx', 'cpu');
   if (r.rows.length > 0) {
     const latencyCols = r.latency === 'percentiles' ? ['p50 ms', 'p99 ms'] : r.latency === 'mean' ? ['mean ms'] : [];
     const rows = r.rows.map((row) => {
@@ -619,24 +637,25 @@ export function renderProtocol(r: ProtocolResult, rounds: number, durationS: num
         fmt(v, r.decimals),
         ...lat,
         fmt(cpu, 2),
-        v !== undefined && cpu ? fmt(v / cpu, r.decimals) : '–',
+        fmt(perCpu(row), r.decimals),
         v !== undefined && nginx ? fmt(v / nginx, 2) : '–',
         v !== undefined && haproxy ? fmt(v / haproxy, 2) : '–',
+        perCpu(row) !== undefined && nginxPerCpu ? fmt(perCpu(row)! / nginxPerCpu, 2) : '–',
         String(row.results.reduce((s, x) => s + x.errors, 0)),
       ];
     });
-    if (r.candidateError) rows.push([r.candidateError.replace(/\|/g, '\\|'), '–', ...latencyCols.map(() => '–'), '–', '–', '–', '–', '–']);
+    if (r.candidateError) rows.push([r.candidateError.replace(/\|/g, '\\|'), '–', ...latencyCols.map(() => '–'), '–', '–', '–', '–', '–', '–']);
     out.push(
       `Median of ${rounds} round(s) × ${durationS} s per target.`,
       table(
-        ['target', r.metric, ...latencyCols, 'CPU', `${r.metric} per CPU-s`, 'vs nginx', 'vs haproxy', 'errors'],
+        ['target', r.metric, ...latencyCols, 'CPU', `${r.metric} per CPU-s`, 'vs nginx', 'vs haproxy', 'per CPU-s vs nginx', 'errors'],
         rows,
       ),
     );
   }
   if (r.goal) {
     const cand = by('candidate');
-    const met = cand === undefined ? undefined : r.goal.check(cand, by);
+    const met = cand === undefined ? undefined : r.goal.check(by);
     const verdict =
       cand === undefined ? 'not measured (no candidate)' : met === undefined ? 'cannot tell (peer missing)' : met ? '**met**' : '**not met**';
     out.push(`Target (issue): ${r.goal.text} — ${verdict}.`);
