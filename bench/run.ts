@@ -278,7 +278,7 @@ async function main(): Promise<void> {
     if (tls.size > 0) results.push(...(await step(`${[...tls].join(', ')}: TLS`, () => runTls(popts, tls))));
     if (has('h')) results.push(...(await step('h: TCP proxy', () => runTcp(popts))));
     if (has('i')) results.push(...(await step('i: two workers', () => runMulticore(popts))));
-    for (const r of results) sections.push(renderProtocol(r, popts.rounds, popts.durationS));
+    for (const r of results) sections.push(renderProtocol(r, popts.rounds, popts.durationS, popts.warmupS));
   }
 
   const invocation = commandLine(['npm', 'run', 'bench', ...(opts.argv.length > 0 ? ['--', ...opts.argv] : [])]);

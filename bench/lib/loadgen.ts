@@ -24,6 +24,8 @@ export interface LoadRun {
   /** The shell commands that make up the run (several for parallel clients), for the report. */
   readonly commands: string[];
   readonly exec: () => Promise<LoadResult>;
+  /** An unmeasured run of the same load before exec (for tools without a warm-up option of their own). */
+  readonly warmup?: (() => Promise<void>) | undefined;
 }
 
 interface ToolOutput {
@@ -114,6 +116,8 @@ export interface WrkOptions {
   readonly url: string;
   readonly connections: number;
   readonly durationS: number;
+  /** Seconds of unmeasured load before each measured run (0: none). */
+  readonly warmupS: number;
   readonly cpu: number | undefined;
   readonly headers?: readonly string[];
 }
@@ -129,7 +133,12 @@ export function wrk(o: WrkOptions): LoadRun {
     ...(o.headers ?? []).flatMap((h) => ['-H', h]),
     o.url,
   ]);
-  return { commands: [commandLine(argv)], exec: async () => parseWrk(await runTool(argv, (o.durationS + 30) * 1000)) };
+  const warm = argv.map((a) => (a === `-d${o.durationS}s` ? `-d${o.warmupS}s` : a));
+  return {
+    commands: [...(o.warmupS > 0 ? [`${commandLine(warm)}  # warm-up, not measured`] : []), commandLine(argv)],
+    exec: async () => parseWrk(await runTool(argv, (o.durationS + 30) * 1000)),
+    warmup: o.warmupS > 0 ? async () => void (await runTool(warm, (o.warmupS + 30) * 1000)) : undefined,
+  };
 }
 
 export function parseWrk({ code, out }: ToolOutput): LoadResult {
@@ -148,6 +157,8 @@ export interface STimeOptions {
   /** Parallel s_time processes (each is serial: connect, full handshake, GET /, close). */
   readonly clients: number;
   readonly durationS: number;
+  /** Seconds of unmeasured load before each measured run (0: none). */
+  readonly warmupS: number;
   readonly cpu: number | undefined;
 }
 
@@ -160,8 +171,14 @@ export function sTime(o: STimeOptions): LoadRun {
   const argv = pin(o.cpu, [
     'openssl', 's_time', '-connect', `127.0.0.1:${o.port}`, '-new', '-time', String(o.durationS), '-www', '/',
   ]);
+  const warm = argv.map((a, i) => (argv[i - 1] === '-time' ? String(o.warmupS) : a));
+  const parallel = (cmd: string[]): string => `for i in $(seq ${o.clients}); do ${commandLine(cmd)} & done; wait`;
   return {
-    commands: [`for i in $(seq ${o.clients}); do ${commandLine(argv)} & done; wait`],
+    commands: [...(o.warmupS > 0 ? [`${parallel(warm)}  # warm-up, not measured`] : []), parallel(argv)],
+    warmup:
+      o.warmupS > 0
+        ? async () => void (await Promise.all(Array.from({ length: o.clients }, () => runTool(warm, (o.warmupS + 30) * 1000))))
+        : undefined,
     exec: async () => {
       const outs = await Promise.all(Array.from({ length: o.clients }, () => runTool(argv, (o.durationS + 30) * 1000)));
       let conns = 0;

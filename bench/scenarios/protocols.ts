@@ -78,6 +78,8 @@ export interface ProtocolResult {
   readonly latency: 'percentiles' | 'mean' | 'none';
   /** Whether the proxies are pinned to one core (all but scenario i). */
   readonly pinned: boolean;
+  /** The peer the per-CPU-second ratio is taken against (HAProxy for TCP, where nginx is absent). */
+  readonly reference?: 'nginx' | 'haproxy';
   readonly rows: Row[];
   /** The candidate row that could not be measured, and why. */
   readonly candidateError: string | undefined;
@@ -125,7 +127,9 @@ async function rounds(
   for (let r = 1; r <= n; r++) {
     for (const row of rows) {
       process.stderr.write(`  ${id}: round ${r}/${n}, ${row.target.label}\n`);
-      const { result, cpu } = await measureOnce(row.target, load(row.target));
+      const run = load(row.target);
+      await run.warmup?.();
+      const { result, cpu } = await measureOnce(row.target, run);
       if (result.error) process.stderr.write(`    ${result.error}\n`);
       row.results.push(result);
       row.cpu.push(cpu);
@@ -374,8 +378,8 @@ export async function runGrpc(o: ProtocolOptions): Promise<ProtocolResult[]> {
     const notes = [
       'The upstream answers as soon as it has the request headers and, when the request body has not been read by then, ' +
         'ends the stream with RST_STREAM(NO_ERROR), which RFC 9113 §8.1 allows. nginx\'s grpc module does not tolerate that ' +
-        'frame on a reused upstream connection ("upstream sent frame for unknown stream") and answers 502 to a few calls ' +
-        '(about 0.1%); they are counted in `errors`. An upstream that reads every body first (nginx `mirror_request_body`) ' +
+        'frame on a reused upstream connection ("upstream sent frame for unknown stream") and answers 502 to a small share ' +
+        'of the calls (0.1–1% in short runs here); they are counted in `errors`. An upstream that reads every body first (nginx `mirror_request_body`) ' +
         'avoids it but halves the upstream\'s capacity, which would then cap the proxies.',
     ];
     return [{ ...meta, rows, candidateError, notes, setup: stack.commands(), load: loads(targets, load), configs: stack.configs() }];
@@ -448,7 +452,7 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
       'px',
       nginxServer(d, 'px', 1, `  upstream up { server 127.0.0.1:${PORT.upstream}; keepalive 128; }
   server { listen 127.0.0.1:${PORT.nginx} ssl; keepalive_requests 10000000;
-    ssl_certificate ${TLS_DIR}/server.crt; ssl_certificate_key ${TLS_DIR}/server.key;
+    ssl_certificate ${TLS_DIR}/server.crt; ssl_certificate_key ${TLS_DIR}/server.key; ssl_protocols TLSv1.2 TLSv1.3;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`),
       { cpu: PROXY_CPU },
     );
@@ -480,13 +484,13 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
     const out: ProtocolResult[] = [];
     const setup = stack.commands();
     if (which.has('f')) {
-      const load = (t: Target): LoadRun => sTime({ port: t.port, clients, durationS: o.durationS, cpu: LOAD_CPU });
+      const load = (t: Target): LoadRun => sTime({ port: t.port, clients, durationS: o.durationS, warmupS: o.warmupS, cpu: LOAD_CPU });
       const rows = await rounds('f', targets, o.rounds, load);
       out.push({ ...metaF, rows, candidateError, notes: notesF, setup, load: loads(targets, load), configs: stack.configs() });
     }
     if (which.has('g')) {
       const load = (t: Target): LoadRun =>
-        wrk({ url: `https://127.0.0.1:${t.port}/`, connections: 50, durationS: o.durationS, cpu: LOAD_CPU });
+        wrk({ url: `https://127.0.0.1:${t.port}/`, connections: 50, durationS: o.durationS, warmupS: o.warmupS, cpu: LOAD_CPU });
       const rows = await rounds('g', targets, o.rounds, load);
       out.push({ ...metaG, rows, candidateError, notes, setup, load: loads(targets, load), configs: stack.configs() });
     }
@@ -506,6 +510,7 @@ export async function runTcp(o: ProtocolOptions): Promise<ProtocolResult[]> {
       `iperf3 server on 127.0.0.1:${PORT.upstream}; MB/s is what the server received (10^6 bytes per second), rounds interleaved. ` +
       '`direct` is iperf3 without a proxy (client and server sharing one core).',
     metric: 'MB/s',
+    reference: 'haproxy' as const,
     decimals: 0,
     latency: 'none' as const,
     pinned: true,
@@ -598,7 +603,7 @@ export async function runMulticore(o: ProtocolOptions): Promise<ProtocolResult[]
     await ready(targets, http1Probe);
     const candidateError = await addCandidate(stack, o, cmd, undefined, targets, 'candidate (Weft --concurrency 2)', http1Probe);
     const load = (t: Target): LoadRun =>
-      wrk({ url: `http://127.0.0.1:${t.port}/`, connections: 50, durationS: o.durationS, cpu: undefined });
+      wrk({ url: `http://127.0.0.1:${t.port}/`, connections: 50, durationS: o.durationS, warmupS: o.warmupS, cpu: undefined });
     const rows = await rounds('i', targets, o.rounds, load);
     return [{ ...meta, rows, candidateError, notes: [], setup: stack.commands(), load: loads(targets, load), configs: stack.configs() }];
   });
@@ -606,7 +611,7 @@ export async function runMulticore(o: ProtocolOptions): Promise<ProtocolResult[]
 
 // --- rendering -----------------------------------------------------------------------------------
 
-export function renderProtocol(r: ProtocolResult, rounds: number, durationS: number): string {
+export function renderProtocol(r: ProtocolResult, rounds: number, durationS: number, warmupS: number): string {
   const out: string[] = [`## ${r.title}`, r.intro];
   const value = (row: Row): number | undefined => median(row.results.map((x) => x.value ?? NaN));
   const perCpu = (row: Row): number | undefined => {
@@ -620,7 +625,8 @@ export function renderProtocol(r: ProtocolResult, rounds: number, durationS: num
   };
   const nginx = by('nginx');
   const haproxy = by('haproxy');
-  const nginxPerCpu = by('nginx', 'cpu');
+  const ref = r.reference ?? 'nginx';
+  const refPerCpu = by(ref, 'cpu');
   if (r.rows.length > 0) {
     const latencyCols = r.latency === 'percentiles' ? ['p50 ms', 'p99 ms'] : r.latency === 'mean' ? ['mean ms'] : [];
     const rows = r.rows.map((row) => {
@@ -640,15 +646,19 @@ export function renderProtocol(r: ProtocolResult, rounds: number, durationS: num
         fmt(perCpu(row), r.decimals),
         v !== undefined && nginx ? fmt(v / nginx, 2) : '–',
         v !== undefined && haproxy ? fmt(v / haproxy, 2) : '–',
-        perCpu(row) !== undefined && nginxPerCpu ? fmt(perCpu(row)! / nginxPerCpu, 2) : '–',
+        perCpu(row) !== undefined && refPerCpu ? fmt(perCpu(row)! / refPerCpu, 2) : '–',
         String(row.results.reduce((s, x) => s + x.errors, 0)),
       ];
     });
     if (r.candidateError) rows.push([r.candidateError.replace(/\|/g, '\\|'), '–', ...latencyCols.map(() => '–'), '–', '–', '–', '–', '–', '–']);
     out.push(
-      `Median of ${rounds} round(s) × ${durationS} s per target.`,
+      `Median of ${rounds} round(s) × ${durationS} s per target` +
+        (warmupS > 0
+          ? `, each measured run after ${warmupS} s of the same load unmeasured (h2load \`--warm-up-time\`, iperf3 \`-O\`, or a separate wrk / s_time run).`
+          : ', no warm-up (a cold JIT costs a Node proxy a lot in the first seconds).') +
+        ' `CPU` is the target process tree\'s utime+stime over the run (/proc, 10 ms ticks) in cores; `per CPU-s` divides the rate by it.',
       table(
-        ['target', r.metric, ...latencyCols, 'CPU', `${r.metric} per CPU-s`, 'vs nginx', 'vs haproxy', 'per CPU-s vs nginx', 'errors'],
+        ['target', r.metric, ...latencyCols, 'CPU', `${r.metric} per CPU-s`, 'vs nginx', 'vs haproxy', `per CPU-s vs ${ref}`, 'errors'],
         rows,
       ),
     );
