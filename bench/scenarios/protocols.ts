@@ -12,10 +12,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { h2load, iperf3, iperf3Probe, sTime, wrk, type LoadResult, type LoadRun } from '../lib/loadgen.js';
-import { codeBlock, commandLine, fmt, table } from '../lib/markdown.js';
+import { codeBlock, commandLine, fmt, mib, table } from '../lib/markdown.js';
 import { httpGet, nginxProxyConf, nginxUpstreamConf } from '../lib/peers.js';
 import { grpcFrame, h2Request, httpsGet, protoString } from '../lib/probes.js';
-import { cpuSeconds, processTree } from '../lib/procfs.js';
+import { cpuSeconds, processTree, rssKiB } from '../lib/procfs.js';
 import { Stack, waitFor } from '../lib/stack.js';
 
 export const PROTOCOL_SCENARIOS = {
@@ -67,6 +67,8 @@ interface Row {
   readonly results: LoadResult[];
   /** Share of one core used by the target's process tree during each run (1 = one full core). */
   readonly cpu: number[];
+  /** Peak RSS of the target's process tree during each run, KiB. */
+  readonly rssKiB: number[];
 }
 
 export interface ProtocolResult {
@@ -105,15 +107,20 @@ const median = (xs: number[]): number | undefined => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-async function measureOnce(target: Target, run: LoadRun): Promise<{ result: LoadResult; cpu: number }> {
+async function measureOnce(target: Target, run: LoadRun): Promise<{ result: LoadResult; cpu: number; rssKiB: number }> {
   const pids = processTree(target.roots());
   const before = new Map(pids.map((p) => [p, cpuSeconds([p])]));
+  let rss = 0;
+  const sample = (): void => void (rss = Math.max(rss, rssKiB(processTree(target.roots()))));
+  const timer = setInterval(sample, 250);
   const t0 = process.hrtime.bigint();
   const result = await run.exec();
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  clearInterval(timer);
+  sample();
   let used = 0;
   for (const p of processTree(target.roots())) used += cpuSeconds([p]) - (before.get(p) ?? 0);
-  return { result, cpu: used / wallS };
+  return { result, cpu: used / wallS, rssKiB: rss };
 }
 
 /** Rounds × targets, interleaved (round 1: every target, round 2: every target, ...). */
@@ -123,16 +130,17 @@ async function rounds(
   n: number,
   load: (t: Target) => LoadRun,
 ): Promise<Row[]> {
-  const rows = targets.map((target) => ({ target, results: [] as LoadResult[], cpu: [] as number[] }));
+  const rows = targets.map((target) => ({ target, results: [] as LoadResult[], cpu: [] as number[], rssKiB: [] as number[] }));
   for (let r = 1; r <= n; r++) {
     for (const row of rows) {
       process.stderr.write(`  ${id}: round ${r}/${n}, ${row.target.label}\n`);
       const run = load(row.target);
       await run.warmup?.();
-      const { result, cpu } = await measureOnce(row.target, run);
+      const { result, cpu, rssKiB } = await measureOnce(row.target, run);
       if (result.error) process.stderr.write(`    ${result.error}\n`);
       row.results.push(result);
       row.cpu.push(cpu);
+      row.rssKiB.push(rssKiB);
     }
   }
   return rows;
@@ -476,9 +484,9 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
     const notes = [`Negotiated with a Node TLS client: ${negotiated.join('; ')}.`];
     const notesF = [
       ...notes,
-      'An ECDSA handshake costs the client more than the server (verifying the CertificateVerify signature costs ' +
-        'several times what making it does), so one client core cannot keep one proxy core busy: expect `CPU` well below 1 ' +
-        'for every proxy here and read `per CPU-s` for what one core can do. The issue\'s target is judged on that column ' +
+      'An ECDSA handshake costs the client more than the server (verifying the CertificateVerify signature costs about ' +
+        'three times what making it does, and s_time adds per-connection work of its own), so one client core cannot keep ' +
+        'one proxy core busy: expect `CPU` well below 1 for every proxy here and read `per CPU-s` for what one core can do. The issue\'s target is judged on that column ' +
         'and on the ratio to nginx in it.',
     ];
     const out: ProtocolResult[] = [];
@@ -647,18 +655,20 @@ export function renderProtocol(r: ProtocolResult, rounds: number, durationS: num
         v !== undefined && nginx ? fmt(v / nginx, 2) : '–',
         v !== undefined && haproxy ? fmt(v / haproxy, 2) : '–',
         perCpu(row) !== undefined && refPerCpu ? fmt(perCpu(row)! / refPerCpu, 2) : '–',
+        mib(row.rssKiB.length > 0 ? Math.max(...row.rssKiB) : undefined),
         String(row.results.reduce((s, x) => s + x.errors, 0)),
       ];
     });
-    if (r.candidateError) rows.push([r.candidateError.replace(/\|/g, '\\|'), '–', ...latencyCols.map(() => '–'), '–', '–', '–', '–', '–', '–']);
+    if (r.candidateError) rows.push([r.candidateError.replace(/\|/g, '\\|'), '–', ...latencyCols.map(() => '–'), '–', '–', '–', '–', '–', '–', '–']);
     out.push(
       `Median of ${rounds} round(s) × ${durationS} s per target` +
         (warmupS > 0
           ? `, each measured run after ${warmupS} s of the same load unmeasured (h2load \`--warm-up-time\`, iperf3 \`-O\`, or a separate wrk / s_time run).`
           : ', no warm-up (a cold JIT costs a Node proxy a lot in the first seconds).') +
-        ' `CPU` is the target process tree\'s utime+stime over the run (/proc, 10 ms ticks) in cores; `per CPU-s` divides the rate by it.',
+        ' `CPU` is the target process tree\'s utime+stime over the run (/proc, 10 ms ticks) in cores; `per CPU-s` divides the rate by it; ' +
+        'peak RSS is VmRSS summed over the tree, sampled every 250 ms.',
       table(
-        ['target', r.metric, ...latencyCols, 'CPU', `${r.metric} per CPU-s`, 'vs nginx', 'vs haproxy', `per CPU-s vs ${ref}`, 'errors'],
+        ['target', r.metric, ...latencyCols, 'CPU', `${r.metric} per CPU-s`, 'vs nginx', 'vs haproxy', `per CPU-s vs ${ref}`, 'peak RSS MiB', 'errors'],
         rows,
       ),
     );
