@@ -14,6 +14,9 @@ export interface Machine {
   readonly nginx: string;
   readonly haproxy: string;
   readonly wrk: string;
+  readonly h2load: string;
+  readonly openssl: string;
+  readonly iperf3: string;
   /** 1-minute load average when the run started: other work on the machine skews every number. */
   readonly loadAvg1m: number;
 }
@@ -49,6 +52,22 @@ export function ensureTools(): string {
   return `installed with apt-get: nginx-light haproxy wrk curl (were missing: ${missing.join(', ')})`;
 }
 
+/**
+ * Installs the load generators of the protocol scenarios (bench/scenarios/protocols.ts) with
+ * apt-get when missing: [command, Debian package] pairs. Returns what it did ('' when nothing).
+ */
+export function ensureProtocolTools(tools: readonly [string, string][]): string {
+  const missing = tools.filter(([cmd]) => !which(cmd));
+  if (missing.length === 0) return '';
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))];
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.map(([c]) => c).join(', ')}; run as root or: apt-get install -y ${pkgs.join(' ')}`);
+  process.stderr.write(`installing ${pkgs.join(' ')}...\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env });
+  return `installed with apt-get: ${pkgs.join(' ')}`;
+}
+
 export function describeMachine(): Machine {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown';
@@ -68,6 +87,9 @@ export function describeMachine(): Machine {
     nginx: versionOf(which('nginx'), ['-v']),
     haproxy: versionOf(which('haproxy'), ['-v']),
     wrk: versionOf(which('wrk'), ['-v']),
+    h2load: versionOf(which('h2load'), ['--version']),
+    openssl: versionOf(which('openssl'), ['version']),
+    iperf3: versionOf(which('iperf3'), ['--version']),
     loadAvg1m: loadavg()[0] ?? 0,
   };
 }
