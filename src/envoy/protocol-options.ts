@@ -1,7 +1,9 @@
-// Decoders for envoy.config.core.v3 protocol options (HttpProtocolOptions, Http1ProtocolOptions), in
+// Decoders for envoy.config.core.v3 protocol options (HttpProtocolOptions, Http1ProtocolOptions,
+// Http2ProtocolOptions), in
 // the two places Weft reads them: the HTTP connection manager and clusters' upstream options.
 
-import { defineMessage, duration, message, uint32, wrapped, bool, type Reader } from './decode/readers.js';
+import type { Http2ProtocolOptions } from '../proxy/config/types.js';
+import { defineMessage, duration, integer, message, uint32, wrapped, bool, type Reader } from './decode/readers.js';
 
 const HTTP_PROTOCOL_OPTIONS_FIELDS = [
   'idle_timeout', 'max_connection_duration', 'max_headers_count', 'max_response_headers_kb', 'max_stream_duration',
@@ -49,4 +51,44 @@ export const downstreamHttp1ProtocolOptions: Reader<{ acceptHttp10: boolean }> =
 export const upstreamHttp1ProtocolOptions: Reader<Record<string, never>> = message(
   defineMessage({ name: 'envoy.config.core.v3.Http1ProtocolOptions', ...only(HTTP1_PROTOCOL_OPTIONS_FIELDS, []) }),
   () => ({}),
+);
+
+const HTTP2_PROTOCOL_OPTIONS_FIELDS = [
+  'hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size', 'initial_connection_window_size',
+  'allow_connect', 'allow_metadata', 'max_outbound_frames', 'max_outbound_control_frames',
+  'max_consecutive_inbound_frames_with_empty_payload', 'max_inbound_priority_frames_per_stream',
+  'max_inbound_window_update_frames_per_data_frame_sent', 'stream_error_on_invalid_http_messaging',
+  'override_stream_error_on_invalid_http_message', 'custom_settings_parameters', 'connection_keepalive',
+  'use_oghttp2_codec', 'max_metadata_size',
+] as const;
+
+/** Envoy's defaults for Http2ProtocolOptions (protocol.proto). */
+export const HTTP2_DEFAULTS: Http2ProtocolOptions = Object.freeze({
+  hpackTableSize: 4096,
+  maxConcurrentStreams: 2147483647,
+  initialStreamWindowSize: 268435456,
+  initialConnectionWindowSize: 268435456,
+  allowConnect: false,
+});
+
+const windowSize = wrapped(integer(65535, 2147483647));
+
+/**
+ * envoy.config.core.v3.Http2ProtocolOptions for the downstream side (the HTTP connection
+ * manager): the SETTINGS Weft sends, its connection window and extended CONNECT. The flood
+ * limits, metadata, custom settings and keepalive PINGs are not implemented (errors).
+ */
+export const downstreamHttp2ProtocolOptions: Reader<Http2ProtocolOptions> = message(
+  defineMessage({
+    name: 'envoy.config.core.v3.Http2ProtocolOptions',
+    ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, ['hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size',
+      'initial_connection_window_size', 'allow_connect']),
+  }),
+  (m) => ({
+    hpackTableSize: m.get('hpack_table_size', wrapped(uint32), HTTP2_DEFAULTS.hpackTableSize),
+    maxConcurrentStreams: m.get('max_concurrent_streams', wrapped(integer(1, 2147483647)), HTTP2_DEFAULTS.maxConcurrentStreams),
+    initialStreamWindowSize: m.get('initial_stream_window_size', windowSize, HTTP2_DEFAULTS.initialStreamWindowSize),
+    initialConnectionWindowSize: m.get('initial_connection_window_size', windowSize, HTTP2_DEFAULTS.initialConnectionWindowSize),
+    allowConnect: m.get('allow_connect', bool, HTTP2_DEFAULTS.allowConnect),
+  }),
 );

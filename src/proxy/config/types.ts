@@ -84,6 +84,23 @@ export interface UpgradeConfig {
   readonly enabled: boolean;
 }
 
+/**
+ * envoy.config.core.v3.Http2ProtocolOptions as the downstream HTTP/2 codec honours it (the
+ * SETTINGS it sends and its connection window). Defaults are Envoy's.
+ */
+export interface Http2ProtocolOptions {
+  /** SETTINGS_HEADER_TABLE_SIZE; default 4096. */
+  readonly hpackTableSize: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS; default 2147483647. */
+  readonly maxConcurrentStreams: number;
+  /** SETTINGS_INITIAL_WINDOW_SIZE; default 268435456. */
+  readonly initialStreamWindowSize: number;
+  /** The connection's receive window (WINDOW_UPDATE on stream 0); default 268435456. */
+  readonly initialConnectionWindowSize: number;
+  /** Extended CONNECT (RFC 8441, SETTINGS_ENABLE_CONNECT_PROTOCOL); default false. */
+  readonly allowConnect: boolean;
+}
+
 export interface HttpConnectionManagerConfig {
   readonly kind: 'http_connection_manager';
   readonly statPrefix: string;
@@ -105,6 +122,8 @@ export interface HttpConnectionManagerConfig {
   /** Envoy default 60. */
   readonly maxRequestHeadersKb: number;
   readonly upgradeConfigs: readonly UpgradeConfig[];
+  /** http2_protocol_options (Envoy's defaults when absent). */
+  readonly http2: Http2ProtocolOptions;
   readonly httpFilters: readonly HttpFilterConfig[];
 }
 
