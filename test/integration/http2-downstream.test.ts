@@ -357,3 +357,88 @@ test('route timeout and stream idle timeout apply per stream', async (t) => {
   const after = await h2request(session, { ':path': '/ok' });
   assert.equal(after.status, 200, 'the connection outlives its streams\' timeouts');
 });
+
+/** A masked client text frame (RFC 6455 §5.2), payload under 126 bytes. */
+function clientTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+test('WebSocket over HTTP/2 (RFC 8441): extended CONNECT becomes an HTTP/1.1 upgrade, 101 becomes 200, frames flow both ways', async (t) => {
+  const { WebSocketServer } = await import('ws');
+  const up = await startUpstream();
+  t.after(() => up.close());
+  const wss = new WebSocketServer({ server: up.server });
+  t.after(() => new Promise<void>((r) => wss.close(() => r())));
+  const upgradeHeaders: Array<Record<string, string | string[] | undefined>> = [];
+  wss.on('headers', (_h, req) => upgradeHeaders.push(req.headers));
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo: ${String(m)}`)));
+
+  const p = await startProxy(proxyTo(up.port, { extra: { upgrade_configs: [{ upgrade_type: 'websocket' }] } }));
+  t.after(() => p.close());
+  const session = connect(p.port);
+  t.after(() => session.close());
+  const [settings] = await once(session, 'remoteSettings') as [http2.Settings];
+  assert.equal(settings.enableConnectProtocol, true);
+
+  const stream = session.request({
+    ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/chat',
+    'sec-websocket-version': '13', 'sec-websocket-protocol': 'chat',
+  }, { endStream: false });
+  const [resp] = await once(stream, 'response') as [http2.IncomingHttpHeaders];
+  assert.equal(resp[':status'], 200);
+  assert.equal(resp['sec-websocket-protocol'], 'chat');
+  assert.equal(resp['sec-websocket-accept'], undefined);
+  assert.equal(resp.upgrade, undefined);
+
+  const h = upgradeHeaders[0]!;
+  assert.equal(h.upgrade, 'websocket');
+  assert.equal(h.connection, 'upgrade');
+  assert.match(String(h['sec-websocket-key']), /^[A-Za-z0-9+/]{22}==$/);
+  assert.equal(h['sec-websocket-version'], '13');
+  assert.equal(up.requests.length, 0, 'the upgrade is not a plain request');
+
+  let got = Buffer.alloc(0);
+  const reply = new Promise<string>((resolve) => {
+    stream.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= 2 && got.length >= 2 + got[1]!) resolve(got.subarray(2, 2 + got[1]!).toString());
+    });
+  });
+  stream.write(clientTextFrame('hello over h2'));
+  assert.equal(await reply, 'echo: hello over h2');
+  assert.equal(got[0], 0x81, 'an unmasked text frame from the server');
+
+  // Ending our side ends the upstream socket; the upstream closes and the stream ends cleanly.
+  const closed = once(stream, 'close');
+  stream.end();
+  await closed;
+  assert.equal(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+  await eventually(() => wss.clients.size === 0, 'the upstream websocket to close');
+  const s = await statsOf(p);
+  assert.equal(s.get('http.ingress.downstream_cx_upgrades_total'), 1);
+  assert.equal(s.get('http.ingress.downstream_cx_upgrades_active'), 0);
+  const after = await h2request(session, { ':path': '/plain' });
+  assert.equal(after.status, 200, 'the connection carries on after the tunnel');
+});
+
+test('extended CONNECT is refused when websocket upgrades are not enabled', async (t) => {
+  const up = await startUpstream();
+  t.after(() => up.close());
+  const p = await startProxy(proxyTo(up.port, { extra: { http2_protocol_options: { allow_connect: true } } }));
+  t.after(() => p.close());
+  const session = connect(p.port);
+  t.after(() => session.close());
+  const [settings] = await once(session, 'remoteSettings') as [http2.Settings];
+  assert.equal(settings.enableConnectProtocol, true);
+  const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/chat' }, { endStream: false });
+  const [resp] = await once(stream, 'response') as [http2.IncomingHttpHeaders];
+  assert.equal(resp[':status'], 403);
+  stream.resume();
+  stream.on('error', () => { /* the stream is reset once the reply is out */ });
+  await once(stream, 'close');
+  const s = await statsOf(p);
+  assert.equal(s.get('http.ingress.downstream_rq_ws_on_non_ws_route'), 1);
+});
