@@ -442,3 +442,90 @@ test('extended CONNECT is refused when websocket upgrades are not enabled', asyn
   const s = await statsOf(p);
   assert.equal(s.get('http.ingress.downstream_rq_ws_on_non_ws_route'), 1);
 });
+
+const MiB = 1024 * 1024;
+const BLOCK = Buffer.alloc(64 * 1024, 'weft h2 flow control. ');
+
+/** Polls `value()` until it has not changed for `checks` consecutive looks (5 ms apart). */
+async function settled(value: () => number, what: string, checks = 20): Promise<number> {
+  let last = -1, same = 0;
+  await eventually(() => {
+    const v = value();
+    same = v === last ? same + 1 : 0;
+    last = v;
+    return same >= checks;
+  }, what, 10_000);
+  return last;
+}
+
+test('a slow upstream stops the client: the stream\'s WINDOW_UPDATEs are withheld, nothing is lost', async (t) => {
+  const total = 16 * MiB;
+  let received = 0;
+  let release: (() => void) | null = null;
+  const up = await startUpstream((_req, res, body) => res.end(`got ${body.length}`));
+  t.after(() => up.close());
+  // Hold the upload: the upstream reads nothing until released.
+  up.server.prependListener('request', (req) => {
+    req.pause();
+    release = () => req.resume();
+    req.on('data', (c: Buffer) => { received += c.length; });
+  });
+  const p = await startProxy(proxyTo(up.port, { extra: { http2_protocol_options: { initial_stream_window_size: 65535 } } }));
+  t.after(() => p.close());
+  const session = connect(p.port);
+  t.after(() => session.close());
+  const req = session.request({ ':method': 'POST', ':path': '/upload', 'content-length': String(total) });
+  const reply = new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    req.on('error', reject);
+  });
+  // Written as the stream accepts it: `accepted` is what node:http2 took (and flow control let out).
+  let accepted = 0;
+  const pump = (): void => {
+    while (accepted < total) {
+      accepted += BLOCK.length;
+      if (!req.write(BLOCK)) { req.once('drain', pump); return; }
+    }
+    req.end();
+  };
+  pump();
+  await eventually(() => release !== null, 'the request upstream');
+  const sent = await settled(() => accepted, 'the client to stall');
+  assert.ok(sent < total / 2, `the client could send only what windows and socket buffers hold, sent ${sent} of ${total}`);
+  release!();
+  assert.equal(await reply, `got ${total}`);
+  assert.equal(received, total);
+});
+
+test('a slow client stops the upstream: sendResponseData pushes back, the upstream resumes on drain', async (t) => {
+  const total = 16 * MiB;
+  let written = 0;
+  const up = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-length': String(total) });
+    const pump = (): void => {
+      while (written < total) {
+        written += BLOCK.length;
+        if (!res.write(BLOCK)) { res.once('drain', pump); return; }
+      }
+      res.end();
+    };
+    pump();
+  });
+  t.after(() => up.close());
+  const p = await startProxy(proxyTo(up.port));
+  t.after(() => p.close());
+  const session = connect(p.port);
+  t.after(() => session.close());
+  const req = session.request({ ':path': '/download' });
+  req.pause(); // read nothing: the client's stream window (64 KiB by default) fills
+  await once(req, 'response');
+  const stalledAt = await settled(() => written, 'the upstream to stall');
+  assert.ok(stalledAt < total / 2, `the proxy buffered only a bounded amount, upstream wrote ${stalledAt} of ${total}`);
+  let got = 0;
+  req.on('data', (c: Buffer) => { got += c.length; });
+  req.resume();
+  await once(req, 'end');
+  assert.equal(got, total);
+});
