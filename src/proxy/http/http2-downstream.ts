@@ -246,7 +246,9 @@ export class Http2StreamCodec implements DownstreamCodec {
     this.active = active;
     const stats = this.hcm.stats;
     let trailers: string[] | null = null;
-    h2s.on('wantTrailers', () => h2s.sendTrailers(toHeaderObject(this.responseTrailers ?? [], null)));
+    h2s.on('wantTrailers', () => {
+      try { h2s.sendTrailers(toHeaderObject(this.responseTrailers ?? [], null)); } catch { h2s.close(NGHTTP2_INTERNAL_ERROR); }
+    });
     h2s.on('drain', () => { this.activity++; if (!this.tunnelled) active.onDownstreamDrain(); });
     if (!endStream && head.upgrade === null) {
       h2s.on('data', (d: Buffer) => {
@@ -310,7 +312,13 @@ export class Http2StreamCodec implements DownstreamCodec {
     if (!upgraded && contentLength >= 0 && status >= 200 && status !== 204 && status !== 304) out['content-length'] = String(contentLength);
     if (endStream) this.responseEnded = true;
     // sendDate: false, as the HTTP/1.1 codec: the upstream's Date is forwarded, none is made up.
-    this.h2s.respond(out, { endStream, waitForTrailers: !endStream && !upgraded, sendDate: false } as http2.ServerStreamResponseOptions);
+    try {
+      this.h2s.respond(out, { endStream, waitForTrailers: !endStream && !upgraded, sendDate: false } as http2.ServerStreamResponseOptions);
+    } catch {
+      // A field HTTP/2 cannot carry (node:http2 validates names and values): the stream fails.
+      this.responseEnded = true;
+      this.h2s.close(NGHTTP2_INTERNAL_ERROR);
+    }
   }
 
   sendResponseData(_stream: ActiveStream, chunk: Buffer): boolean {
@@ -377,15 +385,8 @@ export class Http2StreamCodec implements DownstreamCodec {
     if (this.closed || this.tunnelled) return;
     // The response is complete but the client is still sending: once the response is flushed,
     // end the stream with RST_STREAM(NO_ERROR) (RFC 9113 §8.1).
-    if (this.responseEnded && !this.requestEnded && this.upgrade === null) {
-      const h2s = this.h2s;
-      const close = () => { if (!h2s.destroyed && !h2s.closed) h2s.close(NGHTTP2_NO_ERROR); };
-      if (h2s.writableFinished) close();
-      else h2s.once('finish', close);
-    } else if (this.upgrade !== null && !this.h2s.closed) {
-      // A refused upgrade: the stream's bytes are not for anyone.
-      if (this.responseEnded) this.h2s.once('finish', () => { if (!this.h2s.closed) this.h2s.close(NGHTTP2_NO_ERROR); });
-    }
+    // (A refused upgrade is the same: the stream's bytes are for no one.)
+    if (this.responseEnded && !this.requestEnded) closeWhenFlushed(this.h2s);
   }
 
   /** After the upstream's 101: bytes of the HTTP/2 stream go to the upstream socket and back. */
@@ -417,6 +418,7 @@ export class Http2StreamCodec implements DownstreamCodec {
     });
     h2s.on('drain', () => upConn.resumeReading());
     h2s.on('data', (d: Buffer) => {
+      if (up.destroyed) return;
       bytesIn += d.length;
       stats.downstream_cx_rx_bytes_total.add(d.length);
       if (!up.write(d)) h2s.pause();
@@ -425,9 +427,10 @@ export class Http2StreamCodec implements DownstreamCodec {
     h2s.on('end', () => up.end());
     up.on('end', () => { if (!h2s.destroyed) h2s.end(); });
     up.on('close', () => {
-      // The upstream went away: end our side cleanly if it had ended, else reset the stream.
+      // The upstream went away. After its FIN our side has ended: once that is flushed the stream
+      // is over (RST_STREAM NO_ERROR if the client still sends). Without a FIN it is a reset.
       if (!h2s.closed && !h2s.destroyed) {
-        if (h2s.writableEnded) { if (h2s.readableEnded) h2s.close(NGHTTP2_NO_ERROR); else h2s.resume(); }
+        if (h2s.writableEnded) closeWhenFlushed(h2s);
         else h2s.close(NGHTTP2_INTERNAL_ERROR);
       }
       closedOne();
@@ -435,6 +438,13 @@ export class Http2StreamCodec implements DownstreamCodec {
     h2s.on('close', () => { up.destroy(); closedOne(); });
     h2s.resume();
   }
+}
+
+/** RST_STREAM(NO_ERROR) once everything written to the stream has gone out. */
+function closeWhenFlushed(h2s: http2.ServerHttp2Stream): void {
+  const close = () => { if (!h2s.destroyed && !h2s.closed) h2s.close(NGHTTP2_NO_ERROR); };
+  if (h2s.writableFinished) close();
+  else h2s.once('finish', close);
 }
 
 // ─────────────────────────── header conversion ───────────────────────────
