@@ -529,3 +529,50 @@ test('a slow client stops the upstream: sendResponseData pushes back, the upstre
   await once(req, 'end');
   assert.equal(got, total);
 });
+
+test('an upstream reset mid-response resets only that stream (RST_STREAM), the connection carries on', async (t) => {
+  const { startRawServer } = await import('../helpers/upstream.js');
+  const up = await startRawServer((s) => {
+    s.once('data', (d: Buffer) => {
+      if (d.toString('latin1').startsWith('GET /broken')) {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial', () => s.destroy());
+      } else {
+        s.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok');
+      }
+    });
+  });
+  t.after(() => up.close());
+  const p = await startProxy(proxyTo(up.port));
+  t.after(() => p.close());
+  const session = connect(p.port);
+  t.after(() => session.close());
+  const broken = session.request({ ':path': '/broken' });
+  let status: unknown;
+  broken.on('response', (h) => { status = h[':status']; });
+  broken.on('error', () => { /* expected: the reset */ });
+  broken.resume();
+  await new Promise((r) => broken.on('close', r)); // (events.once would reject on the 'error')
+  assert.equal(status, 200);
+  assert.equal(broken.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
+  const fine = await h2request(session, { ':path': '/fine' });
+  assert.deepEqual([fine.status, fine.body.toString()], [200, 'ok']);
+  const s = await statsOf(p);
+  assert.equal(s.get('http.ingress.downstream_rq_tx_reset'), 1);
+});
+
+test('idle_timeout closes an HTTP/2 connection without streams with GOAWAY', async (t) => {
+  const up = await startUpstream();
+  t.after(() => up.close());
+  const p = await startProxy(proxyTo(up.port, { extra: { common_http_protocol_options: { idle_timeout: '0.2s' } } }));
+  t.after(() => p.close());
+  const session = connect(p.port);
+  const r = await h2request(session, { ':path': '/once' });
+  assert.equal(r.status, 200);
+  const [code] = await once(session, 'goaway') as [number];
+  assert.equal(code, http2.constants.NGHTTP2_NO_ERROR);
+  await once(session, 'close');
+  const s = await statsOf(p);
+  assert.equal(s.get('http.ingress.downstream_cx_idle_timeout'), 1);
+  assert.equal(s.get('http.ingress.downstream_cx_http2_active'), 0);
+  assert.equal(s.get('http.ingress.downstream_cx_active'), 0);
+});
