@@ -34,7 +34,7 @@ function open(proto: Protocol, socket: net.Socket, slot: HcmSlot, facts: Connect
               onClose: (c: DownstreamConnectionHandle) => void): DownstreamConnectionHandle {
   return proto === 'h2'
     ? new Http2DownstreamConnection(socket, slot, facts.tls ? 'https' : 'http', bufferLimit, onClose)
-    : new Http1DownstreamConnection(socket, slot, bufferLimit, onClose);
+    : new Http1DownstreamConnection(socket, slot, bufferLimit, onClose, facts.tls);
 }
 
 /** 'h2' when `buf` starts with the preface, 'h1' when it cannot, null while it still may. */

@@ -1,5 +1,5 @@
-// serveHttp picks the codec: HTTP/2 when TLS negotiated h2 (scheme https), HTTP/1.1 for
-// http/1.1, and with AUTO on plaintext the client preface decides (detectProtocol).
+// serveHttp picks the codec: HTTP/2 when TLS negotiated h2, HTTP/1.1 for http/1.1 (both with
+// scheme https over TLS), and with AUTO on plaintext the client preface decides (detectProtocol).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,10 +84,10 @@ test('HTTP/2 over TLS when ALPN chose h2: the scheme is https', async (t) => {
   t.after(() => h1.destroy());
   await once(h1, 'secureConnect');
   assert.equal(h1.alpnProtocol, 'http/1.1');
-  h1.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  h1.end('GET /go HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   let text = '';
   h1.on('data', (d: Buffer) => { text += d.toString(); });
   await once(h1, 'end');
-  assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
-  assert.match(text, /over tls$/);
+  assert.match(text, /^HTTP\/1\.1 301 Moved Permanently\r\n/);
+  assert.match(text, /\r\nlocation: https:\/\/x\/gone\r\n/i, 'the HTTP/1.1 codec takes the scheme from the facts too');
 });
