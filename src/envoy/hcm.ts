@@ -9,7 +9,7 @@ import {
   uint32, wrapped, type Reader,
 } from './decode/readers.js';
 import { typedConfig, type Extension } from './decode/typed.js';
-import { commonHttpProtocolOptions, downstreamHttp1ProtocolOptions } from './protocol-options.js';
+import { commonHttpProtocolOptions, downstreamHttp1ProtocolOptions, downstreamHttp2ProtocolOptions, HTTP2_DEFAULTS } from './protocol-options.js';
 import { routeConfiguration, upgradeConfigFields } from './route.js';
 
 const DEFAULTS = {
@@ -60,10 +60,10 @@ const HCM = defineMessage({
   fields: [
     'codec_type', 'stat_prefix', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options',
     'server_name', 'max_request_headers_kb', 'stream_idle_timeout', 'request_headers_timeout', 'access_log',
-    'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'upgrade_configs',
+    'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'upgrade_configs', 'http2_protocol_options',
   ],
   unsupported: [
-    'rds', 'scoped_routes', 'add_user_agent', 'tracing', 'http1_safe_max_connection_duration', 'http2_protocol_options',
+    'rds', 'scoped_routes', 'add_user_agent', 'tracing', 'http1_safe_max_connection_duration',
     'http3_protocol_options', 'server_header_transformation', 'scheme_header_transformation', 'stream_flush_timeout',
     'request_timeout', 'drain_timeout', 'delayed_close_timeout', 'access_log_flush_interval',
     'flush_access_log_on_new_request', 'access_log_options', 'original_ip_detection_extensions',
@@ -88,7 +88,7 @@ export const httpConnectionManagerExtension: Extension<'network_filter'> = {
   spec: HCM,
   decode(m): HttpConnectionManagerConfig | undefined {
     const statPrefix = m.req('stat_prefix', nonEmptyString);
-    const codecType = supportedValue(m.at('codec_type'), m.get('codec_type', codecTypeEnum, 'AUTO'), ['AUTO', 'HTTP1']);
+    const codecType = supportedValue(m.at('codec_type'), m.get('codec_type', codecTypeEnum, 'AUTO'), ['AUTO', 'HTTP1', 'HTTP2']);
     const which = m.oneof(['route_config'], { required: true, others: ['rds', 'scoped_routes'] });
     const routeConfig = which === undefined ? undefined : m.opt('route_config', inlineRouteConfiguration);
     const common = m.opt('common_http_protocol_options', hcmCommonOptions);
@@ -110,6 +110,7 @@ export const httpConnectionManagerExtension: Extension<'network_filter'> = {
       streamIdleTimeoutMs: m.get('stream_idle_timeout', duration, DEFAULTS.streamIdleTimeoutMs),
       maxRequestHeadersKb: m.get('max_request_headers_kb', wrapped(integer(1, 8192)), DEFAULTS.maxRequestHeadersKb),
       upgradeConfigs: m.get('upgrade_configs', list(upgradeConfig), []),
+      http2: m.get('http2_protocol_options', downstreamHttp2ProtocolOptions, HTTP2_DEFAULTS),
       httpFilters,
     };
     return config;

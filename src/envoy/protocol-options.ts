@@ -1,8 +1,9 @@
-// Decoders for envoy.config.core.v3 protocol options (HttpProtocolOptions, Http1ProtocolOptions), in
+// Decoders for envoy.config.core.v3 protocol options (HttpProtocolOptions, Http1ProtocolOptions,
+// Http2ProtocolOptions), in
 // the two places Weft reads them: the HTTP connection manager and clusters' upstream options.
 
-import type { Http2Options } from '../proxy/config/types.js';
-import { defineMessage, duration, integer, message, uint32, wrapped, bool, type Reader } from './decode/readers.js';
+import type { Http2Options, Http2ProtocolOptions } from '../proxy/config/types.js';
+import { defineMessage, duration, integer, message, uint32, wrapped, bool, type Msg, type Reader } from './decode/readers.js';
 
 const HTTP_PROTOCOL_OPTIONS_FIELDS = [
   'idle_timeout', 'max_connection_duration', 'max_headers_count', 'max_response_headers_kb', 'max_stream_duration',
@@ -61,24 +62,41 @@ const HTTP2_PROTOCOL_OPTIONS_FIELDS = [
   'use_oghttp2_codec', 'max_metadata_size',
 ] as const;
 
-/** Envoy's defaults for the HTTP/2 options Weft implements. */
+/** Envoy's defaults for the HTTP/2 settings Weft implements (protocol.proto). */
 export const DEFAULT_HTTP2_OPTIONS: Http2Options = Object.freeze({
+  hpackTableSize: 4096,
   maxConcurrentStreams: 2_147_483_647,
   initialStreamWindowSize: 268_435_456,
   initialConnectionWindowSize: 268_435_456,
-  hpackTableSize: 4096,
 });
 
-/** envoy.config.core.v3.Http2ProtocolOptions: the stream limit, the two flow-control windows and the HPACK table size. */
-export const http2ProtocolOptions: Reader<Http2Options> = message(
-  defineMessage({
-    name: 'envoy.config.core.v3.Http2ProtocolOptions',
-    ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, ['hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size', 'initial_connection_window_size']),
-  }),
-  (m) => ({
-    maxConcurrentStreams: m.get('max_concurrent_streams', wrapped(integer(1, 2_147_483_647)), DEFAULT_HTTP2_OPTIONS.maxConcurrentStreams),
-    initialStreamWindowSize: m.get('initial_stream_window_size', wrapped(integer(65_535, 2_147_483_647)), DEFAULT_HTTP2_OPTIONS.initialStreamWindowSize),
-    initialConnectionWindowSize: m.get('initial_connection_window_size', wrapped(integer(65_535, 2_147_483_647)), DEFAULT_HTTP2_OPTIONS.initialConnectionWindowSize),
+/** The downstream defaults: the same settings, extended CONNECT off. */
+export const HTTP2_DEFAULTS: Http2ProtocolOptions = Object.freeze({ ...DEFAULT_HTTP2_OPTIONS, allowConnect: false });
+
+const HTTP2_SETTINGS = ['hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size', 'initial_connection_window_size'] as const;
+const windowSize = wrapped(integer(65_535, 2_147_483_647));
+
+function http2Settings(m: Msg): Http2Options {
+  return {
     hpackTableSize: m.get('hpack_table_size', wrapped(uint32), DEFAULT_HTTP2_OPTIONS.hpackTableSize),
-  }),
+    maxConcurrentStreams: m.get('max_concurrent_streams', wrapped(integer(1, 2_147_483_647)), DEFAULT_HTTP2_OPTIONS.maxConcurrentStreams),
+    initialStreamWindowSize: m.get('initial_stream_window_size', windowSize, DEFAULT_HTTP2_OPTIONS.initialStreamWindowSize),
+    initialConnectionWindowSize: m.get('initial_connection_window_size', windowSize, DEFAULT_HTTP2_OPTIONS.initialConnectionWindowSize),
+  };
+}
+
+/** envoy.config.core.v3.Http2ProtocolOptions for upstream sessions: the stream limit, the two flow-control windows, the HPACK table size. */
+export const http2ProtocolOptions: Reader<Http2Options> = message(
+  defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, HTTP2_SETTINGS) }),
+  http2Settings,
+);
+
+/**
+ * envoy.config.core.v3.Http2ProtocolOptions for the downstream side (the HTTP connection
+ * manager): the SETTINGS Weft sends, its connection window and extended CONNECT. The flood
+ * limits, metadata, custom settings and keepalive PINGs are not implemented (errors).
+ */
+export const downstreamHttp2ProtocolOptions: Reader<Http2ProtocolOptions> = message(
+  defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, [...HTTP2_SETTINGS, 'allow_connect']) }),
+  (m) => ({ ...http2Settings(m), allowConnect: m.get('allow_connect', bool, HTTP2_DEFAULTS.allowConnect) }),
 );

@@ -84,6 +84,15 @@ export interface UpgradeConfig {
   readonly enabled: boolean;
 }
 
+/**
+ * envoy.config.core.v3.Http2ProtocolOptions as the downstream HTTP/2 codec honours it (the
+ * SETTINGS it sends and its connection window). Defaults are Envoy's.
+ */
+export interface Http2ProtocolOptions extends Http2Options {
+  /** Extended CONNECT (RFC 8441, SETTINGS_ENABLE_CONNECT_PROTOCOL); default false. */
+  readonly allowConnect: boolean;
+}
+
 export interface HttpConnectionManagerConfig {
   readonly kind: 'http_connection_manager';
   readonly statPrefix: string;
@@ -105,6 +114,8 @@ export interface HttpConnectionManagerConfig {
   /** Envoy default 60. */
   readonly maxRequestHeadersKb: number;
   readonly upgradeConfigs: readonly UpgradeConfig[];
+  /** http2_protocol_options (Envoy's defaults when absent). */
+  readonly http2: Http2ProtocolOptions;
   readonly httpFilters: readonly HttpFilterConfig[];
 }
 

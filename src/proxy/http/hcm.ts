@@ -13,6 +13,8 @@ export class HcmStats {
   readonly downstream_cx_active: Gauge;
   readonly downstream_cx_http1_total: Counter;
   readonly downstream_cx_http1_active: Gauge;
+  readonly downstream_cx_http2_total: Counter;
+  readonly downstream_cx_http2_active: Gauge;
   readonly downstream_cx_destroy: Counter;
   readonly downstream_cx_destroy_remote_active_rq: Counter;
   readonly downstream_cx_protocol_error: Counter;
@@ -23,6 +25,7 @@ export class HcmStats {
   readonly downstream_cx_upgrades_active: Gauge;
   readonly downstream_rq_total: Counter;
   readonly downstream_rq_http1_total: Counter;
+  readonly downstream_rq_http2_total: Counter;
   readonly downstream_rq_active: Gauge;
   readonly downstream_rq_completed: Counter;
   readonly downstream_rq_xx: readonly Counter[]; // index 1..5
@@ -48,6 +51,8 @@ export class HcmStats {
     this.downstream_cx_active = g('downstream_cx_active');
     this.downstream_cx_http1_total = c('downstream_cx_http1_total');
     this.downstream_cx_http1_active = g('downstream_cx_http1_active');
+    this.downstream_cx_http2_total = c('downstream_cx_http2_total');
+    this.downstream_cx_http2_active = g('downstream_cx_http2_active');
     this.downstream_cx_destroy = c('downstream_cx_destroy');
     this.downstream_cx_destroy_remote_active_rq = c('downstream_cx_destroy_remote_active_rq');
     this.downstream_cx_protocol_error = c('downstream_cx_protocol_error');
@@ -58,6 +63,7 @@ export class HcmStats {
     this.downstream_cx_upgrades_active = g('downstream_cx_upgrades_active');
     this.downstream_rq_total = c('downstream_rq_total');
     this.downstream_rq_http1_total = c('downstream_rq_http1_total');
+    this.downstream_rq_http2_total = c('downstream_rq_http2_total');
     this.downstream_rq_active = g('downstream_rq_active');
     this.downstream_rq_completed = c('downstream_rq_completed');
     const xx: Counter[] = [];

@@ -30,7 +30,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   readonly remotePort: number;
   readonly remoteAddressPort: string;
   readonly localAddress: string;
-  readonly scheme = 'http' as const;
+  /** `https` when the listener terminated TLS (ConnectionFacts.tls). */
+  readonly scheme: 'http' | 'https';
   private stream: ActiveStream | null = null;
   /** Close once the current response is written (client asked, draining, or framing needs it). */
   private closeAfter = false;
@@ -58,8 +59,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private activitySeen = -1;
 
   constructor(readonly socket: net.Socket, readonly slot: HcmSlot, readonly bufferLimit: number,
-              private readonly onClose: (c: Http1DownstreamConnection) => void) {
+              private readonly onClose: (c: Http1DownstreamConnection) => void, tls = false) {
     this.hcm = slot.hcm;
+    this.scheme = tls ? 'https' : 'http';
     const remote = socket.remoteAddress ?? '';
     // An IPv4 client of a dual-stack (::) listener is an IPv4 address, as Envoy reports it.
     this.remoteAddress = remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote;

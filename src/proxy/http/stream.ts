@@ -142,7 +142,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     const hcm = this.hcm;
     const stats = hcm.stats;
     stats.downstream_rq_total.inc();
-    stats.downstream_rq_http1_total.inc();
+    if (info.protocol === 'HTTP/2') stats.downstream_rq_http2_total.inc();
+    else stats.downstream_rq_http1_total.inc();
     stats.downstream_rq_active.inc();
 
     // Request target: origin-form, absolute-form (proxy requests), or asterisk-form.
