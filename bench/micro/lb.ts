@@ -20,7 +20,7 @@ function config(lbPolicy: LbPolicy, endpoints: LocalityLbEndpointsConfig[]): Clu
     leastRequest: { choiceCount: 2 }, ringHash: { minimumRingSize: 1024, maximumRingSize: 8388608 },
     maglev: { tableSize: 65537 },
     connectionPool: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, idleTimeoutMs: 3600000, maxRequestsPerConnection: 0 },
-    perConnectionBufferLimitBytes: 1048576,
+    perConnectionBufferLimitBytes: 1048576, transportSocket: null,
   };
 }
 

@@ -37,6 +37,7 @@ export function clusterConfig(name: string, endpoints: LocalityLbEndpointsConfig
       idleTimeoutMs: 3600000, maxRequestsPerConnection: 0,
     },
     perConnectionBufferLimitBytes: 1048576,
+    transportSocket: null,
     ...over,
   };
 }
