@@ -53,6 +53,8 @@ function buildEntries(cfg: DownstreamTlsConfig, read: (s: TlsDataSource) => stri
   const v = common.validationContext;
   const shared: tls.SecureContextOptions = {
     ...paramsOptions(common.tlsParams, 'TLSv1.3'),
+    // The server's cipher order wins (Envoy's default; prefer_client_ciphers is not supported).
+    honorCipherOrder: true,
     ...(v?.trustedCa ? { ca: checkedCa(read(v.trustedCa)) } : {}),
     ...(v?.crl ? { crl: read(v.crl) } : {}),
   };
@@ -70,6 +72,16 @@ function checkedCa(text: string): string {
   const certs = parseCertificates(text);
   if (typeof certs === 'string') throw new Error(`trusted_ca: expected PEM CA certificates (${certs})`);
   return text;
+}
+
+/**
+ * The chain verification result of a server-side TLSSocket made without a tls.Server: Node sets
+ * `authorized` only in tls.Server's own connection handling, from this same call on the handle.
+ */
+function verifyError(t: tls.TLSSocket): Error | null {
+  const handle = (t as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  if (typeof handle?.verifyError === 'function') return handle.verifyError();
+  return t.authorized ? null : new Error(String(t.authorizationError ?? 'unverified'));
 }
 
 export class DownstreamTls {
@@ -151,7 +163,7 @@ export class DownstreamTls {
       return true;
     }
     if (!this.requestCert) return true;
-    if (!t.authorized) { this.stats.fail_verify_error.inc(); return false; }
+    if (verifyError(t) !== null) { this.stats.fail_verify_error.inc(); return false; }
     if (!this.sans.matches(parseSubjectAltNames(cert.subjectaltname))) { this.stats.fail_verify_san.inc(); return false; }
     return true;
   }
