@@ -56,6 +56,13 @@ function describe(src: TlsDataSource): string {
   return src.filename !== null ? `file ${show(src.filename)}` : 'inline data';
 }
 
+/** A private key that serializes (config_dump, golden files) as `[redacted]`, as Envoy's dumps do. */
+function redacted(src: TlsDataSource): TlsDataSource {
+  const out = { ...src };
+  Object.defineProperty(out, 'toJSON', { enumerable: false, value: () => ({ filename: src.filename, text: '[redacted]' }) });
+  return out;
+}
+
 // ───────────────────────────── TLS certificates ─────────────────────────────
 
 const TLS_CERTIFICATE = defineMessage({
@@ -72,7 +79,7 @@ const tlsCertificate: Reader<TlsCertificateConfig> = message(TLS_CERTIFICATE, (m
   if (bad !== null) {
     return m.at(bad.field).fail(`expected ${bad.why}, got ${describe(bad.field === 'private_key' ? privateKey : certificateChain)}`);
   }
-  return { certificateChain, privateKey };
+  return { certificateChain, privateKey: redacted(privateKey) };
 });
 
 // ───────────────────────────── validation ─────────────────────────────
