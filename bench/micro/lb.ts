@@ -23,6 +23,7 @@ function config(lbPolicy: LbPolicy, endpoints: LocalityLbEndpointsConfig[]): Clu
     perConnectionBufferLimitBytes: 1048576,
     upstreamProtocol: 'HTTP1',
     http2: { maxConcurrentStreams: 2147483647, initialStreamWindowSize: 268435456, initialConnectionWindowSize: 268435456, hpackTableSize: 4096 },
+    transportSocket: null,
   };
 }
 

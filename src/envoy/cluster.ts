@@ -13,6 +13,7 @@ import {
 import { typedConfig } from './decode/typed.js';
 import { DEFAULT_BUFFER_LIMIT_BYTES } from './listener.js';
 import { DEFAULT_HTTP2_OPTIONS, http2ProtocolOptions } from './protocol-options.js';
+import { transportSocket } from './tls.js';
 import { UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY, type UpstreamHttpProtocolOptionsConfig } from './upstream-http.js';
 
 const DEFAULTS = {
@@ -236,7 +237,7 @@ const CLUSTER = defineMessage({
     'name', 'type', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'lb_policy', 'load_assignment',
     'max_requests_per_connection', 'circuit_breakers', 'typed_extension_protocol_options', 'dns_refresh_rate',
     'dns_lookup_family', 'common_lb_config', 'least_request_lb_config', 'ring_hash_lb_config', 'maglev_lb_config',
-    'round_robin_lb_config', 'http2_protocol_options',
+    'round_robin_lb_config', 'http2_protocol_options', 'transport_socket',
   ],
   unsupported: [
     'transport_socket_matches', 'transport_socket_matcher', 'alt_stat_name', 'cluster_type', 'eds_cluster_config',
@@ -244,7 +245,7 @@ const CLUSTER = defineMessage({
     'dns_jitter', 'dns_failure_refresh_rate', 'respect_dns_ttl', 'dns_resolvers',
     'use_tcp_for_dns_lookups', 'dns_resolution_config', 'typed_dns_resolver_config', 'wait_for_warm_on_init',
     'outlier_detection', 'cleanup_interval', 'upstream_bind_config', 'lb_subset_config', 'original_dst_lb_config',
-    'transport_socket', 'metadata', 'protocol_selection', 'upstream_connection_options',
+    'metadata', 'protocol_selection', 'upstream_connection_options',
     'close_connections_on_host_health_failure', 'ignore_health_on_host_removal', 'filters', 'load_balancing_policy',
     'lrs_server', 'lrs_report_endpoint_metrics', 'track_timeout_budgets', 'upstream_config', 'track_cluster_stats',
     'preconnect_policy', 'connection_pool_per_downstream_connection',
@@ -316,6 +317,7 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
   const dnsLookupFamily = m.get('dns_lookup_family', dnsLookupFamilyEnum, 'AUTO');
   const healthyPanicThresholdPercent = m.get('common_lb_config', commonLbConfig, DEFAULTS.healthyPanicThresholdPercent);
   const perConnectionBufferLimitBytes = m.get('per_connection_buffer_limit_bytes', wrapped(uint32), DEFAULT_BUFFER_LIMIT_BYTES);
+  const upstreamTls = m.opt('transport_socket', transportSocket('upstream_transport_socket')) ?? null;
 
   if (name === undefined || type === undefined || lbPolicy === undefined) return undefined;
   return {
@@ -338,6 +340,7 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
     perConnectionBufferLimitBytes,
     upstreamProtocol: http?.protocol ?? (legacyHttp2 !== undefined ? 'HTTP2' : 'HTTP1'),
     http2: http?.http2 ?? legacyHttp2 ?? DEFAULT_HTTP2_OPTIONS,
+    transportSocket: upstreamTls,
   };
 });
 

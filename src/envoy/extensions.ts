@@ -7,6 +7,9 @@ import {
 import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
 import { httpConnectionManagerExtension } from './hcm.js';
 import { routerFilterExtension } from './router-filter.js';
+import {
+  downstreamTlsContextExtension, httpInspectorExtension, tlsInspectorExtension, upstreamTlsContextExtension,
+} from './tls.js';
 import { upstreamHttpProtocolOptionsExtension } from './upstream-http.js';
 
 export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
@@ -20,6 +23,12 @@ export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   stderrAccessLogExtension,
   // cluster typed_extension_protocol_options
   upstreamHttpProtocolOptionsExtension,
+  // listener filters
+  tlsInspectorExtension,
+  httpInspectorExtension,
+  // transport sockets
+  downstreamTlsContextExtension,
+  upstreamTlsContextExtension,
 ];
 
 /** A registry holding the built-in extensions. */

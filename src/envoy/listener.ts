@@ -2,27 +2,42 @@
 // FilterChain, FilterChainMatch and network Filter.
 
 import type { FilterChainConfig, FilterChainMatchConfig, ListenerConfig, NetworkFilterConfig } from '../proxy/config/types.js';
-import { address, cidrRange, formatAddress } from './core.js';
+import { address, cidrRange, formatAddress, isHostname } from './core.js';
 import type { Ctx } from './decode/context.js';
-import { defineMessage, integer, list, message, string, uint32, wrapped, type Reader } from './decode/readers.js';
+import { bool, defineMessage, duration, integer, list, message, reader, string, uint32, wrapped, type Reader } from './decode/readers.js';
 import { typedConfig } from './decode/typed.js';
+import { listenerFilter, transportSocket } from './tls.js';
 
 /** Envoy's default per-connection buffer limit: 1 MiB. */
 export const DEFAULT_BUFFER_LIMIT_BYTES = 1_048_576;
 
 const FILTER_CHAIN_MATCH = defineMessage({
   name: 'envoy.config.listener.v3.FilterChainMatch',
-  fields: ['destination_port', 'source_prefix_ranges'],
+  fields: ['destination_port', 'source_prefix_ranges', 'server_names', 'transport_protocol', 'application_protocols'],
   unsupported: [
     'prefix_ranges', 'address_suffix', 'suffix_len', 'direct_source_prefix_ranges', 'source_type', 'source_ports',
-    'server_names', 'transport_protocol', 'application_protocols',
   ],
 });
 
-const EMPTY_MATCH: FilterChainMatchConfig = { destinationPort: null, sourcePrefixRanges: [] };
+const EMPTY_MATCH: FilterChainMatchConfig = {
+  destinationPort: null, serverNames: [], transportProtocol: '', applicationProtocols: [], sourcePrefixRanges: [],
+};
+
+const SERVER_NAME_WHAT = 'a server name (`example.com`) or a wildcard (`*.example.com`)';
+
+/** A server name to match SNI against: exact, or `*.` followed by a name; decoded lower-cased. */
+const serverName: Reader<string> = reader(SERVER_NAME_WHAT, (ctx, v) => {
+  if (typeof v !== 'string') return ctx.expected(SERVER_NAME_WHAT, v);
+  const name = v.startsWith('*.') ? v.slice(2) : v;
+  if (!isHostname(name) || name.endsWith('.')) return ctx.expected(SERVER_NAME_WHAT, v);
+  return v.toLowerCase();
+});
 
 const filterChainMatch: Reader<FilterChainMatchConfig> = message(FILTER_CHAIN_MATCH, (m) => ({
   destinationPort: m.opt('destination_port', wrapped(integer(1, 65535))) ?? null,
+  serverNames: m.get('server_names', list(serverName), []),
+  transportProtocol: m.get('transport_protocol', string, ''),
+  applicationProtocols: m.get('application_protocols', list(string), []),
   sourcePrefixRanges: m.get('source_prefix_ranges', list(cidrRange), []),
 }));
 
@@ -51,8 +66,8 @@ function checkTerminalLast(ctx: Ctx, raw: unknown, filters: readonly NetworkFilt
 
 const FILTER_CHAIN = defineMessage({
   name: 'envoy.config.listener.v3.FilterChain',
-  fields: ['filter_chain_match', 'filters', 'name'],
-  unsupported: ['use_proxy_proto', 'metadata', 'transport_socket', 'transport_socket_connect_timeout'],
+  fields: ['filter_chain_match', 'filters', 'name', 'transport_socket'],
+  unsupported: ['use_proxy_proto', 'metadata', 'transport_socket_connect_timeout'],
 });
 
 const filterChain: Reader<FilterChainConfig> = message(FILTER_CHAIN, (m) => {
@@ -62,21 +77,26 @@ const filterChain: Reader<FilterChainConfig> = message(FILTER_CHAIN, (m) => {
     name: m.get('name', string, ''),
     match: m.get('filter_chain_match', filterChainMatch, EMPTY_MATCH),
     filters: filters ?? [],
+    transportSocket: m.opt('transport_socket', transportSocket('downstream_transport_socket')) ?? null,
   };
 });
 
 /** A canonical key for a filter chain match, to find chains that could never be told apart. */
 function matchKey(match: FilterChainMatchConfig): string {
   const ranges = match.sourcePrefixRanges.map((r) => `${r.addressPrefix.toLowerCase()}/${r.prefixLen}`).sort();
-  return JSON.stringify([match.destinationPort, ranges]);
+  return JSON.stringify([match.destinationPort, [...match.serverNames].sort(), match.transportProtocol,
+    [...match.applicationProtocols].sort(), ranges]);
 }
 
 const LISTENER = defineMessage({
   name: 'envoy.config.listener.v3.Listener',
-  fields: ['name', 'address', 'filter_chains', 'default_filter_chain', 'per_connection_buffer_limit_bytes'],
+  fields: [
+    'name', 'address', 'filter_chains', 'default_filter_chain', 'per_connection_buffer_limit_bytes', 'listener_filters',
+    'listener_filters_timeout', 'continue_on_listener_filters_timeout',
+  ],
   unsupported: [
     'additional_addresses', 'fcds_config', 'filter_chain_matcher', 'use_original_dst', 'metadata', 'deprecated_v1',
-    'drain_type', 'listener_filters', 'listener_filters_timeout', 'continue_on_listener_filters_timeout',
+    'drain_type',
     'transparent', 'freebind', 'socket_options', 'tcp_fast_open_queue_length', 'udp_listener_config',
     'api_listener', 'connection_balance_config', 'reuse_port', 'enable_reuse_port', 'access_log',
     'tcp_backlog_size', 'max_connections_to_accept_per_socket_event', 'bind_to_port', 'internal_listener',
@@ -109,6 +129,8 @@ export const listener: Reader<ListenerConfig> = message(LISTENER, (m) => {
       }
     });
   }
+  const listenerFilters = m.get('listener_filters', list(listenerFilter), []);
+  checkInspectors(m.at('filter_chains'), chains, listenerFilters.map((f) => f.kind));
   const name = m.get('name', string, '');
   const bufferLimit = m.get('per_connection_buffer_limit_bytes', wrapped(uint32), DEFAULT_BUFFER_LIMIT_BYTES);
   if (addr === undefined) return undefined;
@@ -118,5 +140,30 @@ export const listener: Reader<ListenerConfig> = message(LISTENER, (m) => {
     perConnectionBufferLimitBytes: bufferLimit,
     filterChains: chains,
     defaultFilterChain: defaultChain ?? null,
+    listenerFilters,
+    listenerFiltersTimeoutMs: m.get('listener_filters_timeout', duration, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS),
+    continueOnListenerFiltersTimeout: m.get('continue_on_listener_filters_timeout', bool, false),
   };
 });
+
+/** Envoy's default listener_filters_timeout: 15 s. */
+const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
+
+/**
+ * server_names and `transport_protocol: tls` can only match when tls_inspector runs, and
+ * application_protocols when tls_inspector or http_inspector does. Envoy accepts such chains and
+ * never matches them; Weft says so instead.
+ */
+function checkInspectors(ctx: Ctx, chains: readonly FilterChainConfig[], filters: readonly string[]): void {
+  const tls = filters.includes('tls_inspector');
+  const http = filters.includes('http_inspector');
+  chains.forEach((c, i) => {
+    const at = ctx.index(i).field('filter_chain_match');
+    const need = 'a listener_filters entry for envoy.filters.listener.tls_inspector';
+    if (c.match.serverNames.length > 0 && !tls) at.field('server_names').fail(`expected only with ${need}, got server names without it`);
+    if (c.match.transportProtocol === 'tls' && !tls) at.field('transport_protocol').fail(`expected only with ${need}, got "tls" without it`);
+    if (c.match.applicationProtocols.length > 0 && !tls && !http) {
+      at.field('application_protocols').fail(`expected only with ${need} or envoy.filters.listener.http_inspector, got application protocols without either`);
+    }
+  });
+}

@@ -26,7 +26,8 @@ for (const name of cases) {
     const expectedFile = join(dir, `${name}.expected.json`);
     const errorsFile = join(dir, `${name}.errors.txt`);
     const [actualFile, otherFile, actual] = result.ok
-      ? [expectedFile, errorsFile, `${JSON.stringify(result.value, null, 2)}\n`]
+      // Absolute file names (TLS files are watched by path) are written relative to the golden directory.
+      ? [expectedFile, errorsFile, `${JSON.stringify(result.value, null, 2).replaceAll(JSON.stringify(dir).slice(1, -1), '<golden>')}\n`]
       : [errorsFile, expectedFile, `${result.errors.join('\n')}\n`];
     if (update) {
       writeFileSync(actualFile, actual);

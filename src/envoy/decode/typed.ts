@@ -1,7 +1,9 @@
 // typed_config dispatch: a registry of extension decoders keyed by type URL (google.protobuf.Any's
 // "@type"), filled by one explicit list (src/envoy/extensions.ts) with no import side effects.
 
-import type { AccessLogConfig, HttpFilterConfig, NetworkFilterConfig } from '../../proxy/config/types.js';
+import type {
+  AccessLogConfig, DownstreamTlsConfig, HttpFilterConfig, ListenerFilterConfig, NetworkFilterConfig, UpstreamTlsConfig,
+} from '../../proxy/config/types.js';
 import type { UpstreamHttpProtocolOptionsConfig } from '../upstream-http.js';
 import type { Ctx } from './context.js';
 import { isObject, readMessage, reader, type MessageSpec, type Msg, type Reader } from './readers.js';
@@ -12,6 +14,9 @@ export interface ExtensionOutputs {
   readonly http_filter: HttpFilterConfig;
   readonly access_logger: AccessLogConfig;
   readonly upstream_http_protocol_options: UpstreamHttpProtocolOptionsConfig;
+  readonly listener_filter: ListenerFilterConfig;
+  readonly downstream_transport_socket: DownstreamTlsConfig;
+  readonly upstream_transport_socket: UpstreamTlsConfig;
 }
 
 export type ExtensionCategory = keyof ExtensionOutputs;
@@ -21,6 +26,9 @@ const CATEGORY_LABEL: Record<ExtensionCategory, string> = {
   http_filter: 'a supported HTTP filter type',
   access_logger: 'a supported access logger type',
   upstream_http_protocol_options: 'an upstream protocol options type',
+  listener_filter: 'a supported listener filter type',
+  downstream_transport_socket: 'a supported downstream transport socket type',
+  upstream_transport_socket: 'a supported upstream transport socket type',
 };
 
 /** One typed_config decoder. */

@@ -43,10 +43,25 @@ export interface ListenerConfig {
   readonly perConnectionBufferLimitBytes: number;
   readonly filterChains: readonly FilterChainConfig[];
   readonly defaultFilterChain: FilterChainConfig | null;
+  /** `listener_filters`, in order; they run before a filter chain is chosen. */
+  readonly listenerFilters: readonly ListenerFilterConfig[];
+  /** `listener_filters_timeout`; Envoy default 15 s; 0 disables. */
+  readonly listenerFiltersTimeoutMs: number;
+  readonly continueOnListenerFiltersTimeout: boolean;
 }
+
+/** envoy.filters.listener.tls_inspector / http_inspector (`listener_filters` entries). */
+export type ListenerFilterConfig =
+  | { readonly kind: 'tls_inspector'; readonly name: string }
+  | { readonly kind: 'http_inspector'; readonly name: string };
 
 export interface FilterChainMatchConfig {
   readonly destinationPort: number | null;
+  /** Lower-cased; exact names or `*.suffix` wildcards. */
+  readonly serverNames: readonly string[];
+  /** `tls`, `raw_buffer`, ... ('' = any). */
+  readonly transportProtocol: string;
+  readonly applicationProtocols: readonly string[];
   readonly sourcePrefixRanges: readonly CidrRange[];
 }
 
@@ -55,6 +70,70 @@ export interface FilterChainConfig {
   readonly match: FilterChainMatchConfig;
   /** Network filters in order; the last one is terminal. */
   readonly filters: readonly NetworkFilterConfig[];
+  /** `transport_socket` (envoy.transport_sockets.tls): TLS termination; null = raw bytes. */
+  readonly transportSocket: DownstreamTlsConfig | null;
+}
+
+// ───────────────────────────── TLS ─────────────────────────────
+
+/** envoy.config.core.v3.DataSource as TLS needs it: the text, and the file it came from (watched). */
+export interface TlsDataSource {
+  /** Absolute path when given by `filename`; null for inline data. */
+  readonly filename: string | null;
+  readonly text: string;
+}
+
+export interface TlsCertificateConfig {
+  readonly certificateChain: TlsDataSource;
+  readonly privateKey: TlsDataSource;
+}
+
+export type SanType = 'DNS' | 'URI' | 'EMAIL' | 'IP_ADDRESS';
+
+export interface SubjectAltNameMatcherConfig {
+  readonly sanType: SanType;
+  readonly matcher: StringMatcherConfig;
+}
+
+/** envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext. */
+export interface CertificateValidationConfig {
+  readonly trustedCa: TlsDataSource | null;
+  readonly matchTypedSubjectAltNames: readonly SubjectAltNameMatcherConfig[];
+  readonly crl: TlsDataSource | null;
+}
+
+export type TlsProtocolVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
+export interface TlsParamsConfig {
+  /** null = the default (TLS 1.2 minimum; maximum 1.3 for servers, 1.2 for clients as in Envoy). */
+  readonly minimumProtocolVersion: TlsProtocolVersion | null;
+  readonly maximumProtocolVersion: TlsProtocolVersion | null;
+  /** OpenSSL cipher names (TLS 1.0-1.2); empty = default. */
+  readonly cipherSuites: readonly string[];
+  /** Curve names as OpenSSL spells them (`X25519`, `P-256`); empty = default. */
+  readonly ecdhCurves: readonly string[];
+}
+
+export interface CommonTlsContextConfig {
+  readonly tlsCertificates: readonly TlsCertificateConfig[];
+  readonly validationContext: CertificateValidationConfig | null;
+  readonly alpnProtocols: readonly string[];
+  readonly tlsParams: TlsParamsConfig;
+}
+
+/** envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext. */
+export interface DownstreamTlsConfig {
+  readonly kind: 'downstream_tls';
+  readonly commonTlsContext: CommonTlsContextConfig;
+  readonly requireClientCertificate: boolean;
+}
+
+/** envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext. */
+export interface UpstreamTlsConfig {
+  readonly kind: 'upstream_tls';
+  readonly commonTlsContext: CommonTlsContextConfig;
+  /** '' = no SNI. */
+  readonly sni: string;
 }
 
 /** Terminal network filters: the HTTP connection manager or the TCP proxy. */
@@ -357,6 +436,8 @@ export interface ClusterConfig {
     readonly maxRequestsPerConnection: number;
   };
   readonly perConnectionBufferLimitBytes: number;
+  /** `transport_socket` (envoy.transport_sockets.tls): TLS to the hosts; null = plaintext. */
+  readonly transportSocket: UpstreamTlsConfig | null;
   /**
    * Which HTTP version goes upstream (HttpProtocolOptions.upstream_protocol_options, or the
    * deprecated Cluster.http2_protocol_options): HTTP1 (the default), HTTP2, USE_DOWNSTREAM

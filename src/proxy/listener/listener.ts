@@ -1,16 +1,21 @@
-// A listener (envoy.config.listener.v3.Listener): a TCP server on one address that picks a
-// filter chain per connection (filter_chain_match on destination_port, then the most specific
-// source_prefix_ranges; default_filter_chain otherwise) and hands the socket to the chain's
-// network filter. A reload swaps the chains in place; open connections pick up the new
-// connection-manager version with their next request.
+// A listener (envoy.config.listener.v3.Listener): a TCP server on one address. Per connection:
+// listener filters (tls_inspector; http_inspector's place is marked), then a filter chain chosen
+// by filter_chain_match in Envoy's order (destination_port, server_names, transport_protocol,
+// application_protocols, source_prefix_ranges; default_filter_chain otherwise), then TLS
+// termination when the chain has a transport socket, then the chain's network filter. A reload
+// swaps the chains in place; open connections pick up the new connection-manager version with
+// their next request.
 
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { FilterChainConfig, ListenerConfig } from '../config/types.js';
 import type { StatsStore } from '../../observe/stats.js';
 import { ListenerStats } from '../http/hcm.js';
+import { DownstreamTls, DownstreamTlsStats } from '../tls/downstream.js';
 import { Cidr, ipBytes } from './cidr.js';
-import { PLAIN_FACTS, type ChainSlot, type CompiledNetworkFilter, type DownstreamConnectionHandle } from './chain.js';
+import { PLAIN_FACTS, type ChainSlot, type CompiledNetworkFilter, type ConnectionFacts, type DownstreamConnectionHandle } from './chain.js';
 import { serveConnection } from './dispatch.js';
+import { inspectTls } from './tls-inspector.js';
 
 /** Builds the compiled terminal network filter of a filter chain (the server owns the dependencies). */
 export type ChainBuilder = (chain: FilterChainConfig) => CompiledNetworkFilter;
@@ -18,8 +23,37 @@ export type ChainBuilder = (chain: FilterChainConfig) => CompiledNetworkFilter;
 interface ChainRuntime {
   readonly name: string;
   readonly port: number | null;
+  /** Exact server names (lower-cased). */
+  readonly serverNames: ReadonlySet<string>;
+  /** `*.suffix` wildcards as their suffix with the leading dot (`.example.com`). */
+  readonly wildcardSuffixes: readonly string[];
+  readonly anyServerName: boolean;
+  readonly transportProtocol: string;
+  readonly applicationProtocols: readonly string[];
   readonly ranges: readonly Cidr[];
   readonly slot: ChainSlot;
+  /** TLS termination (transport_socket), or null for raw bytes. */
+  readonly tls: DownstreamTls | null;
+}
+
+/** Narrows `chains` on one criterion: those matching specifically when any does, else those that accept anything. */
+function narrow(chains: readonly ChainRuntime[], specific: (c: ChainRuntime) => boolean, any: (c: ChainRuntime) => boolean): ChainRuntime[] {
+  const hit = chains.filter(specific);
+  return hit.length > 0 ? hit : chains.filter(any);
+}
+
+/** server_names: an exact name first, then the longest matching `*.` wildcard, then chains without server_names. */
+function narrowByServerName(chains: readonly ChainRuntime[], sni: string | null): ChainRuntime[] {
+  if (sni !== null && sni !== '') {
+    const exact = chains.filter((c) => c.serverNames.has(sni));
+    if (exact.length > 0) return exact;
+    for (let dot = sni.indexOf('.'); dot >= 0; dot = sni.indexOf('.', dot + 1)) {
+      const suffix = sni.slice(dot);
+      const wild = chains.filter((c) => c.wildcardSuffixes.includes(suffix));
+      if (wild.length > 0) return wild;
+    }
+  }
+  return chains.filter((c) => c.anyServerName);
 }
 
 function newSlot(f: CompiledNetworkFilter): ChainSlot {
@@ -39,6 +73,9 @@ export class ListenerRuntime {
   private defaultChain: ChainRuntime | null = null;
   private readonly connections = new Set<DownstreamConnectionHandle>();
   private readonly stats: ListenerStats;
+  private readonly tlsStats: DownstreamTlsStats;
+  /** Sockets between accept and their hand-over (listener filters, TLS handshake). */
+  private readonly pending = new Set<net.Socket>();
   private draining = false;
   /** The port actually bound (differs from the config when it asks for port 0). */
   port = 0;
@@ -46,7 +83,9 @@ export class ListenerRuntime {
   constructor(public config: ListenerConfig, store: StatsStore, build: ChainBuilder) {
     const a = config.address;
     // Envoy's scope is `listener.<address>.` with ':' sanitized: `127.0.0.1_10000`, `[__1]_10000`.
-    this.stats = new ListenerStats(store, `${a.address.includes(':') ? `[${a.address}]` : a.address}_${a.port}`.replace(/:/g, '_'));
+    const statName = `${a.address.includes(':') ? `[${a.address}]` : a.address}_${a.port}`.replace(/:/g, '_');
+    this.stats = new ListenerStats(store, statName);
+    this.tlsStats = new DownstreamTlsStats(store, statName);
     this.install(config, build);
   }
 
@@ -59,16 +98,26 @@ export class ListenerRuntime {
       let prev = old.get(fc.name);
       if (prev !== undefined && swapInto(prev.slot, filter)) old.delete(fc.name);
       else prev = undefined;
+      const m = fc.match;
       return {
         name: fc.name,
-        port: fc.match.destinationPort,
-        ranges: fc.match.sourcePrefixRanges.map((r) => new Cidr(r.addressPrefix, r.prefixLen)),
+        port: m.destinationPort,
+        serverNames: new Set(m.serverNames.filter((n) => !n.startsWith('*.'))),
+        wildcardSuffixes: m.serverNames.filter((n) => n.startsWith('*.')).map((n) => n.slice(1)),
+        anyServerName: m.serverNames.length === 0,
+        transportProtocol: m.transportProtocol,
+        applicationProtocols: m.applicationProtocols,
+        ranges: m.sourcePrefixRanges.map((r) => new Cidr(r.addressPrefix, r.prefixLen)),
         slot: prev?.slot ?? newSlot(filter),
+        tls: fc.transportSocket === null ? null : new DownstreamTls(fc.transportSocket, this.tlsStats),
       };
     };
+    const oldTls = [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])].map((c) => c.tls);
     this.chains = config.filterChains.map(make);
     this.defaultChain = config.defaultFilterChain ? make(config.defaultFilterChain) : null;
     this.config = config;
+    // The previous TLS contexts stop watching files; connections using them are unaffected.
+    for (const t of oldTls) t?.close();
     // Connections on chains that no longer exist finish what they are doing and close.
     if (old.size > 0) {
       const gone = new Set([...old.values()].map((c) => c.slot));
@@ -97,7 +146,29 @@ export class ListenerRuntime {
 
   private onConnection(socket: net.Socket): void {
     if (this.draining) { socket.destroy(); return; }
-    const chain = this.selectChain(socket);
+    const cfg = this.config;
+    if (!cfg.listenerFilters.some((f) => f.kind === 'tls_inspector')) {
+      this.afterListenerFilters(socket, PLAIN_FACTS);
+      return;
+    }
+    this.pending.add(socket);
+    inspectTls(socket, { timeoutMs: cfg.listenerFiltersTimeoutMs, continueOnTimeout: cfg.continueOnListenerFiltersTimeout }, (found) => {
+      this.pending.delete(socket);
+      if (found === null || this.draining) { socket.destroy(); return; }
+      this.afterListenerFilters(socket, {
+        tls: false, serverName: found.serverName, alpn: null,
+        transportProtocol: found.transportProtocol, applicationProtocols: found.applicationProtocols,
+      });
+    });
+  }
+
+  private afterListenerFilters(socket: net.Socket, facts: ConnectionFacts): void {
+    // ── envoy.filters.listener.http_inspector runs here (not implemented yet) ──
+    // When this.config.listenerFilters holds an http_inspector entry and facts.transportProtocol is
+    // 'raw_buffer', it peeks at the request line the same way tls_inspector peeks at the ClientHello
+    // (bytes unshifted afterwards) and sets facts.applicationProtocols to ['http/1.1'], ['h2c'] or
+    // ['http/1.0']; filter_chain_match.application_protocols then matches on it below.
+    const chain = this.selectChain(socket, facts);
     if (chain === null) {
       this.stats.no_filter_chain_match.inc();
       socket.destroy();
@@ -105,22 +176,55 @@ export class ListenerRuntime {
     }
     this.stats.downstream_cx_total.inc();
     this.stats.downstream_cx_active.inc();
-    const conn = serveConnection(socket, chain.slot, PLAIN_FACTS, this.config.perConnectionBufferLimitBytes, (c) => {
+    if (chain.tls === null) {
+      this.handOver(socket, chain, facts);
+      return;
+    }
+    this.pending.add(socket);
+    chain.tls.terminate(socket, (t: tls.TLSSocket | null) => {
+      this.pending.delete(socket);
+      if (t === null || this.draining) {
+        t?.destroy();
+        this.stats.downstream_cx_active.dec();
+        this.stats.downstream_cx_destroy.inc();
+        if (this.draining && this.connections.size === 0 && this.pending.size === 0) this.onIdle?.();
+        return;
+      }
+      const alpn = typeof t.alpnProtocol === 'string' ? t.alpnProtocol : null;
+      const sni = typeof t.servername === 'string' && t.servername !== '' ? t.servername.toLowerCase() : facts.serverName;
+      this.handOver(t, chain, {
+        tls: true, serverName: sni, alpn, transportProtocol: facts.transportProtocol, applicationProtocols: facts.applicationProtocols,
+      });
+    });
+  }
+
+  private handOver(socket: net.Socket, chain: ChainRuntime, facts: ConnectionFacts): void {
+    const conn = serveConnection(socket, chain.slot, facts, this.config.perConnectionBufferLimitBytes, (c) => {
       this.connections.delete(c);
       this.stats.downstream_cx_active.dec();
       this.stats.downstream_cx_destroy.inc();
-      if (this.draining && this.connections.size === 0) this.onIdle?.();
+      if (this.draining && this.connections.size === 0 && this.pending.size === 0) this.onIdle?.();
     });
     this.connections.add(conn);
   }
 
-  /** filter_chain_match: destination port first, then the longest matching source prefix. */
-  private selectChain(socket: net.Socket): ChainRuntime | null {
+  /**
+   * filter_chain_match in Envoy's order, each step narrowing the candidates without going back:
+   * destination port, server name, transport protocol, application protocols, then the longest
+   * matching source prefix.
+   */
+  private selectChain(socket: net.Socket, facts: ConnectionFacts): ChainRuntime | null {
     const chains = this.chains;
-    if (chains.length === 1 && chains[0]!.port === null && chains[0]!.ranges.length === 0) return chains[0]!;
+    if (chains.length === 1) {
+      const c = chains[0]!;
+      if (c.port === null && c.ranges.length === 0 && c.anyServerName && c.transportProtocol === '' && c.applicationProtocols.length === 0) return c;
+    }
     const localPort = socket.localPort ?? 0;
-    let candidates = chains.filter((c) => c.port === localPort);
-    if (candidates.length === 0) candidates = chains.filter((c) => c.port === null);
+    let candidates = narrow(chains, (c) => c.port === localPort, (c) => c.port === null);
+    candidates = narrowByServerName(candidates, facts.serverName);
+    candidates = narrow(candidates, (c) => c.transportProtocol !== '' && c.transportProtocol === facts.transportProtocol, (c) => c.transportProtocol === '');
+    const apps = facts.applicationProtocols;
+    candidates = narrow(candidates, (c) => c.applicationProtocols.some((p) => apps.includes(p)), (c) => c.applicationProtocols.length === 0);
     const src = ipBytes(socket.remoteAddress ?? '');
     let best: ChainRuntime | null = null;
     let bestBits = -1;
@@ -143,6 +247,8 @@ export class ListenerRuntime {
   drain(): Promise<void> {
     this.draining = true;
     this.server?.close();
+    // Connections not handed over yet (listener filters, TLS handshake) have no request in flight.
+    for (const s of [...this.pending]) s.destroy();
     for (const c of this.connections) c.drain();
     if (this.connections.size === 0) return Promise.resolve();
     return new Promise((resolve) => { this.onIdle = resolve; });
@@ -152,7 +258,9 @@ export class ListenerRuntime {
   close(): void {
     this.draining = true;
     this.server?.close();
+    for (const s of [...this.pending]) s.destroy();
     for (const c of this.connections) c.destroy();
+    for (const c of [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])]) c.tls?.close();
   }
 
   get connectionCount(): number { return this.connections.size; }

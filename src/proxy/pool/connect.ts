@@ -1,9 +1,11 @@
-// Opens the transport to an upstream host: plain TCP now; the cluster's transport_socket (TLS)
-// decides later. Every upstream pool (HTTP/1.1, HTTP/2, TCP proxy) connects through here.
+// Opens the transport to an upstream host: plain TCP, or TLS when the cluster has a
+// transport_socket with an UpstreamTlsContext (src/proxy/tls/upstream.ts). Every upstream pool
+// (HTTP/1.1, HTTP/2, TCP proxy) connects through here.
 
 import net from 'node:net';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
+import { upstreamTlsFor } from '../tls/upstream.js';
 
 export interface UpstreamSocketOptions {
   /** ALPN protocols to offer when the cluster uses TLS (e.g. ['h2', 'http/1.1']). */
@@ -18,8 +20,13 @@ export interface UpstreamSocket {
   readonly readyEvent: 'connect' | 'secureConnect';
 }
 
-/** A socket to `host`. */
-export function openUpstreamSocket(_cluster: Cluster, host: Host, opts: UpstreamSocketOptions = {}): UpstreamSocket {
+/**
+ * A socket to `host`. With TLS, `onread` does not apply (reads arrive as 'data' events) and a
+ * failed handshake or verification is an 'error' before 'secureConnect' (a connect failure).
+ */
+export function openUpstreamSocket(cluster: Cluster, host: Host, opts: UpstreamSocketOptions = {}): UpstreamSocket {
+  const tlsConfig = cluster.config.transportSocket;
+  if (tlsConfig !== null) return { socket: upstreamTlsFor(tlsConfig).connect(host, opts.alpn), readyEvent: 'secureConnect' };
   const socket = net.connect({ host: host.address, port: host.port, noDelay: true, ...(opts.onread ? { onread: opts.onread } : {}) });
   return { socket, readyEvent: 'connect' };
 }

@@ -39,6 +39,7 @@ export function clusterConfig(name: string, endpoints: LocalityLbEndpointsConfig
     perConnectionBufferLimitBytes: 1048576,
     upstreamProtocol: 'HTTP1',
     http2: { maxConcurrentStreams: 2147483647, initialStreamWindowSize: 268435456, initialConnectionWindowSize: 268435456, hpackTableSize: 4096 },
+    transportSocket: null,
     ...over,
   };
 }
