@@ -7,11 +7,13 @@ import {
 import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
 import { httpConnectionManagerExtension } from './hcm.js';
 import { routerFilterExtension } from './router-filter.js';
+import { tcpProxyExtension } from './tcp-proxy.js';
 import { upstreamHttpProtocolOptionsExtension } from './upstream-http.js';
 
 export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   // network filters
   httpConnectionManagerExtension,
+  tcpProxyExtension,
   // HTTP filters
   routerFilterExtension,
   // access loggers

@@ -19,6 +19,7 @@ test('the built-in list registers exactly the supported type URLs', () => {
     STDOUT,
     ROUTER,
     'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
     'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   ]);
 });
