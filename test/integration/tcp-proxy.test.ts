@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { parseBootstrapText } from '../../src/envoy/text.js';
 import { bootstrap, cluster, deadPort, eventually, FILE_LOG_TYPE, listener, waitForLines, type Obj } from '../helpers/bootstrap.js';
 
 type T = { after(fn: () => Promise<void> | void): void };
@@ -291,7 +292,7 @@ test('tcp_proxy: an unknown cluster counts downstream_cx_no_route and logs NC; a
   t.after(() => px.close());
   await collect(await connect(px.portOf('nc')));
   await collect(await connect(px.portOf('uh')));
-  assert.deepEqual(await waitForLines(join(dir, 'nc.log'), 1), ['missing - NC 0 0 - 0 0']);
+  assert.deepEqual(await waitForLines(join(dir, 'nc.log'), 1), ['- - NC 0 0 - 0 0']);
   assert.equal(value(px, 'tcp.nc.downstream_cx_no_route'), 1);
   assert.equal(value(px, 'tcp.nc.downstream_cx_total'), 1);
   const [uh] = await waitForLines(join(dir, 'uh.log'), 1);
@@ -330,4 +331,26 @@ test('tcp_proxy: listener drain lets an open connection run; close() ends it', a
   await px.close();
   await r;
   assert.equal(up.sockets.size === 0 || [...up.sockets].every((s) => s.readableEnded || s.destroyed), true);
+});
+
+test('tcp_proxy: a reload sends new connections to the new cluster; an open one stays where it is', async (t) => {
+  const named = (name: string) => (s: net.Socket) => { s.write(name); s.pipe(s); };
+  const a = await tcpServer(t, named('a'));
+  const b = await tcpServer(t, named('b'));
+  const yamlFor = (target: string): string => bootstrap({
+    listeners: [listener({ filter: tcpProxy({ statPrefix: 'rl', cluster: target }) })],
+    clusters: [cluster('a', [a.port]), cluster('b', [b.port])],
+  });
+  const px = await startProxy(yamlFor('a'));
+  t.after(() => px.close());
+  const first = await connect(px.port);
+  assert.equal((await readBytes(first, 1)).toString(), 'a');
+  const next = parseBootstrapText(yamlFor('b'), 'reload.yaml', { baseDir: process.cwd() });
+  assert.ok(next.ok);
+  await px.server.applyConfig(next.value);
+  const second = await connect(px.port);
+  assert.equal((await readBytes(second, 1)).toString(), 'b');
+  first.write('!');
+  assert.equal((await readBytes(first, 1)).toString(), '!');
+  for (const c of [first, second]) { const r = collect(c); c.end(); await r; }
 });

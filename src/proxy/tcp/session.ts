@@ -79,7 +79,6 @@ export class TcpSession implements DownstreamConnectionHandle {
     info.protocol = '';
     info.downstreamRemoteAddress = info.downstreamDirectRemoteAddress = formatAddress(downstream.remoteAddress, downstream.remotePort);
     info.downstreamLocalAddress = formatAddress(downstream.localAddress, downstream.localPort);
-    info.upstreamCluster = clusterName;
     this.cluster = proxy.clusters.get(clusterName) ?? null;
     if (this.cluster === null) {
       // Envoy: no cluster found, NC; counted as downstream_cx_no_route once the downstream is ours.
@@ -88,6 +87,7 @@ export class TcpSession implements DownstreamConnectionHandle {
       this.upFailed = true;
       return;
     }
+    info.upstreamCluster = clusterName;
     this.connect();
   }
 
