@@ -10,11 +10,13 @@ import { routerFilterExtension } from './router-filter.js';
 import {
   downstreamTlsContextExtension, httpInspectorExtension, tlsInspectorExtension, upstreamTlsContextExtension,
 } from './tls.js';
+import { tcpProxyExtension } from './tcp-proxy.js';
 import { upstreamHttpProtocolOptionsExtension } from './upstream-http.js';
 
 export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   // network filters
   httpConnectionManagerExtension,
+  tcpProxyExtension,
   // HTTP filters
   routerFilterExtension,
   // access loggers

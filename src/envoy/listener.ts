@@ -54,12 +54,13 @@ const networkFilter: Reader<NetworkFilterConfig> = message(FILTER, (m) => {
   return which === undefined ? undefined : m.opt('typed_config', typedConfig('network_filter', { name }));
 });
 
-/** Only the last network filter may be terminal; the HTTP connection manager always is. */
+/** Only the last network filter may be terminal; the HTTP connection manager and the TCP proxy always are. */
 function checkTerminalLast(ctx: Ctx, raw: unknown, filters: readonly NetworkFilterConfig[]): void {
   if (!Array.isArray(raw) || filters.length !== raw.length) return;
   filters.forEach((f, i) => {
-    if (i !== filters.length - 1 && f.kind === 'http_connection_manager') {
-      ctx.index(i).expected('the http_connection_manager (a terminal filter) only as the last filter', raw[i]);
+    if (i !== filters.length - 1 && (f.kind === 'http_connection_manager' || f.kind === 'tcp_proxy')) {
+      const name = f.kind === 'tcp_proxy' ? 'tcp_proxy' : 'http_connection_manager';
+      ctx.index(i).expected(`the ${name} (a terminal filter) only as the last filter`, raw[i]);
     }
   });
 }

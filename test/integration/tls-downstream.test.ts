@@ -212,6 +212,7 @@ test('TLS passthrough: a chain without transport_socket chosen by SNI gets the C
 }, async (t) => {
   // A TLS server behind the proxy: the client's handshake must reach it as sent.
   const server = tls.createServer({ cert: (await import('node:fs')).readFileSync(ecWild.cert), key: (await import('node:fs')).readFileSync(ecWild.key) }, (s) => {
+    s.resume(); // read the request, so the client's close reaches this side and server.close() can finish
     s.end(`HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\npassthrough`);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

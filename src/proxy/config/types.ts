@@ -150,6 +150,8 @@ export interface TcpProxyConfig {
   readonly weightedClusters: { readonly clusters: readonly { readonly name: string; readonly weight: number }[]; readonly totalWeight: number } | null;
   /** Envoy default 1 h; 0 disables. */
   readonly idleTimeoutMs: number;
+  /** Connection attempts (hosts tried) before giving up; Envoy default 1. */
+  readonly maxConnectAttempts: number;
   readonly accessLogs: readonly AccessLogConfig[];
 }
 

@@ -21,6 +21,7 @@ test('the built-in list registers exactly the supported type URLs', () => {
     'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
     'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
     'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
     'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
     'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
     'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
