@@ -3,11 +3,13 @@
 // TCP protocols. HTTP goes to a connection manager chain matched by application_protocols, the
 // rest to a tcp_proxy default chain. A server-speaks-first upstream (a greeting on connect, like
 // MySQL) reaches a client that sends nothing without waiting for detection; the upstream that was
-// pre-connected for that purpose is closed when the client turns out to speak HTTP.
+// pre-connected for that purpose is closed when the client turns out to speak HTTP. With
+// tls_inspector on the same listener, TLS connections are not sniffed for HTTP.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { bootstrap, cluster, deadPort, direct, eventually, hcm, listener, type Obj } from '../helpers/bootstrap.js';
 import { curl } from '../helpers/tls-clients.js';
@@ -288,4 +290,46 @@ test('http_inspector: listener drain closes connections still in detection and t
   const upstreamConn = await up.nextConnection();
   px.server.drainListeners();
   await Promise.all([closed(c), closed(upstreamConn)]);
+});
+
+test('http_inspector with tls_inspector: TLS connections are not sniffed for HTTP, plaintext ones are', TIMEOUT, async (t) => {
+  // The TLS "server" only records what arrives: the ClientHello must reach it untouched.
+  let firstTlsBytes: Buffer | null = null;
+  let gotTls!: () => void;
+  const tlsSeen = new Promise<void>((r) => { gotTls = r; });
+  const tlsUp = await tcpServer(t, (s) => {
+    s.once('data', (d: Buffer) => { firstTlsBytes = d; gotTls(); });
+    s.on('end', () => s.end());
+  });
+  const fallback = await tcpServer(t, sink);
+  const tcpProxy = (prefix: string, clusterName: string): Obj =>
+    ({ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP_PROXY_TYPE, stat_prefix: prefix, cluster: clusterName } });
+  const l = listener({
+    chains: [
+      { filter_chain_match: { transport_protocol: 'tls' }, filters: [tcpProxy('pass', 'tls')] },
+      { filter_chain_match: { transport_protocol: 'raw_buffer', application_protocols: ['http/1.1', 'h2c'] }, filters: [hcm({ statPrefix: 'web', routes: [direct({ prefix: '/' }, 'hcm')] })] },
+    ],
+    defaultChain: { filters: [tcpProxy('raw', 'tcp')] },
+  });
+  l.listener_filters = [
+    { name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } },
+    HTTP_INSPECTOR,
+  ];
+  l.listener_filters_timeout = '60s';
+  const px = await startProxy(bootstrap({ listeners: [l], clusters: [cluster('tls', [tlsUp.port]), cluster('tcp', [fallback.port])] }));
+  t.after(() => px.close());
+
+  const client = tls.connect({ port: px.port, host: '127.0.0.1', servername: 'x.test', rejectUnauthorized: false });
+  client.on('error', () => {});
+  t.after(() => { client.destroy(); });
+  await tlsSeen;
+  assert.equal(firstTlsBytes![0], 0x16); // a TLS handshake record
+  assert.equal(stat(px, 'tcp.pass.downstream_cx_total'), 1);
+  for (const n of ['http10_found', 'http11_found', 'http2_found', 'http_not_found']) assert.equal(inspector(px, n), 0, n);
+  // The fallback pre-connected for this connection is closed: the client spoke TLS.
+  await closed(await fallback.nextConnection());
+
+  const r = await curl([`http://127.0.0.1:${px.port}/`]);
+  assert.equal(r.stdout, 'hcm');
+  assert.equal(inspector(px, 'http11_found'), 1);
 });
