@@ -26,7 +26,7 @@ function chooseProtocol(slot: HcmSlot, facts: ConnectionFacts): Protocol | null 
   }
   // http_inspector may have told already.
   if (facts.applicationProtocols.includes('h2c')) return 'h2';
-  if (facts.applicationProtocols.includes('http/1.1')) return 'h1';
+  if (facts.applicationProtocols.includes('http/1.1') || facts.applicationProtocols.includes('http/1.0')) return 'h1';
   return null;
 }
 

@@ -1,10 +1,15 @@
 // A listener (envoy.config.listener.v3.Listener): a TCP server on one address. Per connection:
-// listener filters (tls_inspector; http_inspector's place is marked), then a filter chain chosen
+// listener filters (tls_inspector, http_inspector), then a filter chain chosen
 // by filter_chain_match in Envoy's order (destination_port, server_names, transport_protocol,
 // application_protocols, source_prefix_ranges; default_filter_chain otherwise), then TLS
 // termination when the chain has a transport socket, then the chain's network filter. A reload
 // swaps the chains in place; open connections pick up the new connection-manager version with
 // their next request.
+//
+// Protocol detection (http_inspector) never stalls a server-speaks-first protocol: while the
+// client has sent nothing, the TCP proxy chain a silent client would get is pre-connected; if its
+// upstream speaks (or closes) first, the connection goes there at once. Envoy instead
+// waits for client bytes up to listener_filters_timeout.
 
 import net from 'node:net';
 import type tls from 'node:tls';
@@ -16,6 +21,17 @@ import { Cidr, ipBytes } from './cidr.js';
 import { PLAIN_FACTS, type ChainSlot, type CompiledNetworkFilter, type ConnectionFacts, type DownstreamConnectionHandle } from './chain.js';
 import { serveConnection } from './dispatch.js';
 import { inspectTls } from './tls-inspector.js';
+import { HttpInspectorStats, ProtocolInspection, type Inspected } from './http-inspector.js';
+import type { PreparedUpstream } from '../tcp/tcp-proxy.js';
+
+/** A TCP upstream opened during protocol detection for the chain in `slot`. */
+interface Preconnect {
+  readonly slot: ChainSlot;
+  readonly upstream: PreparedUpstream;
+}
+
+/** What a client that has said nothing (yet) looks like to filter chain matching. */
+const SILENT_FACTS: ConnectionFacts = PLAIN_FACTS;
 
 /** Builds the compiled terminal network filter of a filter chain (the server owns the dependencies). */
 export type ChainBuilder = (chain: FilterChainConfig) => CompiledNetworkFilter;
@@ -74,16 +90,19 @@ export class ListenerRuntime {
   private readonly connections = new Set<DownstreamConnectionHandle>();
   private readonly stats: ListenerStats;
   private readonly tlsStats: DownstreamTlsStats;
+  private httpInspectorStats: HttpInspectorStats | null = null;
+  private readonly statName: string;
   /** Sockets between accept and their hand-over (listener filters, TLS handshake). */
   private readonly pending = new Set<net.Socket>();
   private draining = false;
   /** The port actually bound (differs from the config when it asks for port 0). */
   port = 0;
 
-  constructor(public config: ListenerConfig, store: StatsStore, build: ChainBuilder) {
+  constructor(public config: ListenerConfig, private readonly store: StatsStore, build: ChainBuilder) {
     const a = config.address;
     // Envoy's scope is `listener.<address>.` with ':' sanitized: `127.0.0.1_10000`, `[__1]_10000`.
     const statName = `${a.address.includes(':') ? `[${a.address}]` : a.address}_${a.port}`.replace(/:/g, '_');
+    this.statName = statName;
     this.stats = new ListenerStats(store, statName);
     this.tlsStats = new DownstreamTlsStats(store, statName);
     this.install(config, build);
@@ -116,6 +135,9 @@ export class ListenerRuntime {
     this.chains = config.filterChains.map(make);
     this.defaultChain = config.defaultFilterChain ? make(config.defaultFilterChain) : null;
     this.config = config;
+    if (this.httpInspectorStats === null && config.listenerFilters.some((f) => f.kind === 'http_inspector')) {
+      this.httpInspectorStats = new HttpInspectorStats(this.store, this.statName);
+    }
     // The previous TLS contexts stop watching files; connections using them are unaffected.
     for (const t of oldTls) t?.close();
     // Connections on chains that no longer exist finish what they are doing and close.
@@ -147,6 +169,10 @@ export class ListenerRuntime {
   private onConnection(socket: net.Socket): void {
     if (this.draining) { socket.destroy(); return; }
     const cfg = this.config;
+    if (cfg.listenerFilters.some((f) => f.kind === 'http_inspector')) {
+      this.detect(socket);
+      return;
+    }
     if (!cfg.listenerFilters.some((f) => f.kind === 'tls_inspector')) {
       this.afterListenerFilters(socket, PLAIN_FACTS);
       return;
@@ -162,13 +188,64 @@ export class ListenerRuntime {
     });
   }
 
-  private afterListenerFilters(socket: net.Socket, facts: ConnectionFacts): void {
-    // ── envoy.filters.listener.http_inspector runs here (not implemented yet) ──
-    // When this.config.listenerFilters holds an http_inspector entry and facts.transportProtocol is
-    // 'raw_buffer', it peeks at the request line the same way tls_inspector peeks at the ClientHello
-    // (bytes unshifted afterwards) and sets facts.applicationProtocols to ['http/1.1'], ['h2c'] or
-    // ['http/1.0']; filter_chain_match.application_protocols then matches on it below.
+  /**
+   * Listener filters with http_inspector (and tls_inspector when configured): peeks until the
+   * protocol is known. Meanwhile, when a silent client would get a TCP proxy chain, its upstream is
+   * pre-connected: should it speak or close before the client sends a byte, the connection
+   * goes to that chain at once; otherwise the detected protocol picks the chain, which uses the
+   * pre-connected upstream if it is that same chain, and the upstream is closed if not.
+   */
+  private detect(socket: net.Socket): void {
+    const cfg = this.config;
+    this.pending.add(socket);
+    let pre: Preconnect | null = null;
+    const inspection = new ProtocolInspection(socket, {
+      tlsInspector: cfg.listenerFilters.some((f) => f.kind === 'tls_inspector'),
+      timeoutMs: cfg.listenerFiltersTimeoutMs,
+      continueOnTimeout: cfg.continueOnListenerFiltersTimeout,
+      stats: this.httpInspectorStats!,
+    }, (found: Inspected | null) => {
+      this.pending.delete(socket);
+      if (found === null || this.draining) {
+        pre?.upstream.cancel();
+        socket.destroy();
+        return;
+      }
+      this.afterListenerFilters(socket, {
+        tls: false, serverName: found.serverName, alpn: null,
+        transportProtocol: found.transportProtocol, applicationProtocols: found.applicationProtocols,
+      }, pre);
+    });
+    const fallback = this.selectChain(socket, SILENT_FACTS);
+    if (fallback === null || fallback.slot.kind !== 'tcp' || fallback.tls !== null) return;
+    const slot = fallback.slot;
+    // The callback may come before prepare() returns (no healthy host): it is handled a tick later.
+    const upstream = slot.tcp.prepare(socket, (event) => queueMicrotask(() => {
+      // Once the client has spoken, its bytes decide (the upstream's greeting is held meanwhile).
+      if (inspection.isFinished || inspection.clientSpoke) return;
+      // An unreachable fallback upstream says nothing about the client: it may still speak HTTP,
+      // and an HTTP chain must not fail because the TCP one would. Wait for the client (bounded
+      // by listener_filters_timeout); if it turns out not to be HTTP, the TCP chain closes it.
+      if (event === 'error') return;
+      inspection.abandon();
+      this.pending.delete(socket);
+      if (this.draining || socket.destroyed) {
+        upstream.cancel();
+        socket.destroy();
+        return;
+      }
+      this.afterListenerFilters(socket, SILENT_FACTS, pre);
+    }));
+    pre = { slot, upstream };
+  }
+
+  /** `pre`: an upstream pre-connected during detection; used if the chosen chain is its chain, else closed. */
+  private afterListenerFilters(socket: net.Socket, facts: ConnectionFacts, pre: Preconnect | null = null): void {
     const chain = this.selectChain(socket, facts);
+    if (pre !== null && chain?.slot !== pre.slot) {
+      pre.upstream.cancel();
+      pre = null;
+    }
     if (chain === null) {
       this.stats.no_filter_chain_match.inc();
       socket.destroy();
@@ -176,14 +253,16 @@ export class ListenerRuntime {
     }
     this.stats.downstream_cx_total.inc();
     this.stats.downstream_cx_active.inc();
+    const prepared = pre?.upstream;
     if (chain.tls === null) {
-      this.handOver(socket, chain, facts);
+      this.handOver(socket, chain, facts, prepared);
       return;
     }
     this.pending.add(socket);
     chain.tls.terminate(socket, (t: tls.TLSSocket | null) => {
       this.pending.delete(socket);
       if (t === null || this.draining) {
+        prepared?.cancel();
         t?.destroy();
         this.stats.downstream_cx_active.dec();
         this.stats.downstream_cx_destroy.inc();
@@ -194,17 +273,17 @@ export class ListenerRuntime {
       const sni = typeof t.servername === 'string' && t.servername !== '' ? t.servername.toLowerCase() : facts.serverName;
       this.handOver(t, chain, {
         tls: true, serverName: sni, alpn, transportProtocol: facts.transportProtocol, applicationProtocols: facts.applicationProtocols,
-      });
+      }, prepared);
     });
   }
 
-  private handOver(socket: net.Socket, chain: ChainRuntime, facts: ConnectionFacts): void {
+  private handOver(socket: net.Socket, chain: ChainRuntime, facts: ConnectionFacts, prepared?: PreparedUpstream): void {
     const conn = serveConnection(socket, chain.slot, facts, this.config.perConnectionBufferLimitBytes, (c) => {
       this.connections.delete(c);
       this.stats.downstream_cx_active.dec();
       this.stats.downstream_cx_destroy.inc();
       if (this.draining && this.connections.size === 0 && this.pending.size === 0) this.onIdle?.();
-    });
+    }, prepared);
     this.connections.add(conn);
   }
 
