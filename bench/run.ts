@@ -28,8 +28,8 @@ import {
   type ProtocolScenario,
 } from './scenarios/protocols.js';
 
-// The same V8 flag the `weft` launcher (shebang) sets; spelled out because this runs node directly.
-const DEFAULT_WEFT = 'node --max-semi-space-size=2 dist/src/cli/main.js';
+// The same V8 flags the `weft` launcher (shebang) sets (see src/cli/main.ts); spelled out because this runs node directly.
+const DEFAULT_WEFT = 'node --max-semi-space-size=2 --no-memory-reducer dist/src/cli/main.js';
 const DEFAULT_CANDIDATE = `${DEFAULT_WEFT} proxy -c bench/peers.yaml --log-level warning`;
 type Scenario = 'a' | 'b' | ProtocolScenario;
 const ALL_SCENARIOS: readonly Scenario[] = ['a', 'b', 'd', 'e', 'f', 'g', 'h', 'i'];

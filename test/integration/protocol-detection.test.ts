@@ -263,12 +263,13 @@ test('http_inspector: without a TCP fallback, continue_on_listener_filters_timeo
     defaultChain: { filters: [hcm({ statPrefix: 'any', routes: [direct({ prefix: '/' }, 'default-chain')] })] },
   });
   l.listener_filters = [HTTP_INSPECTOR];
-  l.listener_filters_timeout = '0.2s';
+  // Long enough that a client started under load (curl below) gets its first bytes in before it fires.
+  l.listener_filters_timeout = '2s';
   l.continue_on_listener_filters_timeout = true;
   const px = await startProxy(bootstrap({ listeners: [l] }));
   t.after(() => px.close());
   const c = await connect(t, px.port);
-  await eventually(() => stat(px, 'listener.127.0.0.1_0.downstream_cx_total') === 1, 'the timeout to hand the connection over', 5000);
+  await eventually(() => stat(px, 'listener.127.0.0.1_0.downstream_cx_total') === 1, 'the timeout to hand the connection over', 10000);
   assert.equal(inspector(px, 'http_not_found'), 0);
   const resp = receive(c, 'HTTP/1.1 200');
   c.write('GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');

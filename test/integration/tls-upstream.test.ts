@@ -9,11 +9,13 @@ import https from 'node:https';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { createServer as tlsCreateServer } from 'node:tls';
 import type tls from 'node:tls';
 import { makePki, type LeafFiles, type TestCa, type TestPki } from '../helpers/certs.js';
 import { startProxy } from '../helpers/proxy.js';
-import { cluster, FILE_LOG_TYPE, request, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
+import { cluster, eventually, FILE_LOG_TYPE, request, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
 
 const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
@@ -142,4 +144,77 @@ test('mTLS origination: the client certificate satisfies an upstream that requir
   const refused = await request(px.port, '/without');
   assert.equal(refused.status, 503, JSON.stringify(up.seen));
   assert.equal(up.seen.length, 2);
+});
+
+/** Resolves with `value()` once it has stayed the same over `checks` consecutive polls. */
+async function settled(value: () => number, what: string, checks = 20): Promise<number> {
+  let last = -1, same = 0;
+  await eventually(() => {
+    const v = value();
+    same = v === last ? same + 1 : 0;
+    last = v;
+    return same >= checks;
+  }, what, 10_000);
+  return last;
+}
+
+test('a slow client stops a TLS upstream: the proxy pauses its reads (no onread on TLS sockets)', async (t) => {
+  const total = 32 * 1024 * 1024;
+  const block = Buffer.alloc(64 * 1024, 0x61);
+  let written = 0;
+  const server = https.createServer({ cert: readFileSync(backendCert.cert), key: readFileSync(backendCert.key) }, (_req, res) => {
+    res.writeHead(200, { 'content-length': String(total) });
+    const pump = (): void => {
+      while (written < total) {
+        written += block.length;
+        if (!res.write(block)) { res.once('drain', pump); return; }
+      }
+      res.end();
+    };
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  const port = (server.address() as AddressInfo).port;
+  const px = await startProxy(simple({ routes: [toCluster('/', 'backend')], clusters: [cluster('backend', [port], upstreamTls({}))] }));
+  t.after(() => px.close());
+  const client = net.connect(px.port, '127.0.0.1');
+  t.after(() => client.destroy());
+  await once(client, 'connect');
+  client.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n');
+  client.pause(); // read nothing: the proxy's socket buffer to us fills
+  const stalledAt = await settled(() => written, 'the upstream to stall');
+  assert.ok(stalledAt < total / 2, `the proxy held a bounded amount: the upstream wrote ${stalledAt} of ${total}`);
+  let got = 0;
+  client.on('data', (c: Buffer) => { got += c.length; });
+  client.resume();
+  await eventually(() => got >= total, 'the whole body', 30_000);
+  assert.ok(got >= total);
+});
+
+test('an upgrade (WebSocket-style 101) through a TLS upstream is tunnelled both ways', async (t) => {
+  const sockets = new Set<tls.TLSSocket>();
+  const server = tlsCreateServer({ cert: readFileSync(backendCert.cert), key: readFileSync(backendCert.key) }, (s) => {
+    sockets.add(s);
+    s.once('data', () => {
+      s.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n');
+      s.on('data', (d: Buffer) => s.write(Buffer.from(d.toString().toUpperCase())));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  const port = (server.address() as AddressInfo).port;
+  const px = await startProxy(simple({ routes: [toCluster('/', 'backend')], clusters: [cluster('backend', [port], upstreamTls({}))], extra: { upgrade_configs: [{ upgrade_type: 'websocket' }] } }));
+  t.after(() => px.close());
+  const client = net.connect(px.port, '127.0.0.1');
+  t.after(() => client.destroy());
+  await once(client, 'connect');
+  client.write('GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n');
+  let text = '';
+  client.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+  await eventually(() => text.includes('\r\n\r\n'), 'the 101');
+  assert.match(text, /^HTTP\/1\.1 101/);
+  text = '';
+  client.write('hello tunnel');
+  await eventually(() => text === 'HELLO TUNNEL', 'the echo through the tunnel');
 });

@@ -47,6 +47,8 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
   private readPaused = false;
   /** After an upgrade, where upstream bytes go (the tunnel). */
   private tunnelSink: ((d: Buffer) => void) | null = null;
+  /** Plaintext sockets read through `onread`; TLS sockets emit 'data' (and pause/resume as streams). */
+  private readonly usesOnread: boolean;
 
   private readonly nextReadBuffer = (): Buffer => {
     if (this.readBuf === null || this.readRetained) {
@@ -72,9 +74,13 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
   markReadRetained(): void { this.readRetained = true; }
 
   /** Stops reading after the current read (backpressure from the client side). */
-  pauseReading(): void { this.pauseAfterRead = true; }
+  pauseReading(): void {
+    if (this.usesOnread) this.pauseAfterRead = true;
+    else this.socket.pause();
+  }
 
   resumeReading(): void {
+    if (!this.usesOnread) { if (!this.socket.destroyed) this.socket.resume(); return; }
     this.pauseAfterRead = false;
     if (this.readPaused && !this.socket.destroyed) {
       this.readPaused = false;
@@ -90,6 +96,7 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
     // connection switches to a fresh buffer: see markReadRetained().
     const up = openUpstreamSocket(pool.cluster, host, { alpn: ['http/1.1'], onread: { buffer: this.nextReadBuffer, callback: this.onRead } });
     this.socket = up.socket;
+    this.usesOnread = up.readyEvent === 'connect';
     this.socket.on(up.readyEvent, () => this.onConnect());
     this.socket.on('data', (d: Buffer) => this.onSocketData(d));
     this.socket.on('end', () => this.onSocketEnd());
@@ -253,7 +260,12 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
   }
 
   /** Routes upstream bytes to a tunnel after an upgrade (reads no longer reach the parser). */
-  setTunnelSink(sink: (d: Buffer) => void): void { this.tunnelSink = sink; }
+  setTunnelSink(sink: (d: Buffer) => void): void {
+    this.tunnelSink = sink;
+    // Plaintext reads reach the sink from onRead; a TLS socket has no onread, so it gets a 'data'
+    // listener of its own (the tunnel owner removes the connection's listeners).
+    if (!this.usesOnread) this.socket.on('data', sink);
+  }
 
   destroy(): void {
     if (this.closed) return;
