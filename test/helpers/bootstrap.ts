@@ -191,3 +191,18 @@ export async function eventually(fn: () => boolean, what: string, timeoutMs = 20
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/**
+ * Polls `value()` until it has not changed for `checks` consecutive looks (5 ms apart): how far a
+ * producer got before backpressure stopped it, where no event announces the stop.
+ */
+export async function settled(value: () => number, what: string, checks = 20): Promise<number> {
+  let last = -1, same = 0;
+  await eventually(() => {
+    const v = value();
+    same = v === last ? same + 1 : 0;
+    last = v;
+    return same >= checks;
+  }, what, 10_000);
+  return last;
+}

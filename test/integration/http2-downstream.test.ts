@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startProxy } from '../helpers/proxy.js';
 import { startUpstream, echo } from '../helpers/upstream.js';
-import { cluster, eventually, FILE_LOG_TYPE, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
+import { cluster, eventually, settled, FILE_LOG_TYPE, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
 import type { RunningProxy } from '../helpers/proxy.js';
 
 const run = promisify(execFile);
@@ -446,17 +446,6 @@ test('extended CONNECT is refused when websocket upgrades are not enabled', asyn
 const MiB = 1024 * 1024;
 const BLOCK = Buffer.alloc(64 * 1024, 'weft h2 flow control. ');
 
-/** Polls `value()` until it has not changed for `checks` consecutive looks (5 ms apart). */
-async function settled(value: () => number, what: string, checks = 20): Promise<number> {
-  let last = -1, same = 0;
-  await eventually(() => {
-    const v = value();
-    same = v === last ? same + 1 : 0;
-    last = v;
-    return same >= checks;
-  }, what, 10_000);
-  return last;
-}
 
 test('a slow upstream stops the client: the stream\'s WINDOW_UPDATEs are withheld, nothing is lost', async (t) => {
   const total = 16 * MiB;

@@ -15,7 +15,7 @@ import { createServer as tlsCreateServer } from 'node:tls';
 import type tls from 'node:tls';
 import { makePki, type LeafFiles, type TestCa, type TestPki } from '../helpers/certs.js';
 import { startProxy } from '../helpers/proxy.js';
-import { cluster, eventually, FILE_LOG_TYPE, request, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
+import { cluster, eventually, settled, FILE_LOG_TYPE, request, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
 
 const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
@@ -146,17 +146,6 @@ test('mTLS origination: the client certificate satisfies an upstream that requir
   assert.equal(up.seen.length, 2);
 });
 
-/** Resolves with `value()` once it has stayed the same over `checks` consecutive polls. */
-async function settled(value: () => number, what: string, checks = 20): Promise<number> {
-  let last = -1, same = 0;
-  await eventually(() => {
-    const v = value();
-    same = v === last ? same + 1 : 0;
-    last = v;
-    return same >= checks;
-  }, what, 10_000);
-  return last;
-}
 
 test('a slow client stops a TLS upstream: the proxy pauses its reads (no onread on TLS sockets)', async (t) => {
   const total = 32 * 1024 * 1024;
