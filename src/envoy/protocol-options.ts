@@ -94,7 +94,7 @@ export const http2ProtocolOptions: Reader<Http2Options> = message(
 /**
  * envoy.config.core.v3.Http2ProtocolOptions for the downstream side (the HTTP connection
  * manager): the SETTINGS Weft sends, its connection window and extended CONNECT. The flood
- * limits, metadata, custom settings and keepalive PINGs are not implemented (errors).
+ * limits, metadata, custom settings and keepalive PINGs are not supported (config errors).
  */
 export const downstreamHttp2ProtocolOptions: Reader<Http2ProtocolOptions> = message(
   defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, [...HTTP2_SETTINGS, 'allow_connect']) }),
