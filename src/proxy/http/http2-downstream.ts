@@ -267,11 +267,12 @@ export class Http2StreamCodec implements DownstreamCodec {
     }
     this.setStreamIdleTimeout(this.hcm.config.streamIdleTimeoutMs);
     if (head.expectContinue) h2s.additionalHeaders({ ':status': 100 });
+    // Known before start(): a local reply can finish the stream inside it, and onStreamDone must
+    // not take a request that ended with its HEADERS for one still being sent (that would reset
+    // the stream before its END_STREAM went out).
+    this.requestEnded = endStream;
     active.start();
-    if (endStream || head.upgrade !== null) {
-      this.requestEnded = endStream;
-      active.onRequestComplete(null);
-    }
+    if (endStream || head.upgrade !== null) active.onRequestComplete(null);
   }
 
   private onClose(): void {
