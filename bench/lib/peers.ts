@@ -57,9 +57,10 @@ http { access_log off;
 `;
 }
 
-export function haproxyConf(dir: string): string {
+/** An HAProxy HTTP proxy config: one frontend bound as given, one backend server, connection reuse. */
+export function haproxyHttp(dir: string, opts: { bind: string; server: string; nbthread?: number }): string {
   return `global
-  nbthread 1
+  nbthread ${opts.nbthread ?? 1}
   maxconn 4000
   pidfile ${dir}/ha.pid
   daemon
@@ -70,12 +71,16 @@ defaults
   timeout server 60s
   option http-keep-alive
 frontend fe
-  bind 127.0.0.1:${PORTS.haproxy}
+  bind ${opts.bind}
   default_backend be
 backend be
   http-reuse always
-  server s1 127.0.0.1:${PORTS.direct}
+  server s1 ${opts.server}
 `;
+}
+
+export function haproxyConf(dir: string): string {
+  return haproxyHttp(dir, { bind: `127.0.0.1:${PORTS.haproxy}`, server: `127.0.0.1:${PORTS.direct}` });
 }
 
 /** One GET over a fresh connection; resolves with the status code and body, rejects on error. */

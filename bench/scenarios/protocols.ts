@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { h2load, iperf3, iperf3Probe, sTime, wrk, type LoadResult, type LoadRun } from '../lib/loadgen.js';
 import { codeBlock, commandLine, fmt, mib, table } from '../lib/markdown.js';
-import { httpGet, nginxProxyConf, nginxUpstreamConf } from '../lib/peers.js';
+import { haproxyHttp, httpGet, nginxProxyConf, nginxUpstreamConf } from '../lib/peers.js';
 import { grpcFrame, h2Request, httpsGet, protoString } from '../lib/probes.js';
 import { cpuSeconds, processTree, rssKiB } from '../lib/procfs.js';
 import { Stack, waitFor } from '../lib/stack.js';
@@ -199,27 +199,6 @@ const http1Probe = async (port: number): Promise<void> => {
   const r = await httpGet(port);
   if (r.status !== 200 || r.body.length !== BODY_BYTES) throw new Error(`GET: status ${r.status}, ${r.body.length} bytes`);
 };
-
-function haproxyHttp(dir: string, opts: { bind: string; server: string; nbthread?: number }): string {
-  return `global
-  nbthread ${opts.nbthread ?? 1}
-  maxconn 4000
-  pidfile ${dir}/ha.pid
-  daemon
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  option http-keep-alive
-frontend fe
-  bind ${opts.bind}
-  default_backend be
-backend be
-  http-reuse always
-  server s1 ${opts.server}
-`;
-}
 
 function nginxServer(dir: string, name: string, workers: number | 'auto', http: string): string {
   return `worker_processes ${workers}; daemon on; pid ${dir}/${name}.pid; error_log ${dir}/${name}.err;

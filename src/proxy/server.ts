@@ -12,7 +12,7 @@ import { ListenerRuntime } from './listener/listener.js';
 import type { CompiledNetworkFilter } from './listener/chain.js';
 import { CompiledTcpProxy } from './tcp/tcp-proxy.js';
 import { AdminServer } from './admin/server.js';
-import type { AdminContext } from './admin/handlers.js';
+import { bootstrapConfigDump, serverInfoOf, type AdminContext } from './admin/handlers.js';
 import { createAccessLogger, type AccessLogger } from '../observe/access-log/logger.js';
 import { log, setLevel } from '../observe/logger.js';
 
@@ -175,22 +175,12 @@ export class ProxyServer {
   adminContext(): AdminContext {
     return {
       stats: this.stats,
-      serverInfo: () => ({
-        version: this.opts.version ?? '0.0.0',
-        state: this.state,
-        uptime_current_epoch: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
-        uptime_all_epochs: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
-        command_line_options: { args: this.opts.commandLine ?? [] },
-        node: this.config.node,
+      serverInfo: () => serverInfoOf({
+        version: this.opts.version ?? '0.0.0', state: this.state, startedAt: this.startedAt,
+        commandLineOptions: { args: this.opts.commandLine ?? [] }, node: this.config.node,
       }),
       isReady: () => this.state === 'LIVE',
-      configDump: () => ({
-        configs: [
-          { '@type': 'type.googleapis.com/weft.admin.BootstrapConfigDump', bootstrap: this.config },
-          { '@type': 'type.googleapis.com/weft.admin.ListenersConfigDump', static_listeners: this.config.listeners },
-          { '@type': 'type.googleapis.com/weft.admin.ClustersConfigDump', static_clusters: this.config.clusters },
-        ],
-      }),
+      configDump: () => bootstrapConfigDump(this.config),
       clusters: () => this.clusters.all().map((c) => ({
         name: c.name,
         hosts: c.hosts.map((h) => ({

@@ -256,16 +256,24 @@ test('http_inspector: an unreachable TCP fallback does not fail HTTP clients; a 
   assert.equal(stat(px, 'tcp.raw.downstream_cx_total') ?? 0, 0);
 });
 
-test('http_inspector: without a TCP fallback, continue_on_listener_filters_timeout sends a silent client to the default chain', TIMEOUT, async (t) => {
-  // An HTTP-only listener: a default chain answering over HTTP, no tcp_proxy anywhere.
+/**
+ * An HTTP-only listener with http_inspector: an h2c chain, a default chain answering over HTTP, no
+ * tcp_proxy anywhere, and continue_on_listener_filters_timeout. The timeout is long enough that a
+ * client started under load (curl) gets its first bytes in before it fires.
+ */
+function httpOnlyListener(): Obj {
   const l = listener({
     chains: [{ filter_chain_match: { application_protocols: ['h2c'] }, filters: [hcm({ statPrefix: 'h2', routes: [direct({ prefix: '/' }, 'h2-chain')] })] }],
     defaultChain: { filters: [hcm({ statPrefix: 'any', routes: [direct({ prefix: '/' }, 'default-chain')] })] },
   });
   l.listener_filters = [HTTP_INSPECTOR];
-  // Long enough that a client started under load (curl below) gets its first bytes in before it fires.
   l.listener_filters_timeout = '2s';
   l.continue_on_listener_filters_timeout = true;
+  return l;
+}
+
+test('http_inspector: without a TCP fallback, continue_on_listener_filters_timeout sends a silent client to the default chain', TIMEOUT, async (t) => {
+  const l = httpOnlyListener();
   const px = await startProxy(bootstrap({ listeners: [l] }));
   t.after(() => px.close());
   const c = await connect(t, px.port);
@@ -284,13 +292,7 @@ test('http_inspector: without a TCP fallback, continue_on_listener_filters_timeo
 // A direct response on a request that ended with its HEADERS: the regression where the stream was
 // reset (RST_STREAM NO_ERROR) before its END_STREAM went out, seen by curl as an empty reply.
 test('http_inspector: h2c to an HTTP-only listener with a default chain goes to the h2c chain, every time', TIMEOUT, async (t) => {
-  const l = listener({
-    chains: [{ filter_chain_match: { application_protocols: ['h2c'] }, filters: [hcm({ statPrefix: 'h2', routes: [direct({ prefix: '/' }, 'h2-chain')] })] }],
-    defaultChain: { filters: [hcm({ statPrefix: 'any', routes: [direct({ prefix: '/' }, 'default-chain')] })] },
-  });
-  l.listener_filters = [HTTP_INSPECTOR];
-  l.listener_filters_timeout = '2s';
-  l.continue_on_listener_filters_timeout = true;
+  const l = httpOnlyListener();
   const px = await startProxy(bootstrap({ listeners: [l] }));
   t.after(() => px.close());
   for (let i = 0; i < 20; i++) {

@@ -4,7 +4,7 @@
 import { PROMETHEUS_CONTENT_TYPE, prometheusText, statsJson, statsText } from '../../observe/exposition.js';
 import { LOG_LEVELS, getLevel, loggerNames } from '../../observe/logger.js';
 import type { StatsStore } from '../../observe/stats.js';
-import type { SocketAddress } from '../config/types.js';
+import type { BootstrapConfig, SocketAddress } from '../config/types.js';
 
 export interface AdminRequest {
   method: string;
@@ -303,6 +303,28 @@ function helpText(): string {
 }
 
 /** Answers one admin request: 404 for an unknown path, 405 for GET on a state-changing endpoint. */
+/** /server_info: the process facts Envoy reports (uptime in whole seconds since `startedAt`). */
+export function serverInfoOf(o: {
+  version: string; state: string; startedAt: number; commandLineOptions: Record<string, unknown>; node: BootstrapConfig['node'];
+}): Record<string, unknown> {
+  const uptime = `${Math.floor((Date.now() - o.startedAt) / 1000)}s`;
+  return {
+    version: o.version, state: o.state, uptime_current_epoch: uptime, uptime_all_epochs: uptime,
+    command_line_options: o.commandLineOptions, node: o.node,
+  };
+}
+
+/** /config_dump of a bootstrap-configured proxy: the bootstrap, its listeners and its clusters. */
+export function bootstrapConfigDump(config: BootstrapConfig): unknown {
+  return {
+    configs: [
+      { '@type': 'type.googleapis.com/weft.admin.BootstrapConfigDump', bootstrap: config },
+      { '@type': 'type.googleapis.com/weft.admin.ListenersConfigDump', static_listeners: config.listeners },
+      { '@type': 'type.googleapis.com/weft.admin.ClustersConfigDump', static_clusters: config.clusters },
+    ],
+  };
+}
+
 export function handleAdmin(ctx: AdminContext, req: AdminRequest): AdminResponse {
   const ep = ENDPOINTS.get(req.path);
   if (ep === undefined) return text(404, 'invalid path. admin commands are listed at /help\n');

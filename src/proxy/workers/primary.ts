@@ -20,7 +20,7 @@ import { createLogger, getLevel, setLevel } from '../../observe/logger.js';
 import { StatsStore } from '../../observe/stats.js';
 import { mergeStats, snapshotStats, type StatSample } from '../../observe/stats-snapshot.js';
 import { AdminServer } from '../admin/server.js';
-import type { AdminCluster, AdminContext, AdminRequest } from '../admin/handlers.js';
+import { bootstrapConfigDump, serverInfoOf, type AdminCluster, type AdminContext, type AdminRequest } from '../admin/handlers.js';
 import type { BootstrapConfig } from '../config/types.js';
 import type { ServerState } from '../server.js';
 import type { BoundListener, FromWorker, ToWorker } from './protocol.js';
@@ -382,23 +382,13 @@ export class WorkerPrimary {
         if (req.path === '/clusters') return this.refreshClusters();
         return undefined;
       },
-      serverInfo: () => ({
-        version: this.opts.version ?? '0.0.0',
-        state: this.state,
-        uptime_current_epoch: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
-        uptime_all_epochs: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
-        command_line_options: { args: this.opts.commandLine ?? [], concurrency: this.opts.concurrency },
-        node: this.config.node,
+      serverInfo: () => serverInfoOf({
+        version: this.opts.version ?? '0.0.0', state: this.state, startedAt: this.startedAt,
+        commandLineOptions: { args: this.opts.commandLine ?? [], concurrency: this.opts.concurrency }, node: this.config.node,
       }),
       isReady: () => this.state === 'LIVE',
       // The primary's view: the config every worker applied (listener ports as configured; /listeners shows the bound ones).
-      configDump: () => ({
-        configs: [
-          { '@type': 'type.googleapis.com/weft.admin.BootstrapConfigDump', bootstrap: this.config },
-          { '@type': 'type.googleapis.com/weft.admin.ListenersConfigDump', static_listeners: this.config.listeners },
-          { '@type': 'type.googleapis.com/weft.admin.ClustersConfigDump', static_clusters: this.config.clusters },
-        ],
-      }),
+      configDump: () => bootstrapConfigDump(this.config),
       clusters: () => this.clustersView,
       listeners: () => this.listeners.map((l) => ({ name: l.name, address: l.address })),
       drainListeners: () => { this.listenersDrained = true; this.broadcast({ type: 'drain_listeners' }); },
