@@ -1,0 +1,208 @@
+// The control plane's shared vocabulary: stored Istio resources, the service registry's services
+// and workloads, the immutable mesh snapshot built from both, the proxies that connect over xDS,
+// and the generator contract between translation and the xDS server. Every part of src/control/
+// speaks these types; nothing here does work beyond parsing a proxy's node.
+
+import type { NodeJson } from '../xds/ads-service.js';
+
+// ───────────────────────────── configuration (Istio resources) ─────────────────────────────
+
+/** The Istio networking kinds Weft accepts (networking.istio.io v1, v1beta1, v1alpha3). */
+export const ISTIO_KINDS = ['VirtualService', 'DestinationRule', 'Gateway', 'ServiceEntry', 'Sidecar'] as const;
+export type IstioKind = (typeof ISTIO_KINDS)[number];
+
+export interface ResourceMeta {
+  readonly name: string;
+  /** `default` when the input has none. */
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Set by the store: increases on every change of any resource. */
+  readonly resourceVersion: string;
+  /** Set by the store: RFC 3339 time of first creation. */
+  readonly creationTimestamp: string;
+  /** Set by the store: 1 on creation, +1 on each change of the spec. */
+  readonly generation: number;
+}
+
+/** A validated, frozen Istio resource. `spec` is the kind's typed spec (src/control/api/). */
+export interface ConfigResource<S = unknown> {
+  readonly apiVersion: string;
+  readonly kind: IstioKind;
+  readonly metadata: ResourceMeta;
+  readonly spec: S;
+}
+
+/** `Kind/namespace/name`, the store's key. */
+export function configKey(kind: string, namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
+
+// ───────────────────────────── registry (services and workloads) ─────────────────────────────
+
+/** Istio's protocol names (port name prefix or appProtocol); Weft treats HTTPS/TLS as opaque TLS. */
+export type PortProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP' | 'TLS' | 'HTTPS' | 'MONGO' | 'REDIS' | 'MYSQL' | 'UNKNOWN';
+
+export interface ServicePort {
+  /** The port's name (`http`, `grpc-web`, ...); '' when unnamed. */
+  readonly name: string;
+  /** The service port clients call (9080 in reviews.default.svc.cluster.local:9080). */
+  readonly port: number;
+  readonly protocol: PortProtocol;
+}
+
+/** Where a registry entry came from. */
+export type RegistrySource = 'sidecar' | 'file' | 'api' | 'service-entry';
+
+/** A service: a hostname and its ports. Kubernetes-style services are `name.namespace.svc.cluster.local`. */
+export interface ServiceDef {
+  /** Fully qualified hostname, e.g. `reviews.default.svc.cluster.local` (or a ServiceEntry host). */
+  readonly hostname: string;
+  /** The short name (`reviews`); for ServiceEntry hosts, the hostname. */
+  readonly name: string;
+  readonly namespace: string;
+  readonly ports: readonly ServicePort[];
+  /** MESH_INTERNAL for registry services; ServiceEntry says. */
+  readonly location: 'MESH_INTERNAL' | 'MESH_EXTERNAL';
+  /** STATIC (endpoints listed), DNS (endpoints resolved by the proxy), NONE (passthrough). */
+  readonly resolution: 'STATIC' | 'DNS' | 'NONE';
+  readonly source: RegistrySource;
+}
+
+/** One running instance of a service. */
+export interface Workload {
+  /** Unique in the registry (sidecar: the proxy's node id; file/API: given or derived). */
+  readonly id: string;
+  /** The service's short name and namespace (its hostname is derived). */
+  readonly service: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Where to connect: an IP address (or a DNS name for DNS-resolved entries). */
+  readonly address: string;
+  /**
+   * Service port → the port on `address` that serves it. For a sidecar this is its inbound
+   * listener port (15006 by default), for a plain workload usually the same number.
+   */
+  readonly ports: readonly { readonly name: string; readonly port: number; readonly targetPort: number; readonly protocol: PortProtocol }[];
+  readonly locality?: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
+  /** Load-balancing weight (default 1). */
+  readonly weight: number;
+  readonly healthy: boolean;
+  readonly source: RegistrySource;
+}
+
+/** The registry's view at one moment. */
+export interface RegistrySnapshot {
+  readonly services: readonly ServiceDef[];
+  readonly workloads: readonly Workload[];
+}
+
+/** The mesh at one version: every input translation needs, immutable. */
+export interface MeshSnapshot {
+  /** Increases on every change; shown as the xDS version. */
+  readonly version: number;
+  readonly configs: readonly ConfigResource[];
+  readonly services: readonly ServiceDef[];
+  readonly workloads: readonly Workload[];
+  /** The mesh's DNS suffix; `cluster.local`. */
+  readonly domainSuffix: string;
+}
+
+// ───────────────────────────── proxies ─────────────────────────────
+
+/**
+ * What kind of client is connected: a sidecar (inbound + outbound listeners), a gateway
+ * (`router`: listeners from Gateway resources), or a proxyless gRPC client (API listeners by name).
+ */
+export type ProxyKind = 'sidecar' | 'router' | 'grpc';
+
+/** A connected xDS client, as read from its Node. */
+export interface ProxyInfo {
+  /** node.id, e.g. `sidecar~127.0.0.1~reviews-v2-1a2b.default~default.svc.cluster.local`. */
+  readonly id: string;
+  readonly kind: ProxyKind;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The workload's IP (metadata INSTANCE_IPS, else the id's second field, else ''). */
+  readonly ipAddress: string;
+  /** Sidecars: the service it fronts (metadata WEFT_SERVICE), '' if none. */
+  readonly service: string;
+  /** Sidecars: the app's ports it fronts, and its own listener ports. */
+  readonly appPorts: readonly { readonly name: string; readonly port: number; readonly protocol: PortProtocol }[];
+  readonly inboundPort: number;
+  readonly outboundPort: number;
+  /** Whether the control plane should register this sidecar's workload (metadata WEFT_REGISTER). */
+  readonly register: boolean;
+  /** The rest of node.metadata as sent. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly locality?: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
+}
+
+/**
+ * Reads a proxy's Node. Istio's conventions: id `TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`,
+ * metadata NAMESPACE, LABELS, INSTANCE_IPS, GENERATOR (`grpc` for proxyless clients); Weft's own
+ * sidecar keys are WEFT_SERVICE, WEFT_APP_PORTS, WEFT_INBOUND_PORT, WEFT_OUTBOUND_PORT, WEFT_REGISTER.
+ */
+export function proxyInfoFromNode(node: NodeJson | undefined): ProxyInfo {
+  const id = node?.id ?? '';
+  const md = (node?.metadata ?? {}) as Record<string, unknown>;
+  const parts = id.split('~');
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  const num = (v: unknown, dflt: number): number => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : NaN;
+    return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : dflt;
+  };
+  let kind: ProxyKind = 'sidecar';
+  if (str(md.GENERATOR) === 'grpc') kind = 'grpc';
+  else if (parts[0] === 'router') kind = 'router';
+  let namespace = str(md.NAMESPACE);
+  if (namespace === '' && parts.length >= 3) namespace = parts[2]!.split('.').slice(1).join('.').split('.')[0] ?? '';
+  if (namespace === '') namespace = 'default';
+  const labels: Record<string, string> = {};
+  if (md.LABELS !== null && typeof md.LABELS === 'object') {
+    for (const [k, v] of Object.entries(md.LABELS as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v;
+  }
+  const ips = str(md.INSTANCE_IPS).split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const appPorts: { name: string; port: number; protocol: PortProtocol }[] = [];
+  if (Array.isArray(md.WEFT_APP_PORTS)) {
+    for (const p of md.WEFT_APP_PORTS as Record<string, unknown>[]) {
+      const port = num(p?.port, 0);
+      if (port > 0) appPorts.push({ name: str(p.name), port, protocol: (str(p.protocol).toUpperCase() || 'HTTP') as PortProtocol });
+    }
+  }
+  const loc = node?.locality;
+  return {
+    id,
+    kind,
+    namespace,
+    labels,
+    ipAddress: ips[0] ?? (parts.length >= 2 ? parts[1]! : ''),
+    service: str(md.WEFT_SERVICE),
+    appPorts,
+    inboundPort: num(md.WEFT_INBOUND_PORT, 15006),
+    outboundPort: num(md.WEFT_OUTBOUND_PORT, 15001),
+    register: md.WEFT_REGISTER === true || md.WEFT_REGISTER === 'true',
+    metadata: md,
+    locality: loc === undefined ? undefined : { region: loc.region, zone: loc.zone, subZone: loc.sub_zone },
+  };
+}
+
+// ───────────────────────────── translation → xDS ─────────────────────────────
+
+/**
+ * One proxy's Envoy v3 resources, in JSON form (as an Envoy YAML would write them), keyed by
+ * type URL (src/xds/resource-types.ts) then resource name. Objects are frozen and shared between
+ * proxies of the same shape, so the xDS server can cache each one's encoding by identity.
+ */
+export type ProxyResources = ReadonlyMap<string, ReadonlyMap<string, object>>;
+
+/** What the xDS server asks of the mesh. */
+export interface XdsGenerator {
+  /**
+   * Every resource the proxy should have at the current mesh version. `requestedListeners` is the
+   * set of listener names a proxyless gRPC client subscribed to (its API listeners), else empty.
+   */
+  generate(proxy: ProxyInfo, requestedListeners: ReadonlySet<string>): ProxyResources;
+  /** The mesh version `generate` reflects. */
+  readonly version: number;
+}
