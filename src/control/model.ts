@@ -206,3 +206,71 @@ export interface XdsGenerator {
   /** The mesh version `generate` reflects. */
   readonly version: number;
 }
+
+// ───────────────────────────── contracts between control-plane parts ─────────────────────────────
+
+export type ValidateResult =
+  | { readonly ok: true; readonly value: ConfigResource }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+/**
+ * Validates one parsed YAML/JSON document into a frozen ConfigResource (src/control/api/).
+ * `source` prefixes every error (e.g. `reviews.yaml#2`); each error names the resource
+ * (`VirtualService default/reviews`), the field path (`spec.http[0].route[1].weight`) and what
+ * was expected. Store-owned metadata (resourceVersion, creationTimestamp, generation) is left
+ * at '' / '' / 0 for the store to fill.
+ */
+export type ResourceValidator = (doc: unknown, source: string) => ValidateResult;
+
+/** One finding of `weft analyze` (codes follow istioctl analyze's where one exists, e.g. IST0101). */
+export interface AnalysisMessage {
+  readonly level: 'Error' | 'Warning' | 'Info';
+  readonly code: string;
+  /** `Kind namespace/name`. */
+  readonly resource: string;
+  /** Field path inside the resource, '' when about the whole resource. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type Analyzer = (mesh: MeshSnapshot) => readonly AnalysisMessage[];
+
+/** Per xDS type, what a proxy has been sent and what it has said about it (istioctl proxy-status). */
+export interface XdsTypeStatus {
+  /** SYNCED: the last response was ACKed; NOT SENT: nothing sent yet; STALE: sent, no answer yet; NACKED: rejected. */
+  readonly state: 'SYNCED' | 'NOT SENT' | 'STALE' | 'NACKED';
+  readonly sentVersion: string;
+  readonly ackedVersion: string;
+  readonly resourceCount: number;
+  /** The NACK's error_detail.message, when NACKED. */
+  readonly error?: string;
+  /** Resource names the NACK was about (the resources of the rejected response). */
+  readonly rejectedResources?: readonly string[];
+}
+
+export interface ProxyStatus {
+  readonly id: string;
+  readonly kind: ProxyKind;
+  readonly namespace: string;
+  readonly variant: 'sotw' | 'delta';
+  /** RFC 3339. */
+  readonly connectedAt: string;
+  readonly peer: string;
+  /** Keyed by short name: CDS, EDS, LDS, RDS. */
+  readonly types: Readonly<Record<string, XdsTypeStatus>>;
+}
+
+/** The xDS server as the rest of the control plane sees it (src/control/xds-server/). */
+export interface XdsServerHandle {
+  start(): Promise<{ readonly port: number }>;
+  /** The mesh changed: regenerate for every connected proxy and send what changed (debounced). */
+  push(): void;
+  status(): readonly ProxyStatus[];
+  close(): Promise<void>;
+}
+
+/** Told when a proxy's first request arrives and when its stream ends (the registry uses it for sidecars). */
+export interface ProxyLifecycle {
+  onConnected(proxy: ProxyInfo, peerAddress: string): void;
+  onDisconnected(proxy: ProxyInfo): void;
+}
