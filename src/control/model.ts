@@ -127,8 +127,12 @@ export interface ProxyInfo {
   readonly ipAddress: string;
   /** Sidecars: the service it fronts (metadata WEFT_SERVICE), '' if none. */
   readonly service: string;
-  /** Sidecars: the app's ports it fronts, and its own listener ports. */
-  readonly appPorts: readonly { readonly name: string; readonly port: number; readonly protocol: PortProtocol }[];
+  /**
+   * Sidecars: the service ports it fronts (`port`, what callers use, e.g. 9080) and where the
+   * local app listens for each (`targetPort`, e.g. 9081; equal to `port` unless told otherwise),
+   * and its own listener ports.
+   */
+  readonly appPorts: readonly { readonly name: string; readonly port: number; readonly targetPort: number; readonly protocol: PortProtocol }[];
   readonly inboundPort: number;
   readonly outboundPort: number;
   /** Whether the control plane should register this sidecar's workload (metadata WEFT_REGISTER). */
@@ -163,11 +167,12 @@ export function proxyInfoFromNode(node: NodeJson | undefined): ProxyInfo {
     for (const [k, v] of Object.entries(md.LABELS as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v;
   }
   const ips = str(md.INSTANCE_IPS).split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const appPorts: { name: string; port: number; protocol: PortProtocol }[] = [];
+  const appPorts: { name: string; port: number; targetPort: number; protocol: PortProtocol }[] = [];
   if (Array.isArray(md.WEFT_APP_PORTS)) {
     for (const p of md.WEFT_APP_PORTS as Record<string, unknown>[]) {
       const port = num(p?.port, 0);
-      if (port > 0) appPorts.push({ name: str(p.name), port, protocol: (str(p.protocol).toUpperCase() || 'HTTP') as PortProtocol });
+      const targetPort = num(p?.targetPort, port);
+      if (port > 0) appPorts.push({ name: str(p.name), port, targetPort, protocol: (str(p.protocol).toUpperCase() || 'HTTP') as PortProtocol });
     }
   }
   const loc = node?.locality;
