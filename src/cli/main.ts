@@ -12,9 +12,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runProxy } from './proxy.js';
+import { runSidecar } from './sidecar.js';
 
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   proxy: { summary: 'run the proxy from an Envoy v3 bootstrap (weft proxy -c FILE [--validate])', run: runProxy },
+  sidecar: { summary: 'run a sidecar for one workload, configured by the control plane (weft sidecar --service NAME --app-port PORT)', run: runSidecar },
   version: { summary: 'print the version', run: async () => { console.log(version()); return 0; } },
 };
 
