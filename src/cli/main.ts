@@ -11,10 +11,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runDemo } from './demo.js';
 import { runProxy } from './proxy.js';
 import { runSidecar } from './sidecar.js';
 
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
+  demo: { summary: 'run the mesh demo: control plane, a frontend and a backend in two versions, each with a sidecar', run: runDemo },
   proxy: { summary: 'run the proxy from an Envoy v3 bootstrap (weft proxy -c FILE [--validate])', run: runProxy },
   sidecar: { summary: 'run a sidecar for one workload, configured by the control plane (weft sidecar --service NAME --app-port PORT)', run: runSidecar },
   version: { summary: 'print the version', run: async () => { console.log(version()); return 0; } },
