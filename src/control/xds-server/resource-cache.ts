@@ -37,6 +37,9 @@ export function typeVersion(pairs: Iterable<readonly [string, string]>): string 
 /** One type's resources for a proxy, encoded, with the type version over all of them. */
 export interface TypeEncoding {
   readonly entries: ReadonlyMap<string, EncodedResource>;
+  /** Entry names, sorted, and their Anys in that order (a wildcard response's content, shared). */
+  readonly names: readonly string[];
+  readonly anys: readonly RawAny[];
   /** typeVersion over every entry. */
   readonly version: string;
 }
@@ -87,7 +90,13 @@ export class ResourceCache {
         entries.set(name, r);
       }
     }
-    const value: TypeEncoding = { entries, version: typeVersion([...entries].map(([n, e]) => [n, e.version] as const)) };
+    const names = [...entries.keys()].sort();
+    const value: TypeEncoding = Object.freeze({
+      entries,
+      names: Object.freeze(names),
+      anys: Object.freeze(names.map((n) => entries.get(n)!.any)),
+      version: typeVersion([...entries].map(([n, e]) => [n, e.version] as const)),
+    });
     this.byMap.set(resources, { typeUrl, value });
     return value;
   }

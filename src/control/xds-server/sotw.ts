@@ -77,19 +77,21 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
     const st = this.types.get(typeUrl);
     if (st === undefined) return;
     const enc = this.encoded(typeUrl);
-    let names: string[];
+    let names: readonly string[];
+    let anys: readonly RawAny[];
     let version: string;
-    const anys: RawAny[] = [];
     if (st.wildcard) {
-      names = [...enc.entries.keys()].sort();
+      // The whole type: shared, precomputed arrays (no per-proxy work when proxies share a shape).
+      names = enc.names;
+      anys = enc.anys;
       version = enc.version;
     } else {
       names = [...st.names].filter((n) => enc.entries.has(n)).sort();
+      anys = names.map((n) => enc.entries.get(n)!.any);
       version = typeVersion(names.map((n) => [n, enc.entries.get(n)!.version] as const));
     }
     // Unchanged content is not resent, including after a NACK: the client keeps what it has.
     if (!force && version === st.sentVersion) return;
-    for (const n of names) anys.push(enc.entries.get(n)!.any);
     const nonce = this.ctx.nextNonce();
     st.nonce = nonce;
     st.sentVersion = version;
