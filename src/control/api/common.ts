@@ -24,8 +24,8 @@ export class Ctx {
 export function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'an object';
+  if (Array.isArray(v)) return v.length === 0 ? '[]' : 'a list';
+  if (typeof v === 'object') return Object.keys(v).length === 0 ? '{}' : 'an object';
   if (typeof v === 'string') {
     const s = JSON.stringify(v);
     return s.length > 80 ? `${s.slice(0, 77)}..."` : s;
@@ -317,7 +317,7 @@ export const regex: Field<string> = (v, p, c) => {
   try {
     new RegExp(body, 'u');
   } catch (e) {
-    c.fail(p, `expected a regular expression (RE2 syntax), got ${describe(v)} (${(e as Error).message.replace(/^Invalid regular expression: /, '')})`);
+    c.fail(p, `expected a regular expression (RE2 syntax), got ${describe(v)} (${(e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')})`);
     return undefined;
   }
   return v;

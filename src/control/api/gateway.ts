@@ -63,8 +63,8 @@ const server: Field<GatewayServer> = (v, p, c) => {
       }
       if (mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') required(c, v.tls, tp, 'caCertificates', `a file path (required for ${mode})`);
     }
-  } else if (tls !== undefined && tls.mode !== undefined) {
-    c.fail(join(tp, 'mode'), `expected no TLS mode for protocol ${proto ?? 'unknown'} (only httpsRedirect)`);
+  } else if ((proto === 'HTTP' || proto === 'HTTP2' || proto === 'GRPC') && tls !== undefined && tls.mode !== undefined) {
+    c.fail(join(tp, 'mode'), `expected no TLS mode on a plain-text ${proto} port (only httpsRedirect)`);
   }
   return hasPort && o.port !== undefined && o.hosts !== undefined ? (o as GatewayServer) : undefined;
 };
