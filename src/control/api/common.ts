@@ -156,7 +156,8 @@ export function map<T>(val: Field<T>, key?: (k: string, path: string, c: Ctx) =>
       const kp = `${p}[${JSON.stringify(k)}]`;
       if (key !== undefined && !key(k, kp, c)) continue;
       const r = x === null ? (c.expected(kp, 'a value', x), undefined) : val(x, kp, c);
-      if (r !== undefined) out[k] = r;
+      // defineProperty: a `__proto__` key stays a plain key instead of replacing the prototype.
+      if (r !== undefined) Object.defineProperty(out, k, { value: r, enumerable: true, writable: true, configurable: true });
     }
     return out;
   };
