@@ -352,11 +352,33 @@ export const portSelector: Field<PortSelector> = (v, p, c) => {
   return o.number === undefined ? undefined : { number: o.number };
 };
 
-const headerOps: Field<HeaderOperations> = (v, p, c) =>
-  shape(c, v, p, { set: map(str, headerKey), add: map(str, headerKey), remove: list(str) }) as HeaderOperations | undefined;
+/** A header name to set, add or remove: any case; pseudo-headers and Host only as `:authority`/`host` when `authority`. */
+function opKey(authority: boolean): (k: string, p: string, c: Ctx) => boolean {
+  return (k, p, c) => {
+    const lower = k.toLowerCase();
+    if (authority && (lower === ':authority' || lower === 'host')) return true;
+    if (/^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/.test(k) && lower !== 'host') return true;
+    c.fail(p, lower === 'host' || k.startsWith(':') ? 'expected a header name other than Host and pseudo-headers' : 'expected a header name');
+    return false;
+  };
+}
+
+function headerOps(request: boolean): Field<HeaderOperations> {
+  return (v, p, c) => {
+    const o = shape(c, v, p, {
+      set: map(str, opKey(request)),
+      add: map(str, opKey(request)),
+      remove: list<string>((x, xp, xc) => {
+        if (typeof x !== 'string') return xc.expected(xp, 'a header name', x), undefined;
+        return opKey(false)(x, xp, xc) ? x : undefined;
+      }),
+    });
+    return o as HeaderOperations | undefined;
+  };
+}
 
 /** Header manipulation (`headers.request` / `headers.response`, each set/add/remove). */
-export const headers: Field<Headers> = (v, p, c) => shape(c, v, p, { request: headerOps, response: headerOps }) as Headers | undefined;
+export const headers: Field<Headers> = (v, p, c) => shape(c, v, p, { request: headerOps(true), response: headerOps(false) }) as Headers | undefined;
 
 /** A file path for certificates and keys (Weft reads files; SDS names arrive later). */
 export const filePath: Field<string> = (v, p, c) =>

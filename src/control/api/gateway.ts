@@ -30,7 +30,12 @@ const serverTls: Field<ServerTLSSettings> = (v, p, c) => {
 const server: Field<GatewayServer> = (v, p, c) => {
   const o = shape(c, v, p, {
     port: (x, xp, cc) => {
-      const s = shape(cc, x, xp, { number: port, protocol: protocol(PORT_PROTOCOLS), name: str, targetPort: port });
+      const s = shape(cc, x, xp, {
+        number: port,
+        protocol: protocol(PORT_PROTOCOLS),
+        name: str,
+        targetPort: (_t, tp, tc) => (tc.fail(tp, 'expected no targetPort: it has no effect on Gateways'), undefined),
+      });
       if (s === undefined) return undefined;
       const ok = [
         required(cc, x, xp, 'number', 'an integer in 1..65535'),
@@ -54,17 +59,19 @@ const server: Field<GatewayServer> = (v, p, c) => {
     if (v.tls == null) c.fail(tp, `expected TLS settings for protocol ${proto}`);
     else if (tls !== undefined) {
       const mode = tls.mode ?? 'PASSTHROUGH';
-      if (proto === 'HTTPS' && (mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH')) {
-        c.expected(join(tp, 'mode'), 'SIMPLE, MUTUAL or OPTIONAL_MUTUAL for protocol HTTPS (passthrough needs protocol TLS)', mode);
-      }
       if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
         required(c, v.tls, tp, 'serverCertificate', `a file path (required for ${mode})`);
         required(c, v.tls, tp, 'privateKey', `a file path (required for ${mode})`);
       }
       if (mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') required(c, v.tls, tp, 'caCertificates', `a file path (required for ${mode})`);
     }
-  } else if ((proto === 'HTTP' || proto === 'HTTP2' || proto === 'GRPC') && tls !== undefined && tls.mode !== undefined) {
-    c.fail(join(tp, 'mode'), `expected no TLS mode on a plain-text ${proto} port (only httpsRedirect)`);
+  } else if (proto !== undefined && isObject(v.tls)) {
+    // Istio: a plain-text HTTP server may only carry httpsRedirect; other plain-text servers no TLS at all.
+    const t = v.tls;
+    const http = proto === 'HTTP' || proto === 'HTTP2' || proto === 'GRPC';
+    const certs = t.serverCertificate != null || t.privateKey != null || t.caCertificates != null;
+    if (!http) c.fail(tp, `expected no TLS settings on a plain-text ${proto} port (use protocol TLS or HTTPS)`);
+    else if (certs || (t.mode != null && t.mode !== 'PASSTHROUGH')) c.fail(tp, `expected only httpsRedirect on a plain-text ${proto} port`);
   }
   return hasPort && o.port !== undefined && o.hosts !== undefined ? (o as GatewayServer) : undefined;
 };
@@ -73,5 +80,12 @@ export function validateGateway(spec: unknown, c: Ctx): GatewaySpec | undefined 
   const o = shape(c, spec, 'spec', { servers: list(server, { nonEmpty: true }), selector: labelMap });
   if (o === undefined || !isObject(spec)) return undefined;
   required(c, spec, 'spec', 'servers', 'a non-empty list');
+  const names = new Set<string>();
+  (Array.isArray(spec.servers) ? spec.servers : []).forEach((x: unknown, i: number) => {
+    const name = isObject(x) && isObject(x.port) && typeof x.port.name === 'string' ? x.port.name : undefined;
+    if (name === undefined) return;
+    if (names.has(name)) c.fail(`spec.servers[${i}].port.name`, `expected a port name unique among servers, got ${JSON.stringify(name)} again`);
+    names.add(name);
+  });
   return { servers: o.servers ?? [], selector: o.selector ?? {} };
 }

@@ -59,6 +59,7 @@ export const validateDocument: ResourceValidator = (doc: unknown, source: string
   for (const k of IGNORED_META) metaFields[k] = ignored;
   const meta = doc.metadata == null ? (c.expected('metadata', 'an object with a name', undefined), undefined) : shape(c, doc.metadata, 'metadata', metaFields);
   if (meta !== undefined && !isDnsSubdomain(name)) c.expected('metadata.name', 'a DNS-1123 subdomain (lower-case alphanumerics, - and .)', md.name);
+  if (meta !== undefined && kind === 'Gateway' && isDnsSubdomain(name) && !isDnsLabel(name)) c.expected('metadata.name', 'a DNS-1123 label for a Gateway (no dots: VirtualServices refer to it as namespace/name)', md.name);
   if (meta !== undefined && md.namespace != null && !isDnsLabel(namespace)) c.expected('metadata.namespace', 'a DNS-1123 label (lower-case alphanumerics and -, at most 63)', md.namespace);
 
   let spec: unknown;

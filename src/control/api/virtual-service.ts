@@ -115,9 +115,13 @@ const retryOn: Field<string> = (v, p, c) => {
 const retries: Field<HTTPRetry> = (v, p, c) => {
   const o = shape(c, v, p, { attempts: nonNegInt, perTryTimeout: duration(1), retryOn, retryRemoteLocalities: bool });
   if (o === undefined || !isObject(v)) return undefined;
-  // Istio's default when `retries` is given without `attempts`.
-  if (v.attempts == null) o.attempts = 2;
+  // As in Istio, absent attempts are 0 (retries disabled), and then nothing else may be set.
+  if (v.attempts == null) o.attempts = 0;
   else if (o.attempts === undefined) return undefined;
+  const others = ['perTryTimeout', 'retryOn', 'retryRemoteLocalities'].filter((k) => v[k] != null);
+  if (o.attempts === 0 && others.length > 0) {
+    c.fail(join(p, 'attempts'), `expected an integer ≥ 1 when ${others.join(', ')} ${others.length > 1 ? 'are' : 'is'} set (0 or none disables retries)`);
+  }
   return o as HTTPRetry;
 };
 
@@ -189,6 +193,7 @@ const httpRoute: Field<HTTPRoute> = (v, p, c) => {
     c.fail(p, `expected exactly one of route, redirect, directResponse, got ${actions.length === 0 ? 'none' : actions.join(' and ')}`);
   }
   if (v.rewrite != null && !routeGiven) c.fail(join(p, 'rewrite'), 'expected only with route (not with redirect or directResponse)');
+  if (v.fault != null && !routeGiven) c.fail(join(p, 'fault'), 'expected only with route (not with redirect or directResponse)');
   if (v.mirror != null && v.mirrors != null) c.fail(p, 'expected at most one of mirror, mirrors, got both');
   return { ...o, match: o.match ?? [], route: o.route ?? [] } as HTTPRoute;
 };

@@ -224,7 +224,7 @@ spec:
 
 const VS = (spec: string, meta = 'name: reviews') => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { ${meta} }\nspec:\n${spec}`;
 const DR = (spec: string) => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: reviews }\nspec:\n${spec}`;
-const GW = (spec: string) => `apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec:\n${spec}`;
+const GW = (spec: string, name = 'gw') => `apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: ${name} }\nspec:\n${spec}`;
 const SE = (spec: string) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: ext }\nspec:\n${spec}`;
 const SC = (spec: string) => `apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default }\nspec:\n${spec}`;
 const P = (kind: string, name: string) => `reviews.yaml#2: ${kind} default/${name}: `;
@@ -318,7 +318,11 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
     mirror: { host: reviews, subset: V2 }
   - route: [{ destination: { host: reviews } }]
     fault: {}
-    directResponse: { status: 99 }`),
+    directResponse: { status: 99 }
+  - redirect: { uri: /elsewhere }
+    fault: { abort: { grpcStatus: UNAVAILABLE } }
+    retries: { retryOn: 5xx }
+    headers: { request: { set: { ":authority": a.example, X-Trace: "1" }, remove: [host] }, response: { add: { ":status": "200" } } }`),
     errors: [
       `${P('VirtualService', 'reviews')}spec.http[0].timeout: expected a duration like 1.5s, 100ms, 1m or 2h, got "5 seconds"`,
       `${P('VirtualService', 'reviews')}spec.http[0].retries.attempts: expected an integer ≥ 0, got -1`,
@@ -333,6 +337,10 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
       `${P('VirtualService', 'reviews')}spec.http[1].fault: expected at least one of delay, abort`,
       `${P('VirtualService', 'reviews')}spec.http[1].directResponse.status: expected an integer in 200..599, got 99`,
       `${P('VirtualService', 'reviews')}spec.http[1]: expected exactly one of route, redirect, directResponse, got route and directResponse`,
+      `${P('VirtualService', 'reviews')}spec.http[2].retries.attempts: expected an integer ≥ 1 when retryOn is set (0 or none disables retries)`,
+      `${P('VirtualService', 'reviews')}spec.http[2].headers.request.remove[0]: expected a header name other than Host and pseudo-headers`,
+      `${P('VirtualService', 'reviews')}spec.http[2].headers.response.add[":status"]: expected a header name other than Host and pseudo-headers`,
+      `${P('VirtualService', 'reviews')}spec.http[2].fault: expected only with route (not with redirect or directResponse)`,
     ],
   },
   {
@@ -389,7 +397,13 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
     tls: { mode: SIMPLE }
   - port: { number: 9443, protocol: HTTPS, name: https-3 }
     hosts: ["*"]
-    tls: { mode: PASSTHROUGH }`),
+    tls: { mode: PASSTHROUGH }
+  - port: { number: 9000, protocol: TCP, name: https, targetPort: 9001 }
+    hosts: ["*"]
+    tls: { mode: SIMPLE }
+  - port: { number: 8081, protocol: HTTP, name: http-redirect }
+    hosts: ["*"]
+    tls: { httpsRedirect: true }`),
     errors: [
       `${P('Gateway', 'gw')}spec.servers[0].hosts[1]: expected namespace/host (namespace * or . or a name; host *, *.domain or an FQDN), got "a/b/c"`,
       `${P('Gateway', 'gw')}spec.servers[0].hosts[2]: expected namespace/host (namespace * or . or a name; host *, *.domain or an FQDN), got "Bad Host"`,
@@ -400,8 +414,10 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
       `${P('Gateway', 'gw')}spec.servers[2].port.protocol: expected one of HTTP, HTTPS, GRPC, HTTP2, MONGO, TCP, TLS, got "QUIC"`,
       `${P('Gateway', 'gw')}spec.servers[2].port.name: expected a port name, got nothing`,
       `${P('Gateway', 'gw')}spec.servers[2].hosts: expected a non-empty list, got []`,
-      `${P('Gateway', 'gw')}spec.servers[3].tls.mode: expected no TLS mode on a plain-text HTTP port (only httpsRedirect)`,
-      `${P('Gateway', 'gw')}spec.servers[4].tls.mode: expected SIMPLE, MUTUAL or OPTIONAL_MUTUAL for protocol HTTPS (passthrough needs protocol TLS), got "PASSTHROUGH"`,
+      `${P('Gateway', 'gw')}spec.servers[3].tls: expected only httpsRedirect on a plain-text HTTP port`,
+      `${P('Gateway', 'gw')}spec.servers[5].port.targetPort: expected no targetPort: it has no effect on Gateways`,
+      `${P('Gateway', 'gw')}spec.servers[5].tls: expected no TLS settings on a plain-text TCP port (use protocol TLS or HTTPS)`,
+      `${P('Gateway', 'gw')}spec.servers[5].port.name: expected a port name unique among servers, got "https" again`,
     ],
   },
   {
@@ -454,6 +470,12 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
   },
 ];
 
+bad.push({
+  name: 'Gateway: the name is a DNS label (no dots)',
+  yaml: GW('  servers: [{ port: { number: 80, protocol: HTTP, name: http }, hosts: ["*"] }]', 'gw.v1'),
+  errors: ['reviews.yaml#2: Gateway default/gw.v1: metadata.name: expected a DNS-1123 label for a Gateway (no dots: VirtualServices refer to it as namespace/name), got "gw.v1"'],
+});
+
 for (const c of bad) {
   test(`rejects with exact errors — ${c.name}`, () => {
     assert.deepEqual(errors(c.yaml, 'reviews.yaml#2'), c.errors);
@@ -479,13 +501,13 @@ spec:
   http:
   - route: [{ destination: { host: r } }]
     timeout: 1h2m3.5s
-    retries: { perTryTimeout: 250ms }
+    retries: { attempts: 1, perTryTimeout: 250ms }
     fault: { delay: { fixedDelay: 1500us, percentage: { value: 0.5 } } }
 status: {}
 `);
   const h = (r.spec as VirtualServiceSpec).http[0]!;
   assert.deepEqual(h.timeout, { ms: 3_723_500 });
-  assert.deepEqual(h.retries, { attempts: 2, perTryTimeout: { ms: 250 } });
+  assert.deepEqual(h.retries, { attempts: 1, perTryTimeout: { ms: 250 } });
   assert.deepEqual(h.fault, { delay: { fixedDelay: { ms: 1.5 }, percentage: { value: 0.5 } } });
   assert.deepEqual(r.metadata.annotations, { owner: 'team-a' });
   assert.equal(r.metadata.resourceVersion, '');
