@@ -89,7 +89,7 @@ export function outboundRouteConfig(name: string, index: MeshIndex, scope: Scope
       for (const d of domains) seen.add(d);
       const ctx = { index, proxyNs: proxy.namespace, labels: proxy.labels, gateway: 'mesh', port: p.port, flavor: 'envoy' as const };
       const vs = index.virtualService(proxy.namespace, s.hostname, 'mesh');
-      const routes = vs !== undefined ? vsRoutes(vs, ctx, use) : [defaultRoute(clusterName('outbound', p.port, '', s.hostname), use)];
+      const routes = vs !== undefined && vs.spec.http.length > 0 ? vsRoutes(vs, ctx, use) : [defaultRoute(clusterName('outbound', p.port, '', s.hostname), use)];
       vhosts.push({ name: `${s.hostname}:${p.port}`, domains, routes });
     }
   }
@@ -211,6 +211,7 @@ export function gatewayRouteConfig(name: string, index: MeshIndex, servers: read
       continue;
     }
     for (const { vs, hosts } of gatewayVirtualServices(index, gw, server)) {
+      if (vs.spec.http.length === 0) continue;
       for (const host of hosts) {
         const key = `${host}:${port}`;
         if (vhosts.has(key)) continue;
@@ -362,7 +363,7 @@ export function grpcRouteConfig(name: string, target: { service: ServiceDef; por
   const { service, port } = target;
   const ctx = { index, proxyNs: proxy.namespace, labels: proxy.labels, gateway: 'mesh', port, flavor: 'grpc' as const };
   const vs = index.virtualService(proxy.namespace, service.hostname, 'mesh');
-  let routes = vs !== undefined ? vsRoutes(vs, ctx, use) : [];
+  let routes = vs !== undefined && vs.spec.http.length > 0 ? vsRoutes(vs, ctx, use) : [];
   if (routes.length === 0) routes = [defaultRoute(clusterName('outbound', port, '', service.hostname), use)];
   const domains = [...new Set([name, ...serviceDomains(service, port, proxy.namespace, index.suffix)])];
   return { config: { name, virtual_hosts: [{ name: `${service.hostname}:${port}`, domains, routes }] }, use };

@@ -5,24 +5,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MeshGenerator } from '../../../src/control/translate/index.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, messageName, ROUTE_TYPE } from '../../../src/xds/resource-types.js';
-import { encodeFromJson } from '../../../src/xds/proto-json.js';
-import { messageType } from '../../../src/xds/protos.js';
 import type { ProxyResources } from '../../../src/control/model.js';
+import { encodeAll } from '../../helpers/xds-encode.js';
 import { config, fqdn, mesh, REVIEWS_DR, REVIEWS_VS, service, sidecarProxy, workload, WORKLOADS } from '../../helpers/bookinfo-mesh.js';
 
 type J = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export function encodeAll(res: ProxyResources): number {
-  let n = 0;
-  for (const [type, byName] of res) {
-    const t = messageType(messageName(type));
-    for (const [name, o] of byName) {
-      assert.doesNotThrow(() => encodeFromJson(t, o), `${messageName(type)} ${name}`);
-      n++;
-    }
-  }
-  return n;
-}
 
 const names = (res: ProxyResources, type: string): string[] => [...res.get(type)!.keys()].sort();
 const get = (res: ProxyResources, type: string, name: string): J => {
