@@ -55,6 +55,8 @@ export class MeshGenerator implements XdsGenerator {
   private index: MeshIndex;
   private ver = 0;
   private readonly shapes = new Map<string, ProxyResources>();
+  /** Sidecar results without virtualInbound, by shape minus the address. */
+  private readonly bases = new Map<string, Map<string, Map<string, object>>>();
   /** Built objects of this version, by what they were built from. */
   private readonly built = new Map<string, object>();
   /** Which optional HTTP filters each built route config needs. */
@@ -72,6 +74,7 @@ export class MeshGenerator implements XdsGenerator {
     this.index = new MeshIndex(mesh, this.domainSuffix);
     this.ver = mesh.version;
     this.shapes.clear();
+    this.bases.clear();
     this.built.clear();
     this.uses.clear();
     this.prevIntern = this.intern;
@@ -86,12 +89,34 @@ export class MeshGenerator implements XdsGenerator {
     const key = shapeKey(proxy, requestedListeners);
     const hit = this.shapes.get(key);
     if (hit !== undefined) return hit;
-    const out = new Out();
-    if (proxy.kind === 'sidecar') this.sidecar(proxy, out);
-    else if (proxy.kind === 'router') this.router(proxy, out);
-    else this.grpc(proxy, requestedListeners, out);
-    this.shapes.set(key, out.byType);
-    return out.byType;
+    let result: ProxyResources;
+    if (proxy.kind === 'sidecar') {
+      // Only virtualInbound depends on the proxy's address: everything else is shared by the
+      // proxies that differ only in it (the per-type maps included).
+      const baseKey = shapeKey({ ...proxy, ipAddress: '' }, requestedListeners);
+      let base = this.bases.get(baseKey);
+      if (base === undefined) {
+        const out = new Out();
+        this.sidecar(proxy, out);
+        this.bases.set(baseKey, (base = out.byType));
+      }
+      const app = proxy.appPorts[0];
+      if (app === undefined) {
+        result = base;
+      } else {
+        const listeners = new Map(base.get(LISTENER_TYPE)!);
+        const inbound = this.obj(`lds|vi|${proxy.ipAddress}|${proxy.inboundPort}|${app.port}`, () => virtualInbound(proxy)!);
+        listeners.set('virtualInbound', inbound);
+        result = new Map([...base, [LISTENER_TYPE, listeners]]);
+      }
+    } else {
+      const out = new Out();
+      if (proxy.kind === 'router') this.router(proxy, out);
+      else this.grpc(proxy, requestedListeners, out);
+      result = out.byType;
+    }
+    this.shapes.set(key, result);
+    return result;
   }
 
   // ───────────────────────────── shared objects ─────────────────────────────
@@ -156,10 +181,6 @@ export class MeshGenerator implements XdsGenerator {
       (u) => outboundRouteConfig(routeName, index, scope, proxy, u));
     out.add(ROUTE_TYPE, config);
     out.add(LISTENER_TYPE, this.obj(`lds|vo|${proxy.outboundPort}|${use.fault}|${use.cors}`, () => virtualOutbound(proxy, use)));
-    const app = proxy.appPorts[0];
-    if (app !== undefined) {
-      out.add(LISTENER_TYPE, this.obj(`lds|vi|${proxy.ipAddress}|${proxy.inboundPort}|${app.port}`, () => virtualInbound(proxy)!));
-    }
     for (const l of egressTcpListeners(scope.sidecar?.spec, index, proxy)) {
       out.add(LISTENER_TYPE, this.obj(`lds|eg|${(l as { name: string }).name}|${scope.key}`, () => l));
     }
