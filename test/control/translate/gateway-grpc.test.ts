@@ -3,9 +3,12 @@
 // decoders and the cache's identity guarantees (same shape → same objects; a workload change
 // only replaces ClusterLoadAssignments).
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { MeshGenerator } from '../../../src/control/translate/index.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../../src/xds/resource-types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, messageName, ROUTE_TYPE } from '../../../src/xds/resource-types.js';
+import { encodeFromJson } from '../../../src/xds/proto-json.js';
+import { messageType } from '../../../src/xds/protos.js';
 import type { ProxyResources } from '../../../src/control/model.js';
 import { runDecoder } from '../../../src/envoy/decode/result.js';
 import { builtinExtensions } from '../../../src/envoy/extensions.js';
@@ -212,4 +215,59 @@ test('1,000 sidecars with their own addresses regenerate quickly after an endpoi
   const clas = new Set(results.map((r) => r.get(ENDPOINT_TYPE)!.get(`outbound|9080||${fqdn('reviews')}`)));
   assert.equal(clas.size, 1, 'one shared load assignment object');
   assert.ok(elapsed < 1000, `regenerating 1,000 proxies took ${elapsed.toFixed(0)} ms`);
+});
+
+test("a gRPC client's resources pass @grpc/grpc-js-xds's own resource validation (the NACK checks)", () => {
+  const require = createRequire(import.meta.url);
+  (require('@grpc/grpc-js-xds') as { register(): void }).register();
+  const dir = '@grpc/grpc-js-xds/build/src/xds-resource-type';
+  const types: Record<string, { get(): { decode(ctx: unknown, any: unknown): { name: string; error?: string } } }> = {
+    [LISTENER_TYPE]: require(`${dir}/listener-resource-type.js`).ListenerResourceType,
+    [ROUTE_TYPE]: require(`${dir}/route-config-resource-type.js`).RouteConfigurationResourceType,
+    [CLUSTER_TYPE]: require(`${dir}/cluster-resource-type.js`).ClusterResourceType,
+    [ENDPOINT_TYPE]: require(`${dir}/endpoint-resource-type.js`).EndpointResourceType,
+  };
+  const hash = config('DestinationRule', 'reviews', {
+    ...REVIEWS_DR.spec, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } },
+  });
+  const vs = config('VirtualService', 'reviews', {
+    ...REVIEWS_VS.spec,
+    http: [
+      { match: [{ uri: { prefix: '/slow' } }], route: [{ destination: { host: 'reviews', subset: 'v1' } }], fault: { delay: { fixedDelay: { ms: 5 } } }, retries: { attempts: 1, retryOn: 'unavailable' } },
+      ...REVIEWS_VS.spec.http,
+    ],
+  });
+  const g = new MeshGenerator();
+  g.update(mesh([hash, vs]));
+  const res = g.generate(grpcProxy(), new Set(['reviews:9080', 'ratings.default:9080']));
+  let n = 0;
+  for (const [type, byName] of res) {
+    for (const [name, o] of byName) {
+      const value = Buffer.from(encodeFromJson(messageType(messageName(type)), o));
+      const r = types[type]!.get().decode({ server: {}, bootstrap: { certificateProviders: {} } }, { type_url: type, value });
+      assert.equal(r.error, undefined, `${messageName(type)} ${name}`);
+      n++;
+    }
+  }
+  assert.equal(n, 2 + 2 + 4 + 4);
+  assert.equal(get(res, CLUSTER_TYPE, `outbound|9080|v1|${fqdn('reviews')}`).lb_policy, 'RING_HASH');
+});
+
+test('localityLbSetting distribute sets locality weights from the proxy locality; failover with outlier detection sets priorities', () => {
+  const w = (v: string, addr: string, zone: string, region = 'eu') => workload('ratings', v, addr, { id: `ratings-${addr}`, locality: { region, zone } });
+  const workloads = [...WORKLOADS.filter((x) => x.service !== 'ratings'), w('v1', '127.0.0.31', 'a'), w('v1', '127.0.0.32', 'b'), w('v1', '127.0.0.33', 'c', 'us')];
+  const dr = (setting: object, outlier?: object) => config('DestinationRule', 'ratings', {
+    host: 'ratings', subsets: [], exportTo: [],
+    trafficPolicy: { loadBalancer: { localityLbSetting: setting }, ...(outlier ? { outlierDetection: outlier } : {}) },
+  });
+  const proxy = sidecarProxy('productpage', { locality: { region: 'eu', zone: 'a' } });
+  const g = new MeshGenerator();
+  g.update(mesh([dr({ distribute: [{ from: 'eu/a/*', to: { 'eu/a/*': 80, 'eu/b/*': 20 } }] })], { workloads }));
+  const cla = get(g.generate(proxy, new Set()), ENDPOINT_TYPE, `outbound|9080||${fqdn('ratings')}`);
+  assert.deepEqual(cla.endpoints.map((l: J) => [l.locality.zone, l.load_balancing_weight]), [['a', 80], ['b', 20]]);
+
+  g.update(mesh([dr({ failover: [{ from: 'eu', to: 'us' }] }, { consecutive5xxErrors: 5 })], { version: 2, workloads }));
+  const failover = get(g.generate(proxy, new Set()), ENDPOINT_TYPE, `outbound|9080||${fqdn('ratings')}`);
+  assert.deepEqual(failover.endpoints.map((l: J) => [l.locality.zone, l.priority ?? 0]), [['a', 0], ['b', 1], ['c', 2]]);
+  encodeAll(g.generate(proxy, new Set()));
 });
