@@ -282,6 +282,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     const factories = this.hcm.filters;
     const route = matched === null ? null : matched.route;
     this.matched = matched;
+    if (route !== null) this.info.routeName = route.name;
     let filters: HttpFilter[] | null = null;
     for (let i = 0; i < factories.length; i++) {
       const f = factories[i]!.create(route);
