@@ -200,13 +200,88 @@ export interface HttpConnectionManagerConfig {
   readonly httpFilters: readonly HttpFilterConfig[];
 }
 
-/** One entry of `http_filters`. Only the router exists in this issue; the union grows later. */
-export type HttpFilterConfig = RouterFilterConfig;
+/** One entry of `http_filters` (the router is last). */
+export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig;
 
 export interface RouterFilterConfig {
   readonly kind: 'router';
   readonly name: string;
 }
+
+/** envoy.type.v3.FractionalPercent, kept as written (header-controlled faults cap a numerator by it). */
+export interface FractionalPercentConfig {
+  readonly numerator: number;
+  /** 100 (HUNDRED), 10000 (TEN_THOUSAND) or 1000000 (MILLION). */
+  readonly denominator: number;
+}
+
+/** envoy.extensions.filters.http.fault.v3.HTTPFault (filter config and per-route config alike). */
+export interface FaultConfig {
+  /** `delay`: a fixed delay, or the delay taken from x-envoy-fault-delay-request (header_delay). */
+  readonly delay: {
+    readonly kind: 'fixed' | 'header';
+    /** fixed_delay in ms (0 for header_delay). */
+    readonly fixedDelayMs: number;
+    readonly percentage: FractionalPercentConfig;
+  } | null;
+  /** `abort`: an HTTP status, a gRPC status, or the status from x-envoy-fault-abort-request (header_abort). */
+  readonly abort: {
+    readonly kind: 'http' | 'grpc' | 'header';
+    /** http_status (200..599) for kind 'http'; 0 otherwise. */
+    readonly httpStatus: number;
+    /** grpc_status for kind 'grpc'; 0 otherwise. */
+    readonly grpcStatus: number;
+    readonly percentage: FractionalPercentConfig;
+  } | null;
+  /** Only requests whose headers all match are faulted. */
+  readonly headers: readonly HeaderMatcherConfig[];
+  /** Only requests routed to this cluster are faulted ('' = any). */
+  readonly upstreamCluster: string;
+  /** Faults active at once across the filter (null = unlimited). */
+  readonly maxActiveFaults: number | null;
+}
+
+export interface FaultFilterConfig {
+  readonly kind: 'fault';
+  readonly name: string;
+  readonly config: FaultConfig;
+}
+
+/** envoy.extensions.filters.http.cors.v3.Cors: no options; the policy is per route / virtual host. */
+export interface CorsFilterConfig {
+  readonly kind: 'cors';
+  readonly name: string;
+}
+
+/**
+ * envoy.extensions.filters.http.cors.v3.CorsPolicy (typed_per_filter_config). Optional fields are
+ * null when not set, so a more specific level only overrides what it sets.
+ */
+export interface CorsPolicyConfig {
+  readonly kind: 'cors_policy';
+  /** null when not set; an empty list never matches. */
+  readonly allowOriginStringMatch: readonly StringMatcherConfig[] | null;
+  readonly allowMethods: string | null;
+  readonly allowHeaders: string | null;
+  readonly exposeHeaders: string | null;
+  readonly maxAge: string | null;
+  readonly allowCredentials: boolean | null;
+  readonly allowPrivateNetworkAccess: boolean | null;
+  /** filter_enabled.default_value as a fraction 0..1; null = not set (enabled). */
+  readonly filterEnabled: number | null;
+  /** shadow_enabled.default_value as a fraction 0..1; null = not set (off). */
+  readonly shadowEnabled: number | null;
+}
+
+/** One value of a typed_per_filter_config map, keyed by HTTP filter name. */
+export type PerFilterConfig =
+  | { readonly kind: 'fault'; readonly config: FaultConfig }
+  | CorsPolicyConfig
+  /** envoy.config.route.v3.FilterConfig with disabled: true: the filter is skipped here. */
+  | { readonly kind: 'disabled' };
+
+/** typed_per_filter_config: filter name → its config at this level. */
+export type TypedPerFilterConfig = Readonly<Record<string, PerFilterConfig>>;
 
 // ───────────────────────────── access logs ─────────────────────────────
 
@@ -238,6 +313,8 @@ export interface HeaderMutations {
 export interface RouteConfiguration extends HeaderMutations {
   readonly name: string;
   readonly virtualHosts: readonly VirtualHostConfig[];
+  /** typed_per_filter_config; absent when empty. */
+  readonly typedPerFilterConfig?: TypedPerFilterConfig;
 }
 
 export interface VirtualHostConfig extends HeaderMutations {
@@ -246,6 +323,8 @@ export interface VirtualHostConfig extends HeaderMutations {
   readonly domains: readonly string[];
   readonly routes: readonly RouteConfig[];
   readonly retryPolicy: RetryPolicyConfig | null;
+  /** typed_per_filter_config; absent when empty. */
+  readonly typedPerFilterConfig?: TypedPerFilterConfig;
 }
 
 export type StringMatcherConfig =
@@ -380,6 +459,8 @@ export interface RouteConfig extends HeaderMutations {
   readonly name: string;
   readonly match: RouteMatchConfig;
   readonly action: RouteActionConfig | RedirectActionConfig | DirectResponseActionConfig;
+  /** typed_per_filter_config; absent when empty. */
+  readonly typedPerFilterConfig?: TypedPerFilterConfig;
 }
 
 // ───────────────────────────── clusters ─────────────────────────────
