@@ -32,6 +32,41 @@ export interface BootstrapConfig {
   readonly admin: AdminConfig | null;
   readonly listeners: readonly ListenerConfig[];
   readonly clusters: readonly ClusterConfig[];
+  /** Bootstrap `dynamic_resources` (ADS); absent for a static-only bootstrap. */
+  readonly dynamicResources?: DynamicResourcesConfig;
+  /**
+   * Set by the xDS client on the configs it assembles: which listeners and clusters came over xDS
+   * and at which version (for /config_dump). Absent on a decoded bootstrap.
+   */
+  readonly xds?: XdsDumpInfo;
+}
+
+/** envoy.config.core.v3.ConfigSource, the one form Weft supports: `{ads: {}}`. */
+export interface AdsConfigSource {
+  /** initial_fetch_timeout; Envoy default 15 s; 0 = wait forever. */
+  readonly initialFetchTimeoutMs: number;
+}
+
+/** Bootstrap.DynamicResources with an ADS `ads_config` (envoy.config.core.v3.ApiConfigSource). */
+export interface DynamicResourcesConfig {
+  /** null when there is no ads_config (then nothing may use `{ads: {}}`). */
+  readonly ads: {
+    /** GRPC = state of the world, DELTA_GRPC = incremental. */
+    readonly apiType: 'GRPC' | 'DELTA_GRPC';
+    readonly target:
+      | { readonly kind: 'envoy_grpc'; readonly clusterName: string }
+      | { readonly kind: 'google_grpc'; readonly targetUri: string };
+  } | null;
+  readonly lds: AdsConfigSource | null;
+  readonly cds: AdsConfigSource | null;
+}
+
+/** What /config_dump shows of the dynamic resources. */
+export interface XdsDumpInfo {
+  readonly listeners: readonly { readonly name: string; readonly version: string; readonly warming: boolean }[];
+  readonly clusters: readonly { readonly name: string; readonly version: string; readonly warming: boolean }[];
+  readonly routeConfigs: readonly { readonly name: string; readonly version: string }[];
+  readonly endpoints: readonly { readonly name: string; readonly version: string }[];
 }
 
 // ───────────────────────────── listeners ─────────────────────────────
@@ -178,7 +213,10 @@ export interface HttpConnectionManagerConfig {
   readonly kind: 'http_connection_manager';
   readonly statPrefix: string;
   readonly codecType: CodecType;
+  /** The inline route_config, or (with `rds`) the route configuration received over RDS (empty until then). */
   readonly routeConfig: RouteConfiguration;
+  /** HCM `rds`: the route configuration comes over ADS under this name. Absent for an inline route_config. */
+  readonly rds?: { readonly routeConfigName: string; readonly configSource: AdsConfigSource };
   readonly accessLogs: readonly AccessLogConfig[];
   /** Value of the `server` response header. Envoy's default is `envoy`; Weft's is `weft`. */
   readonly serverName: string;
@@ -465,7 +503,7 @@ export interface RouteConfig extends HeaderMutations {
 
 // ───────────────────────────── clusters ─────────────────────────────
 
-export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
 
 export interface LbEndpointConfig {
@@ -491,6 +529,9 @@ export interface ClusterConfig {
   /** Envoy default 5 s. */
   readonly connectTimeoutMs: number;
   readonly lbPolicy: LbPolicy;
+  /** EDS only (`eds_cluster_config`): the ClusterLoadAssignment name (service_name, else the cluster name). */
+  readonly eds?: { readonly serviceName: string; readonly configSource: AdsConfigSource };
+  /** For EDS clusters, the last assignment received (empty until then); updated in place. */
   readonly loadAssignment: {
     readonly endpoints: readonly LocalityLbEndpointsConfig[];
   };
