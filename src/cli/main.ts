@@ -12,9 +12,21 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runProxy } from './proxy.js';
+import { runControl } from './control.js';
+import { runApply } from './apply.js';
+import { runGet } from './get.js';
+import { runDelete } from './delete.js';
+import { runProxyStatus } from './proxy-status.js';
+import { runAnalyze } from './analyze.js';
 
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   proxy: { summary: 'run the proxy from an Envoy v3 bootstrap (weft proxy -c FILE [--validate])', run: runProxy },
+  control: { summary: 'run the control plane: xDS server, Istio config store, service registry, HTTP API (weft control)', run: runControl },
+  apply: { summary: 'apply Istio resources through the control plane (weft apply -f FILE|DIR|-)', run: runApply },
+  get: { summary: 'list Istio resources (weft get KIND [NAME] [-n NS] [-o yaml|json])', run: runGet },
+  delete: { summary: 'delete Istio resources (weft delete KIND NAME [-n NS] | -f FILE)', run: runDelete },
+  'proxy-status': { summary: "show each connected proxy's xDS sync state (weft proxy-status)", run: runProxyStatus },
+  analyze: { summary: "analyze the mesh's configuration (weft analyze)", run: runAnalyze },
   version: { summary: 'print the version', run: async () => { console.log(version()); return 0; } },
 };
 
