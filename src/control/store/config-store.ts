@@ -221,5 +221,5 @@ function sameContent(a: ConfigResource, b: ConfigResource): boolean {
 
 function withMeta(r: ConfigResource, resourceVersion: string, creationTimestamp: string, generation: number): ConfigResource {
   const metadata: ResourceMeta = Object.freeze({ ...r.metadata, resourceVersion, creationTimestamp, generation });
-  return Object.freeze({ ...r, metadata });
+  return Object.freeze({ apiVersion: r.apiVersion, kind: r.kind, metadata, spec: r.spec });
 }
