@@ -4,7 +4,10 @@
 
 import { parseArgs } from 'node:util';
 import { ControlPlane, type ControlPlaneOptions } from '../control/control-plane.js';
-import { ISTIO_KINDS, type ConfigResource, type ResourceValidator } from '../control/model.js';
+import { analyze } from '../control/analyze/index.js';
+import { validateDocument } from '../control/api/index.js';
+import { MeshGenerator } from '../control/translate/index.js';
+import { XdsServer } from '../control/xds-server/index.js';
 import { log, setLevel } from '../observe/logger.js';
 
 const USAGE = `Usage: weft control [options]
@@ -24,37 +27,13 @@ Options:
 /** What the control plane is built from; the parts other modules provide. */
 export type ControlDeps = Pick<ControlPlaneOptions, 'validator' | 'analyzer' | 'generator' | 'makeXdsServer'>;
 
-/**
- * Checks only a resource's envelope (apiVersion, kind, metadata.name/namespace, spec present);
- * the stand-in until the real validator is wired below.
- */
-const envelopeValidator: ResourceValidator = (doc, source) => {
-  const d = doc as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown; labels?: unknown; annotations?: unknown }; spec?: unknown };
-  const errors: string[] = [];
-  if (typeof d?.apiVersion !== 'string' || !d.apiVersion.startsWith('networking.istio.io/')) errors.push(`${source}: apiVersion: expected networking.istio.io/v1, got ${JSON.stringify(d?.apiVersion)}`);
-  if (!ISTIO_KINDS.includes(d?.kind as never)) errors.push(`${source}: kind: expected one of ${ISTIO_KINDS.join(', ')}, got ${JSON.stringify(d?.kind)}`);
-  if (typeof d?.metadata?.name !== 'string' || d.metadata.name === '') errors.push(`${source}: metadata.name: expected a non-empty string`);
-  if (d?.spec === null || typeof d?.spec !== 'object') errors.push(`${source}: spec: expected a map`);
-  if (errors.length > 0) return { ok: false, errors };
-  const m = d.metadata!;
-  const value: ConfigResource = Object.freeze({
-    apiVersion: d.apiVersion as string, kind: d.kind as ConfigResource['kind'], spec: Object.freeze(d.spec),
-    metadata: Object.freeze({
-      name: m.name as string, namespace: typeof m.namespace === 'string' ? m.namespace : 'default',
-      labels: Object.freeze({ ...(m.labels as Record<string, string> ?? {}) }), annotations: Object.freeze({ ...(m.annotations as Record<string, string> ?? {}) }),
-      resourceVersion: '', creationTimestamp: '', generation: 0,
-    }),
-  });
-  return { ok: true, value };
-};
-
 export async function runControl(args: string[]): Promise<number> {
-  // INTEGRATE: import the real parts and pass them here, e.g.
-  //   validator: validateDocument (src/control/api/), analyzer: analyze (src/control/analyze/),
-  //   generator: new MeshGenerator(), makeXdsServer: (generator, lifecycle, { port, host }) =>
-  //     new XdsServer({ generator, lifecycle, port, host }).
-  // Until then `weft control` serves the HTTP API with envelope-only validation and no xDS.
-  return runControlWith(args, { validator: envelopeValidator, analyzer: () => [] });
+  return runControlWith(args, {
+    validator: validateDocument,
+    analyzer: analyze,
+    generator: new MeshGenerator(),
+    makeXdsServer: (generator, lifecycle, { port, host }) => new XdsServer({ generator, lifecycle, port, host }),
+  });
 }
 
 /** `weft control` with its parts given (tests and the integration above). */

@@ -73,7 +73,7 @@ export function sidecarProxy(app: string, extra: Partial<ProxyInfo> = {}): Proxy
     labels: { app, version: 'v1' },
     ipAddress: '127.0.0.10',
     service: app,
-    appPorts: [{ name: 'http', port: 9080, protocol: 'HTTP' }],
+    appPorts: [{ name: 'http', port: 9080, targetPort: 9080, protocol: 'HTTP' }],
     inboundPort: 15006,
     outboundPort: 15001,
     register: false,

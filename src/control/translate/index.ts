@@ -33,7 +33,7 @@ const localityKey = (l: ProxyInfo['locality']): string => `${l?.region ?? ''}/${
 /** What makes two proxies get the same resources. */
 function shapeKey(p: ProxyInfo, requested: ReadonlySet<string>): string {
   return [
-    p.kind, p.namespace, sortedEntries(p.labels), p.service, p.appPorts.map((a) => `${a.name}:${a.port}:${a.protocol}`).join(','),
+    p.kind, p.namespace, sortedEntries(p.labels), p.service, p.appPorts.map((a) => `${a.name}:${a.port}:${a.targetPort}:${a.protocol}`).join(','),
     p.inboundPort, p.outboundPort, p.ipAddress, [...requested].sort().join(','), localityKey(p.locality),
   ].join('|');
 }
@@ -105,7 +105,7 @@ export class MeshGenerator implements XdsGenerator {
         result = base;
       } else {
         const listeners = new Map(base.get(LISTENER_TYPE)!);
-        const inbound = this.obj(`lds|vi|${proxy.ipAddress}|${proxy.inboundPort}|${app.port}`, () => virtualInbound(proxy)!);
+        const inbound = this.obj(`lds|vi|${proxy.ipAddress}|${proxy.inboundPort}|${app.targetPort}`, () => virtualInbound(proxy)!);
         listeners.set('virtualInbound', inbound);
         result = new Map([...base, [LISTENER_TYPE, listeners]]);
       }
@@ -175,7 +175,7 @@ export class MeshGenerator implements XdsGenerator {
     const index = this.index;
     const scope = index.scope(proxy);
     for (const s of scope.services) for (const p of s.ports) this.serviceClusters(proxy, s, p.port, 'envoy', out);
-    for (const a of proxy.appPorts) out.add(CLUSTER_TYPE, this.obj(`cds|inbound|${a.port}`, () => inboundCluster(a.port)));
+    for (const a of proxy.appPorts) out.add(CLUSTER_TYPE, this.obj(`cds|inbound|${a.targetPort}`, () => inboundCluster(a.targetPort)));
     const routeName = String(proxy.outboundPort);
     const { config, use } = this.routeConfig(`rds|out|${routeName}|${scope.key}|${sortedEntries(proxy.labels)}`,
       (u) => outboundRouteConfig(routeName, index, scope, proxy, u));

@@ -109,11 +109,12 @@ export function virtualOutbound(proxy: ProxyInfo, use: Pick<RouteUse, 'fault' | 
 export function virtualInbound(proxy: ProxyInfo): object | undefined {
   const app = proxy.appPorts[0];
   if (app === undefined) return undefined;
-  const cluster = (inboundCluster(app.port) as { name: string }).name;
+  // Istio names inbound clusters by the port the app listens on (the service's target port).
+  const cluster = (inboundCluster(app.targetPort) as { name: string }).name;
   const routeConfig = {
     name: cluster,
     virtual_hosts: [{
-      name: `inbound|http|${app.port}`,
+      name: `inbound|http|${app.targetPort}`,
       domains: ['*'],
       routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: '0s' } }],
     }],
