@@ -49,6 +49,14 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
       return true;
     }
     const nonce = req.response_nonce ?? '';
+    if (nonce === '') {
+      // No nonce: the client is (re)starting this type on this stream, e.g. a subscription sent
+      // before it saw our first response. Not stale: take its names and answer it.
+      const sub = subscription(typeUrl, names, st);
+      st.wildcard = sub.wildcard;
+      st.names = sub.names;
+      return true;
+    }
     if (st.nonce !== '') {
       if (nonce !== st.nonce) {
         // A reply to an older response, overtaken by a newer one: the spec says to ignore it.
