@@ -64,10 +64,11 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
         return undefined;
       }
       if (req.error_detail !== undefined) {
+        const repeated = st.state === 'NACKED';
         st.state = 'NACKED';
         st.error = req.error_detail.message ?? '';
         st.rejected = st.sentNames;
-        log.warning('%s NACKed %s version %s (%s): %s', this.proxyId, shortName(typeUrl), st.sentVersion, st.sentNames.join(', '), st.error);
+        if (!repeated) log.warning('%s NACKed %s version %s (%s): %s', this.proxyId, shortName(typeUrl), st.sentVersion, st.sentNames.join(', '), st.error);
       } else if (st.state !== 'NACKED') {
         // (After a NACK, later requests repeat its nonce without error_detail: still not an ACK.)
         st.state = 'SYNCED';
