@@ -313,3 +313,23 @@ test('delta ADS reconnect: initial_resource_versions carry what the proxy has', 
   assert.deepEqual(eds.resource_names_subscribe, ['web']);
   assert.deepEqual(eds.initial_resource_versions, { web: 'e7' });
 });
+
+test('a route naming a cluster the proxy does not have is accepted (no NACK) and answers 503 at request time', async (t) => {
+  const h = await setup(t);
+  await h.ads.next(byType(LISTENER_TYPE));
+  const inline = {
+    name: 'l1',
+    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    filter_chains: [{ filters: [{ name: 'hcm', typed_config: {
+      '@type': HCM_TYPE, stat_prefix: 'l1',
+      route_config: routes('inline', 'nope'),
+      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
+    } }] }],
+  };
+  const n = h.ads.send(LISTENER_TYPE, [inline], 'l1');
+  const ack = await h.ads.next(ackOf(LISTENER_TYPE, n));
+  assert.equal(ack.error_detail, undefined);
+  await applied(h, hasListener('l1'), 'l1');
+  const r = await request(h.server.listenerPort('l1'), '/');
+  assert.equal(r.status, 503);
+});
