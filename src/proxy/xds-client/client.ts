@@ -78,7 +78,6 @@ const GRPC_INVALID_ARGUMENT = 3;
 
 type AnyCall = grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
 
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class XdsClient extends EventEmitter {
   private bootstrap: BootstrapConfig;
   private readonly delta: boolean;
