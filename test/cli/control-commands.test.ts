@@ -12,7 +12,7 @@ import { startTestApi } from '../helpers/control-api.js';
 import { fakeAnalyzer } from '../helpers/control-fakes.js';
 import type { ProxyStatus } from '../../src/control/model.js';
 
-const VS = (name: string, extra = '') => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ${name}}\nspec: {hosts: [${name}]${extra}}\n`;
+const VS = (name: string, extra = '') => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ${name}}\nspec: {hosts: [${name}], http: [{route: [{destination: {host: ${name}}}]}]${extra}}\n`;
 const DR = `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, namespace: prod}\nspec: {host: reviews}\n`;
 
 function tmp(t: { after(fn: () => void): void }): string {
