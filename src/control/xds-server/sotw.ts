@@ -18,6 +18,10 @@ interface SotwType {
   /** Names in the last response (what a NACK is about). */
   sentNames: readonly string[];
   ackedVersion: string;
+  /** RDS / EDS: the version of each resource as last sent, so a push carries only what changed. */
+  sentVersions: Map<string, string>;
+  /** Resources the client has (all subscribed ones that exist), for the status. */
+  count: number;
   state: XdsTypeStatus['state'];
   error?: string;
   rejected?: readonly string[];
@@ -45,7 +49,7 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
     const st = this.types.get(typeUrl);
     if (st === undefined) {
       const sub = subscription(typeUrl, names, undefined);
-      this.types.set(typeUrl, { ...sub, nonce: '', sentVersion: '', sentNames: [], ackedVersion: '', state: 'NOT SENT' });
+      this.types.set(typeUrl, { ...sub, nonce: '', sentVersion: '', sentNames: [], ackedVersion: '', sentVersions: new Map(), count: 0, state: 'NOT SENT' });
       return true;
     }
     const nonce = req.response_nonce ?? '';
@@ -94,13 +98,24 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
       names = enc.names;
       anys = enc.anys;
       version = enc.version;
+      // Unchanged content is not resent, including after a NACK: the client keeps what it has.
+      if (!force && version === st.sentVersion) return;
+      st.count = names.length;
     } else {
-      names = [...st.names].filter((n) => enc.entries.has(n)).sort();
+      const subscribed = [...st.names].filter((n) => enc.entries.has(n)).sort();
+      version = typeVersion(subscribed.map((n) => [n, enc.entries.get(n)!.version] as const));
+      if (!force && version === st.sentVersion) return;
+      // RDS and EDS are not wildcard types: the spec lets a response carry only some of the
+      // subscribed resources, and what is left out is kept by the client. A push sends only those
+      // that changed (one changed endpoint → one ClusterLoadAssignment, as Istio's incremental
+      // EDS does); a new or changed subscription gets all of them.
+      names = force ? subscribed : subscribed.filter((n) => st.sentVersions.get(n) !== enc.entries.get(n)!.version);
+      st.count = subscribed.length;
+      if (names.length === 0 && !force) { st.sentVersion = version; return; }
       anys = names.map((n) => enc.entries.get(n)!.any);
-      version = typeVersion(names.map((n) => [n, enc.entries.get(n)!.version] as const));
+      for (const n of names) st.sentVersions.set(n, enc.entries.get(n)!.version);
+      for (const n of st.sentVersions.keys()) if (!st.names.has(n)) st.sentVersions.delete(n);
     }
-    // Unchanged content is not resent, including after a NACK: the client keeps what it has.
-    if (!force && version === st.sentVersion) return;
     const nonce = this.ctx.nextNonce();
     st.nonce = nonce;
     st.sentVersion = version;
@@ -133,7 +148,7 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
       state: st.state,
       sentVersion: st.sentVersion,
       ackedVersion: st.ackedVersion,
-      resourceCount: st.sentNames.length,
+      resourceCount: st.count,
       ...(st.state === 'NACKED' ? { error: st.error ?? '', rejectedResources: st.rejected ?? [] } : {}),
     });
   }
