@@ -8,7 +8,7 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { parallel } from '../helpers/bootstrap.js';
 import {
   apply, proxyStatus, startControl, startSidecar, startVersionApp, versionVia, waitUntil,
@@ -82,9 +82,11 @@ async function clusterNames(sidecar: SidecarProcess): Promise<string[]> {
   return (body.cluster_statuses ?? []).map((c) => c.name).sort();
 }
 
-test('a three-service mesh: 90/10 split, a user pinned to v2, Sidecar scoping', async (t) => {
-  const control = await startControl();
-  t.after(() => control.stop());
+/**
+ * backend v1 and v2 (service port 9080) and frontend (9090), each app behind its own sidecar;
+ * returns the frontend's sidecar, the client the tests call through.
+ */
+async function startServices(t: TestContext, control: ControlProcess): Promise<SidecarProcess> {
   const v1 = await startVersionApp('v1');
   const v2 = await startVersionApp('v2');
   const front = await startVersionApp('frontend');
@@ -95,7 +97,13 @@ test('a three-service mesh: 90/10 split, a user pinned to v2, Sidecar scoping', 
     startSidecar(control, { service: 'frontend', appPort: front.port, servicePort: 9090 }),
   ]);
   t.after(() => Promise.all(sidecars.map((s) => s.stop())));
-  const client = sidecars[2]!;
+  return sidecars[2]!;
+}
+
+test('a three-service mesh: 90/10 split, a user pinned to v2, Sidecar scoping', async (t) => {
+  const control = await startControl();
+  t.after(() => control.stop());
+  const client = await startServices(t, control);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
   t.after(() => agent.destroy());
 
@@ -139,17 +147,7 @@ test('the control plane restarted under traffic: no request lost, proxies resync
   let control = await startControl(['--data-dir', dataDir]);
   const ports = { xds: control.xdsPort, http: control.httpPort };
   t.after(() => control.stop());
-  const v1 = await startVersionApp('v1');
-  const v2 = await startVersionApp('v2');
-  const front = await startVersionApp('frontend');
-  t.after(() => Promise.all([v1.close(), v2.close(), front.close()]));
-  const sidecars = await Promise.all([
-    startSidecar(control, { service: 'backend', appPort: v1.port, servicePort: 9080, labels: 'version=v1' }),
-    startSidecar(control, { service: 'backend', appPort: v2.port, servicePort: 9080, labels: 'version=v2' }),
-    startSidecar(control, { service: 'frontend', appPort: front.port, servicePort: 9090 }),
-  ]);
-  t.after(() => Promise.all(sidecars.map((s) => s.stop())));
-  const client = sidecars[2]!;
+  const client = await startServices(t, control);
   const before = await synced(control, 'frontend');
   await apply(control.api, DR + '---' + split(0, 100));
   await synced(control, 'frontend', before);
