@@ -124,8 +124,8 @@ class SimProcess {
 
   async close(): Promise<void> {
     if (this.child.connected) {
-      this.child.send({ cmd: 'close' } satisfies SimCommand);
-      this.child.disconnect();
+      await this.request({ cmd: 'close' }, 'closed', 5000).catch(() => undefined);
+      if (this.child.connected) this.child.disconnect();
     }
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
     await this.exited;

@@ -1,6 +1,8 @@
 // A child process hosting K simulated sidecars (sim-proxy.ts) for the control-plane benchmark,
 // driven by its parent over Node IPC: the messages below, one JSON object each way.
 
+import { messageType } from '../../src/xds/protos.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, messageName, ROUTE_TYPE } from '../../src/xds/resource-types.js';
 import { SimFleet, type SimCounters, type SimEvent, type Variant } from './sim-proxy.js';
 
 /** Parent → child. */
@@ -23,7 +25,10 @@ function main(): void {
     process.stderr.write('sim-proxies: run me with child_process.fork (I am driven over IPC)\n');
     process.exit(2);
   }
-  const send = (m: SimMessage): void => { process.send!(m); };
+  // After the parent disconnects a late event has nowhere to go: dropped (the callback takes the error).
+  const send = (m: SimMessage): void => { if (process.connected) process.send!(m, undefined, undefined, () => undefined); };
+  // Load the protos now, so the first proxy's sync does not pay for it.
+  for (const t of [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]) messageType(messageName(t));
   const fleet = new SimFleet(send);
   process.on('message', (m: SimCommand) => {
     switch (m.cmd) {
@@ -39,8 +44,7 @@ function main(): void {
         break;
       case 'close':
         fleet.close();
-        send({ ev: 'closed' });
-        process.disconnect();
+        process.send!({ ev: 'closed' } satisfies SimMessage, undefined, undefined, () => { if (process.connected) process.disconnect(); });
         break;
     }
   });
