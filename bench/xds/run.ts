@@ -6,11 +6,12 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onCleanup } from '../lib/cleanup.js';
 import { describeMachine, type Machine } from '../lib/machine.js';
+import { cpuSeconds } from '../lib/procfs.js';
 import { codeBlock, commandLine, fmt, table } from '../lib/markdown.js';
 import { ControlPlane, packageRoot } from './control.js';
 import { configYaml, extraWorkload, hostname, registryYaml, sidecarYaml, virtualService } from './mesh.js';
@@ -23,7 +24,8 @@ const USAGE = `usage: npm run bench:xds -- [options]
   --variants sotw,delta  ADS variants (default both)
   --services S         services in the mesh (default 50)
   --no-scoped          skip the runs with a Sidecar scoping egress to 2 services
-  --out FILE           where to write the report (default bench/RESULTS-xds.md)`;
+  --out FILE           where to write the report (default bench/RESULTS-xds.md)
+  --note TEXT          a paragraph for the report (e.g. which build of the control plane ran)`;
 
 // The V8 flags the `weft` launcher sets (src/cli/main.ts shebang): the control plane runs as users run it.
 const CONTROL_NODE_ARGS = ['--max-semi-space-size=2', '--no-memory-reducer'];
@@ -41,6 +43,7 @@ interface Options {
   readonly services: number;
   readonly scoped: boolean;
   readonly out: string | undefined;
+  readonly note: string | undefined;
 }
 
 function parseOptions(argv: readonly string[], root: string): Options {
@@ -50,6 +53,7 @@ function parseOptions(argv: readonly string[], root: string): Options {
   let services = 50;
   let scoped = true;
   let out: string | undefined;
+  let note: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -74,6 +78,7 @@ function parseOptions(argv: readonly string[], root: string): Options {
       case '--services': services = ints(value())[0]!; break;
       case '--no-scoped': scoped = false; break;
       case '--out': out = value(); break;
+      case '--note': note = value(); break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
       default: throw new Error(`unknown option ${arg}\n${USAGE}`);
     }
@@ -84,6 +89,7 @@ function parseOptions(argv: readonly string[], root: string): Options {
     services,
     scoped,
     out: out ?? (quick ? undefined : join(root, 'bench', 'RESULTS-xds.md')),
+    note,
   };
 }
 
@@ -167,6 +173,8 @@ interface ChangeResult {
   readonly maxMs: number;
   /** Time for the HTTP call that made the change. */
   readonly apiMs: number;
+  /** Control-plane CPU seconds from the change until the pushes stopped. */
+  readonly cpuS: number;
   readonly bytes: Record<ShortType, number>;
   readonly responses: Record<ShortType, number>;
 }
@@ -176,6 +184,8 @@ interface RunResult {
   readonly variant: Variant;
   readonly scoped: boolean;
   readonly connectS: number;
+  /** The machine's 1-minute load average when the run started (other work skews every number). */
+  readonly load1m: number;
   readonly rssBeforeKiB: number;
   readonly rssAfterKiB: number;
   /** Bytes of the initial configuration, summed over proxies. */
@@ -206,6 +216,7 @@ async function runOne(n: number, variant: Variant, scoped: boolean, services: nu
   const label = `N=${n} ${variant}${scoped ? ' scoped' : ''}`;
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-xds-'));
   const cleanDir = onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const load1m = loadavg()[0] ?? 0;
   const registryFile = join(dir, 'registry.yaml');
   writeFileSync(registryFile, registryYaml(services));
   const control = new ControlPlane({ dataDir: join(dir, 'data'), registryFile, nodeArgs: CONTROL_NODE_ARGS });
@@ -233,6 +244,7 @@ async function runOne(n: number, variant: Variant, scoped: boolean, services: nu
     const change = async (type: ShortType, act: () => Promise<unknown>): Promise<ChangeResult> => {
       await Promise.all(sims.map((s) => s.request({ cmd: 'mark' }, 'marked')));
       waiter = new AckWaiter(type, n);
+      const cpu0 = cpuSeconds([control.pid]);
       const t0 = nowMs();
       await act();
       const apiMs = nowMs() - t0;
@@ -249,7 +261,7 @@ async function runOne(n: number, variant: Variant, scoped: boolean, services: nu
       }
       return {
         acked: times.length, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), maxMs: times.at(-1) ?? NaN,
-        apiMs, bytes: stats.bytes, responses: stats.responses,
+        apiMs, cpuS: cpuSeconds([control.pid]) - cpu0, bytes: stats.bytes, responses: stats.responses,
       };
     };
     const endpoint = await change('EDS', () => control.register(extraWorkload(CHANGED_SERVICE, 0)));
@@ -257,7 +269,7 @@ async function runOne(n: number, variant: Variant, scoped: boolean, services: nu
     const route = await change('RDS', () => control.apply(virtualService(CHANGED_SERVICE, 80)));
     process.stderr.write(`  ${label}: route change ACKed by ${route.acked}/${n}, p99 ${route.p99Ms.toFixed(0)} ms, ${sum(route.bytes)} B\n`);
     return {
-      n, variant, scoped, connectS, rssBeforeKiB, rssAfterKiB, initialBytes: initial.bytes, endpoint, route,
+      n, variant, scoped, connectS, load1m, rssBeforeKiB, rssAfterKiB, initialBytes: initial.bytes, endpoint, route,
       errors: sims.flatMap((s) => s.errors), warnings: [...new Set(sims.flatMap((s) => [...s.warnings]))],
     };
   } catch (e) {
@@ -275,7 +287,7 @@ async function runOne(n: number, variant: Variant, scoped: boolean, services: nu
 const ms = (v: number): string => fmt(v, 0);
 const kb = (b: number): string => fmt(b / 1024, 1);
 
-function render(results: readonly RunResult[], machine: Machine, invocation: string, services: number): string {
+function render(results: readonly RunResult[], machine: Machine, invocation: string, services: number, note: string | undefined): string {
   const lines: string[] = [
     '# Control-plane benchmark (`weft control`, xDS)',
     '',
@@ -285,6 +297,7 @@ function render(results: readonly RunResult[], machine: Machine, invocation: str
       `load average at start ${machine.loadAvg1m.toFixed(2)}. The control plane and the ${SIM_PROCESSES} processes hosting the ` +
       'simulated proxies share these CPUs, so ACK times include the simulators\' own work.',
     '',
+    ...(note !== undefined ? [note, ''] : []),
     '## Setup',
     '',
     `- Mesh: ${services} services (\`svc-0\`..\`svc-${services - 1}\`, port 9080 \`http\`) with 2–4 endpoints each from a registry file, ` +
@@ -299,7 +312,8 @@ function render(results: readonly RunResult[], machine: Machine, invocation: str
     '- Bytes: protobuf DiscoveryResponse / DeltaDiscoveryResponse message bytes received by all proxies (gRPC and HTTP/2 framing excluded), ' +
       'every type, until the counters stopped moving for 300 ms after the last ACK.',
     `- Scoped: a \`Sidecar\` in \`default\` with egress hosts ${SCOPE.map((i) => `\`./${hostname(i)}\``).join(', ')} only (${SCOPE.length} of ${services} services).`,
-    '- RSS: VmRSS of the control-plane process before the proxies connect and after all synced.',
+    '- RSS: VmRSS of the control-plane process before the proxies connect and after all synced. Control CPU: its user + system time ' +
+      'from the change until the byte counters stopped.',
     '',
   ];
   for (const n of [...new Set(results.map((r) => r.n))]) {
@@ -307,16 +321,16 @@ function render(results: readonly RunResult[], machine: Machine, invocation: str
     const rs = results.filter((r) => r.n === n);
     const name = (r: RunResult): string => `${r.variant}${r.scoped ? ', scoped' : ''}`;
     lines.push(table(
-      ['variant', 'change', 'ACKed', 'p50 ms', 'p99 ms', 'max ms', 'API call ms', 'bytes total', 'KB per proxy', 'responses'],
+      ['variant', 'change', 'ACKed', 'p50 ms', 'p99 ms', 'max ms', 'API call ms', 'control CPU s', 'bytes total', 'KB per proxy', 'responses'],
       rs.flatMap((r) => (['endpoint', 'route'] as const).map((k) => {
         const c = r[k];
-        return [name(r), k, `${c.acked}/${r.n}`, ms(c.p50Ms), ms(c.p99Ms), ms(c.maxMs), ms(c.apiMs),
+        return [name(r), k, `${c.acked}/${r.n}`, ms(c.p50Ms), ms(c.p99Ms), ms(c.maxMs), ms(c.apiMs), fmt(c.cpuS, 2),
           fmt(sum(c.bytes)), kb(sum(c.bytes) / r.n), (['CDS', 'EDS', 'LDS', 'RDS'] as const).filter((t) => c.responses[t] > 0).map((t) => `${t} ${c.responses[t]}`).join(', ') || '–'];
       })),
     ), '');
     lines.push(table(
-      ['variant', 'connect + sync s', 'initial config KB per proxy', 'RSS before MB', 'RSS after MB', 'MB per proxy'],
-      rs.map((r) => [name(r), fmt(r.connectS, 1), kb(sum(r.initialBytes) / r.n), fmt(r.rssBeforeKiB / 1024, 0),
+      ['variant', 'load avg at start', 'connect + sync s', 'initial config KB per proxy', 'RSS before MB', 'RSS after MB', 'MB per proxy'],
+      rs.map((r) => [name(r), fmt(r.load1m, 1), fmt(r.connectS, 1), kb(sum(r.initialBytes) / r.n), fmt(r.rssBeforeKiB / 1024, 0),
         fmt(r.rssAfterKiB / 1024, 0), fmt((r.rssAfterKiB - r.rssBeforeKiB) / 1024 / r.n, 3)]),
     ), '');
   }
@@ -374,7 +388,7 @@ async function main(): Promise<number> {
       }
     }
   }
-  const report = render(results, machine, invocation, o.services);
+  const report = render(results, machine, invocation, o.services, o.note);
   if (o.out !== undefined) {
     writeFileSync(o.out, report);
     process.stderr.write(`bench:xds: wrote ${relative(process.cwd(), o.out) || o.out}\n`);
