@@ -14,11 +14,23 @@ import { fileURLToPath } from 'node:url';
 import { runDemo } from './demo.js';
 import { runProxy } from './proxy.js';
 import { runSidecar } from './sidecar.js';
+import { runControl } from './control.js';
+import { runApply } from './apply.js';
+import { runGet } from './get.js';
+import { runDelete } from './delete.js';
+import { runProxyStatus } from './proxy-status.js';
+import { runAnalyze } from './analyze.js';
 
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   demo: { summary: 'run the mesh demo: control plane, a frontend and a backend in two versions, each with a sidecar', run: runDemo },
   proxy: { summary: 'run the proxy from an Envoy v3 bootstrap (weft proxy -c FILE [--validate])', run: runProxy },
   sidecar: { summary: 'run a sidecar for one workload, configured by the control plane (weft sidecar --service NAME --app-port PORT)', run: runSidecar },
+  control: { summary: 'run the control plane: xDS server, Istio config store, service registry, HTTP API (weft control)', run: runControl },
+  apply: { summary: 'apply Istio resources through the control plane (weft apply -f FILE|DIR|-)', run: runApply },
+  get: { summary: 'list Istio resources (weft get KIND [NAME] [-n NS] [-o yaml|json])', run: runGet },
+  delete: { summary: 'delete Istio resources (weft delete KIND NAME [-n NS] | -f FILE)', run: runDelete },
+  'proxy-status': { summary: "show each connected proxy's xDS sync state (weft proxy-status)", run: runProxyStatus },
+  analyze: { summary: "analyze the mesh's configuration (weft analyze)", run: runAnalyze },
   version: { summary: 'print the version', run: async () => { console.log(version()); return 0; } },
 };
 

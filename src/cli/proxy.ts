@@ -1,7 +1,9 @@
 // `weft proxy -c FILE`: runs an Envoy v3 bootstrap; `--validate` only checks it. SIGTERM/SIGINT
 // drain and exit 0; SIGHUP or a change of the file reloads it (an invalid file is rejected, its
 // errors logged, and the running config kept). `--concurrency N` > 1 runs N worker processes
-// under a primary (src/proxy/workers/); 1 is the single-process path.
+// under a primary (src/proxy/workers/); 1 is the single-process path. With dynamic_resources the
+// proxy follows a control plane over ADS (src/proxy/xds-client/): static parts start at once,
+// dynamic ones as they arrive; a reload replaces the static parts and keeps the dynamic ones.
 
 import { watch, type FSWatcher } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -10,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { loadBootstrapFile } from '../envoy/load.js';
 import { ProxyServer } from '../proxy/server.js';
 import { WorkerPrimary } from '../proxy/workers/primary.js';
+import { usesXds, XdsClient } from '../proxy/xds-client/client.js';
 import { log, setLevel } from '../observe/logger.js';
 
 const USAGE = `Usage: weft proxy -c FILE [options]
@@ -68,9 +71,11 @@ export async function runProxy(args: string[]): Promise<number> {
   }
 
   const commandLine = process.argv.slice(1);
+  const xds = usesXds(loaded.value) ? new XdsClient(loaded.value, { baseDir: dirname(file) }) : null;
+  const initial = xds === null ? loaded.value : xds.initialConfig();
   const server = concurrency === 1
-    ? new ProxyServer(loaded.value, { commandLine })
-    : new WorkerPrimary(loaded.value, {
+    ? new ProxyServer(initial, { commandLine })
+    : new WorkerPrimary(initial, {
       concurrency, commandLine, drainMs: drainS * 1000,
       onFatal: () => stop('giving up on workers', 1),
     });
@@ -90,7 +95,8 @@ export async function runProxy(args: string[]): Promise<number> {
         log.error('%s (%s): rejected, keeping the running config; %d errors:\n  %s', file, why, next.errors.length, next.errors.join('\n  '));
         return;
       }
-      await server.applyConfig(next.value);
+      if (xds !== null) await xds.setBootstrap(next.value);
+      else await server.applyConfig(next.value);
       log.info('%s (%s): new config applied', file, why);
     }).catch((e: unknown) => {
       log.error('%s (%s): could not apply: %s', file, why, e instanceof Error ? e.message : String(e));
@@ -102,6 +108,7 @@ export async function runProxy(args: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     watcher?.close();
+    xds?.close();
     if (!started) return; // startup sees `stopping` and shuts down
     log.info('%s: draining for up to %ds', why, drainS);
     void server.shutdown(drainS * 1000).then(() => finish(exitCode));
@@ -124,6 +131,7 @@ export async function runProxy(args: string[]): Promise<number> {
     return 1;
   }
   started = true;
+  if (xds !== null && !stopping) xds.start(server);
   log.info('weft proxy started: %d listeners, %d clusters%s%s', loaded.value.listeners.length, loaded.value.clusters.length,
     server.adminPort ? `, admin on port ${server.adminPort}` : '', concurrency > 1 ? `, ${concurrency} workers` : '');
   if (process.env.npm_command === 'exec') {

@@ -1,9 +1,12 @@
 // Envoy v3 bootstrap adapter: envoy.config.bootstrap.v3.Bootstrap (as parsed YAML/JSON, proto3 JSON
 // mapping) → the proxy's canonical BootstrapConfig, with every error collected and output deep-frozen.
 
-import type { AdminConfig, BootstrapConfig, ClusterConfig, ListenerConfig, NodeConfig } from '../proxy/config/types.js';
+import type {
+  AdminConfig, BootstrapConfig, ClusterConfig, DynamicResourcesConfig, ListenerConfig, NodeConfig,
+} from '../proxy/config/types.js';
 import { accessLog, fileLogWithDefaultFormat } from './access-log.js';
 import { cluster } from './cluster.js';
+import { dynamicResources } from './config-source.js';
 import { address, formatAddress } from './core.js';
 import { Ctx, type ClusterReference, type DecodeEnv } from './decode/context.js';
 import { deepFreeze } from './decode/freeze.js';
@@ -70,9 +73,9 @@ const STATIC_RESOURCES = defineMessage({
 
 const BOOTSTRAP = defineMessage({
   name: 'envoy.config.bootstrap.v3.Bootstrap',
-  fields: ['node', 'static_resources', 'admin'],
+  fields: ['node', 'static_resources', 'admin', 'dynamic_resources'],
   unsupported: [
-    'node_context_params', 'dynamic_resources', 'cluster_manager', 'hds_config', 'flags_path', 'stats_sinks',
+    'node_context_params', 'cluster_manager', 'hds_config', 'flags_path', 'stats_sinks',
     'deferred_stat_options', 'stats_config', 'stats_flush_interval', 'stats_flush_on_admin', 'stats_eviction_interval',
     'watchdog', 'watchdogs', 'tracing', 'layered_runtime', 'overload_manager', 'enable_dispatcher_stats',
     'header_prefix', 'stats_server_version_override', 'use_tcp_for_dns_lookups', 'dns_resolution_config',
@@ -132,6 +135,41 @@ function checkClusterReferences(root: Ctx, refs: readonly ClusterReference[], cl
   }
 }
 
+/**
+ * `{ads: {}}` config sources need dynamic_resources.ads_config, and its envoy_grpc cluster must be
+ * a static cluster (the control plane has to be reachable before any CDS arrives).
+ */
+function checkAdsUse(m: Msg, dynamic: DynamicResourcesConfig | undefined,
+                     resources: { listeners: ListenerConfig[]; clusters: ClusterConfig[] }): void {
+  const target = dynamic?.ads?.target;
+  if (target?.kind === 'envoy_grpc' && !resources.clusters.some((c) => c.name === target.clusterName)) {
+    m.at('dynamic_resources').field('ads_config').field('grpc_services').index(0).field('envoy_grpc').field('cluster_name')
+      .expected('the name of a cluster in static_resources.clusters', target.clusterName);
+  }
+  if (dynamic?.ads != null) return;
+  resources.clusters.forEach((c, i) => {
+    if (c.eds !== undefined) {
+      m.at('static_resources').field('clusters').index(i).field('eds_cluster_config')
+        .expected('dynamic_resources.ads_config to be set for an EDS cluster', undefined);
+    }
+  });
+  resources.listeners.forEach((l, i) => {
+    if (listenerRdsNames(l).length > 0) {
+      m.at('static_resources').field('listeners').index(i)
+        .expected('dynamic_resources.ads_config to be set for an HTTP connection manager with rds', undefined);
+    }
+  });
+}
+
+/** The route configuration names a listener's HTTP connection managers take from RDS. */
+export function listenerRdsNames(l: ListenerConfig): string[] {
+  const out: string[] = [];
+  for (const fc of [...l.filterChains, ...(l.defaultFilterChain === null ? [] : [l.defaultFilterChain])]) {
+    for (const f of fc.filters) if (f.kind === 'http_connection_manager' && f.rds !== undefined) out.push(f.rds.routeConfigName);
+  }
+  return out;
+}
+
 /** Decodes an Envoy v3 bootstrap (already parsed from YAML/JSON) into the proxy's typed config. */
 export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): DecodeResult<BootstrapConfig> {
   const env: DecodeEnv = { baseDir: opts.baseDir, extensions: opts.extensions ?? builtinExtensions(), clusterRefs: [] };
@@ -146,9 +184,16 @@ export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): D
     const sm = readMessage(m.at('static_resources'), m.raw('static_resources'), STATIC_RESOURCES);
     if (sm !== undefined) resources = staticResources(sm);
   }
-  checkClusterReferences(root, env.clusterRefs, resources.clusters);
+  const dynamic = m.opt('dynamic_resources', dynamicResources);
+  // With CDS, routes may name clusters that arrive later (503 NC until then), so only a static
+  // bootstrap has its cluster references checked.
+  if (dynamic?.cds == null) checkClusterReferences(root, env.clusterRefs, resources.clusters);
+  checkAdsUse(m, dynamic, resources);
 
   if (root.errors.length > 0) return { ok: false, errors: root.errors };
-  const value: BootstrapConfig = { node: nodeConfig, admin: adminConfig, listeners: resources.listeners, clusters: resources.clusters };
+  const value: BootstrapConfig = {
+    node: nodeConfig, admin: adminConfig, listeners: resources.listeners, clusters: resources.clusters,
+    ...(dynamic === undefined ? {} : { dynamicResources: dynamic }),
+  };
   return { ok: true, value: deepFreeze(value) };
 }

@@ -4,11 +4,12 @@
 import type {
   ClusterConfig, DiscoveryType, LbEndpointConfig, LbPolicy, LocalityLbEndpointsConfig, SocketAddress,
 } from '../proxy/config/types.js';
+import { adsConfigSource } from './config-source.js';
 import { address, locality, percent } from './core.js';
 import type { Ctx } from './decode/context.js';
 import {
   defineMessage, enumeration, integer, isObject, list, message, nonEmptyString, positiveDuration, reader,
-  supportedValue, uint32, uint64, wrapped, type Reader,
+  string, supportedValue, uint32, uint64, wrapped, type Reader,
 } from './decode/readers.js';
 import { typedConfig } from './decode/typed.js';
 import { DEFAULT_BUFFER_LIMIT_BYTES } from './listener.js';
@@ -91,7 +92,7 @@ function checkPriorities(ctx: Ctx, groups: readonly LocalityLbEndpointsConfig[])
 }
 
 function loadAssignment(type: DiscoveryType): Reader<LocalityLbEndpointsConfig[]> {
-  const endpointAddress = address({ host: type === 'STATIC' ? 'ip' : 'host', allowPortZero: false });
+  const endpointAddress = address({ host: type === 'STATIC' || type === 'EDS' ? 'ip' : 'host', allowPortZero: false });
   const groups = list(localityLbEndpoints(endpointAddress));
   return message(CLUSTER_LOAD_ASSIGNMENT, (m) => {
     m.req('cluster_name', nonEmptyString); // Envoy requires it; Weft uses the cluster's own name
@@ -237,10 +238,10 @@ const CLUSTER = defineMessage({
     'name', 'type', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'lb_policy', 'load_assignment',
     'max_requests_per_connection', 'circuit_breakers', 'typed_extension_protocol_options', 'dns_refresh_rate',
     'dns_lookup_family', 'common_lb_config', 'least_request_lb_config', 'ring_hash_lb_config', 'maglev_lb_config',
-    'round_robin_lb_config', 'http2_protocol_options', 'transport_socket',
+    'round_robin_lb_config', 'http2_protocol_options', 'transport_socket', 'eds_cluster_config',
   ],
   unsupported: [
-    'transport_socket_matches', 'transport_socket_matcher', 'alt_stat_name', 'cluster_type', 'eds_cluster_config',
+    'transport_socket_matches', 'transport_socket_matcher', 'alt_stat_name', 'cluster_type',
     'health_checks', 'upstream_http_protocol_options', 'common_http_protocol_options', 'http_protocol_options',
     'dns_jitter', 'dns_failure_refresh_rate', 'respect_dns_ttl', 'dns_resolvers',
     'use_tcp_for_dns_lookups', 'dns_resolution_config', 'typed_dns_resolver_config', 'wait_for_warm_on_init',
@@ -274,11 +275,28 @@ const typedExtensionProtocolOptions: Reader<UpstreamHttpProtocolOptionsConfig | 
   return found;
 });
 
-/** envoy.config.cluster.v3.Cluster (STATIC, STRICT_DNS and LOGICAL_DNS discovery). */
+/**
+ * envoy.config.endpoint.v3.ClusterLoadAssignment as an EDS resource: IP endpoints, `cluster_name`
+ * required (it is the resource name).
+ */
+export const edsLoadAssignment: Reader<LocalityLbEndpointsConfig[]> = loadAssignment('EDS');
+
+const EDS_CLUSTER_CONFIG = defineMessage({
+  name: 'envoy.config.cluster.v3.Cluster.EdsClusterConfig',
+  fields: ['eds_config', 'service_name'],
+});
+
+const edsClusterConfig = message(EDS_CLUSTER_CONFIG, (m) => {
+  const configSource = m.req('eds_config', adsConfigSource);
+  const serviceName = m.get('service_name', string, '');
+  return configSource === undefined ? undefined : { configSource, serviceName };
+});
+
+/** envoy.config.cluster.v3.Cluster (STATIC, STRICT_DNS, LOGICAL_DNS and EDS discovery). */
 export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
   const name = m.req('name', nonEmptyString);
   m.oneof(['type'], { required: false, others: ['cluster_type'] });
-  const type = supportedValue(m.at('type'), m.get('type', discoveryTypeEnum, 'STATIC'), ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS'] as const);
+  const type = supportedValue(m.at('type'), m.get('type', discoveryTypeEnum, 'STATIC'), ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS'] as const);
   const lbPolicy: LbPolicy | undefined = supportedValue(
     m.at('lb_policy'), m.get('lb_policy', lbPolicyEnum, 'ROUND_ROBIN'),
     ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'] as const,
@@ -297,7 +315,17 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
   const maglev = m.get('maglev_lb_config', maglevLbConfig, { tableSize: DEFAULTS.maglevTableSize });
   m.opt('round_robin_lb_config', roundRobinLbConfig);
 
-  const endpoints = type === undefined ? [] : m.get('load_assignment', loadAssignment(type), []);
+  // EDS: endpoints come over ADS (a load_assignment is ignored, as in Envoy); eds_cluster_config says from where.
+  let eds: ClusterConfig['eds'];
+  if (type === 'EDS') {
+    const edsConfig = m.req('eds_cluster_config', edsClusterConfig);
+    if (edsConfig !== undefined && name !== undefined) {
+      eds = { serviceName: edsConfig.serviceName || name, configSource: edsConfig.configSource };
+    }
+  } else if (m.has('eds_cluster_config')) {
+    m.at('eds_cluster_config').fail(`expected only with type EDS, got type ${type ?? 'unknown'}`);
+  }
+  const endpoints = type === undefined || type === 'EDS' ? [] : m.get('load_assignment', loadAssignment(type), []);
   const breakers = m.get('circuit_breakers', circuitBreakers, DEFAULT_THRESHOLDS);
   const http = m.opt('typed_extension_protocol_options', typedExtensionProtocolOptions) ?? null;
   // The deprecated Cluster.http2_protocol_options means explicit HTTP/2, as in Envoy.
@@ -320,11 +348,13 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
   const upstreamTls = m.opt('transport_socket', transportSocket('upstream_transport_socket')) ?? null;
 
   if (name === undefined || type === undefined || lbPolicy === undefined) return undefined;
+  if (type === 'EDS' && eds === undefined) return undefined;
   return {
     name,
     type,
     connectTimeoutMs,
     lbPolicy,
+    ...(eds === undefined ? {} : { eds }),
     loadAssignment: { endpoints },
     dnsRefreshRateMs,
     dnsLookupFamily,

@@ -286,6 +286,13 @@ export const fractionalPercent: Reader<number> = message(FRACTIONAL_PERCENT, (m)
   return Math.min(1, numerator / denominator);
 });
 
+/** envoy.type.v3.FractionalPercent kept as numerator / denominator (numerators above the denominator cap at it). */
+export const fractionalPercentParts: Reader<{ numerator: number; denominator: number }> = message(FRACTIONAL_PERCENT, (m) => {
+  const denominator = DENOMINATOR[m.get('denominator', denominatorEnum, 'HUNDRED')];
+  const numerator = Math.min(denominator, m.get('numerator', integer(0, 4294967295), 0));
+  return { numerator, denominator };
+});
+
 /** Reads a value that must be exactly `true` (e.g. `present_match`, `source_ip`). */
 export function mustBeTrue(ctx: Ctx, v: boolean | undefined, note: string): boolean | undefined {
   if (v === false) return ctx.expected(`true (${note})`, false);

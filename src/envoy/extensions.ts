@@ -4,7 +4,9 @@
 import {
   fileAccessLogExtension, stderrAccessLogExtension, stdoutAccessLogExtension,
 } from './access-log.js';
+import { corsFilterExtension, corsPolicyExtension } from './cors.js';
 import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
+import { faultFilterExtension, faultPerRouteExtension } from './fault.js';
 import { httpConnectionManagerExtension } from './hcm.js';
 import { routerFilterExtension } from './router-filter.js';
 import {
@@ -19,6 +21,11 @@ export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   tcpProxyExtension,
   // HTTP filters
   routerFilterExtension,
+  faultFilterExtension,
+  corsFilterExtension,
+  // HTTP filters' typed_per_filter_config
+  faultPerRouteExtension,
+  corsPolicyExtension,
   // access loggers
   fileAccessLogExtension,
   stdoutAccessLogExtension,

@@ -3,6 +3,7 @@
 
 import type { HttpConnectionManagerConfig, HttpFilterConfig, UpgradeConfig } from '../proxy/config/types.js';
 import { accessLog } from './access-log.js';
+import { adsConfigSource } from './config-source.js';
 import type { Ctx } from './decode/context.js';
 import {
   bool, defineMessage, duration, enumeration, integer, list, message, nonEmptyString, string, supportedValue,
@@ -61,9 +62,10 @@ const HCM = defineMessage({
     'codec_type', 'stat_prefix', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options',
     'server_name', 'max_request_headers_kb', 'stream_idle_timeout', 'request_headers_timeout', 'access_log',
     'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'upgrade_configs', 'http2_protocol_options',
+    'rds',
   ],
   unsupported: [
-    'rds', 'scoped_routes', 'add_user_agent', 'tracing', 'http1_safe_max_connection_duration',
+    'scoped_routes', 'add_user_agent', 'tracing', 'http1_safe_max_connection_duration',
     'http3_protocol_options', 'server_header_transformation', 'scheme_header_transformation', 'stream_flush_timeout',
     'request_timeout', 'drain_timeout', 'delayed_close_timeout', 'access_log_flush_interval',
     'flush_access_log_on_new_request', 'access_log_options', 'original_ip_detection_extensions',
@@ -78,6 +80,18 @@ const HCM = defineMessage({
   ],
 });
 
+const RDS = defineMessage({
+  name: 'envoy.extensions.filters.network.http_connection_manager.v3.Rds',
+  fields: ['config_source', 'route_config_name'],
+});
+
+/** HCM `rds`: the route configuration named route_config_name, over ADS. */
+const rds = message(RDS, (m) => {
+  const configSource = m.req('config_source', adsConfigSource);
+  const routeConfigName = m.req('route_config_name', nonEmptyString);
+  return configSource === undefined || routeConfigName === undefined ? undefined : { routeConfigName, configSource };
+});
+
 const hcmCommonOptions = commonHttpProtocolOptions(['idle_timeout']);
 /** Inline route configs are validated against the static clusters by default, as in Envoy. */
 const inlineRouteConfiguration = routeConfiguration(true);
@@ -89,8 +103,9 @@ export const httpConnectionManagerExtension: Extension<'network_filter'> = {
   decode(m): HttpConnectionManagerConfig | undefined {
     const statPrefix = m.req('stat_prefix', nonEmptyString);
     const codecType = supportedValue(m.at('codec_type'), m.get('codec_type', codecTypeEnum, 'AUTO'), ['AUTO', 'HTTP1', 'HTTP2']);
-    const which = m.oneof(['route_config'], { required: true, others: ['rds', 'scoped_routes'] });
-    const routeConfig = which === undefined ? undefined : m.opt('route_config', inlineRouteConfiguration);
+    const which = m.oneof(['route_config', 'rds'], { required: true, others: ['scoped_routes'] });
+    const routeConfig = which === 'route_config' ? m.opt('route_config', inlineRouteConfiguration) : undefined;
+    const rdsConfig = which === 'rds' ? m.opt('rds', rds) : undefined;
     const common = m.opt('common_http_protocol_options', hcmCommonOptions);
     m.opt('http_protocol_options', downstreamHttp1ProtocolOptions);
     const httpFilters = m.req('http_filters', list(httpFilter)) ?? [];
@@ -99,7 +114,7 @@ export const httpConnectionManagerExtension: Extension<'network_filter'> = {
       kind: 'http_connection_manager',
       statPrefix: statPrefix ?? '',
       codecType: codecType ?? 'AUTO',
-      routeConfig: routeConfig ?? { name: '', virtualHosts: [], requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] },
+      routeConfig: routeConfig ?? { name: rdsConfig?.routeConfigName ?? '', virtualHosts: [], requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] },
       accessLogs: m.get('access_log', list(accessLog), []),
       serverName: m.get('server_name', string, DEFAULTS.serverName) || DEFAULTS.serverName,
       useRemoteAddress: m.get('use_remote_address', wrapped(bool), false),
@@ -112,6 +127,7 @@ export const httpConnectionManagerExtension: Extension<'network_filter'> = {
       upgradeConfigs: m.get('upgrade_configs', list(upgradeConfig), []),
       http2: m.get('http2_protocol_options', downstreamHttp2ProtocolOptions, HTTP2_DEFAULTS),
       httpFilters,
+      ...(rdsConfig === undefined ? {} : { rds: rdsConfig }),
     };
     return config;
   },

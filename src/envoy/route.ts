@@ -4,8 +4,8 @@
 import type {
   DirectResponseActionConfig, HashPolicyConfig, HeaderMatcherConfig, HeaderMatchSpec, PathMatchConfig,
   QueryParameterMatcherConfig, MaxStreamDurationConfig, RedirectActionConfig, RequestMirrorPolicyConfig, RetryPolicyConfig,
-  RouteActionConfig, RouteConfig, RouteConfiguration, RouteMatchConfig, UpgradeConfig, VirtualHostConfig,
-  WeightedClusterEntry,
+  PerFilterConfig, RouteActionConfig, RouteConfig, RouteConfiguration, RouteMatchConfig, TypedPerFilterConfig, UpgradeConfig,
+  VirtualHostConfig, WeightedClusterEntry,
 } from '../proxy/config/types.js';
 import {
   dataSource, fractionalPercent, HEADER_MUTATION_FIELDS, headerMutations, headerName, mustBeTrue,
@@ -14,8 +14,9 @@ import {
 import type { Ctx } from './decode/context.js';
 import {
   bool, defineMessage, duration, enumeration, int64, integer, isObject, list, message, nonEmptyString, positiveDuration, reader, string,
-  UINT32_MAX, uint32, wrapped, type Msg, type Reader,
+  readMessage, UINT32_MAX, uint32, wrapped, type Msg, type Reader,
 } from './decode/readers.js';
+import { typedConfig } from './decode/typed.js';
 
 /** Envoy refuses direct response bodies above max_direct_response_body_size_bytes (default 4 KiB). */
 export const MAX_DIRECT_RESPONSE_BODY_BYTES = 4096;
@@ -259,7 +260,8 @@ const RUNTIME_FRACTIONAL_PERCENT = defineMessage({
   unsupported: ['runtime_key'],
 });
 
-const runtimeFraction: Reader<number> = message(RUNTIME_FRACTIONAL_PERCENT, (m) => m.req('default_value', fractionalPercent));
+/** RuntimeFractionalPercent's default_value as a fraction 0..1 (no runtime: runtime_key is refused). */
+export const runtimeFraction: Reader<number> = message(RUNTIME_FRACTIONAL_PERCENT, (m) => m.req('default_value', fractionalPercent));
 
 const REQUEST_MIRROR_POLICY = defineMessage({
   name: 'envoy.config.route.v3.RouteAction.RequestMirrorPolicy',
@@ -486,13 +488,60 @@ export const directResponseAction: Reader<DirectResponseActionConfig> = message(
   return status === undefined ? undefined : { kind: 'direct_response', status, body: body ?? null };
 });
 
+// ───────────────────────────── typed_per_filter_config ─────────────────────────────
+
+const FILTER_CONFIG = defineMessage({
+  name: 'envoy.config.route.v3.FilterConfig',
+  fields: ['config', 'is_optional', 'disabled'],
+});
+
+/**
+ * One typed_per_filter_config value: a filter's per-route type (looked up by type URL in the
+ * registry), or envoy.config.route.v3.FilterConfig wrapping one (`disabled: true` turns the filter
+ * off at that level; `is_optional` lets an unknown type be ignored). null = ignored.
+ */
+function perFilterValue(name: string): Reader<PerFilterConfig | null> {
+  const inner = typedConfig('http_filter_per_route', { name });
+  return reader('an object with "@type"', (ctx, v) => {
+    const url = isObject(v) ? v['@type'] : undefined;
+    if (typeof url !== 'string' || !url.endsWith('/' + FILTER_CONFIG.name)) return inner(ctx, v);
+    const m = readMessage(ctx, v, FILTER_CONFIG, { allowTypeKey: true });
+    if (m === undefined) return undefined;
+    const disabled = m.get('disabled', bool, false);
+    const optional = m.get('is_optional', bool, false);
+    if (disabled) return { kind: 'disabled' };
+    if (!m.has('config')) return m.at('config').expected('a per-route filter config (or disabled: true)', undefined);
+    const config = m.raw('config');
+    const type = isObject(config) ? config['@type'] : undefined;
+    if (optional && typeof type === 'string' && ctx.env.extensions.find(type, 'http_filter_per_route') === undefined) return null;
+    return m.opt('config', inner);
+  });
+}
+
+/** typed_per_filter_config: HTTP filter name → its config at this level. */
+export const typedPerFilterConfig: Reader<TypedPerFilterConfig> = reader('an object keyed by HTTP filter name', (ctx, v) => {
+  if (!isObject(v)) return ctx.expected('an object keyed by HTTP filter name', v);
+  const out: Record<string, PerFilterConfig> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k === '') { ctx.key(k).expected('a filter name', k); continue; }
+    const r = perFilterValue(k)(ctx.key(k), x);
+    if (r !== undefined && r !== null) out[k] = r;
+  }
+  return out;
+});
+
+/** Adds `typedPerFilterConfig` to a decoded config only when it has entries (absent otherwise). */
+function withPerFilter(p: TypedPerFilterConfig | undefined): { typedPerFilterConfig?: TypedPerFilterConfig } {
+  return p === undefined || Object.keys(p).length === 0 ? {} : { typedPerFilterConfig: p };
+}
+
 // ───────────────────────────── route, virtual host, route configuration ─────────────────────────────
 
 const ROUTE = defineMessage({
   name: 'envoy.config.route.v3.Route',
-  fields: ['name', 'match', 'route', 'redirect', 'direct_response', ...HEADER_MUTATION_FIELDS],
+  fields: ['name', 'match', 'route', 'redirect', 'direct_response', 'typed_per_filter_config', ...HEADER_MUTATION_FIELDS],
   unsupported: [
-    'filter_action', 'non_forwarding_action', 'metadata', 'decorator', 'typed_per_filter_config', 'tracing',
+    'filter_action', 'non_forwarding_action', 'metadata', 'decorator', 'tracing',
     'per_request_buffer_limit_bytes', 'stat_prefix', 'request_body_buffer_limit',
   ],
 });
@@ -508,15 +557,16 @@ export const route: Reader<RouteConfig> = message(ROUTE, (m) => {
     case 'direct_response': action = m.opt('direct_response', directResponseAction); break;
   }
   const mutations = headerMutations(m);
+  const perFilter = m.opt('typed_per_filter_config', typedPerFilterConfig);
   if (match === undefined || action === undefined) return undefined;
-  return { name, match, action, ...mutations };
+  return { name, match, action, ...mutations, ...withPerFilter(perFilter) };
 });
 
 const VIRTUAL_HOST = defineMessage({
   name: 'envoy.config.route.v3.VirtualHost',
-  fields: ['name', 'domains', 'routes', 'retry_policy', ...HEADER_MUTATION_FIELDS],
+  fields: ['name', 'domains', 'routes', 'retry_policy', 'typed_per_filter_config', ...HEADER_MUTATION_FIELDS],
   unsupported: [
-    'matcher', 'require_tls', 'virtual_clusters', 'rate_limits', 'cors', 'typed_per_filter_config',
+    'matcher', 'require_tls', 'virtual_clusters', 'rate_limits', 'cors',
     'include_request_attempt_count', 'include_attempt_count_in_response', 'retry_policy_typed_config', 'hedge_policy',
     'include_is_timeout_retry_header', 'per_request_buffer_limit_bytes', 'request_body_buffer_limit',
     'request_mirror_policies', 'metadata',
@@ -541,8 +591,9 @@ export const virtualHost: Reader<VirtualHostConfig> = message(VIRTUAL_HOST, (m) 
   const routes = m.get('routes', list(route), []);
   const retry = m.opt('retry_policy', retryPolicy);
   const mutations = headerMutations(m);
+  const perFilter = m.opt('typed_per_filter_config', typedPerFilterConfig);
   if (name === undefined || domains === undefined) return undefined;
-  return { name, domains, routes, retryPolicy: retry ?? null, ...mutations };
+  return { name, domains, routes, retryPolicy: retry ?? null, ...mutations, ...withPerFilter(perFilter) };
 });
 
 /**
@@ -566,11 +617,11 @@ function checkUniqueDomains(ctx: Ctx, rawHosts: unknown): void {
 
 const ROUTE_CONFIGURATION = defineMessage({
   name: 'envoy.config.route.v3.RouteConfiguration',
-  fields: ['name', 'virtual_hosts', 'validate_clusters', ...HEADER_MUTATION_FIELDS],
+  fields: ['name', 'virtual_hosts', 'validate_clusters', 'typed_per_filter_config', ...HEADER_MUTATION_FIELDS],
   unsupported: [
     'vhds', 'internal_only_headers', 'most_specific_header_mutations_wins', 'max_direct_response_body_size_bytes',
     'cluster_specifier_plugins', 'request_mirror_policies', 'ignore_port_in_host_matching', 'vhost_header',
-    'ignore_path_parameters_in_path_matching', 'typed_per_filter_config', 'metadata',
+    'ignore_path_parameters_in_path_matching', 'metadata',
   ],
 });
 
@@ -587,6 +638,7 @@ export function routeConfiguration(validateClustersDefault: boolean): Reader<Rou
     const scoped = validate ? hostsCtx : hostsCtx.withEnv({ ...hostsCtx.env, clusterRefs: [] });
     const hosts = m.has('virtual_hosts') ? list(virtualHost)(scoped, m.raw('virtual_hosts')) ?? [] : [];
     checkUniqueDomains(m.ctx, m.raw('virtual_hosts'));
-    return { name, virtualHosts: hosts, ...headerMutations(m) };
+    const perFilter = m.opt('typed_per_filter_config', typedPerFilterConfig);
+    return { name, virtualHosts: hosts, ...headerMutations(m), ...withPerFilter(perFilter) };
   });
 }

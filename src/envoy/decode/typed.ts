@@ -2,7 +2,8 @@
 // "@type"), filled by one explicit list (src/envoy/extensions.ts) with no import side effects.
 
 import type {
-  AccessLogConfig, DownstreamTlsConfig, HttpFilterConfig, ListenerFilterConfig, NetworkFilterConfig, UpstreamTlsConfig,
+  AccessLogConfig, DownstreamTlsConfig, HttpFilterConfig, ListenerFilterConfig, NetworkFilterConfig, PerFilterConfig,
+  UpstreamTlsConfig,
 } from '../../proxy/config/types.js';
 import type { UpstreamHttpProtocolOptionsConfig } from '../upstream-http.js';
 import type { Ctx } from './context.js';
@@ -12,6 +13,8 @@ import { isObject, readMessage, reader, type MessageSpec, type Msg, type Reader 
 export interface ExtensionOutputs {
   readonly network_filter: NetworkFilterConfig;
   readonly http_filter: HttpFilterConfig;
+  /** typed_per_filter_config values (a filter's per-route type may differ from its filter type). */
+  readonly http_filter_per_route: PerFilterConfig;
   readonly access_logger: AccessLogConfig;
   readonly upstream_http_protocol_options: UpstreamHttpProtocolOptionsConfig;
   readonly listener_filter: ListenerFilterConfig;
@@ -24,6 +27,7 @@ export type ExtensionCategory = keyof ExtensionOutputs;
 const CATEGORY_LABEL: Record<ExtensionCategory, string> = {
   network_filter: 'a supported network filter type',
   http_filter: 'a supported HTTP filter type',
+  http_filter_per_route: 'a supported per-route HTTP filter config type',
   access_logger: 'a supported access logger type',
   upstream_http_protocol_options: 'an upstream protocol options type',
   listener_filter: 'a supported listener filter type',
@@ -46,7 +50,8 @@ export interface Extension<C extends ExtensionCategory = ExtensionCategory> {
 export type AnyExtension = { [C in ExtensionCategory]: Extension<C> }[ExtensionCategory];
 
 export interface ExtensionLookup {
-  find(typeUrl: string): AnyExtension | undefined;
+  /** The extension for a type URL; with `category`, only one of that category (a type may serve two). */
+  find(typeUrl: string, category?: ExtensionCategory): AnyExtension | undefined;
   typeUrls(category: ExtensionCategory): readonly string[];
 }
 
@@ -56,22 +61,27 @@ function typeName(typeUrl: string): string {
 }
 
 export class ExtensionRegistry implements ExtensionLookup {
-  private readonly byName = new Map<string, AnyExtension>();
+  /** Type name → its extensions (one per category; HTTPFault is both a filter and a per-route config). */
+  private readonly byName = new Map<string, AnyExtension[]>();
 
   constructor(extensions: readonly AnyExtension[]) {
     for (const ext of extensions) {
       const name = typeName(ext.typeUrl);
-      if (this.byName.has(name)) throw new Error(`extension ${ext.typeUrl} registered twice`);
-      this.byName.set(name, ext);
+      const same = this.byName.get(name) ?? [];
+      if (same.some((e) => e.category === ext.category)) throw new Error(`extension ${ext.typeUrl} registered twice`);
+      same.push(ext);
+      this.byName.set(name, same);
     }
   }
 
-  find(typeUrl: string): AnyExtension | undefined {
-    return this.byName.get(typeName(typeUrl));
+  find(typeUrl: string, category?: ExtensionCategory): AnyExtension | undefined {
+    const all = this.byName.get(typeName(typeUrl));
+    if (all === undefined) return undefined;
+    return category === undefined ? all[0] : all.find((e) => e.category === category);
   }
 
   typeUrls(category: ExtensionCategory): readonly string[] {
-    return [...this.byName.values()].filter((e) => e.category === category).map((e) => e.typeUrl);
+    return [...this.byName.values()].flat().filter((e) => e.category === category).map((e) => e.typeUrl);
   }
 }
 
@@ -87,7 +97,7 @@ export function typedConfig<C extends ExtensionCategory>(category: C, info: { re
     const known = ctx.env.extensions.typeUrls(category);
     const what = `${CATEGORY_LABEL[category]} (${known.join(' | ')})`;
     if (typeof url !== 'string') return typeCtx.expected(what, url);
-    const ext = ctx.env.extensions.find(url);
+    const ext = ctx.env.extensions.find(url, category);
     if (ext === undefined || ext.category !== category) return typeCtx.expected(what, url);
     const m = readMessage(ctx, v, ext.spec, { allowTypeKey: true });
     if (m === undefined) return undefined;

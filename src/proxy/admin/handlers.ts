@@ -314,13 +314,46 @@ export function serverInfoOf(o: {
   };
 }
 
-/** /config_dump of a bootstrap-configured proxy: the bootstrap, its listeners and its clusters. */
+/**
+ * /config_dump of a bootstrap-configured proxy: the bootstrap, its listeners and its clusters; with
+ * xDS (config.xds set by the xDS client), listeners and clusters received over ADS are listed as
+ * dynamic ones with their version and warming state, plus the RDS and EDS versions.
+ */
 export function bootstrapConfigDump(config: BootstrapConfig): unknown {
+  const xds = config.xds;
+  if (xds === undefined) {
+    return {
+      configs: [
+        { '@type': 'type.googleapis.com/weft.admin.BootstrapConfigDump', bootstrap: config },
+        { '@type': 'type.googleapis.com/weft.admin.ListenersConfigDump', static_listeners: config.listeners },
+        { '@type': 'type.googleapis.com/weft.admin.ClustersConfigDump', static_clusters: config.clusters },
+      ],
+    };
+  }
+  const dynL = new Map(xds.listeners.map((l) => [l.name, l]));
+  const dynC = new Map(xds.clusters.map((c) => [c.name, c]));
+  const { xds: _x, ...bootstrap } = config;
   return {
     configs: [
-      { '@type': 'type.googleapis.com/weft.admin.BootstrapConfigDump', bootstrap: config },
-      { '@type': 'type.googleapis.com/weft.admin.ListenersConfigDump', static_listeners: config.listeners },
-      { '@type': 'type.googleapis.com/weft.admin.ClustersConfigDump', static_clusters: config.clusters },
+      { '@type': 'type.googleapis.com/weft.admin.BootstrapConfigDump', bootstrap: { ...bootstrap, listeners: config.listeners.filter((l) => !dynL.has(l.name)), clusters: config.clusters.filter((c) => !dynC.has(c.name)) } },
+      {
+        '@type': 'type.googleapis.com/weft.admin.ListenersConfigDump',
+        static_listeners: config.listeners.filter((l) => !dynL.has(l.name)),
+        dynamic_listeners: xds.listeners.map((d) => ({
+          name: d.name, version_info: d.version, warming: d.warming,
+          listener: config.listeners.find((l) => l.name === d.name) ?? null,
+        })),
+      },
+      {
+        '@type': 'type.googleapis.com/weft.admin.ClustersConfigDump',
+        static_clusters: config.clusters.filter((c) => !dynC.has(c.name)),
+        dynamic_clusters: xds.clusters.map((d) => ({
+          name: d.name, version_info: d.version, warming: d.warming,
+          cluster: config.clusters.find((c) => c.name === d.name) ?? null,
+        })),
+      },
+      { '@type': 'type.googleapis.com/weft.admin.RoutesConfigDump', dynamic_route_configs: xds.routeConfigs.map((r) => ({ name: r.name, version_info: r.version })) },
+      { '@type': 'type.googleapis.com/weft.admin.EndpointsConfigDump', dynamic_endpoint_configs: xds.endpoints.map((e) => ({ name: e.name, version_info: e.version })) },
     ],
   };
 }

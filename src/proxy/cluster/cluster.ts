@@ -36,7 +36,7 @@ class Level {
 
 export class Cluster {
   readonly name: string;
-  readonly config: ClusterConfig;
+  private cfg: ClusterConfig;
   readonly stats: ClusterStats;
   /** Retries waiting or running now (circuit_breakers max_retries); maintained by the router. */
   activeRetries = 0;
@@ -53,14 +53,14 @@ export class Cluster {
   private readonly listeners: HostsChangedCallback[] = [];
   private readonly lbOptions: LbOptions;
   private readonly random: RandomFn;
-  private readonly localityWeighted: boolean;
+  private localityWeighted: boolean;
   private readonly hashPriority: boolean;
   private readonly discovery: DnsDiscovery | null = null;
   private closed = false;
 
   constructor(config: ClusterConfig, store: StatsStore, opts: ClusterOptions = {}) {
     this.name = config.name;
-    this.config = config;
+    this.cfg = config;
     if (config.lbPolicy === 'MAGLEV' && !isPrime(config.maglev.tableSize)) {
       throw new RangeError(`cluster ${config.name}: maglev table_size must be a prime number, got ${config.maglev.tableSize}`);
     }
@@ -74,12 +74,30 @@ export class Cluster {
     };
     this.hashPriority = isHashPolicy(config.lbPolicy);
     this.localityWeighted = config.loadAssignment.endpoints.some((l) => l.loadBalancingWeight !== null);
-    if (config.type === 'STATIC') {
+    if (config.type === 'STATIC' || config.type === 'EDS') {
       this.setHosts(staticHostSpecs(config));
     } else {
       this.discovery = new DnsDiscovery(config, opts.resolver ?? new SystemDnsResolver(), this.stats,
         (specs) => this.setHosts(specs));
     }
+  }
+
+  /** The config in effect (for EDS, with the endpoints last applied by updateLoadAssignment). */
+  get config(): ClusterConfig { return this.cfg; }
+
+  /**
+   * EDS: installs a new load assignment in place, keeping the Host objects (and their pools) of
+   * endpoints that are still there. `next` must differ from the current config only in its
+   * loadAssignment (ClusterManager checks). Returns whether membership changed.
+   */
+  updateLoadAssignment(next: ClusterConfig): boolean {
+    if (this.cfg.type !== 'EDS') throw new TypeError(`cluster ${this.name}: only EDS clusters take load assignments in place`);
+    this.cfg = next;
+    this.localityWeighted = next.loadAssignment.endpoints.some((l) => l.loadBalancingWeight !== null);
+    const changed = this.setHosts(staticHostSpecs(next));
+    // Locality weights may change without membership changing: rebuild the balancers anyway.
+    if (!changed) this.rebuild();
+    return changed;
   }
 
   /** All hosts, by priority then declaration (and DNS answer) order. Replaced, never mutated, on change. */

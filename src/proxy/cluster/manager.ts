@@ -20,8 +20,17 @@ export interface ClusterUpdateResult {
   readonly modified: string[];
   /** Names no longer present. */
   readonly removed: string[];
-  /** Names whose config is deep-equal: the same Cluster object stays. */
+  /**
+   * Names whose config is deep-equal, or (EDS) differs only in its endpoints: the same Cluster
+   * object stays (with its host set updated in place).
+   */
   readonly kept: string[];
+}
+
+/** Two EDS cluster configs equal but for their endpoints. */
+function onlyEndpointsDiffer(a: ClusterConfig, b: ClusterConfig): boolean {
+  return a.type === 'EDS' && b.type === 'EDS' &&
+    isDeepStrictEqual({ ...a, loadAssignment: null }, { ...b, loadAssignment: null });
 }
 
 export class ClusterManager {
@@ -73,11 +82,19 @@ export class ClusterManager {
     const result: ClusterUpdateResult = { added: [], modified: [], removed: [], kept: [] };
     const next = new Map<string, Cluster>();
     const built: Cluster[] = [];
+    const endpointUpdates: [Cluster, ClusterConfig][] = [];
     try {
       for (const cfg of configs) {
         if (next.has(cfg.name)) throw new Error(`duplicate cluster name ${cfg.name}`);
         const cur = this.clusters.get(cfg.name);
         if (cur !== undefined && isDeepStrictEqual(cur.config, cfg)) {
+          next.set(cfg.name, cur);
+          result.kept.push(cfg.name);
+          continue;
+        }
+        if (cur !== undefined && !cur.isClosed && onlyEndpointsDiffer(cur.config, cfg)) {
+          // EDS: the host set is updated in place; pools to surviving hosts stay (Envoy does the same).
+          endpointUpdates.push([cur, cfg]);
           next.set(cfg.name, cur);
           result.kept.push(cfg.name);
           continue;
@@ -100,6 +117,7 @@ export class ClusterManager {
     }
     const old = this.clusters;
     this.clusters = next;
+    for (const [c, cfg] of endpointUpdates) c.updateLoadAssignment(cfg);
     for (const [name, c] of old) {
       if (next.get(name) === c) continue;
       if (!next.has(name)) result.removed.push(name);

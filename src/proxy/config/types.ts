@@ -32,6 +32,41 @@ export interface BootstrapConfig {
   readonly admin: AdminConfig | null;
   readonly listeners: readonly ListenerConfig[];
   readonly clusters: readonly ClusterConfig[];
+  /** Bootstrap `dynamic_resources` (ADS); absent for a static-only bootstrap. */
+  readonly dynamicResources?: DynamicResourcesConfig;
+  /**
+   * Set by the xDS client on the configs it assembles: which listeners and clusters came over xDS
+   * and at which version (for /config_dump). Absent on a decoded bootstrap.
+   */
+  readonly xds?: XdsDumpInfo;
+}
+
+/** envoy.config.core.v3.ConfigSource, the one form Weft supports: `{ads: {}}`. */
+export interface AdsConfigSource {
+  /** initial_fetch_timeout; Envoy default 15 s; 0 = wait forever. */
+  readonly initialFetchTimeoutMs: number;
+}
+
+/** Bootstrap.DynamicResources with an ADS `ads_config` (envoy.config.core.v3.ApiConfigSource). */
+export interface DynamicResourcesConfig {
+  /** null when there is no ads_config (then nothing may use `{ads: {}}`). */
+  readonly ads: {
+    /** GRPC = state of the world, DELTA_GRPC = incremental. */
+    readonly apiType: 'GRPC' | 'DELTA_GRPC';
+    readonly target:
+      | { readonly kind: 'envoy_grpc'; readonly clusterName: string }
+      | { readonly kind: 'google_grpc'; readonly targetUri: string };
+  } | null;
+  readonly lds: AdsConfigSource | null;
+  readonly cds: AdsConfigSource | null;
+}
+
+/** What /config_dump shows of the dynamic resources. */
+export interface XdsDumpInfo {
+  readonly listeners: readonly { readonly name: string; readonly version: string; readonly warming: boolean }[];
+  readonly clusters: readonly { readonly name: string; readonly version: string; readonly warming: boolean }[];
+  readonly routeConfigs: readonly { readonly name: string; readonly version: string }[];
+  readonly endpoints: readonly { readonly name: string; readonly version: string }[];
 }
 
 // ───────────────────────────── listeners ─────────────────────────────
@@ -178,7 +213,10 @@ export interface HttpConnectionManagerConfig {
   readonly kind: 'http_connection_manager';
   readonly statPrefix: string;
   readonly codecType: CodecType;
+  /** The inline route_config, or (with `rds`) the route configuration received over RDS (empty until then). */
   readonly routeConfig: RouteConfiguration;
+  /** HCM `rds`: the route configuration comes over ADS under this name. Absent for an inline route_config. */
+  readonly rds?: { readonly routeConfigName: string; readonly configSource: AdsConfigSource };
   readonly accessLogs: readonly AccessLogConfig[];
   /** Value of the `server` response header. Envoy's default is `envoy`; Weft's is `weft`. */
   readonly serverName: string;
@@ -200,13 +238,88 @@ export interface HttpConnectionManagerConfig {
   readonly httpFilters: readonly HttpFilterConfig[];
 }
 
-/** One entry of `http_filters`. Only the router exists in this issue; the union grows later. */
-export type HttpFilterConfig = RouterFilterConfig;
+/** One entry of `http_filters` (the router is last). */
+export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig;
 
 export interface RouterFilterConfig {
   readonly kind: 'router';
   readonly name: string;
 }
+
+/** envoy.type.v3.FractionalPercent, kept as written (header-controlled faults cap a numerator by it). */
+export interface FractionalPercentConfig {
+  readonly numerator: number;
+  /** 100 (HUNDRED), 10000 (TEN_THOUSAND) or 1000000 (MILLION). */
+  readonly denominator: number;
+}
+
+/** envoy.extensions.filters.http.fault.v3.HTTPFault (filter config and per-route config alike). */
+export interface FaultConfig {
+  /** `delay`: a fixed delay, or the delay taken from x-envoy-fault-delay-request (header_delay). */
+  readonly delay: {
+    readonly kind: 'fixed' | 'header';
+    /** fixed_delay in ms (0 for header_delay). */
+    readonly fixedDelayMs: number;
+    readonly percentage: FractionalPercentConfig;
+  } | null;
+  /** `abort`: an HTTP status, a gRPC status, or the status from x-envoy-fault-abort-request (header_abort). */
+  readonly abort: {
+    readonly kind: 'http' | 'grpc' | 'header';
+    /** http_status (200..599) for kind 'http'; 0 otherwise. */
+    readonly httpStatus: number;
+    /** grpc_status for kind 'grpc'; 0 otherwise. */
+    readonly grpcStatus: number;
+    readonly percentage: FractionalPercentConfig;
+  } | null;
+  /** Only requests whose headers all match are faulted. */
+  readonly headers: readonly HeaderMatcherConfig[];
+  /** Only requests routed to this cluster are faulted ('' = any). */
+  readonly upstreamCluster: string;
+  /** Faults active at once across the filter (null = unlimited). */
+  readonly maxActiveFaults: number | null;
+}
+
+export interface FaultFilterConfig {
+  readonly kind: 'fault';
+  readonly name: string;
+  readonly config: FaultConfig;
+}
+
+/** envoy.extensions.filters.http.cors.v3.Cors: no options; the policy is per route / virtual host. */
+export interface CorsFilterConfig {
+  readonly kind: 'cors';
+  readonly name: string;
+}
+
+/**
+ * envoy.extensions.filters.http.cors.v3.CorsPolicy (typed_per_filter_config). Optional fields are
+ * null when not set, so a more specific level only overrides what it sets.
+ */
+export interface CorsPolicyConfig {
+  readonly kind: 'cors_policy';
+  /** null when not set; an empty list never matches. */
+  readonly allowOriginStringMatch: readonly StringMatcherConfig[] | null;
+  readonly allowMethods: string | null;
+  readonly allowHeaders: string | null;
+  readonly exposeHeaders: string | null;
+  readonly maxAge: string | null;
+  readonly allowCredentials: boolean | null;
+  readonly allowPrivateNetworkAccess: boolean | null;
+  /** filter_enabled.default_value as a fraction 0..1; null = not set (enabled). */
+  readonly filterEnabled: number | null;
+  /** shadow_enabled.default_value as a fraction 0..1; null = not set (off). */
+  readonly shadowEnabled: number | null;
+}
+
+/** One value of a typed_per_filter_config map, keyed by HTTP filter name. */
+export type PerFilterConfig =
+  | { readonly kind: 'fault'; readonly config: FaultConfig }
+  | CorsPolicyConfig
+  /** envoy.config.route.v3.FilterConfig with disabled: true: the filter is skipped here. */
+  | { readonly kind: 'disabled' };
+
+/** typed_per_filter_config: filter name → its config at this level. */
+export type TypedPerFilterConfig = Readonly<Record<string, PerFilterConfig>>;
 
 // ───────────────────────────── access logs ─────────────────────────────
 
@@ -238,6 +351,8 @@ export interface HeaderMutations {
 export interface RouteConfiguration extends HeaderMutations {
   readonly name: string;
   readonly virtualHosts: readonly VirtualHostConfig[];
+  /** typed_per_filter_config; absent when empty. */
+  readonly typedPerFilterConfig?: TypedPerFilterConfig;
 }
 
 export interface VirtualHostConfig extends HeaderMutations {
@@ -246,6 +361,8 @@ export interface VirtualHostConfig extends HeaderMutations {
   readonly domains: readonly string[];
   readonly routes: readonly RouteConfig[];
   readonly retryPolicy: RetryPolicyConfig | null;
+  /** typed_per_filter_config; absent when empty. */
+  readonly typedPerFilterConfig?: TypedPerFilterConfig;
 }
 
 export type StringMatcherConfig =
@@ -380,11 +497,13 @@ export interface RouteConfig extends HeaderMutations {
   readonly name: string;
   readonly match: RouteMatchConfig;
   readonly action: RouteActionConfig | RedirectActionConfig | DirectResponseActionConfig;
+  /** typed_per_filter_config; absent when empty. */
+  readonly typedPerFilterConfig?: TypedPerFilterConfig;
 }
 
 // ───────────────────────────── clusters ─────────────────────────────
 
-export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
 
 export interface LbEndpointConfig {
@@ -410,6 +529,9 @@ export interface ClusterConfig {
   /** Envoy default 5 s. */
   readonly connectTimeoutMs: number;
   readonly lbPolicy: LbPolicy;
+  /** EDS only (`eds_cluster_config`): the ClusterLoadAssignment name (service_name, else the cluster name). */
+  readonly eds?: { readonly serviceName: string; readonly configSource: AdsConfigSource };
+  /** For EDS clusters, the last assignment received (empty until then); updated in place. */
   readonly loadAssignment: {
     readonly endpoints: readonly LocalityLbEndpointsConfig[];
   };

@@ -7,6 +7,8 @@ import type { ClusterManager } from '../cluster/manager.js';
 import { compileRouteTable, type RouteTable } from '../router/route-table.js';
 import { createAccessLogger, type AccessLogger } from '../../observe/access-log/logger.js';
 import type { Counter, Gauge, Histogram, StatsStore } from '../../observe/stats.js';
+import { buildHttpFilters } from '../filters/http/chain.js';
+import type { HttpFilterFactory } from '../filters/http/filter.js';
 
 export class HcmStats {
   readonly downstream_cx_total: Counter;
@@ -111,6 +113,8 @@ export class CompiledHcm {
   readonly maxHeaderBytes: number;
   /** Lower-cased upgrade types enabled at the connection manager level. */
   readonly upgrades: ReadonlySet<string>;
+  /** HTTP filters before the router, in order (empty: the stream runs no filter code at all). */
+  readonly filters: readonly HttpFilterFactory[];
 
   constructor(readonly config: HttpConnectionManagerConfig, readonly clusters: ClusterManager, store: StatsStore,
               loggers?: readonly AccessLogger[]) {
@@ -119,6 +123,7 @@ export class CompiledHcm {
     this.stats = new HcmStats(store, config.statPrefix);
     this.maxHeaderBytes = config.maxRequestHeadersKb * 1024;
     this.upgrades = new Set(config.upgradeConfigs.filter((u) => u.enabled).map((u) => u.upgradeType));
+    this.filters = buildHttpFilters(config.httpFilters, this.routes, store, config.statPrefix);
   }
 
   /** Flushes and closes the access loggers this version owns. */

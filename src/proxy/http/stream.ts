@@ -11,11 +11,12 @@ import { UpstreamConnection } from '../pool/http1-pool.js';
 import { upstreamPoolFor } from '../pool/http2-pool.js';
 import type { PoolWaiter, UpstreamPool, UpstreamRequest, UpstreamRequestSource, UpstreamResponseHandler } from '../pool/upstream.js';
 import { GrpcStatus, grpcLocalReplyHeaders, grpcServiceMethod, grpcStatusOf, isGrpcRequest, streamTimeouts } from './grpc.js';
-import type { CompiledRoute, CompiledRetryPolicy, MatchedRoute } from '../router/route-table.js';
+import type { CompiledRoute, CompiledRetryPolicy, MatchedRoute, SelectedCluster } from '../router/route-table.js';
 import type { CompiledHeaderMutations } from '../router/header-mutations.js';
 import { StreamInfo } from '../stream-info.js';
 import type { CompiledHcm } from './hcm.js';
-import { buildUpstreamHeaders, buildResponseHeaders, requestIdFor, withHost } from './forwarding.js';
+import { buildUpstreamHeaders, buildResponseHeaders, requestIdFor, withHost, type RequestIdDecision } from './forwarding.js';
+import { STOP, type FilterStream, type HttpFilter } from '../filters/http/filter.js';
 import { requestHead } from '../codec/http1/serialize.js';
 import { Mirror } from './mirror.js';
 
@@ -59,7 +60,7 @@ const BODY_NO_HEALTHY = 'no healthy upstream';
 const BODY_OVERFLOW = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
 const BODY_TIMEOUT = 'upstream request timeout';
 
-export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSource {
+export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSource, FilterStream {
   readonly info = new StreamInfo();
   /** The HTTP/1.1 request head as it will go upstream (built once, reused by retries; '' for HTTP/2-only clusters). */
   upstreamHead = '';
@@ -115,6 +116,17 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
   /** The route timeout this stream runs with (the route's, or derived from grpc-timeout). */
   private routeTimeoutMs = 0;
   private durationTimer: NodeJS.Timeout | null = null;
+
+  // HTTP filters (all null / unused when the connection manager has none)
+  /** This stream's filter instances, in chain order; null when no filter applies. */
+  private filters: HttpFilter[] | null = null;
+  /** Index of the next filter to run on the request side. */
+  private filterNext = 0;
+  /** Response hooks run for filters [0, encodeEnd): a filter's own local reply skips itself and those after it. */
+  private encodeEnd = 0;
+  private reqId: RequestIdDecision | null = null;
+  /** The cluster chosen for the route, once chosen (filters may ask before the router). */
+  private selected: SelectedCluster | null | undefined = undefined;
 
   constructor(readonly codec: DownstreamCodec, readonly head: MessageHead, protocol: string) {
     const info = this.info;
@@ -173,6 +185,21 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     }
 
     const matched = hcm.routes.match({ authority, path, method: head.method, headers: hs });
+    if (hcm.filters.length !== 0) {
+      this.reqId = reqId;
+      this.startFilters(matched);
+      return;
+    }
+    this.routeRequest(matched, reqId);
+  }
+
+  /** The router: answers locally (no route, direct response, redirect) or starts the upstream request. */
+  private routeRequest(matched: MatchedRoute | null, reqId: RequestIdDecision): void {
+    const head = this.head;
+    const info = this.info;
+    const hcm = this.hcm;
+    const stats = hcm.stats;
+    const hs = head.headers;
     if (matched === null) {
       stats.no_route.inc();
       this.localReply(404, '', 'NR', 'route_not_found');
@@ -192,7 +219,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     }
     if (route.kind === 'redirect') {
       stats.rq_redirect.inc();
-      const r = route.redirect(this.codec.scheme, authority, path);
+      const r = route.redirect(this.codec.scheme, info.authority, info.path);
       this.collectResponseMutations(null);
       this.localReply(r.status, '', '', 'redirect', true, r.location);
       return;
@@ -209,7 +236,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
       }
     }
 
-    const selected = route.selectCluster(hs, Math.random());
+    const selected = this.selected === undefined ? route.selectCluster(hs, Math.random()) : this.selected;
     const cluster = selected === null ? undefined : hcm.clusters.get(selected.name);
     if (selected === null || cluster === undefined) {
       stats.no_cluster.inc();
@@ -238,7 +265,85 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     if (route.autoHostRewrite) this.autoHost = up;
     if (route.mirrors.length > 0) this.mirrors = Mirror.start(hcm.clusters, route, head.method, up.path, up.headers);
     if (route.idleTimeoutMs !== null) this.codec.setStreamIdleTimeout(route.idleTimeoutMs);
+    if (this.requestComplete) this.requestEndedBeforeRouting();
     this.attempt();
+  }
+
+  /** A filter held the request until after it ended: start what onRequestComplete would have. */
+  private requestEndedBeforeRouting(): void {
+    if (this.routeTimeoutMs > 0) this.codec.armRouteTimer(this.routeTimeoutMs);
+    if (this.mirrors !== null) for (const m of this.mirrors) m.onRequestComplete(this.body, this.info.bytesReceived > 0);
+  }
+
+  // ─────────────────────────── HTTP filters ───────────────────────────
+
+  /** Creates this stream's filter instances for the matched route and runs them. */
+  private startFilters(matched: MatchedRoute | null): void {
+    const factories = this.hcm.filters;
+    const route = matched === null ? null : matched.route;
+    this.matched = matched;
+    if (route !== null) this.info.routeName = route.name;
+    let filters: HttpFilter[] | null = null;
+    for (let i = 0; i < factories.length; i++) {
+      const f = factories[i]!.create(route);
+      if (f !== null) (filters ??= []).push(f);
+    }
+    this.filters = filters;
+    if (filters !== null) this.encodeEnd = filters.length;
+    this.runFilters();
+  }
+
+  /** Runs request filters from filterNext until one stops; then the router. */
+  private runFilters(): void {
+    const filters = this.filters;
+    if (filters !== null) {
+      while (this.filterNext < filters.length) {
+        const f = filters[this.filterNext++]!;
+        if (f.onRequestHeaders(this) === STOP) return;
+        if (this.done) return;
+      }
+    }
+    const matched = this.matched;
+    this.matched = null;
+    this.routeRequest(matched, this.reqId!);
+  }
+
+  /** FilterStream: the route matched (kept while filters run; the router's own after that). */
+  get currentRoute(): CompiledRoute | null {
+    return this.route ?? this.matched?.route ?? null;
+  }
+
+  /** FilterStream: the cluster the route sends to, chosen once (the router uses the same choice). */
+  upstreamClusterName(): string {
+    const route = this.currentRoute;
+    if (route === null || route.kind !== 'route') return '';
+    if (this.selected === undefined) this.selected = route.selectCluster(this.head.headers, Math.random());
+    return this.selected === null ? '' : this.selected.name;
+  }
+
+  /** FilterStream. */
+  isGrpc(): boolean {
+    return this.grpc || isGrpcRequest(this.head.headers);
+  }
+
+  /** FilterStream: a filter answers; only the filters before it see the response. */
+  sendLocalReply(status: number, body: string, flag: string, details: string, grpcStatus?: number,
+                 headers?: readonly string[]): void {
+    if (this.done) return;
+    this.encodeEnd = this.filterNext - 1;
+    this.localReply(status, body, flag, details, false, undefined, grpcStatus, headers);
+  }
+
+  /** FilterStream: resumes after a filter's STOP. */
+  continueRequest(): void {
+    if (this.done) return;
+    this.runFilters();
+  }
+
+  /** Response header hooks of the filters that see this response (reverse order, as encoders run). */
+  private encodeHeaders(status: number, headers: string[]): void {
+    const filters = this.filters!;
+    for (let i = this.encodeEnd - 1; i >= 0; i--) filters[i]!.onResponseHeaders(status, headers);
   }
 
   private collectResponseMutations(weighted: CompiledHeaderMutations | null): void {
@@ -446,6 +551,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
       return true;
     }
     const headers = buildResponseHeaders(this, head.headers, false, performance.now() - this.attemptStart);
+    if (this.filters !== null) this.encodeHeaders(status, headers);
     info.responseCode = status;
     info.responseHeaders = headers;
     info.responseCodeDetails = 'via_upstream';
@@ -648,7 +754,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
    * `routeHeaders` applies the route's response header mutations (direct responses, redirects).
    */
   localReply(status: number, body: string, flag: string, details: string, routeHeaders = false, location?: string,
-             grpcStatus?: number): void {
+             grpcStatus?: number, extraHeaders?: readonly string[]): void {
     if (this.done) return;
     const info = this.info;
     if (flag !== '') info.addResponseFlag(flag);
@@ -659,13 +765,14 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
       this.grpcLocalReply(status, body, routeHeaders, grpcStatus);
       return;
     }
-    const headers: string[] = [];
+    const headers: string[] = extraHeaders === undefined ? [] : extraHeaders.slice();
     if (location !== undefined) headers.push('location', location);
     const bodyLen = Buffer.byteLength(body);
     if (bodyLen > 0) headers.push('content-type', 'text/plain');
     if (routeHeaders || this.responseMutations.length > 0) {
       for (const m of this.responseMutations) m.applyResponse(headers, info);
     }
+    if (this.filters !== null) this.encodeHeaders(status, headers);
     headers.push('date', httpDate(), 'server', this.hcm.config.serverName);
     info.responseCode = status;
     info.responseHeaders = headers;
@@ -692,6 +799,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     if (routeHeaders || this.responseMutations.length > 0) {
       for (const m of this.responseMutations) m.applyResponse(headers, info);
     }
+    if (this.filters !== null) this.encodeHeaders(200, headers);
     headers.push('date', httpDate(), 'server', this.hcm.config.serverName);
     info.responseCode = 200;
     info.responseHeaders = headers;
@@ -731,6 +839,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     if (this.done) return;
     this.done = true;
     if (this.durationTimer !== null) { clearTimeout(this.durationTimer); this.durationTimer = null; }
+    const filters = this.filters;
+    if (filters !== null) for (let i = 0; i < filters.length; i++) filters[i]!.onDestroy();
     const info = this.info;
     if (info.endMono === 0) info.endMono = performance.now();
     const stats = this.hcm.stats;

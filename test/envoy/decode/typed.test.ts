@@ -17,6 +17,11 @@ test('the built-in list registers exactly the supported type URLs', () => {
     'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
     'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog',
     STDOUT,
+    'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
+    'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
+    // HTTPFault is both the filter config and its per-route config.
+    'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+    'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
     ROUTER,
     'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
     'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
@@ -46,13 +51,17 @@ test('a type from another category, an unknown type or a missing "@type" is an e
   const c = ctx();
   const read = typedConfig('http_filter', { name: 'f' });
   read(c, { '@type': STDOUT });
-  read(c, { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' });
+  read(c, { '@type': 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer' });
+  // A per-route type is not a filter type (CorsPolicy goes in typed_per_filter_config only).
+  read(c, { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy' });
   read(c, {});
   read(c, 'router');
-  const expected = `expected a supported HTTP filter type (${ROUTER})`;
+  const filters = [ROUTER, 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors'];
+  const expected = `expected a supported HTTP filter type (${filters.join(' | ')})`;
   assert.deepEqual(c.errors, [
     `typed_config["@type"]: ${expected}, got "${STDOUT}"`,
-    `typed_config["@type"]: ${expected}, got "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"`,
+    `typed_config["@type"]: ${expected}, got "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"`,
+    `typed_config["@type"]: ${expected}, got "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"`,
     `typed_config["@type"]: ${expected}, got nothing`,
     'typed_config: expected an object with "@type", got "router"',
   ]);

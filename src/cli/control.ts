@@ -1,0 +1,79 @@
+// `weft control`: runs the control plane (src/control/control-plane.ts): the xDS server, the config
+// store (memory, `--data-dir` persistence, `--config-dir` watched YAML), the service registry
+// (sidecars, `--registry-file`, the HTTP API) and the HTTP API on 15014. SIGTERM/SIGINT stop it.
+
+import { parseArgs } from 'node:util';
+import { ControlPlane, type ControlPlaneOptions } from '../control/control-plane.js';
+import { analyze } from '../control/analyze/index.js';
+import { validateDocument } from '../control/api/index.js';
+import { MeshGenerator } from '../control/translate/index.js';
+import { XdsServer } from '../control/xds-server/index.js';
+import { log, setLevel } from '../observe/logger.js';
+
+const USAGE = `Usage: weft control [options]
+
+Runs the control plane: xDS v3 (ADS) for proxies, Istio networking resources, a service registry.
+
+Options:
+      --xds-port N          xDS gRPC port (default 15010; 0 picks one)
+      --http-port N         HTTP API port (default 15014; 0 picks one)
+      --host ADDR           address to listen on (default 127.0.0.1)
+      --data-dir DIR        keep applied resources in DIR across restarts (default: memory only)
+      --config-dir DIR      load and watch Istio YAML files in DIR
+      --registry-file FILE  load and watch services and endpoints from FILE
+  -l, --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)
+  -h, --help                this text`;
+
+/** What the control plane is built from; the parts other modules provide. */
+export type ControlDeps = Pick<ControlPlaneOptions, 'validator' | 'analyzer' | 'generator' | 'makeXdsServer'>;
+
+export async function runControl(args: string[]): Promise<number> {
+  return runControlWith(args, {
+    validator: validateDocument,
+    analyzer: analyze,
+    generator: new MeshGenerator(),
+    makeXdsServer: (generator, lifecycle, { port, host }) => new XdsServer({ generator, lifecycle, port, host }),
+  });
+}
+
+/** `weft control` with its parts given (tests and the integration above). */
+export async function runControlWith(args: string[], deps: ControlDeps): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: {
+      'xds-port': { type: 'string', default: '15010' }, 'http-port': { type: 'string', default: '15014' },
+      host: { type: 'string', default: '127.0.0.1' }, 'data-dir': { type: 'string' }, 'config-dir': { type: 'string' },
+      'registry-file': { type: 'string' }, 'log-level': { type: 'string', short: 'l', default: 'info' },
+      help: { type: 'boolean', short: 'h', default: false },
+    }, strict: true }));
+  } catch (e) { console.error(`weft control: ${(e as Error).message}\n\n${USAGE}`); return 2; }
+  if (values.help) { console.log(USAGE); return 0; }
+  if (!setLevel(values['log-level']!)) { console.error(`weft control: unknown log level '${values['log-level']}'`); return 2; }
+  const portOf = (flag: 'xds-port' | 'http-port'): number | undefined => {
+    const n = Number(values[flag]);
+    return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : undefined;
+  };
+  const xdsPort = portOf('xds-port');
+  const httpPort = portOf('http-port');
+  if (xdsPort === undefined) { console.error(`weft control: --xds-port: expected a port in 0..65535, got '${values['xds-port']}'`); return 2; }
+  if (httpPort === undefined) { console.error(`weft control: --http-port: expected a port in 0..65535, got '${values['http-port']}'`); return 2; }
+
+  const cp = new ControlPlane({
+    ...deps, host: values.host, xdsPort, httpPort,
+    dataDir: values['data-dir'], configDir: values['config-dir'], registryFile: values['registry-file'],
+  });
+  try {
+    await cp.start();
+  } catch (e) {
+    log.critical('could not start: %s', (e as Error).message);
+    await cp.close();
+    return 1;
+  }
+  const why = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info('%s: stopping', why);
+  await cp.close();
+  return 0;
+}

@@ -1,0 +1,84 @@
+// The validator for Istio networking resources (networking.istio.io v1, v1beta1, v1alpha3): one
+// parsed YAML/JSON document in, a frozen ConfigResource with the kind's typed spec out, or every
+// error at once, each as `<source>: <Kind> <namespace>/<name>: <path>: <what was expected>`.
+
+import { ISTIO_KINDS, type ConfigResource, type IstioKind, type ResourceMeta, type ResourceValidator, type ValidateResult } from '../model.js';
+import { Ctx, deepFreeze, describe, isDnsLabel, isDnsSubdomain, isObject, shape, str, stringMap, type Field } from './common.js';
+import { validateDestinationRule } from './destination-rule.js';
+import { validateGateway } from './gateway.js';
+import { validateServiceEntry } from './service-entry.js';
+import { validateSidecar } from './sidecar.js';
+import { validateVirtualService } from './virtual-service.js';
+
+export { NOT_YET_MTLS } from './destination-rule.js';
+export type * from './types.js';
+
+/** The API versions accepted; Istio serves the same schema under each. */
+export const API_VERSIONS = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
+
+const SPEC_VALIDATORS: Readonly<Record<IstioKind, (spec: unknown, c: Ctx) => unknown>> = {
+  VirtualService: validateVirtualService,
+  DestinationRule: validateDestinationRule,
+  Gateway: validateGateway,
+  ServiceEntry: validateServiceEntry,
+  Sidecar: validateSidecar,
+};
+
+/** Metadata fields Kubernetes manages; accepted (a `kubectl get -o yaml` output validates) and ignored. */
+const IGNORED_META = ['uid', 'resourceVersion', 'creationTimestamp', 'generation', 'generateName', 'managedFields', 'finalizers', 'ownerReferences', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
+const ignored: Field<undefined> = () => undefined;
+
+/**
+ * Validates one document. Unknown fields are errors, as Kubernetes' structural schema would
+ * reject them; defaults are filled as `types.ts` declares (lists empty, namespace `default`).
+ *
+ * @example
+ * const r = validateDocument(YAML.parse(text), 'reviews.yaml#1');
+ * if (!r.ok) console.error(r.errors.join('\n'));
+ */
+export const validateDocument: ResourceValidator = (doc: unknown, source: string): ValidateResult => {
+  const c = new Ctx(`${source}: `);
+  if (!isObject(doc)) {
+    c.expected('document', 'an object with apiVersion, kind, metadata, spec', doc);
+    return { ok: false, errors: c.errors };
+  }
+  const kind = doc.kind;
+  const md = isObject(doc.metadata) ? doc.metadata : {};
+  const name = typeof md.name === 'string' ? md.name : '';
+  const namespace = md.namespace == null ? 'default' : typeof md.namespace === 'string' ? md.namespace : '';
+  const kindOk = typeof kind === 'string' && (ISTIO_KINDS as readonly string[]).includes(kind);
+  if (kindOk) c.prefix = `${source}: ${kind} ${namespace}/${name === '' ? '<unnamed>' : name}: `;
+
+  if (!(API_VERSIONS as readonly unknown[]).includes(doc.apiVersion)) c.expected('apiVersion', `one of ${API_VERSIONS.join(', ')}`, doc.apiVersion);
+  if (!kindOk) c.expected('kind', `one of ${ISTIO_KINDS.join(', ')}`, kind);
+  for (const k of Object.keys(doc)) {
+    if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k)) c.fail(k, 'unknown field');
+  }
+
+  const metaFields: Record<string, Field<unknown>> = { name: str, namespace: str, labels: stringMap, annotations: stringMap };
+  for (const k of IGNORED_META) metaFields[k] = ignored;
+  const meta = doc.metadata == null ? (c.expected('metadata', 'an object with a name', undefined), undefined) : shape(c, doc.metadata, 'metadata', metaFields);
+  if (meta !== undefined && !isDnsSubdomain(name)) c.expected('metadata.name', 'a DNS-1123 subdomain (lower-case alphanumerics, - and .)', md.name);
+  if (meta !== undefined && kind === 'Gateway' && isDnsSubdomain(name) && !isDnsLabel(name)) c.expected('metadata.name', 'a DNS-1123 label for a Gateway (no dots: VirtualServices refer to it as namespace/name)', md.name);
+  if (meta !== undefined && md.namespace != null && !isDnsLabel(namespace)) c.expected('metadata.namespace', 'a DNS-1123 label (lower-case alphanumerics and -, at most 63)', md.namespace);
+
+  let spec: unknown;
+  if (doc.spec == null) c.expected('spec', 'an object', undefined);
+  else if (kindOk) spec = SPEC_VALIDATORS[kind as IstioKind](doc.spec, c);
+
+  if (c.errors.length > 0 || spec === undefined) {
+    if (c.errors.length === 0) c.fail('spec', `expected a valid ${String(kind)} spec, got ${describe(doc.spec)}`);
+    return { ok: false, errors: c.errors };
+  }
+  const metadata: ResourceMeta = {
+    name,
+    namespace,
+    labels: meta?.labels ?? {},
+    annotations: meta?.annotations ?? {},
+    resourceVersion: '',
+    creationTimestamp: '',
+    generation: 0,
+  };
+  const value: ConfigResource = { apiVersion: doc.apiVersion as string, kind: kind as IstioKind, metadata, spec };
+  return { ok: true, value: deepFreeze(value) };
+};

@@ -1,0 +1,247 @@
+// CDS and EDS: Istio's `outbound|PORT|SUBSET|HOST` clusters (envoy.config.cluster.v3.Cluster) with
+// DestinationRule traffic policies applied, and their ClusterLoadAssignments from the registry
+// (istio.io/latest/docs/reference/config/networking/destination-rule/).
+
+import type { ProxyInfo, ServiceDef, ServicePort, Workload } from '../model.js';
+import type { ClientTLSSettings, LoadBalancerSettings, TrafficPolicy } from '../api/types.js';
+import { labelsMatch, type DR } from './mesh-index.js';
+
+export const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+export const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+/** Istio's default connect timeout. */
+export const DEFAULT_CONNECT_TIMEOUT = '10s';
+/** Istio leaves circuit breakers wide open unless a DestinationRule says otherwise. */
+const UNLIMITED = 4294967295;
+
+/** Which client reads the cluster: Weft/Envoy, or a proxyless gRPC client (round robin / ring hash only, no file TLS). */
+export type Flavor = 'envoy' | 'grpc';
+
+export function clusterName(direction: 'outbound' | 'inbound', port: number, subset: string, host: string): string {
+  return `${direction}|${port}|${subset}|${host}`;
+}
+
+/** Parses `outbound|PORT|SUBSET|HOST`. */
+export function parseClusterName(name: string): { port: number; subset: string; host: string } | undefined {
+  const parts = name.split('|');
+  if (parts.length !== 4 || parts[0] !== 'outbound') return undefined;
+  return { port: Number(parts[1]), subset: parts[2]!, host: parts[3]! };
+}
+
+export const ms = (n: number): string => `${n / 1000}s`;
+
+type Policy = Omit<TrafficPolicy, 'portLevelSettings'>;
+
+/**
+ * The effective policy for a port and subset: the top-level policy, its portLevelSettings entry
+ * for the port, then the subset's policy (and its port-level entry), each overriding per section.
+ */
+export function effectivePolicy(dr: DR | undefined, port: number, subset: string): Policy {
+  if (dr === undefined) return {};
+  const layers: (TrafficPolicy | undefined)[] = [dr.spec.trafficPolicy];
+  const sub = subset === '' ? undefined : dr.spec.subsets.find((s) => s.name === subset);
+  if (sub !== undefined) layers.push(sub.trafficPolicy);
+  const out: { -readonly [K in keyof Policy]: Policy[K] } = {};
+  for (const tp of layers) {
+    if (tp === undefined) continue;
+    for (const layer of [tp, tp.portLevelSettings?.find((p) => p.port.number === port)]) {
+      if (layer === undefined) continue;
+      if (layer.loadBalancer !== undefined) out.loadBalancer = layer.loadBalancer;
+      if (layer.connectionPool !== undefined) out.connectionPool = layer.connectionPool;
+      if (layer.outlierDetection !== undefined) out.outlierDetection = layer.outlierDetection;
+      if (layer.tls !== undefined) out.tls = layer.tls;
+    }
+  }
+  return out;
+}
+
+function lbFields(lb: LoadBalancerSettings | undefined, flavor: Flavor): Record<string, unknown> {
+  if (lb?.consistentHash !== undefined) {
+    const ch = lb.consistentHash;
+    if (ch.maglev !== undefined && flavor === 'envoy') {
+      return { lb_policy: 'MAGLEV', ...(ch.maglev.tableSize !== undefined ? { maglev_lb_config: { table_size: String(ch.maglev.tableSize) } } : {}) };
+    }
+    const min = ch.ringHash?.minimumRingSize ?? ch.minimumRingSize;
+    return { lb_policy: 'RING_HASH', ...(min !== undefined ? { ring_hash_lb_config: { minimum_ring_size: String(min) } } : {}) };
+  }
+  // gRPC clients take only ROUND_ROBIN and RING_HASH in lb_policy.
+  if (flavor === 'grpc') return { lb_policy: 'ROUND_ROBIN' };
+  switch (lb?.simple) {
+    case 'LEAST_CONN':
+    case 'LEAST_REQUEST': return { lb_policy: 'LEAST_REQUEST' };
+    case 'RANDOM': return { lb_policy: 'RANDOM' };
+    default: return { lb_policy: 'ROUND_ROBIN' };
+  }
+}
+
+/** UpstreamTlsContext from a DestinationRule's tls (file paths as given). */
+export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: string): object | undefined {
+  if (tls === undefined || tls.mode === 'DISABLE' || tls.mode === 'ISTIO_MUTUAL') return undefined;
+  const common: Record<string, unknown> = {};
+  if (tls.mode === 'MUTUAL' && tls.clientCertificate !== undefined && tls.privateKey !== undefined) {
+    common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
+  }
+  if (tls.insecureSkipVerify !== true && tls.caCertificates !== undefined) {
+    const vc: Record<string, unknown> = { trusted_ca: { filename: tls.caCertificates } };
+    if (tls.subjectAltNames !== undefined && tls.subjectAltNames.length > 0) {
+      vc.match_typed_subject_alt_names = tls.subjectAltNames.map((s) => ({ san_type: 'DNS', matcher: { exact: s } }));
+    }
+    common.validation_context = vc;
+  }
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: { '@type': UPSTREAM_TLS, common_tls_context: common, sni: tls.sni ?? defaultSni },
+  };
+}
+
+const isHttp2 = (p: ServicePort | undefined): boolean => p?.protocol === 'HTTP2' || p?.protocol === 'GRPC';
+
+/** One outbound cluster. EDS for registry/STATIC services, STRICT_DNS with inline endpoints for DNS ServiceEntries. */
+export function outboundCluster(opts: {
+  readonly service: ServiceDef;
+  readonly port: number;
+  readonly subset: string;
+  readonly dr: DR | undefined;
+  readonly flavor: Flavor;
+  /** For DNS clusters: the service's workloads (their addresses are names to resolve). */
+  readonly workloads: readonly Workload[];
+}): object {
+  const { service, port, subset, dr, flavor } = opts;
+  const name = clusterName('outbound', port, subset, service.hostname);
+  const policy = effectivePolicy(dr, port, subset);
+  const sp = service.ports.find((p) => p.port === port);
+  const c: Record<string, unknown> = { name };
+  const dns = service.resolution === 'DNS' && flavor === 'envoy';
+  if (dns) {
+    c.type = 'STRICT_DNS';
+  } else {
+    c.type = 'EDS';
+    c.eds_cluster_config = { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name };
+  }
+  const pool = policy.connectionPool;
+  c.connect_timeout = pool?.tcp?.connectTimeout !== undefined ? ms(pool.tcp.connectTimeout.ms) : DEFAULT_CONNECT_TIMEOUT;
+  Object.assign(c, lbFields(policy.loadBalancer, flavor));
+  c.circuit_breakers = {
+    thresholds: [{
+      max_connections: pool?.tcp?.maxConnections ?? UNLIMITED,
+      max_pending_requests: pool?.http?.http1MaxPendingRequests ?? UNLIMITED,
+      max_requests: pool?.http?.http2MaxRequests ?? UNLIMITED,
+      max_retries: pool?.http?.maxRetries ?? UNLIMITED,
+    }],
+  };
+  if (flavor === 'envoy') {
+    const h2 = isHttp2(sp) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
+    const common: Record<string, unknown> = {};
+    if (pool?.http?.idleTimeout !== undefined) common.idle_timeout = ms(pool.http.idleTimeout.ms);
+    if (pool?.http?.maxRequestsPerConnection !== undefined) common.max_requests_per_connection = pool.http.maxRequestsPerConnection;
+    if (h2 || Object.keys(common).length > 0) {
+      c.typed_extension_protocol_options = {
+        [HTTP_PROTOCOL_OPTIONS]: {
+          '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+          ...(Object.keys(common).length > 0 ? { common_http_protocol_options: common } : {}),
+          explicit_http_config: h2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
+        },
+      };
+    }
+    const ts = upstreamTls(policy.tls, service.hostname);
+    if (ts !== undefined) c.transport_socket = ts;
+  }
+  if (dns) c.load_assignment = loadAssignment(name, service, port, subset, dr, opts.workloads, undefined);
+  return c;
+}
+
+/** Sidecar inbound cluster: the app on loopback. */
+export function inboundCluster(appPort: number): object {
+  return {
+    name: clusterName('inbound', appPort, '', ''),
+    type: 'STATIC',
+    connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: {
+      cluster_name: clusterName('inbound', appPort, '', ''),
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: appPort } } } }] }],
+    },
+  };
+}
+
+type Locality = ProxyInfo['locality'];
+
+const localityText = (l: Locality): string => [l?.region ?? '', l?.zone ?? '', l?.subZone ?? ''].join('/');
+
+/** A `region/zone/subzone` pattern with `*` segments matches a locality. */
+function localityMatches(pattern: string, l: Locality): boolean {
+  const want = pattern.split('/');
+  const have = [l?.region ?? '', l?.zone ?? '', l?.subZone ?? ''];
+  return want.every((w, i) => w === '*' || w === have[i]);
+}
+
+/** Whether a DR's locality settings make endpoints depend on the proxy's locality. */
+export function localityPolicy(dr: DR | undefined, port: number, subset: string): boolean {
+  const p = effectivePolicy(dr, port, subset);
+  const l = p.loadBalancer?.localityLbSetting;
+  if (l === undefined || l.enabled === false) return false;
+  return (l.distribute?.length ?? 0) > 0 || p.outlierDetection !== undefined;
+}
+
+/**
+ * ClusterLoadAssignment: healthy workloads of the service that carry the subset's labels, grouped
+ * by locality (weight = the sum of its endpoints' weights, as Istio does). With a localityLbSetting,
+ * `distribute` sets locality weights and failover (Istio: only with outlierDetection) sets priorities
+ * by how much of the proxy's locality an endpoint shares (subzone 0, zone 1, region 2, a failover
+ * target region 3, anything else 4, then made contiguous).
+ */
+export function loadAssignment(
+  name: string, service: ServiceDef, port: number, subset: string, dr: DR | undefined,
+  workloads: readonly Workload[], proxyLocality: Locality,
+): object {
+  const sub = subset === '' ? undefined : dr?.spec.subsets.find((s) => s.name === subset);
+  const policy = effectivePolicy(dr, port, subset);
+  const lbs = policy.loadBalancer?.localityLbSetting;
+  const applyLocality = proxyLocality !== undefined && localityPolicy(dr, port, subset);
+  const groups = new Map<string, { locality: Locality; eps: object[]; weight: number }>();
+  for (const w of workloads) {
+    if (!w.healthy) continue;
+    if (sub !== undefined && !labelsMatch(sub.labels, w.labels)) continue;
+    const wp = w.ports.find((p) => p.port === port);
+    if (wp === undefined) continue;
+    const key = localityText(w.locality);
+    let g = groups.get(key);
+    if (g === undefined) groups.set(key, (g = { locality: w.locality, eps: [], weight: 0 }));
+    const weight = Math.max(1, w.weight);
+    g.eps.push({
+      endpoint: { address: { socket_address: { address: w.address, port_value: wp.targetPort } } },
+      health_status: 'HEALTHY',
+      load_balancing_weight: weight,
+    });
+    g.weight += weight;
+  }
+  const out: { locality: object; lb_endpoints: object[]; load_balancing_weight: number; priority?: number }[] = [];
+  const levels: number[] = [];
+  for (const [, g] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    let weight = g.weight;
+    let level = 0;
+    if (applyLocality && lbs !== undefined) {
+      const rule = lbs.distribute?.find((d) => localityMatches(d.from, proxyLocality));
+      if (rule !== undefined) {
+        const entry = Object.entries(rule.to).find(([pat]) => localityMatches(pat, g.locality));
+        if (entry === undefined || entry[1] <= 0) continue;
+        weight = entry[1];
+      } else if (policy.outlierDetection !== undefined) {
+        const same = (k: 'region' | 'zone' | 'subZone') => (g.locality?.[k] ?? '') === (proxyLocality?.[k] ?? '');
+        const failTo = lbs.failover?.find((f) => f.from === (proxyLocality?.region ?? ''))?.to;
+        level = same('region') ? (same('zone') ? (same('subZone') ? 0 : 1) : 2) : failTo !== undefined && g.locality?.region === failTo ? 3 : 4;
+      }
+    }
+    const loc: Record<string, string> = {};
+    if (g.locality?.region) loc.region = g.locality.region;
+    if (g.locality?.zone) loc.zone = g.locality.zone;
+    if (g.locality?.subZone) loc.sub_zone = g.locality.subZone;
+    out.push({ locality: loc, lb_endpoints: g.eps, load_balancing_weight: weight });
+    levels.push(level);
+  }
+  const distinct = [...new Set(levels)].sort((a, b) => a - b);
+  out.forEach((g, i) => {
+    const p = distinct.indexOf(levels[i]!);
+    if (p > 0) g.priority = p;
+  });
+  return { cluster_name: name, endpoints: out };
+}

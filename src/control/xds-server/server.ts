@@ -1,0 +1,190 @@
+// The control plane's xDS v3 server: ADS over gRPC, state-of-the-world and delta
+// (envoy/service/discovery/v3/ads.proto, https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol).
+// It asks the generator for each connected proxy's resources and sends only what changed, in warming order.
+import { EventEmitter } from 'node:events';
+import { Server, ServerCredentials, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ADS_SERVICE, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../../xds/ads-service.js';
+import type { ProxyLifecycle, ProxyStatus, XdsGenerator, XdsServerHandle } from '../model.js';
+import { Debouncer } from './debounce.js';
+import { DeltaStream } from './delta.js';
+import { ResourceCache } from './resource-cache.js';
+import { SotwStream } from './sotw.js';
+import { log, shortName, type AdsStream, type StreamContext } from './stream.js';
+
+export interface XdsServerOptions {
+  readonly generator: XdsGenerator;
+  /** Default 15010 (istiod's plaintext xDS port); 0 picks a free one. */
+  readonly port?: number;
+  /** Default `0.0.0.0`. */
+  readonly host?: string;
+  readonly lifecycle?: ProxyLifecycle;
+  /** push() calls within this many milliseconds coalesce into one round (default 100). */
+  readonly debounceMs?: number;
+  /** A steady stream of push() calls still runs a round at least this often (default 1000). */
+  readonly maxDebounceMs?: number;
+  /** Sent as DiscoveryResponse.control_plane.identifier. */
+  readonly controlPlaneId?: string;
+}
+
+export interface XdsServerStats {
+  /** Push rounds run (each regenerates every connected proxy once). */
+  readonly pushes: number;
+  /** Discovery responses written, both variants. */
+  readonly responses: number;
+  /** Serialized response bytes handed to gRPC, per variant. */
+  readonly bytesSent: { readonly sotw: number; readonly delta: number };
+  /** Streams whose first request has arrived. */
+  readonly connected: number;
+  /** Resource encodings run (each distinct resource object is encoded once). */
+  readonly encodings: number;
+}
+
+/** Emitted as `pushed` after each push round. */
+export interface PushRound {
+  readonly round: number;
+  readonly proxies: number;
+  /** Responses written during the round. */
+  readonly responses: number;
+}
+
+type AnyStream = AdsStream<never, never>;
+
+export class XdsServer extends EventEmitter implements XdsServerHandle {
+  private readonly generator: XdsGenerator;
+  private readonly lifecycle: ProxyLifecycle | undefined;
+  private readonly cache = new ResourceCache((typeUrl, name, error) => {
+    log.error('resource %s %j cannot be encoded (left out of every response): %s', shortName(typeUrl), name, error);
+  });
+  private readonly debouncer: Debouncer;
+  private readonly streams = new Set<AnyStream>();
+  private readonly ctx: StreamContext;
+  private server: Server | undefined;
+  private nonce = 0;
+  private pushes = 0;
+  private responses = 0;
+  private readonly bytes = { sotw: 0, delta: 0 };
+  private closed = false;
+
+  constructor(private readonly options: XdsServerOptions) {
+    super();
+    this.generator = options.generator;
+    this.lifecycle = options.lifecycle;
+    this.debouncer = new Debouncer(() => this.round(), options.debounceMs ?? 100, options.maxDebounceMs ?? 1000);
+    const controlPlane = options.controlPlaneId === undefined ? undefined : Object.freeze({ identifier: options.controlPlaneId });
+    this.ctx = {
+      generator: this.generator,
+      cache: this.cache,
+      controlPlane,
+      nextNonce: () => String(++this.nonce),
+      sent: () => { this.responses++; },
+      connected: (s) => this.connected(s),
+      disconnected: (s) => this.disconnected(s),
+    };
+  }
+
+  /** Binds and serves ADS (insecure credentials); resolves with the bound port. */
+  async start(): Promise<{ readonly port: number }> {
+    if (this.server !== undefined || this.closed) throw new Error('XdsServer: start() called twice or after close()');
+    const server = new Server();
+    const sotw = ADS_SERVICE.StreamAggregatedResources;
+    const delta = ADS_SERVICE.DeltaAggregatedResources;
+    const definition = {
+      StreamAggregatedResources: {
+        ...sotw,
+        responseSerialize: (v: DiscoveryResponse) => { const b = sotw.responseSerialize(v); this.bytes.sotw += b.length; return b; },
+      },
+      DeltaAggregatedResources: {
+        ...delta,
+        responseSerialize: (v: DeltaDiscoveryResponse) => { const b = delta.responseSerialize(v); this.bytes.delta += b.length; return b; },
+      },
+    };
+    const impl: UntypedServiceImplementation = {
+      StreamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => {
+        this.adopt(new SotwStream(this.ctx, call) as unknown as AnyStream);
+      },
+      DeltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
+        this.adopt(new DeltaStream(this.ctx, call) as unknown as AnyStream);
+      },
+    };
+    server.addService(definition, impl);
+    const host = this.options.host ?? '0.0.0.0';
+    const address = `${host.includes(':') ? `[${host}]` : host}:${this.options.port ?? 15010}`;
+    this.server = server;
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
+    });
+    log.info('xDS server listening on %s:%d', host, port);
+    return { port };
+  }
+
+  /** The mesh changed: after the debounce window, regenerate every connected proxy and send what changed. */
+  push(): void {
+    if (!this.closed) this.debouncer.trigger();
+  }
+
+  status(): readonly ProxyStatus[] {
+    const out: ProxyStatus[] = [];
+    for (const s of this.streams) {
+      const st = s.status();
+      if (st !== undefined) out.push(st);
+    }
+    return out;
+  }
+
+  stats(): XdsServerStats {
+    let connected = 0;
+    for (const s of this.streams) if (s.proxy !== undefined) connected++;
+    return {
+      pushes: this.pushes,
+      responses: this.responses,
+      bytesSent: { sotw: this.bytes.sotw, delta: this.bytes.delta },
+      connected,
+      encodings: this.cache.encodings,
+    };
+  }
+
+  /** Ends every stream, stops the gRPC server and drops pending pushes. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.debouncer.close();
+    for (const s of [...this.streams]) s.end();
+    const server = this.server;
+    if (server === undefined) return;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
+      server.tryShutdown(() => { clearTimeout(force); resolve(); });
+    });
+  }
+
+  private adopt(stream: AnyStream): void {
+    if (this.closed) { stream.end(); return; }
+    this.streams.add(stream);
+  }
+
+  private round(): void {
+    const round = ++this.pushes;
+    const before = this.responses;
+    let proxies = 0;
+    for (const s of this.streams) {
+      if (s.proxy === undefined) continue;
+      proxies++;
+      s.push();
+    }
+    log.debug('push round %d: %d proxies, %d responses', round, proxies, this.responses - before);
+    this.emit('pushed', { round, proxies, responses: this.responses - before } satisfies PushRound);
+  }
+
+  private connected(s: AnyStream): void {
+    const p = s.proxy!;
+    log.info('%s connected (%s %s, %s)', p.id, p.kind, s.variant, s.peer);
+    try { this.lifecycle?.onConnected(p, s.peer); } catch (e) { log.error('lifecycle onConnected(%s) failed: %s', p.id, e); }
+  }
+
+  private disconnected(s: AnyStream): void {
+    this.streams.delete(s);
+    const p = s.proxy;
+    if (p === undefined) return;
+    try { this.lifecycle?.onDisconnected(p); } catch (e) { log.error('lifecycle onDisconnected(%s) failed: %s', p.id, e); }
+  }
+}

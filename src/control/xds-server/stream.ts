@@ -1,0 +1,198 @@
+// What SotW and delta ADS streams share (envoy/service/discovery/v3/ads.proto): the proxy read from
+// the first request's node, per-proxy generation, requests batched per event-loop turn so replies
+// go out in warming order (CDS, EDS, LDS, RDS), and teardown that tells the lifecycle once.
+import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import { createLogger } from '../../observe/logger.js';
+import type { NodeJson } from '../../xds/ads-service.js';
+import { messageName, PUSH_ORDER, SHORT_NAME } from '../../xds/resource-types.js';
+import { proxyInfoFromNode, type ProxyInfo, type ProxyResources, type ProxyStatus, type XdsGenerator, type XdsTypeStatus } from '../model.js';
+import type { ResourceCache, TypeEncoding } from './resource-cache.js';
+
+export const log = createLogger('xds');
+
+/** What a stream needs from its server. */
+export interface StreamContext {
+  readonly generator: XdsGenerator;
+  readonly cache: ResourceCache;
+  readonly controlPlane: { readonly identifier: string } | undefined;
+  nextNonce(): string;
+  /** Called for every response written. */
+  sent(): void;
+  /** The first request arrived (the proxy is known). */
+  connected(stream: AdsStream<never, never>): void;
+  /** The stream is over, however it ended; called once (proxy undefined if no request came). */
+  disconnected(stream: AdsStream<never, never>): void;
+}
+
+const EMPTY_SET: ReadonlySet<string> = new Set();
+const EMPTY_RESOURCES: ReadonlyMap<string, object> = new Map();
+
+/** Type URLs in push order: PUSH_ORDER's first, then any others in the given order. */
+export function inPushOrder(types: Iterable<string>): string[] {
+  const all = [...types];
+  const known = PUSH_ORDER.filter((t) => all.includes(t));
+  return known.concat(all.filter((t) => !PUSH_ORDER.includes(t)));
+}
+
+/** CDS/EDS/LDS/RDS, or the message name for other types. */
+export function shortName(typeUrl: string): string {
+  return SHORT_NAME[typeUrl] ?? messageName(typeUrl);
+}
+
+export const NOT_SENT: XdsTypeStatus = Object.freeze({ state: 'NOT SENT', sentVersion: '', ackedVersion: '', resourceCount: 0 });
+
+type Req = { readonly node?: NodeJson; readonly type_url?: string };
+
+export abstract class AdsStream<Q extends Req, R> {
+  abstract readonly variant: 'sotw' | 'delta';
+  proxy: ProxyInfo | undefined;
+  connectedAt = '';
+  readonly peer: string;
+  /** What the generator last produced for this proxy. */
+  protected resources: ProxyResources = new Map();
+  private generated = false;
+  private listenerKey = '';
+  private queue: Q[] = [];
+  private immediate: NodeJS.Immediate | undefined;
+  private done = false;
+
+  constructor(protected readonly ctx: StreamContext, private readonly call: ServerDuplexStream<Q, R>) {
+    this.peer = call.getPeer();
+    call.on('data', (req: Q) => this.enqueue(req));
+    call.on('end', () => {
+      // The client half-closed: finish our side too.
+      if (!this.done) call.end();
+      this.teardown('stream ended by the client');
+    });
+    call.on('error', (e: Error) => this.teardown(`stream error: ${e.message}`));
+    call.on('cancelled', () => this.teardown('stream cancelled'));
+    call.on('close', () => this.teardown('stream closed'));
+  }
+
+  // ── per-variant protocol ──
+
+  /** Applies one request for `typeUrl`; returns whether a response is due (true: even if unchanged), or undefined for none. */
+  protected abstract handle(typeUrl: string, req: Q): boolean | undefined;
+  /** Sends `typeUrl`'s resources if they differ from what the client was last sent, or always when `force`. */
+  protected abstract respond(typeUrl: string, force: boolean): void;
+  /** Types the client has asked for, in the order it asked. */
+  protected abstract subscribedTypes(): Iterable<string>;
+  /** Listener names subscribed by name (proxyless gRPC's API listeners). */
+  protected abstract listenerNames(): Iterable<string>;
+  protected abstract typeStatus(typeUrl: string): XdsTypeStatus | undefined;
+
+  // ── shared ──
+
+  /** The mesh changed: regenerate and send what differs, in warming order. */
+  push(): void {
+    if (this.done || this.proxy === undefined) return;
+    this.regenerate(this.currentListenerKey());
+    for (const t of inPushOrder(this.subscribedTypes())) this.respond(t, false);
+  }
+
+  /** Ends the stream from the server side (status OK). */
+  end(): void {
+    if (this.done) return;
+    try { this.call.end(); } catch { /* already gone */ }
+    this.teardown('closed by the control plane');
+  }
+
+  status(): ProxyStatus | undefined {
+    const p = this.proxy;
+    if (p === undefined) return undefined;
+    const types: Record<string, XdsTypeStatus> = {};
+    for (const t of PUSH_ORDER) types[shortName(t)] = NOT_SENT;
+    for (const t of this.subscribedTypes()) types[shortName(t)] = this.typeStatus(t) ?? NOT_SENT;
+    return Object.freeze({
+      id: p.id, kind: p.kind, namespace: p.namespace, variant: this.variant,
+      connectedAt: this.connectedAt, peer: this.peer, types: Object.freeze(types),
+    });
+  }
+
+  /** The resources of one type, encoded (shared between proxies whose generator output is shared). */
+  protected encoded(typeUrl: string): TypeEncoding {
+    return this.ctx.cache.encodeAll(typeUrl, this.resources.get(typeUrl) ?? EMPTY_RESOURCES);
+  }
+
+  protected send(res: R): void {
+    if (this.done) return;
+    this.call.write(res);
+    this.ctx.sent();
+  }
+
+  protected get proxyId(): string {
+    return this.proxy?.id ?? '';
+  }
+
+  private enqueue(req: Q): void {
+    if (this.done) return;
+    this.queue.push(req);
+    this.immediate ??= setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.immediate = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    const due = new Map<string, boolean>();
+    for (const req of batch) {
+      if (this.done) return;
+      if (this.proxy === undefined) {
+        if (req.node === undefined || (req.node.id ?? '') === '') {
+          this.fail(GrpcStatus.INVALID_ARGUMENT, 'the first request on an ADS stream must carry node.id');
+          return;
+        }
+        this.proxy = proxyInfoFromNode(req.node);
+        this.connectedAt = new Date().toISOString();
+        this.ctx.connected(this as unknown as AdsStream<never, never>);
+      }
+      const type = req.type_url ?? '';
+      if (type === '') {
+        log.debug('%s: request without type_url ignored', this.proxyId);
+        continue;
+      }
+      const r = this.handle(type, req);
+      if (r !== undefined) due.set(type, (due.get(type) ?? false) || r);
+    }
+    if (this.done || this.proxy === undefined) return;
+    const key = this.currentListenerKey();
+    if (!this.generated || key !== this.listenerKey) {
+      const again = this.generated;
+      this.regenerate(key);
+      // A proxyless client's new listener names can change every type: re-check all of them.
+      if (again) for (const t of this.subscribedTypes()) if (!due.has(t)) due.set(t, false);
+    }
+    for (const t of inPushOrder(due.keys())) this.respond(t, due.get(t)!);
+  }
+
+  private currentListenerKey(): string {
+    return this.proxy?.kind === 'grpc' ? [...new Set(this.listenerNames())].sort().join('\n') : '';
+  }
+
+  private regenerate(key: string): void {
+    const p = this.proxy!;
+    try {
+      this.resources = this.ctx.generator.generate(p, p.kind === 'grpc' ? new Set(key === '' ? [] : key.split('\n')) : EMPTY_SET);
+    } catch (e) {
+      log.error('%s: generating resources failed, keeping the previous ones: %s', p.id, e instanceof Error ? e.stack : String(e));
+    }
+    this.generated = true;
+    this.listenerKey = key;
+  }
+
+  private fail(code: GrpcStatus, details: string): void {
+    log.warning('%s: %s', this.peer, details);
+    this.call.emit('error', Object.assign(new Error(details), { code, details }));
+    this.teardown(details);
+  }
+
+  private teardown(reason: string): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    this.queue = [];
+    if (this.proxy !== undefined) log.info('%s disconnected (%s, %s): %s', this.proxy.id, this.variant, this.peer, reason);
+    this.ctx.disconnected(this as unknown as AdsStream<never, never>);
+  }
+}

@@ -1,0 +1,22 @@
+// Builds a connection manager's HTTP filter factories from its `http_filters` (the one explicit
+// list of HTTP filter implementations; the router is not a factory: it is the stream itself).
+
+import type { HttpFilterConfig } from '../../config/types.js';
+import type { StatsStore } from '../../../observe/stats.js';
+import type { RouteTable } from '../../router/route-table.js';
+import { CorsFilterFactory } from './cors.js';
+import { FaultFilterFactory } from './fault.js';
+import type { HttpFilterFactory } from './filter.js';
+
+export function buildHttpFilters(configs: readonly HttpFilterConfig[], routes: RouteTable, store: StatsStore,
+                                 statPrefix: string): readonly HttpFilterFactory[] {
+  const out: HttpFilterFactory[] = [];
+  for (const c of configs) {
+    switch (c.kind) {
+      case 'router': break;
+      case 'fault': out.push(new FaultFilterFactory(c.name, c.config, routes, store, statPrefix)); break;
+      case 'cors': out.push(new CorsFilterFactory(c.name, routes, store, statPrefix)); break;
+    }
+  }
+  return out;
+}

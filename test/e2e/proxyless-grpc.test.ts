@@ -1,0 +1,98 @@
+// Proxyless gRPC: a @grpc/grpc-js-xds client with target `xds:///greeter:50051` and a bootstrap
+// pointing at `weft control` gets API listeners, routes, clusters and endpoints from Weft, and
+// follows a weight change without restarting. (Own file: grpc-js-xds caches its bootstrap per process.)
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as grpcXds from '@grpc/grpc-js-xds';
+import { parallel } from '../helpers/bootstrap.js';
+import { apply, startControl, waitUntil } from '../helpers/mesh.js';
+
+/** One unary method with raw-bytes messages: no .proto file needed. */
+const GREETER = {
+  hello: {
+    path: '/demo.Greeter/Hello', requestStream: false, responseStream: false,
+    requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b,
+  },
+} satisfies grpc.ServiceDefinition;
+
+async function startGreeter(version: string): Promise<{ port: number; close(): Promise<void> }> {
+  const server = new grpc.Server();
+  server.addService(GREETER, {
+    hello: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(version)),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { port, close: () => new Promise<void>((r) => server.tryShutdown(() => r())) };
+}
+
+const vs = (v1: number, v2: number) => `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: greeter, namespace: default}
+spec:
+  host: greeter
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: greeter, namespace: default}
+spec:
+  hosts: [greeter]
+  http:
+  - route:
+    - {destination: {host: greeter, subset: v1}, weight: ${v1}}
+    - {destination: {host: greeter, subset: v2}, weight: ${v2}}
+`;
+
+test('a grpc-js-xds client resolves xds:///greeter:50051 through Weft and follows a weight change', async (t) => {
+  const control = await startControl();
+  t.after(() => control.stop());
+  const v1 = await startGreeter('v1');
+  const v2 = await startGreeter('v2');
+  t.after(() => Promise.all([v1.close(), v2.close()]));
+  for (const [g, version] of [[v1, 'v1'], [v2, 'v2']] as const) {
+    const r = await fetch(`http://${control.api}/v1/registry/workloads`, {
+      method: 'POST',
+      body: JSON.stringify({
+        service: 'greeter', namespace: 'default', address: '127.0.0.1', labels: { version }, ttl: '300s',
+        ports: [{ name: 'grpc', port: 50051, targetPort: g.port, protocol: 'GRPC' }],
+      }),
+    });
+    assert.equal(r.status < 300, true, await r.text());
+  }
+  await apply(control.api, vs(100, 0));
+
+  process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
+    xds_servers: [{ server_uri: `127.0.0.1:${control.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: 'grpc~127.0.0.1~client-1.default~default.svc.cluster.local', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } },
+  });
+  grpcXds.register();
+  const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');
+  const client = new Client('xds:///greeter:50051', grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    hello(req: Buffer, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
+  };
+  t.after(() => client.close());
+  const call = () => new Promise<string>((resolve) => {
+    client.hello(Buffer.from('hi'), { deadline: Date.now() + 5000 }, (e, res) => resolve(e ? `error ${e.code} ${e.details}` : res!.toString()));
+  });
+
+  await waitUntil('the first xDS-routed call', async () => (await call()) === 'v1', 20_000);
+  const first = await parallel(50, 5, call);
+  assert.deepEqual(new Set(first), new Set(['v1']));
+
+  await apply(control.api, vs(0, 100));
+  await waitUntil('calls move to v2 without a restart', async () => (await call()) === 'v2', 20_000);
+  const after = await parallel(50, 5, call);
+  assert.deepEqual(new Set(after), new Set(['v2']));
+
+  await apply(control.api, vs(50, 50));
+  await waitUntil('both versions answer after a 50/50 split', async () => {
+    const seen = new Set(await parallel(40, 5, call));
+    return seen.has('v1') && seen.has('v2');
+  }, 20_000);
+});
