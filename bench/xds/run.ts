@@ -308,7 +308,8 @@ function render(results: readonly RunResult[], machine: Machine, invocation: str
     `- Endpoint change: one more v1 workload of \`svc-${CHANGED_SERVICE}\` registered (\`POST /v1/registry/workloads\`). ` +
       `Route change: \`svc-${CHANGED_SERVICE}\`'s VirtualService applied at 80/20 (\`POST /v1/apply\`).`,
     '- ACK time: from just before the HTTP call to the moment each proxy wrote its first ACK of the changed type (EDS, RDS); ' +
-      'clocks are `performance.timeOrigin + performance.now()` in each process.',
+      'clocks are `performance.timeOrigin + performance.now()` in each process. It includes the control plane\'s deliberate ' +
+      'coalescing of changes (when this was written: 100 ms mesh-snapshot debounce, then 100 ms xDS push debounce).',
     '- Bytes: protobuf DiscoveryResponse / DeltaDiscoveryResponse message bytes received by all proxies (gRPC and HTTP/2 framing excluded), ' +
       'every type, until the counters stopped moving for 300 ms after the last ACK.',
     `- Scoped: a \`Sidecar\` in \`default\` with egress hosts ${SCOPE.map((i) => `\`./${hostname(i)}\``).join(', ')} only (${SCOPE.length} of ${services} services).`,
