@@ -3,6 +3,7 @@
 // Order: store → registry → mesh → xDS server → HTTP API; the mesh's snapshots feed the generator's
 // `update` then the xDS server's `push`; sidecars reach the registry through the ProxyLifecycle.
 
+import { join } from 'node:path';
 import type { Analyzer, MeshSnapshot, ProxyLifecycle, ResourceValidator, XdsGenerator, XdsServerHandle } from './model.js';
 import { ConfigStore } from './store/config-store.js';
 import { ConfigDirSource } from './store/config-dir.js';
@@ -51,7 +52,10 @@ export class ControlPlane {
   constructor(opts: ControlPlaneOptions) {
     this.#opts = opts;
     this.store = new ConfigStore({ validator: opts.validator, dataDir: opts.dataDir });
-    this.registry = new ServiceRegistry({ ...opts.registry, file: opts.registryFile });
+    this.registry = new ServiceRegistry({
+      ...opts.registry, file: opts.registryFile,
+      stateFile: opts.dataDir === undefined ? undefined : join(opts.dataDir, 'registry.json'),
+    });
     this.mesh = new Mesh({ store: this.store, registry: this.registry, debounceMs: opts.meshDebounceMs });
     this.api = new ApiServer({
       store: this.store, registry: this.registry, mesh: this.mesh, analyzer: opts.analyzer,

@@ -1,22 +1,15 @@
 // Proxyless gRPC: a @grpc/grpc-js-xds client with target `xds:///greeter:50051` and a bootstrap
 // pointing at `weft control` gets API listeners, routes, clusters and endpoints from Weft, and
-// follows a weight change without restarting. (Own file: grpc-js-xds caches its bootstrap per process.)
+// follows a weight change without restarting. The client runs in a child process: grpc-js-xds keeps
+// its xDS client (and bootstrap) for the life of its process.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as grpcXds from '@grpc/grpc-js-xds';
-import { parallel } from '../helpers/bootstrap.js';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { GREETER } from '../helpers/grpc-xds-client.js';
 import { apply, startControl, waitUntil } from '../helpers/mesh.js';
-
-/** One unary method with raw-bytes messages: no .proto file needed. */
-const GREETER = {
-  hello: {
-    path: '/demo.Greeter/Hello', requestStream: false, responseStream: false,
-    requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b,
-  },
-} satisfies grpc.ServiceDefinition;
 
 async function startGreeter(version: string): Promise<{ port: number; close(): Promise<void> }> {
   const server = new grpc.Server();
@@ -67,32 +60,30 @@ test('a grpc-js-xds client resolves xds:///greeter:50051 through Weft and follow
   }
   await apply(control.api, vs(100, 0));
 
-  process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
+  const bootstrap = JSON.stringify({
     xds_servers: [{ server_uri: `127.0.0.1:${control.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-    node: { id: 'grpc~127.0.0.1~client-1.default~default.svc.cluster.local', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } },
+    node: { id: 'grpc~127.0.0.1~client-1.default~default.svc.cluster.local', locality: {}, metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } },
   });
-  grpcXds.register();
-  const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');
-  const client = new Client('xds:///greeter:50051', grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    hello(req: Buffer, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
-  };
-  t.after(() => client.close());
-  const call = () => new Promise<string>((resolve) => {
-    client.hello(Buffer.from('hi'), { deadline: Date.now() + 5000 }, (e, res) => resolve(e ? `error ${e.code} ${e.details}` : res!.toString()));
+  const child = fork(fileURLToPath(new URL('../helpers/grpc-xds-client.js', import.meta.url)), ['xds:///greeter:50051'], {
+    env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: bootstrap }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const exited = new Promise((r) => child.once('exit', r));
+  t.after(async () => { child.kill(); await exited; });
+  const calls = (n: number) => new Promise<string[]>((resolve) => { child.once('message', (m) => resolve(m as string[])); child.send({ n }); });
+  const call = async () => (await calls(1))[0]!;
 
   await waitUntil('the first xDS-routed call', async () => (await call()) === 'v1', 20_000);
-  const first = await parallel(50, 5, call);
+  const first = await calls(50);
   assert.deepEqual(new Set(first), new Set(['v1']));
 
   await apply(control.api, vs(0, 100));
   await waitUntil('calls move to v2 without a restart', async () => (await call()) === 'v2', 20_000);
-  const after = await parallel(50, 5, call);
+  const after = await calls(50);
   assert.deepEqual(new Set(after), new Set(['v2']));
 
   await apply(control.api, vs(50, 50));
   await waitUntil('both versions answer after a 50/50 split', async () => {
-    const seen = new Set(await parallel(40, 5, call));
+    const seen = new Set(await calls(40));
     return seen.has('v1') && seen.has('v2');
   }, 20_000);
 });

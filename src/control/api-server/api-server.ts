@@ -1,7 +1,9 @@
 // The control plane's HTTP API (port 15014, JSON over node:http): apply / get / delete Istio
 // resources, proxy status, analysis, the service registry and its TTL registrations, readiness.
 // Errors are `{error, details[]}` with a 4xx/5xx status. Routes:
-//   POST   /v1/apply[?dryRun=true]                 body: YAML (multi-document) → {results: [{key, kind, namespace, name, action}], dryRun}
+//   POST   /v1/apply[?dryRun=true]                 body: YAML (multi-document; `?source=NAME` names it in errors), or JSON
+//                                                  {sources: [{name, text}]} (several files applied atomically, errors by file:line)
+//                                                  → {results: [{key, kind, namespace, name, action}], dryRun}
 //   GET    /v1/config[/{kind}[/{namespace}[/{name}]]]  → {items: [...]} or one resource
 //   DELETE /v1/config/{kind}/{namespace}/{name}    → {key, action: 'deleted'}
 //   GET    /v1/proxy-status                        → {proxies: ProxyStatus[]}
@@ -17,7 +19,7 @@ import type { Analyzer, XdsServerHandle } from '../model.js';
 import type { ConfigStore } from '../store/config-store.js';
 import type { ServiceRegistry } from '../registry/service-registry.js';
 import type { Mesh } from '../mesh.js';
-import { parseYamlDocuments } from '../store/yaml-docs.js';
+import { parseYamlDocuments, type SourcedDoc } from '../store/yaml-docs.js';
 import { KIND_NAMES, resolveKind } from '../store/kinds.js';
 import { createLogger } from '../../observe/logger.js';
 
@@ -102,10 +104,15 @@ export class ApiServer {
       case 'apply': {
         allow('POST');
         const dryRun = q.get('dryRun') === 'true';
-        const parsed = parseYamlDocuments(body.toString('utf8'), q.get('source') ?? 'request');
-        if (!parsed.ok) throw new HttpError(400, 'invalid YAML', parsed.errors);
-        if (parsed.docs.length === 0) throw new HttpError(400, 'no resources in the request body');
-        const r = store.apply(parsed.docs, { dryRun });
+        const docs: SourcedDoc[] = [];
+        const syntax: string[] = [];
+        for (const { name, text } of applySources(body, q)) {
+          const parsed = parseYamlDocuments(text, name);
+          if (parsed.ok) docs.push(...parsed.docs); else syntax.push(...parsed.errors);
+        }
+        if (syntax.length > 0) throw new HttpError(400, 'invalid YAML, nothing applied', syntax);
+        if (docs.length === 0) throw new HttpError(400, 'no resources in the request body');
+        const r = store.apply(docs, { dryRun });
         if (!r.ok) throw new HttpError(400, `${r.errors.length} error${r.errors.length === 1 ? '' : 's'}, nothing applied`, r.errors);
         return { status: 200, value: { dryRun, results: r.results.map((x) => ({ ...splitKey(x.key), ...x })) } };
       }
@@ -161,6 +168,19 @@ export class ApiServer {
         throw new HttpError(404, `no route for /${p.join('/')}`);
     }
   }
+}
+
+/** The texts of an apply request: JSON `{sources: [{name, text}]}` or the body itself as YAML. */
+function applySources(body: Buffer, q: URLSearchParams): { name: string; text: string }[] {
+  const text = body.toString('utf8');
+  if (!/^\s*\{\s*"sources"\s*:/.test(text)) return [{ name: q.get('source') ?? 'request', text }];
+  let json: unknown;
+  try { json = JSON.parse(text); } catch (e) { throw new HttpError(400, 'invalid JSON', [(e as Error).message]); }
+  const sources = (json as { sources?: unknown }).sources;
+  const ok = Array.isArray(sources) && sources.every((s) => s !== null && typeof s === 'object'
+    && typeof (s as { name?: unknown }).name === 'string' && typeof (s as { text?: unknown }).text === 'string');
+  if (!ok) throw new HttpError(400, 'invalid apply request', ['sources: expected a list of {name: string, text: string}']);
+  return sources as { name: string; text: string }[];
 }
 
 function splitKey(key: string): { kind: string; namespace: string; name: string } {

@@ -133,17 +133,22 @@ export function oneOf<T extends string>(values: readonly T[]): Field<T> {
   return (v, p, c) => ((values as readonly unknown[]).includes(v) ? (v as T) : (c.expected(p, `one of ${values.join(', ')}`, v), undefined));
 }
 
-/** A list whose items pass `item`; invalid items are dropped (their errors recorded). */
+/**
+ * A list whose items pass `item`. Every item is checked (all errors recorded); the list is
+ * undefined when any item failed, so checks across items never see shifted indices.
+ */
 export function list<T>(item: Field<T>, opts: { nonEmpty?: boolean } = {}): Field<T[]> {
   return (v, p, c) => {
     if (!Array.isArray(v)) return c.expected(p, opts.nonEmpty === true ? 'a non-empty list' : 'a list', v), undefined;
     if (opts.nonEmpty === true && v.length === 0) return c.expected(p, 'a non-empty list', v), undefined;
     const out: T[] = [];
+    let failed = false;
     v.forEach((x, i) => {
       const r = x === null || x === undefined ? (c.expected(`${p}[${i}]`, 'a value', x), undefined) : item(x, `${p}[${i}]`, c);
-      if (r !== undefined) out.push(r);
+      if (r === undefined) failed = true;
+      else out.push(r);
     });
-    return out;
+    return failed ? undefined : out;
   };
 }
 

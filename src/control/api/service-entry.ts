@@ -78,6 +78,9 @@ export function validateServiceEntry(spec: unknown, c: Ctx): ServiceEntrySpec | 
     numbers.add(x.number);
     names.add(x.name);
   });
+  // Checks across fields run only on lists that validated whole (their errors are already reported).
+  if (o.ports === undefined && spec.ports != null) return undefined;
+  if (o.endpoints === undefined && spec.endpoints != null) return undefined;
   const portNames = new Set(ports.map((x) => x.name));
   endpoints.forEach((e, i) => {
     for (const name of Object.keys(e.ports ?? {})) {

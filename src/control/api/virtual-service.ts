@@ -215,7 +215,7 @@ const tcpRoute: Field<TCPRoute> = (v, p, c) => {
 const tlsRoute: Field<TLSRoute> = (v, p, c) => {
   const tlsMatch: Field<TLSMatchAttributes> = (x, xp, cc) => {
     const m = shape(cc, x, xp, { ...l4Fields, sniHosts: list(host({ star: true }), { nonEmpty: true }) });
-    if (m === undefined || !required(cc, x, xp, 'sniHosts', 'a non-empty list')) return undefined;
+    if (m === undefined || !required(cc, x, xp, 'sniHosts', 'a non-empty list') || m.sniHosts === undefined) return undefined;
     return m as TLSMatchAttributes;
   };
   const o = shape(c, v, p, { match: list(tlsMatch, { nonEmpty: true }), route: list(routeDestination, { nonEmpty: true }) });
@@ -238,10 +238,22 @@ export function validateVirtualService(spec: unknown, c: Ctx): VirtualServiceSpe
   const gateways: string[] = o.gateways ?? [];
   const hosts: string[] = o.hosts ?? [];
   const meshBound = gateways.length === 0 || gateways.includes('mesh');
-  hosts.forEach((h, i) => {
+  (Array.isArray(spec.hosts) ? spec.hosts : []).forEach((h: unknown, i: number) => {
     if (h === '*' && meshBound) c.fail(`spec.hosts[${i}]`, 'expected a specific host: * is allowed only for VirtualServices bound to gateways (not mesh)');
   });
+  // Istio: each TLS route's SNI hosts must fall within the VirtualService's hosts.
+  (o.tls ?? []).forEach((r: TLSRoute, i: number) => r.match.forEach((m, j) => m.sniHosts.forEach((sni, k) => {
+    if (!hosts.some((h) => sniWithin(sni, h))) c.expected(`spec.tls[${i}].match[${j}].sniHosts[${k}]`, `an SNI host within spec.hosts (${hosts.join(', ')})`, sni);
+  })));
   const nonEmpty = (k: string) => Array.isArray(spec[k]) && (spec[k] as unknown[]).length > 0;
   if (!nonEmpty('http') && !nonEmpty('tcp') && !nonEmpty('tls')) c.fail('spec', 'expected at least one of http, tcp, tls routes');
   return { hosts, gateways, http: o.http ?? [], tcp: o.tcp ?? [], tls: o.tls ?? [], exportTo: o.exportTo ?? [] };
+}
+
+/** Whether every name `sni` matches is also matched by `host` (both may be `*` or `*.suffix`). */
+function sniWithin(sni: string, host: string): boolean {
+  if (host === '*' || sni === host) return true;
+  if (!host.startsWith('*.')) return false;
+  const suffix = host.slice(1);
+  return sni.startsWith('*.') ? sni.slice(1).endsWith(suffix) : sni.endsWith(suffix);
 }

@@ -4,7 +4,7 @@
 // API's TTL registrations. Istio's model: a service is `name.namespace.svc.cluster.local`.
 
 import { randomUUID } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -29,6 +29,18 @@ export interface ServiceRegistryOptions {
   /** TTL of API registrations that give none (default 30 s). */
   readonly defaultTtlMs?: number;
   readonly domainSuffix?: string;
+  /**
+   * Where sidecar and API registrations are kept across control-plane restarts (`<data-dir>/registry.json`).
+   * Restored sidecar workloads wait `restoreGraceMs` for their sidecar to reconnect; API ones keep their TTL.
+   */
+  readonly stateFile?: string;
+  /** Default 30000 ms: how long a restored sidecar workload stays without its sidecar reconnecting. */
+  readonly restoreGraceMs?: number;
+}
+
+interface SavedState {
+  readonly sidecars: readonly Workload[];
+  readonly api: readonly { readonly workload: Workload; readonly expiresAt: number }[];
 }
 
 interface SidecarState {
@@ -68,6 +80,59 @@ export class ServiceRegistry {
     this.#file = opts.file === undefined ? undefined : resolve(opts.file);
     this.#defaultTtlMs = opts.defaultTtlMs ?? 30_000;
     this.#suffix = opts.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX;
+    this.#stateFile = opts.stateFile;
+    this.#restoreGraceMs = opts.restoreGraceMs ?? 30_000;
+  }
+
+  readonly #stateFile: string | undefined;
+  readonly #restoreGraceMs: number;
+
+  /**
+   * Restores the registrations saved before a restart, so proxies that reconnect to a restarted
+   * control plane are not told their peers' endpoints are gone while those peers reconnect too.
+   */
+  #restore(): void {
+    if (this.#stateFile === undefined) return;
+    let saved: SavedState;
+    try { saved = JSON.parse(readFileSync(this.#stateFile, 'utf8')) as SavedState; } catch { return; }
+    const now = Date.now();
+    for (const w of saved.sidecars ?? []) {
+      const workload = Object.freeze({ ...w, ports: Object.freeze(w.ports.map((p) => Object.freeze({ ...p }))) });
+      const state: SidecarState = { workload, connections: 0, graceTimer: null, failures: 0 };
+      this.#sidecars.set(w.id, state);
+      this.#startGrace(w.id, state, this.#restoreGraceMs);
+    }
+    for (const a of saved.api ?? []) {
+      if (a.expiresAt <= now) continue;
+      this.#setApi(a.workload.id, Object.freeze({ ...a.workload }), a.expiresAt - now);
+    }
+    this.#snapshot = null;
+    log.info('restored %d sidecar and %d API registrations from %s', saved.sidecars?.length ?? 0, this.#api.size, this.#stateFile);
+  }
+
+  #save(): void {
+    if (this.#stateFile === undefined || this.#closed) return;
+    const state: SavedState = {
+      sidecars: [...this.#sidecars.values()].map((s) => s.workload),
+      api: [...this.#api.values()].map((a) => ({ workload: a.workload, expiresAt: a.expiresAt })),
+    };
+    try {
+      const tmp = `${this.#stateFile}.tmp`;
+      writeFileSync(tmp, JSON.stringify(state));
+      renameSync(tmp, this.#stateFile);
+    } catch (e) {
+      log.error('%s: cannot save the registry: %s', this.#stateFile, (e as Error).message);
+    }
+  }
+
+  #startGrace(id: string, s: SidecarState, ms: number): void {
+    s.graceTimer = setTimeout(() => {
+      if (this.#sidecars.get(id) !== s || s.connections > 0) return;
+      this.#sidecars.delete(id);
+      log.info('sidecar %s gone for %d ms: workload removed', id, ms);
+      this.#changed();
+    }, ms);
+    s.graceTimer.unref();
   }
 
   /**
@@ -75,6 +140,7 @@ export class ServiceRegistry {
    * starts watching it and the health checks.
    */
   start(): void {
+    this.#restore();
     if (this.#file !== undefined) {
       const r = this.#loadFile();
       if (r !== null && !r.ok) throw new Error(`registry file rejected:\n  ${r.errors.join('\n  ')}`);
@@ -127,13 +193,7 @@ export class ServiceRegistry {
     if (s === undefined) return;
     s.connections = Math.max(0, s.connections - 1);
     if (s.connections > 0 || s.graceTimer) return;
-    s.graceTimer = setTimeout(() => {
-      if (this.#sidecars.get(proxy.id) !== s || s.connections > 0) return;
-      this.#sidecars.delete(proxy.id);
-      log.info('sidecar %s gone for %d ms: workload removed', proxy.id, this.#graceMs);
-      this.#changed();
-    }, this.#graceMs);
-    s.graceTimer.unref();
+    this.#startGrace(proxy.id, s, this.#graceMs);
   }
 
   // ─────────── HTTP API registrations (TTL) ───────────
@@ -149,17 +209,23 @@ export class ServiceRegistry {
       locality: v.locality, weight: v.weight, healthy: true, source: 'api',
     });
     const old = this.#api.get(id);
+    this.#setApi(id, workload, v.ttlMs);
+    if (old === undefined || JSON.stringify(old.workload) !== JSON.stringify(workload)) this.#changed();
+    else this.#save(); // the new expiry
+    return { ok: true, value: { id, ttlMs: v.ttlMs } };
+  }
+
+  #setApi(id: string, workload: Workload, ttlMs: number): void {
+    const old = this.#api.get(id);
     if (old) clearTimeout(old.timer);
     const timer = setTimeout(() => {
       if (this.#api.get(id)?.timer !== timer) return;
       this.#api.delete(id);
       log.info('workload %s: TTL expired, removed', id);
       this.#changed();
-    }, v.ttlMs);
+    }, ttlMs);
     timer.unref();
-    this.#api.set(id, { workload, timer, expiresAt: Date.now() + v.ttlMs });
-    if (old === undefined || JSON.stringify(old.workload) !== JSON.stringify(workload)) this.#changed();
-    return { ok: true, value: { id, ttlMs: v.ttlMs } };
+    this.#api.set(id, { workload, timer, expiresAt: Date.now() + ttlMs });
   }
 
   /** Removes an API-registered workload; false when unknown. */
@@ -221,6 +287,7 @@ export class ServiceRegistry {
   #changed(): void {
     this.#snapshot = null;
     if (this.#closed) return;
+    this.#save();
     const snap = this.snapshot();
     for (const cb of [...this.#listeners]) {
       try { cb(snap); } catch (e) { log.error('change listener failed: %s', (e as Error).stack ?? e); }

@@ -5,7 +5,7 @@
 import type { ProxyInfo, ServiceDef } from '../model.js';
 import type { GatewayServer, RouteDestination, SidecarSpec } from '../api/types.js';
 import { clusterName, inboundCluster } from './clusters.js';
-import { hostMatches, hostsIntersect, narrowerHost, type GW, type MeshIndex, type Scope, type VS } from './mesh-index.js';
+import { hostsIntersect, narrowerHost, type GW, type MeshIndex, type Scope, type VS } from './mesh-index.js';
 import { CORS_FILTER, defaultRoute, destinationCluster, FAULT_FILTER, newUse, vsRoutes, type RouteUse } from './routes.js';
 
 const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -370,4 +370,3 @@ export function grpcRouteConfig(name: string, target: { service: ServiceDef; por
   return { config: { name, virtual_hosts: [{ name: `${service.hostname}:${port}`, domains, routes }] }, use };
 }
 
-export { hostMatches };

@@ -141,7 +141,7 @@ function hashPolicy(cluster: string, ctx: RouteContext): object[] | undefined {
   return undefined;
 }
 
-function routeAction(r: HTTPRoute, vs: VS, ctx: RouteContext, use: RouteUse, match: HTTPMatchRequest | undefined): object {
+function routeAction(r: HTTPRoute, vs: VS, ctx: RouteContext, use: RouteUse): object {
   const ns = vs.metadata.namespace;
   const a: Record<string, unknown> = {};
   const dests = r.route.map((d) => ({ d, cluster: destinationCluster(d.destination, ns, ctx) }));
@@ -157,13 +157,13 @@ function routeAction(r: HTTPRoute, vs: VS, ctx: RouteContext, use: RouteUse, mat
       clusters: weighted.map((w) => ({ name: w.cluster, weight: w.weight, ...headerOps(w.d.headers) })),
     };
   }
+  // An exact-path match rewritten by prefix replaces the whole path, as a path rewrite would.
   if (r.rewrite?.uri !== undefined) {
     a.prefix_rewrite = r.rewrite.uri;
   } else if (r.rewrite?.uriRegexRewrite !== undefined) {
     a.regex_rewrite = { pattern: { regex: r.rewrite.uriRegexRewrite.match }, substitution: r.rewrite.uriRegexRewrite.rewrite };
   }
   if (r.rewrite?.authority !== undefined) a.host_rewrite_literal = r.rewrite.authority;
-  void match;
   a.timeout = r.timeout !== undefined ? ms(r.timeout.ms) : '0s';
   const retry = retryPolicy(r);
   if (retry !== undefined) a.retry_policy = retry;
@@ -251,7 +251,7 @@ export function vsRoutes(vs: VS, ctx: RouteContext, use: RouteUse): object[] {
           ...(r.directResponse.body !== undefined ? { body: { inline_string: r.directResponse.body.string } } : {}),
         };
       } else {
-        action.route = routeAction(r, vs, ctx, use, m);
+        action.route = routeAction(r, vs, ctx, use);
       }
       const name = [r.name, m?.name].filter((x) => x !== undefined && x !== '').join('.');
       const route: Record<string, unknown> = { ...(name !== '' ? { name } : {}), match: routeMatch(m), ...action, ...headerOps(r.headers) };

@@ -9,6 +9,7 @@ import { Debouncer } from './debounce.js';
 import { DeltaStream } from './delta.js';
 import { ResourceCache } from './resource-cache.js';
 import { SotwStream } from './sotw.js';
+import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.js';
 import { log, shortName, type AdsStream, type StreamContext } from './stream.js';
 
 export interface XdsServerOptions {
@@ -88,14 +89,15 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
     const server = new Server();
     const sotw = ADS_SERVICE.StreamAggregatedResources;
     const delta = ADS_SERVICE.DeltaAggregatedResources;
+    // Responses are encoded by hand (wire.ts): each resource's bytes are shared, not re-converted per proxy.
     const definition = {
       StreamAggregatedResources: {
         ...sotw,
-        responseSerialize: (v: DiscoveryResponse) => { const b = sotw.responseSerialize(v); this.bytes.sotw += b.length; return b; },
+        responseSerialize: (v: DiscoveryResponse) => { const b = encodeDiscoveryResponse(v); this.bytes.sotw += b.length; return b; },
       },
       DeltaAggregatedResources: {
         ...delta,
-        responseSerialize: (v: DeltaDiscoveryResponse) => { const b = delta.responseSerialize(v); this.bytes.delta += b.length; return b; },
+        responseSerialize: (v: DeltaDiscoveryResponse) => { const b = encodeDeltaDiscoveryResponse(v); this.bytes.delta += b.length; return b; },
       },
     };
     const impl: UntypedServiceImplementation = {

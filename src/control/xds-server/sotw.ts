@@ -49,6 +49,14 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
       return true;
     }
     const nonce = req.response_nonce ?? '';
+    if (nonce === '') {
+      // No nonce: the client is (re)starting this type on this stream, e.g. a subscription sent
+      // before it saw our first response. Not stale: take its names and answer it.
+      const sub = subscription(typeUrl, names, st);
+      st.wildcard = sub.wildcard;
+      st.names = sub.names;
+      return true;
+    }
     if (st.nonce !== '') {
       if (nonce !== st.nonce) {
         // A reply to an older response, overtaken by a newer one: the spec says to ignore it.
@@ -56,10 +64,11 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
         return undefined;
       }
       if (req.error_detail !== undefined) {
+        const repeated = st.state === 'NACKED';
         st.state = 'NACKED';
         st.error = req.error_detail.message ?? '';
         st.rejected = st.sentNames;
-        log.warning('%s NACKed %s version %s (%s): %s', this.proxyId, shortName(typeUrl), st.sentVersion, st.sentNames.join(', '), st.error);
+        if (!repeated) log.warning('%s NACKed %s version %s (%s): %s', this.proxyId, shortName(typeUrl), st.sentVersion, st.sentNames.join(', '), st.error);
       } else if (st.state !== 'NACKED') {
         // (After a NACK, later requests repeat its nonce without error_detail: still not an ACK.)
         st.state = 'SYNCED';

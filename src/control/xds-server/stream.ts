@@ -86,8 +86,13 @@ export abstract class AdsStream<Q extends Req, R> {
   /** The mesh changed: regenerate and send what differs, in warming order. */
   push(): void {
     if (this.done || this.proxy === undefined) return;
-    this.regenerate(this.currentListenerKey());
-    for (const t of inPushOrder(this.subscribedTypes())) this.respond(t, false);
+    try {
+      this.regenerate(this.currentListenerKey());
+      for (const t of inPushOrder(this.subscribedTypes())) this.respond(t, false);
+    } catch (e) {
+      log.error('%s: push failed: %s', this.proxyId, e instanceof Error ? e.stack : String(e));
+      this.fail(GrpcStatus.INTERNAL, `xDS server error: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** Ends the stream from the server side (status OK). */
@@ -132,6 +137,16 @@ export abstract class AdsStream<Q extends Req, R> {
 
   private flush(): void {
     this.immediate = undefined;
+    try {
+      this.process();
+    } catch (e) {
+      // A bug, not the client's fault: end this stream (the client reconnects) rather than the process.
+      log.error('%s: handling a request failed: %s', this.proxyId || this.peer, e instanceof Error ? e.stack : String(e));
+      this.fail(GrpcStatus.INTERNAL, `xDS server error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private process(): void {
     const batch = this.queue;
     this.queue = [];
     const due = new Map<string, boolean>();
@@ -181,7 +196,8 @@ export abstract class AdsStream<Q extends Req, R> {
   }
 
   private fail(code: GrpcStatus, details: string): void {
-    log.warning('%s: %s', this.peer, details);
+    if (this.done) return;
+    log.warning('%s: %s', this.proxyId || this.peer, details);
     this.call.emit('error', Object.assign(new Error(details), { code, details }));
     this.teardown(details);
   }

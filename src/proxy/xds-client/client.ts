@@ -78,7 +78,6 @@ const GRPC_INVALID_ARGUMENT = 3;
 
 type AnyCall = grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
 
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class XdsClient extends EventEmitter {
   private bootstrap: BootstrapConfig;
   private readonly delta: boolean;
@@ -114,7 +113,7 @@ export class XdsClient extends EventEmitter {
     this.backoffMs = this.backoff.initialMs;
     this.node = {
       id: bootstrap.node.id, cluster: bootstrap.node.cluster, metadata: { ...bootstrap.node.metadata },
-      user_agent_name: 'weft', client_features: ['envoy.lb.does_not_support_overprovisioning'],
+      user_agent_name: 'weft',
     };
     for (const t of ORDER) this.types.set(t, { version: '', nonce: '', names: new Set(), sent: false, versions: new Map() });
     this.updateSubscriptions(false);
@@ -222,13 +221,16 @@ export class XdsClient extends EventEmitter {
       this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.connect(); }, delay);
       this.reconnectTimer.unref();
     };
+    const up = (): void => {
+      if (this.call !== call || this.stats.value('control_plane.connected_state') === 1) return;
+      this.stats.gauge('control_plane.connected_state').set(1);
+      this.backoffMs = this.backoff.initialMs;
+      this.emit('connected');
+    };
+    call.on('metadata', up);
     call.on('data', (resp: DiscoveryResponse | DeltaDiscoveryResponse) => {
       if (this.call !== call) return;
-      if (this.stats.value('control_plane.connected_state') !== 1) {
-        this.stats.gauge('control_plane.connected_state').set(1);
-        this.backoffMs = this.backoff.initialMs;
-        this.emit('connected');
-      }
+      up();
       this.receive(call, resp);
     });
     call.on('error', (err: Error) => end(err.message));
@@ -272,13 +274,21 @@ export class XdsClient extends EventEmitter {
       return;
     }
     if (t === CLUSTER_TYPE || t === ENDPOINT_TYPE) {
-      this.handle(call, t, resp);
+      this.safeHandle(call, t, resp);
       return;
     }
     // Listeners and routes wait for clusters still warming (Envoy pauses LDS/RDS during CDS warming).
     this.inbox = this.inbox.then(() => this.clustersWarm()).then(() => {
-      if (this.call === call) this.handle(call, t, resp);
+      if (this.call === call) this.safeHandle(call, t, resp);
     });
+  }
+
+  private safeHandle(call: AnyCall, t: XdsTypeUrl, resp: DiscoveryResponse | DeltaDiscoveryResponse): void {
+    try {
+      this.handle(call, t, resp);
+    } catch (err) {
+      log.error('xds: %s response could not be handled: %s', SHORT_NAME[t], (err as Error).stack ?? String(err));
+    }
   }
 
   // ───────────────────────────── responses ─────────────────────────────
@@ -372,6 +382,8 @@ export class XdsClient extends EventEmitter {
     }
     for (const n of removed) { map.delete(n); st.versions.delete(n); }
     for (const g of good) {
+      // RDS / EDS resources nobody asked for (any more) are not kept.
+      if (!WILDCARD(t) && !st.names.has(g.name)) continue;
       const value = t === ENDPOINT_TYPE ? (g.value as ResourceValues[typeof ENDPOINT_TYPE]).endpoints : g.value;
       const prev = map.get(g.name);
       map.set(g.name, { value, version: versionOf(g.name) });
@@ -403,14 +415,16 @@ export class XdsClient extends EventEmitter {
   private wanted(): Map<XdsTypeUrl, Map<string, number>> {
     const routes = new Map<string, number>();
     const eps = new Map<string, number>();
-    for (const l of [...this.bootstrap.listeners, ...[...this.ldsListeners.values()].map((v) => v.value)]) {
+    // Active (applied) versions count too: a warming listener update keeps the old routes in use.
+    const listeners = [...this.active.listeners.values(), ...this.bootstrap.listeners, ...[...this.ldsListeners.values()].map((v) => v.value)];
+    for (const l of listeners) {
       for (const fc of [...l.filterChains, ...(l.defaultFilterChain === null ? [] : [l.defaultFilterChain])]) {
         for (const f of fc.filters) {
           if (f.kind === 'http_connection_manager' && f.rds !== undefined) routes.set(f.rds.routeConfigName, f.rds.configSource.initialFetchTimeoutMs);
         }
       }
     }
-    for (const c of [...this.bootstrap.clusters, ...[...this.cdsClusters.values()].map((v) => v.value)]) {
+    for (const c of [...this.active.clusters.values(), ...this.bootstrap.clusters, ...[...this.cdsClusters.values()].map((v) => v.value)]) {
       if (c.eds !== undefined) eps.set(c.eds.serviceName, c.eds.configSource.initialFetchTimeoutMs);
     }
     return new Map([[ROUTE_TYPE, routes], [ENDPOINT_TYPE, eps]]);
@@ -501,6 +515,8 @@ export class XdsClient extends EventEmitter {
           if (this.target === null) return;
           await this.target.applyConfig(a.config);
           this.active = a.active;
+          // Names only the previous active versions used can go now.
+          this.updateSubscriptions(true);
           this.emit('applied', a.config);
         } catch (err) {
           log.error('xds: could not apply the update: %s', (err as Error).message);

@@ -355,6 +355,14 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
     ],
   },
   {
+    name: 'VirtualService: SNI hosts of TLS routes must fall within the VirtualService hosts',
+    yaml: VS('  hosts: [db, "*.example.com"]\n  tls:\n  - match: [{ sniHosts: [db, a.example.com, "*.b.example.com", other.org, "*.com"] }]\n    route: [{ destination: { host: db } }]'),
+    errors: [
+      `${P('VirtualService', 'reviews')}spec.tls[0].match[0].sniHosts[3]: expected an SNI host within spec.hosts (db, *.example.com), got "other.org"`,
+      `${P('VirtualService', 'reviews')}spec.tls[0].match[0].sniHosts[4]: expected an SNI host within spec.hosts (db, *.example.com), got "*.com"`,
+    ],
+  },
+  {
     name: 'DestinationRule: host required, subsets unique with labels, load balancer and TLS rules',
     yaml: DR(`  trafficPolicy:
     loadBalancer: { simple: ROUND_ROBIN, consistentHash: { httpHeaderName: x-user, useSourceIp: true } }
@@ -471,6 +479,15 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
 ];
 
 bad.push({
+  name: 'VirtualService: errors keep their list index when an earlier item is invalid',
+  yaml: VS('  hosts: ["foo.*.com", "*"]\n  http: [{ route: [{ destination: { host: reviews } }] }]'),
+  errors: [
+    `${P('VirtualService', 'reviews')}spec.hosts[0]: expected a host name (FQDN, short name or *.domain, or *), got "foo.*.com"`,
+    `${P('VirtualService', 'reviews')}spec.hosts[1]: expected a specific host: * is allowed only for VirtualServices bound to gateways (not mesh)`,
+  ],
+});
+
+bad.push({
   name: 'Gateway: the name is a DNS label (no dots)',
   yaml: GW('  servers: [{ port: { number: 80, protocol: HTTP, name: http }, hosts: ["*"] }]', 'gw.v1'),
   errors: ['reviews.yaml#2: Gateway default/gw.v1: metadata.name: expected a DNS-1123 label for a Gateway (no dots: VirtualServices refer to it as namespace/name), got "gw.v1"'],
@@ -511,4 +528,15 @@ status: {}
   assert.deepEqual(h.fault, { delay: { fixedDelay: { ms: 1.5 }, percentage: { value: 0.5 } } });
   assert.deepEqual(r.metadata.annotations, { owner: 'team-a' });
   assert.equal(r.metadata.resourceVersion, '');
+});
+
+test('map keys named __proto__ stay plain keys; label keys are checked', () => {
+  const r = ok(VS('  hosts: [reviews]\n  http: [{ route: [{ destination: { host: reviews } }] }]', 'name: reviews, annotations: { "__proto__": x, b: y }'));
+  assert.deepEqual(Object.keys(r.metadata.annotations), ['__proto__', 'b']);
+  assert.equal(Object.getPrototypeOf(r.metadata.annotations), Object.prototype);
+  const d = ok(DR('  host: reviews\n  subsets:\n  - { name: v1, labels: { app.kubernetes.io/version: v1 } }'));
+  assert.deepEqual((d.spec as DestinationRuleSpec).subsets[0]!.labels, { 'app.kubernetes.io/version': 'v1' });
+  assert.deepEqual(errors(DR('  host: reviews\n  subsets:\n  - { name: v1, labels: { "bad key": v1 } }')), [
+    'test.yaml#1: DestinationRule default/reviews: spec.subsets[0].labels["bad key"]: expected a label key (optional DNS prefix/ then alphanumerics, -, _, .)',
+  ]);
 });

@@ -323,3 +323,28 @@ test('the lifecycle hears of a disconnect and the proxy leaves status(); a first
   assert.match(end.details, /node\.id/);
   void PROBE_TYPE;
 });
+
+test('a generator that throws keeps the proxy on its previous resources; a resource that cannot be encoded is left out and logged', async (t) => {
+  const gen = new FakeGenerator({ '*': shapeA() });
+  const { server, port } = await serve(t, gen);
+  const s = open(t, port);
+  const res = await subscribeAll(s, 'sidecar~127.0.0.1~app.default~default.svc.cluster.local');
+  ackAll(s, res, { [ENDPOINT_TYPE]: ['a', 'b'], [ROUTE_TYPE]: ['r1'] });
+  await s.expectNothingElse();
+
+  const real = gen.generate.bind(gen);
+  gen.generate = () => { throw new Error('translation exploded'); };
+  server.push();
+  await once(server, 'pushed');
+  await s.expectNothingElse();
+  assert.ok(logs.some((l) => l.includes('translation exploded')));
+  assert.equal(server.status()[0]!.types.CDS!.state, 'SYNCED');
+
+  gen.generate = real;
+  gen.set('*', { ...shapeA(), [CLUSTER_TYPE]: { a: cluster('a'), bad: Object.freeze({ name: 'bad', connect_timeout: 'soon' }) } });
+  server.push();
+  const cds = await s.next();
+  assert.deepEqual(cds.resources.map((a) => decode(a).name), ['a']);
+  assert.ok(logs.some((l) => l.includes('[error][xds]') && l.includes('"bad"') && l.includes('connect_timeout')));
+  await s.expectNothingElse();
+});

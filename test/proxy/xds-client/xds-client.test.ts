@@ -271,3 +271,65 @@ test('a listener whose route config never comes starts after initial_fetch_timeo
   await applied(h, hasListener('l1'), 'l1 after the initial fetch timeout');
   assert.equal((await request(h.server.listenerPort('l1'), '/')).status, 404);
 });
+
+test('a listener update naming a new route config keeps serving with the old routes until the new ones arrive', async (t) => {
+  const [up1, up2] = await startEchoUpstreams(t, 'up1', 'up2');
+  const h = await setup(t);
+  await deliverAll(h, [up1!.port]);
+  const port = h.server.listenerPort('l1');
+  const n = h.ads.send(CLUSTER_TYPE, [edsCluster('web'), { name: 'other', type: 'STATIC', connect_timeout: '1s', load_assignment: assignment('other', [up2!.port]) }], 'c2');
+  await h.ads.next(ackOf(CLUSTER_TYPE, n));
+  const n2 = h.ads.send(LISTENER_TYPE, [rdsListener('l1', 'r2')], 'l2');
+  await h.ads.next(ackOf(LISTENER_TYPE, n2));
+  const sub = await h.ads.next((r) => r.type_url === ROUTE_TYPE && (r.resource_names ?? []).includes('r2'));
+  assert.deepEqual([...sub.resource_names!].sort(), ['r1', 'r2'], 'r1 stays subscribed while the old listener serves');
+  await h.client.settled();
+  assert.equal((await request(port, '/')).headers['x-upstream'], 'up1', 'old listener, old routes');
+
+  h.ads.send(ROUTE_TYPE, [routes('r2', 'other')], 'r2');
+  const dropped = await h.ads.next((r) => r.type_url === ROUTE_TYPE && !(r.resource_names ?? []).includes('r1'));
+  assert.deepEqual(dropped.resource_names, ['r2'], 'r1 is unsubscribed once the new listener is active');
+  assert.equal(h.server.listenerPort('l1'), port, 'same listener, updated in place');
+  assert.equal((await request(port, '/')).headers['x-upstream'], 'up2');
+});
+
+test('delta ADS reconnect: initial_resource_versions carry what the proxy has', async (t) => {
+  const [up] = await startEchoUpstreams(t, 'up1');
+  const h = await setup(t, { delta: true });
+  await h.ads.next(byType(CLUSTER_TYPE));
+  h.ads.sendDelta(CLUSTER_TYPE, [edsCluster('web')], { version: 'c1' });
+  await h.ads.next(byType(ENDPOINT_TYPE));
+  const n = h.ads.sendDelta(ENDPOINT_TYPE, [assignment('web', [up!.port])], { version: 'e7' });
+  await h.ads.next(ackOf(ENDPOINT_TYPE, n));
+
+  const gone = new Promise((r) => h.client.once('disconnected', r));
+  await h.ads.close();
+  await gone;
+  const ads2 = await startFakeAds(h.ads.port);
+  t.after(() => ads2.close());
+  const cds = await ads2.next(byType(CLUSTER_TYPE));
+  assert.deepEqual(cds.initial_resource_versions, { web: 'c1' });
+  const eds = await ads2.next(byType(ENDPOINT_TYPE));
+  assert.deepEqual(eds.resource_names_subscribe, ['web']);
+  assert.deepEqual(eds.initial_resource_versions, { web: 'e7' });
+});
+
+test('a route naming a cluster the proxy does not have is accepted (no NACK) and answers 503 at request time', async (t) => {
+  const h = await setup(t);
+  await h.ads.next(byType(LISTENER_TYPE));
+  const inline = {
+    name: 'l1',
+    address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    filter_chains: [{ filters: [{ name: 'hcm', typed_config: {
+      '@type': HCM_TYPE, stat_prefix: 'l1',
+      route_config: routes('inline', 'nope'),
+      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
+    } }] }],
+  };
+  const n = h.ads.send(LISTENER_TYPE, [inline], 'l1');
+  const ack = await h.ads.next(ackOf(LISTENER_TYPE, n));
+  assert.equal(ack.error_detail, undefined);
+  await applied(h, hasListener('l1'), 'l1');
+  const r = await request(h.server.listenerPort('l1'), '/');
+  assert.equal(r.status, 503);
+});
