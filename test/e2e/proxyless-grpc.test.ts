@@ -1,6 +1,6 @@
 // Proxyless gRPC: a @grpc/grpc-js-xds client with target `xds:///greeter:50051` and a bootstrap
 // pointing at `weft control` gets API listeners, routes, clusters and endpoints from Weft, and
-// follows a weight change without restarting. The client runs in a child process: grpc-js-xds keeps
+// follows weight and header-match changes without restarting. The client runs in a child process: grpc-js-xds keeps
 // its xDS client (and bootstrap) for the life of its process.
 
 import assert from 'node:assert/strict';
@@ -42,7 +42,7 @@ spec:
     - {destination: {host: greeter, subset: v2}, weight: ${v2}}
 `;
 
-test('a grpc-js-xds client resolves xds:///greeter:50051 through Weft and follows a weight change', async (t) => {
+test('a grpc-js-xds client resolves xds:///greeter:50051 through Weft and follows weight and header-match changes', async (t) => {
   const control = await startControl();
   t.after(() => control.stop());
   const v1 = await startGreeter('v1');
@@ -69,7 +69,7 @@ test('a grpc-js-xds client resolves xds:///greeter:50051 through Weft and follow
   });
   const exited = new Promise((r) => child.once('exit', r));
   t.after(async () => { child.kill(); await exited; });
-  const calls = (n: number) => new Promise<string[]>((resolve) => { child.once('message', (m) => resolve(m as string[])); child.send({ n }); });
+  const calls = (n: number, user?: string) => new Promise<string[]>((resolve) => { child.once('message', (m) => resolve(m as string[])); child.send({ n, user }); });
   const call = async () => (await calls(1))[0]!;
 
   await waitUntil('the first xDS-routed call', async () => (await call()) === 'v1', 20_000);
@@ -86,4 +86,24 @@ test('a grpc-js-xds client resolves xds:///greeter:50051 through Weft and follow
     const seen = new Set(await calls(40));
     return seen.has('v1') && seen.has('v2');
   }, 20_000);
+  // A header match: the user jason (gRPC metadata end-user) is pinned to v2, everyone else to v1.
+  await apply(control.api, `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: greeter, namespace: default}
+spec:
+  hosts: [greeter]
+  http:
+  - match:
+    - headers: {end-user: {exact: jason}}
+    route:
+    - destination: {host: greeter, subset: v2}
+  - route:
+    - destination: {host: greeter, subset: v1}
+`);
+  // (Ten in a row each way: under the 50/50 split before it, that happens by chance once in 2^20.)
+  await waitUntil('jason pinned to v2 and others on v1', async () =>
+    (await calls(10, 'jason')).every((v) => v === 'v2') && (await calls(10, 'kim')).every((v) => v === 'v1'), 20_000);
+  assert.deepEqual(new Set(await calls(20, 'jason')), new Set(['v2']));
+  assert.deepEqual(new Set(await calls(20, 'kim')), new Set(['v1']));
 });

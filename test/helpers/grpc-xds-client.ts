@@ -1,6 +1,7 @@
 // A proxyless gRPC client in its own process (grpc-js-xds keeps its xDS client for the life of the
 // process, so a test cannot close it): target and bootstrap from argv/env, and on each IPC message
-// `{n}` it makes n unary calls and replies with the answers (the server's text, or `error <code>`).
+// `{n, user?}` it makes n unary calls (with `end-user: <user>` metadata when given) and replies with
+// the answers (the server's text, or `error <code>`).
 
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
@@ -15,20 +16,22 @@ export const GREETER = {
 } satisfies grpc.ServiceDefinition;
 
 type HelloClient = grpc.Client & {
-  hello(req: Buffer, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
+  hello(req: Buffer, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
 };
 
 function main(): void {
   grpcXds.register();
   const Client = grpc.makeGenericClientConstructor(GREETER, 'Greeter');
   const client = new Client(process.argv[2]!, grpc.credentials.createInsecure()) as unknown as HelloClient;
-  const call = () => new Promise<string>((resolve) => {
-    client.hello(Buffer.from('hi'), { deadline: Date.now() + 5000 }, (e, res) => resolve(e ? `error ${e.code} ${e.details}` : res!.toString()));
+  const call = (user?: string) => new Promise<string>((resolve) => {
+    const md = new grpc.Metadata();
+    if (user !== undefined) md.set('end-user', user);
+    client.hello(Buffer.from('hi'), md, { deadline: Date.now() + 5000 }, (e, res) => resolve(e ? `error ${e.code} ${e.details}` : res!.toString()));
   });
-  process.on('message', (m: { n: number }) => {
+  process.on('message', (m: { n: number; user?: string }) => {
     void (async () => {
       const out: string[] = [];
-      for (let i = 0; i < m.n; i++) out.push(await call());
+      for (let i = 0; i < m.n; i++) out.push(await call(m.user));
       process.send!(out);
     })();
   });
