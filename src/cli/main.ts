@@ -6,31 +6,23 @@
 // req/s when the load starts at once, 5.5k when it starts after 25 s idle, 15k with the flag).
 // Neither can be set after startup (v8.setFlagsFromString does not reach the memory reducer).
 // `weft`: the command-line entry point. One file per command under src/cli/; this file only
-// dispatches and prints help.
+// dispatches and prints help. Commands are imported when run, so `weft proxy` does not load the
+// control plane and `weft apply` does not load the proxy.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runDemo } from './demo.js';
-import { runProxy } from './proxy.js';
-import { runSidecar } from './sidecar.js';
-import { runControl } from './control.js';
-import { runApply } from './apply.js';
-import { runGet } from './get.js';
-import { runDelete } from './delete.js';
-import { runProxyStatus } from './proxy-status.js';
-import { runAnalyze } from './analyze.js';
 
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
-  demo: { summary: 'run the mesh demo: control plane, a frontend and a backend in two versions, each with a sidecar', run: runDemo },
-  proxy: { summary: 'run the proxy from an Envoy v3 bootstrap (weft proxy -c FILE [--validate])', run: runProxy },
-  sidecar: { summary: 'run a sidecar for one workload, configured by the control plane (weft sidecar --service NAME --app-port PORT)', run: runSidecar },
-  control: { summary: 'run the control plane: xDS server, Istio config store, service registry, HTTP API (weft control)', run: runControl },
-  apply: { summary: 'apply Istio resources through the control plane (weft apply -f FILE|DIR|-)', run: runApply },
-  get: { summary: 'list Istio resources (weft get KIND [NAME] [-n NS] [-o yaml|json])', run: runGet },
-  delete: { summary: 'delete Istio resources (weft delete KIND NAME [-n NS] | -f FILE)', run: runDelete },
-  'proxy-status': { summary: "show each connected proxy's xDS sync state (weft proxy-status)", run: runProxyStatus },
-  analyze: { summary: "analyze the mesh's configuration (weft analyze)", run: runAnalyze },
+  demo: { summary: 'run the mesh demo: control plane, a frontend and a backend in two versions, each with a sidecar', run: async (a) => (await import('./demo.js')).runDemo(a) },
+  proxy: { summary: 'run the proxy from an Envoy v3 bootstrap (weft proxy -c FILE [--validate])', run: async (a) => (await import('./proxy.js')).runProxy(a) },
+  sidecar: { summary: 'run a sidecar for one workload, configured by the control plane (weft sidecar --service NAME --app-port PORT)', run: async (a) => (await import('./sidecar.js')).runSidecar(a) },
+  control: { summary: 'run the control plane: xDS server, Istio config store, service registry, HTTP API (weft control)', run: async (a) => (await import('./control.js')).runControl(a) },
+  apply: { summary: 'apply Istio resources through the control plane (weft apply -f FILE|DIR|-)', run: async (a) => (await import('./apply.js')).runApply(a) },
+  get: { summary: 'list Istio resources (weft get KIND [NAME] [-n NS] [-o yaml|json])', run: async (a) => (await import('./get.js')).runGet(a) },
+  delete: { summary: 'delete Istio resources (weft delete KIND NAME [-n NS] | -f FILE)', run: async (a) => (await import('./delete.js')).runDelete(a) },
+  'proxy-status': { summary: "show each connected proxy's xDS sync state (weft proxy-status)", run: async (a) => (await import('./proxy-status.js')).runProxyStatus(a) },
+  analyze: { summary: "analyze the mesh's configuration (weft analyze)", run: async (a) => (await import('./analyze.js')).runAnalyze(a) },
   version: { summary: 'print the version', run: async () => { console.log(version()); return 0; } },
 };
 

@@ -12,7 +12,6 @@ import { parseArgs } from 'node:util';
 import { loadBootstrapFile } from '../envoy/load.js';
 import { ProxyServer } from '../proxy/server.js';
 import { WorkerPrimary } from '../proxy/workers/primary.js';
-import { usesXds, XdsClient } from '../proxy/xds-client/client.js';
 import { log, setLevel } from '../observe/logger.js';
 
 const USAGE = `Usage: weft proxy -c FILE [options]
@@ -71,7 +70,10 @@ export async function runProxy(args: string[]): Promise<number> {
   }
 
   const commandLine = process.argv.slice(1);
-  const xds = usesXds(loaded.value) ? new XdsClient(loaded.value, { baseDir: dirname(file) }) : null;
+  // The xDS client (grpc-js, the Envoy protos) is loaded only by bootstraps that use it.
+  const xds = loaded.value.dynamicResources?.ads != null
+    ? new (await import('../proxy/xds-client/client.js')).XdsClient(loaded.value, { baseDir: dirname(file) })
+    : null;
   const initial = xds === null ? loaded.value : xds.initialConfig();
   const server = concurrency === 1
     ? new ProxyServer(initial, { commandLine })
