@@ -133,7 +133,10 @@ export async function runProxy(args: string[]): Promise<number> {
     return 1;
   }
   started = true;
-  if (xds !== null && !stopping) xds.start(server);
+  if (xds !== null && !stopping) {
+    server.holdReadiness(xds.initialized());
+    xds.start(server);
+  }
   log.info('weft proxy started: %d listeners, %d clusters%s%s', loaded.value.listeners.length, loaded.value.clusters.length,
     server.adminPort ? `, admin on port ${server.adminPort}` : '', concurrency > 1 ? `, ${concurrency} workers` : '');
   if (process.env.npm_command === 'exec') {

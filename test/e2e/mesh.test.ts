@@ -168,7 +168,7 @@ test('the control plane restarted under traffic: no request lost, proxies resync
   await waitUntil('3 proxies SYNCED after the restart', async () => {
     const rows = await proxyStatus(control.api);
     return rows.length === 3 && rows.every((r) => Object.keys(r.types).length >= 4 && Object.values(r.types).every((s) => s.state === 'SYNCED'));
-  }, 30_000);
+  }, 60_000);
   const vs = await (await fetch(`http://${control.api}/v1/config/virtualservice/default/backend`)).json() as { spec: { http: unknown[] } };
   assert.equal(vs.spec.http.length, 1);
   await waitUntil('more traffic after the resync', async () => results.length > duringOutage + 50);

@@ -63,3 +63,34 @@ for (const concurrency of [1, 2]) {
     assert.equal((await request(dynPort, '/y')).headers['x-upstream'], 'up1');
   });
 }
+
+test('weft proxy with dynamic_resources is not ready until its first LDS and CDS are in force, warming included', async (t) => {
+  const [up] = await startEchoUpstreams(t, 'up1');
+  const ads = await startFakeAds();
+  t.after(() => ads.close());
+  const dir = mkdtempSync(join(tmpdir(), 'weft-xds-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'bootstrap.json');
+  const b = JSON.parse(bootstrapJson(ads.port, 'static')) as Obj;
+  b.admin = { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } };
+  writeFileSync(file, JSON.stringify(b));
+  const weft = startWeft(['proxy', '-c', file, '--concurrency', '1', '--drain-time-s', '0']);
+  t.after(async () => { weft.kill(); await weft.exited; });
+  const admin = Number((await weft.waitFor(/admin on 127\.0\.0\.1:(\d+)/))[1]);
+  const ready = async () => (await request(admin, '/ready')).status;
+
+  await ads.next((r) => r.type_url === CLUSTER_TYPE);
+  assert.equal(await ready(), 503, 'nothing received yet');
+  ads.send(CLUSTER_TYPE, [{ name: 'web', type: 'EDS', connect_timeout: '1s', eds_cluster_config: { eds_config: { ads: {} } } }], 'c1');
+  await ads.next((r) => r.type_url === ENDPOINT_TYPE && (r.resource_names ?? []).includes('web'));
+  ads.send(LISTENER_TYPE, [listener({ name: 'dyn', filter: hcm({ routes: [toCluster('/', 'web')] }) })], 'l1');
+  // (The listener update waits behind the warming cluster, so there is no ACK to wait for here.)
+  assert.equal(await ready(), 503, 'the EDS cluster is still warming');
+  ads.send(ENDPOINT_TYPE, [{ cluster_name: 'web', endpoints: [{ lb_endpoints: [endpoint(up!.port)] }] }], 'e1');
+  await weft.waitFor(/listener dyn on/);
+  const deadline = Date.now() + 5000;
+  while (await ready() !== 200) {
+    assert.ok(Date.now() < deadline, '/ready turns 200 once the first config is in force');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+});

@@ -34,7 +34,10 @@ export interface ServiceRegistryOptions {
    * Restored sidecar workloads wait `restoreGraceMs` for their sidecar to reconnect; API ones keep their TTL.
    */
   readonly stateFile?: string;
-  /** Default 30000 ms: how long a restored sidecar workload stays without its sidecar reconnecting. */
+  /**
+   * Default 60000 ms: how long a restored sidecar workload stays without its sidecar reconnecting
+   * (longer than the proxies' longest reconnect back-off, 30 s).
+   */
   readonly restoreGraceMs?: number;
 }
 
@@ -81,7 +84,7 @@ export class ServiceRegistry {
     this.#defaultTtlMs = opts.defaultTtlMs ?? 30_000;
     this.#suffix = opts.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX;
     this.#stateFile = opts.stateFile;
-    this.#restoreGraceMs = opts.restoreGraceMs ?? 30_000;
+    this.#restoreGraceMs = opts.restoreGraceMs ?? 60_000;
   }
 
   readonly #stateFile: string | undefined;

@@ -146,6 +146,18 @@ export class XdsClient extends EventEmitter {
     if (this.started) return;
     this.started = true;
     this.target = target;
+    // Envoy's init manager: the server is not ready until the first LDS and CDS responses are
+    // applied with nothing left warming, or the longer of their initial_fetch_timeouts (0: no limit) runs out.
+    const dyn = this.bootstrap.dynamicResources!;
+    const waits = [dyn.lds, dyn.cds].filter((c) => c !== null).map((c) => c!.initialFetchTimeoutMs);
+    const limit = waits.includes(0) ? 0 : Math.max(0, ...waits);
+    if (limit > 0) {
+      this.initTimer = setTimeout(() => {
+        if (!this.isInitialized) log.warn('xds: initial fetch not complete after %d ms; serving with what has arrived', limit);
+        this.markInitialized();
+      }, limit);
+      this.initTimer.unref();
+    }
     this.stats.gauge('control_plane.connected_state', 'control_plane_connected_state').set(0);
     this.grpcClient = new grpc.Client(this.channelTarget(), grpc.credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 30_000,
@@ -168,6 +180,7 @@ export class XdsClient extends EventEmitter {
     this.closed = true;
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     for (const t of this.fetchTimers.values()) clearTimeout(t);
+    if (this.initTimer !== null) clearTimeout(this.initTimer);
     this.fetchTimers.clear();
     const call = this.call;
     this.call = null;
@@ -180,6 +193,28 @@ export class XdsClient extends EventEmitter {
   /** Whether a stream is up and has received a response. */
   get connected(): boolean {
     return this.target !== null && this.stats.value('control_plane.connected_state') === 1;
+  }
+
+  /** Resolves when the initial fetch is done (see start()): what an Envoy reports as LIVE. */
+  initialized(): Promise<void> {
+    return this.initializedPromise;
+  }
+
+  get isInitialized(): boolean { return this.initDone; }
+
+  private initDone = false;
+  private initTimer: NodeJS.Timeout | null = null;
+  private resolveInit: () => void = () => {};
+  private readonly initializedPromise = new Promise<void>((r) => { this.resolveInit = r; });
+  /** Types that have had a response accepted since start (LDS and CDS gate initialization). */
+  private readonly receivedTypes = new Set<string>();
+
+  private markInitialized(): void {
+    if (this.initDone) return;
+    this.initDone = true;
+    if (this.initTimer !== null) clearTimeout(this.initTimer);
+    this.initTimer = null;
+    this.resolveInit();
   }
 
   /** Resolves once the last scheduled apply is done. */
@@ -374,6 +409,7 @@ export class XdsClient extends EventEmitter {
                  version: string, deltaVersions: Map<string, string> | null): void {
     const st = this.types.get(t)!;
     const map = this.mapOf(t);
+    this.receivedTypes.add(t);
     const versionOf = (n: string): string => deltaVersions?.get(n) ?? version;
     if (!this.delta && WILDCARD(t)) {
       // State of the world for LDS / CDS: what is not in the response is gone.
@@ -518,6 +554,9 @@ export class XdsClient extends EventEmitter {
           // Names only the previous active versions used can go now.
           this.updateSubscriptions(true);
           this.emit('applied', a.config);
+          const dyn = this.bootstrap.dynamicResources!;
+          if ((dyn.lds === null || this.receivedTypes.has(LISTENER_TYPE)) && (dyn.cds === null || this.receivedTypes.has(CLUSTER_TYPE))
+            && a.warmingListeners.length === 0 && a.warmingClusters.length === 0) this.markInitialized();
         } catch (err) {
           log.error('xds: could not apply the update: %s', (err as Error).message);
           this.emit('apply_error', err as Error);
