@@ -136,6 +136,17 @@ export class OutlierDetector {
     }
   }
 
+  /**
+   * A connection to `host` that is the whole outcome (TCP proxy): resets the local-origin run, and
+   * without the split counts as a success (resets the 5xx and gateway runs too).
+   */
+  putConnectSuccess(host: Host): void {
+    if (host.ejected) return;
+    if (!this.config.splitExternalLocalOriginErrors) { this.putHttpStatus(host, 200); return; }
+    const s = host.outlier;
+    if (s !== null) s.consecutiveLocalOriginFailure = 0;
+  }
+
   /** The interval sweep: re-admits hosts whose ejection time is over, decays the others' multipliers. */
   tick(): void {
     const now = this.now();

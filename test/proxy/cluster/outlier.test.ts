@@ -217,3 +217,16 @@ test('close() stops the sweep and takes this cluster out of the ejections_active
   r.c.close();
   assert.equal(r.stat('ejections_active'), 0);
 });
+
+test('TCP connect outcomes: a successful connect breaks a run of connect failures', (t) => {
+  const r = rig(2, { consecutive5xx: 2, maxEjectionPercent: 50 });
+  t.after(() => r.c.close());
+  const a = r.c.hosts[0]!;
+  const od = r.c.outlier!;
+  od.putLocalOrigin(a, 'connect-failed');
+  od.putConnectSuccess(a);
+  od.putLocalOrigin(a, 'connect-failed');
+  assert.equal(a.ejected, false);
+  od.putLocalOrigin(a, 'connect-failed');
+  assert.equal(a.ejected, true);
+});
