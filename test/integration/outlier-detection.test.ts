@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js';
 import { startProxy } from '../helpers/proxy.js';
-import { cluster, request, simple, toCluster } from '../helpers/bootstrap.js';
+import { cluster, deadPort, request, simple, toCluster } from '../helpers/bootstrap.js';
 
 type T = { after(fn: () => Promise<void> | void): void };
 
@@ -87,4 +87,24 @@ test('max_ejection_percent: with three failing hosts and 50%, two are ejected an
   const grew = ups.filter((u, i) => u.requests.length > seen[i]!);
   assert.equal(grew.length, 1, 'only the one host left in service gets requests');
   assert.equal(grew[0]!.requests.length - seen[ups.indexOf(grew[0]!)]!, 6);
+});
+
+test('connect failures count as local-origin errors: a dead endpoint is ejected and requests stop failing', async (t) => {
+  const good = await upstream(t, 'good', 200);
+  const dead = await deadPort();
+  const px = await startProxy(simple({
+    admin: true,
+    routes: [toCluster('/', 'web')],
+    clusters: [cluster('web', [good.port, dead], {
+      outlier_detection: { consecutive_5xx: 2, max_ejection_percent: 50 },
+    })],
+  }));
+  t.after(() => px.close());
+  let failures = 0;
+  for (let i = 0; i < 6; i++) if ((await request(px.port, `/${i}`)).status === 503) failures++;
+  assert.equal(failures, 2, 'two connect failures (UF), then the dead endpoint is ejected');
+  for (let i = 0; i < 6; i++) assert.equal((await request(px.port, `/after-${i}`)).status, 200);
+  assert.equal(await stat(px.adminPort, 'cluster.web.outlier_detection.ejections_enforced_consecutive_5xx'), 1);
+  const clusters = (await request(px.adminPort, '/clusters')).body;
+  assert.match(clusters, new RegExp(`^web::127\\.0\\.0\\.1:${dead}::health_flags::/failed_outlier_check$`, 'm'));
 });
