@@ -13,6 +13,7 @@ import {
 } from './decode/readers.js';
 import { typedConfig } from './decode/typed.js';
 import { DEFAULT_BUFFER_LIMIT_BYTES } from './listener.js';
+import { outlierDetection } from './outlier-detection.js';
 import { DEFAULT_HTTP2_OPTIONS, http2ProtocolOptions } from './protocol-options.js';
 import { transportSocket } from './tls.js';
 import { UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY, type UpstreamHttpProtocolOptionsConfig } from './upstream-http.js';
@@ -238,14 +239,14 @@ const CLUSTER = defineMessage({
     'name', 'type', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'lb_policy', 'load_assignment',
     'max_requests_per_connection', 'circuit_breakers', 'typed_extension_protocol_options', 'dns_refresh_rate',
     'dns_lookup_family', 'common_lb_config', 'least_request_lb_config', 'ring_hash_lb_config', 'maglev_lb_config',
-    'round_robin_lb_config', 'http2_protocol_options', 'transport_socket', 'eds_cluster_config',
+    'round_robin_lb_config', 'http2_protocol_options', 'transport_socket', 'eds_cluster_config', 'outlier_detection',
   ],
   unsupported: [
     'transport_socket_matches', 'transport_socket_matcher', 'alt_stat_name', 'cluster_type',
     'health_checks', 'upstream_http_protocol_options', 'common_http_protocol_options', 'http_protocol_options',
     'dns_jitter', 'dns_failure_refresh_rate', 'respect_dns_ttl', 'dns_resolvers',
     'use_tcp_for_dns_lookups', 'dns_resolution_config', 'typed_dns_resolver_config', 'wait_for_warm_on_init',
-    'outlier_detection', 'cleanup_interval', 'upstream_bind_config', 'lb_subset_config', 'original_dst_lb_config',
+    'cleanup_interval', 'upstream_bind_config', 'lb_subset_config', 'original_dst_lb_config',
     'metadata', 'protocol_selection', 'upstream_connection_options',
     'close_connections_on_host_health_failure', 'ignore_health_on_host_removal', 'filters', 'load_balancing_policy',
     'lrs_server', 'lrs_report_endpoint_metrics', 'track_timeout_budgets', 'upstream_config', 'track_cluster_stats',
@@ -346,6 +347,7 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
   const healthyPanicThresholdPercent = m.get('common_lb_config', commonLbConfig, DEFAULTS.healthyPanicThresholdPercent);
   const perConnectionBufferLimitBytes = m.get('per_connection_buffer_limit_bytes', wrapped(uint32), DEFAULT_BUFFER_LIMIT_BYTES);
   const upstreamTls = m.opt('transport_socket', transportSocket('upstream_transport_socket')) ?? null;
+  const outlier = m.opt('outlier_detection', outlierDetection);
 
   if (name === undefined || type === undefined || lbPolicy === undefined) return undefined;
   if (type === 'EDS' && eds === undefined) return undefined;
@@ -371,6 +373,7 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
     upstreamProtocol: http?.protocol ?? (legacyHttp2 !== undefined ? 'HTTP2' : 'HTTP1'),
     http2: http?.http2 ?? legacyHttp2 ?? DEFAULT_HTTP2_OPTIONS,
     transportSocket: upstreamTls,
+    ...(outlier === undefined ? {} : { outlierDetection: outlier }),
   };
 });
 

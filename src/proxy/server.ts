@@ -192,7 +192,8 @@ export class ProxyServer {
       clusters: () => this.clusters.all().map((c) => ({
         name: c.name,
         hosts: c.hosts.map((h) => ({
-          key: h.key, healthy: h.healthy, weight: h.weight, priority: h.priority, locality: h.locality,
+          key: h.key, healthy: h.healthy && !h.ejected, weight: h.weight, priority: h.priority, locality: h.locality,
+          ...(h.ejected ? { healthFlags: h.healthy ? '/failed_outlier_check' : '/failed_active_hc/failed_outlier_check' } : {}),
           // Envoy's per-host stat names, in the order /clusters prints them.
           stats: {
             cx_active: h.stats.cxActive, cx_connect_fail: h.stats.cxConnectFail, cx_total: h.stats.cxTotal,

@@ -3,7 +3,7 @@
 // (istio.io/latest/docs/reference/config/networking/destination-rule/).
 
 import type { ProxyInfo, ServiceDef, ServicePort, Workload } from '../model.js';
-import type { ClientTLSSettings, LoadBalancerSettings, TrafficPolicy } from '../api/types.js';
+import type { ClientTLSSettings, LoadBalancerSettings, OutlierDetection, TrafficPolicy } from '../api/types.js';
 import { labelsMatch, type DR } from './mesh-index.js';
 
 export const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
@@ -93,6 +93,41 @@ export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: stri
   };
 }
 
+/** Envoy's default max_ejection_time (300 s). */
+const DEFAULT_MAX_EJECTION_TIME_MS = 300_000;
+
+/**
+ * Istio's outlierDetection → Cluster.outlier_detection, with Istio's choices: success-rate
+ * detection off, a detector that is set is enforced 100% (0 errors = enforcing 0), and
+ * max_ejection_time raised to a baseEjectionTime above Envoy's 300 s default.
+ */
+export function outlierDetectionFields(od: OutlierDetection): object {
+  const out: Record<string, unknown> = { enforcing_success_rate: 0 };
+  if (od.consecutive5xxErrors !== undefined) {
+    out.consecutive_5xx = od.consecutive5xxErrors;
+    out.enforcing_consecutive_5xx = od.consecutive5xxErrors > 0 ? 100 : 0;
+  }
+  if (od.consecutiveGatewayErrors !== undefined) {
+    out.consecutive_gateway_failure = od.consecutiveGatewayErrors;
+    out.enforcing_consecutive_gateway_failure = od.consecutiveGatewayErrors > 0 ? 100 : 0;
+  }
+  if (od.interval !== undefined) out.interval = ms(od.interval.ms);
+  if (od.baseEjectionTime !== undefined) {
+    out.base_ejection_time = ms(od.baseEjectionTime.ms);
+    if (od.baseEjectionTime.ms > DEFAULT_MAX_EJECTION_TIME_MS) out.max_ejection_time = ms(od.baseEjectionTime.ms);
+  }
+  if (od.maxEjectionPercent !== undefined && od.maxEjectionPercent > 0) out.max_ejection_percent = od.maxEjectionPercent;
+  if (od.splitExternalLocalOriginErrors === true) {
+    out.split_external_local_origin_errors = true;
+    if (od.consecutiveLocalOriginFailures !== undefined && od.consecutiveLocalOriginFailures > 0) {
+      out.consecutive_local_origin_failure = od.consecutiveLocalOriginFailures;
+      out.enforcing_consecutive_local_origin_failure = 100;
+    }
+    out.enforcing_local_origin_success_rate = 0;
+  }
+  return out;
+}
+
 const isHttp2 = (p: ServicePort | undefined): boolean => p?.protocol === 'HTTP2' || p?.protocol === 'GRPC';
 
 /** One outbound cluster. EDS for registry/STATIC services, STRICT_DNS with inline endpoints for DNS ServiceEntries. */
@@ -128,6 +163,12 @@ export function outboundCluster(opts: {
       max_retries: pool?.http?.maxRetries ?? UNLIMITED,
     }],
   };
+  const od = policy.outlierDetection;
+  if (od !== undefined) {
+    c.outlier_detection = outlierDetectionFields(od);
+    // As Istio: minHealthPercent becomes the panic threshold, so no panic by default (0 when unset).
+    c.common_lb_config = { healthy_panic_threshold: { value: od.minHealthPercent ?? 0 } };
+  }
   if (flavor === 'envoy') {
     const h2 = isHttp2(sp) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
     const common: Record<string, unknown> = {};

@@ -200,7 +200,9 @@ function handleClusters(ctx: AdminContext, req: AdminRequest): AdminResponse {
             HOST_GAUGES.has(name) ? { type: 'GAUGE', name, value: String(value) } : { name, value: String(value) }),
           health_status: h.healthy
             ? { eds_health_status: 'HEALTHY' }
-            : { eds_health_status: 'UNHEALTHY', failed_active_health_check: true },
+            : h.healthFlags === '/failed_outlier_check'
+              ? { eds_health_status: 'HEALTHY', failed_outlier_check: true }
+              : { eds_health_status: 'UNHEALTHY', failed_active_health_check: true },
           weight: h.weight,
           locality: { region: h.locality.region, zone: h.locality.zone, sub_zone: h.locality.subZone },
           priority: h.priority,

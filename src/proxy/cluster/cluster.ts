@@ -10,6 +10,7 @@ import { EMPTY_LB, type LbOptions, type LoadBalancer, type RandomFn } from '../l
 import { DnsDiscovery, staticHostSpecs } from './discovery.js';
 import { SystemDnsResolver, type DnsResolver } from './dns.js';
 import { Host, type HostSpec } from './host.js';
+import { OutlierDetector, type OutlierDetectorOptions } from './outlier.js';
 import { computePriorityState } from './priority.js';
 import { ClusterStats } from './stats.js';
 
@@ -18,7 +19,12 @@ export interface ClusterOptions {
   readonly resolver?: DnsResolver;
   /** Random source in [0, 1) for the balancers; defaults to Math.random. */
   readonly random?: RandomFn;
+  /** Clock / random / timer overrides for outlier detection (tests). */
+  readonly outlier?: OutlierDetectorOptions;
 }
+
+/** A host the balancers may pick: healthy (EDS health_status) and not ejected by outlier detection. */
+const usable = (h: Host): boolean => h.healthy && !h.ejected;
 
 export type HostsChangedCallback = (added: Host[], removed: Host[]) => void;
 
@@ -40,6 +46,8 @@ export class Cluster {
   readonly stats: ClusterStats;
   /** Retries waiting or running now (circuit_breakers max_retries); maintained by the router. */
   activeRetries = 0;
+  /** Outlier detection (`outlier_detection`), null when the cluster has none; the router reports to it. */
+  readonly outlier: OutlierDetector | null;
 
   private currentHosts: Host[] = [];
   private identities: string[] = [];
@@ -74,6 +82,9 @@ export class Cluster {
     };
     this.hashPriority = isHashPolicy(config.lbPolicy);
     this.localityWeighted = config.loadAssignment.endpoints.some((l) => l.loadBalancingWeight !== null);
+    const od = config.outlierDetection;
+    this.outlier = od == null ? null
+      : new OutlierDetector(od, store, config.name, () => this.currentHosts, () => this.refreshHealth(), opts.outlier);
     if (config.type === 'STATIC' || config.type === 'EDS') {
       this.setHosts(staticHostSpecs(config));
     } else {
@@ -140,6 +151,7 @@ export class Cluster {
   close(): void {
     this.closed = true;
     this.discovery?.close();
+    this.outlier?.close();
   }
 
   get isClosed(): boolean { return this.closed; }
@@ -148,12 +160,12 @@ export class Cluster {
     this.listeners.push(cb);
   }
 
-  /** Rebuilds balancing state after hosts' `healthy` flags changed (no-op when nothing changed). */
+  /** Rebuilds balancing state after hosts' `healthy` / `ejected` flags changed (no-op when nothing changed). */
   refreshHealth(): void {
     const hosts = this.currentHosts;
     const snap = this.healthSnapshot;
     let same = snap.length === hosts.length;
-    for (let i = 0; same && i < hosts.length; i++) same = snap[i] === (hosts[i]!.healthy ? 1 : 0);
+    for (let i = 0; same && i < hosts.length; i++) same = snap[i] === (usable(hosts[i]!) ? 1 : 0);
     if (!same) this.rebuild();
   }
 
@@ -199,6 +211,7 @@ export class Cluster {
     for (const h of hosts) (byPriority[h.priority] ??= []).push(h);
     for (let p = 0; p < byPriority.length; p++) byPriority[p] ??= [];
     this.byPriority = byPriority;
+    if (this.outlier !== null && removed.length > 0) this.outlier.hostsRemoved(removed);
     this.rebuild();
     if (added.length > 0 || removed.length > 0) {
       this.stats.membership_change.inc();
@@ -213,7 +226,7 @@ export class Cluster {
     const snap = new Uint8Array(hosts.length);
     let healthyCount = 0;
     for (let i = 0; i < hosts.length; i++) {
-      if (hosts[i]!.healthy) { snap[i] = 1; healthyCount++; }
+      if (usable(hosts[i]!)) { snap[i] = 1; healthyCount++; }
     }
     this.healthSnapshot = snap;
     this.stats.membership_total.set(hosts.length);
@@ -222,7 +235,7 @@ export class Cluster {
     const levels: Level[] = [];
     const totals: number[] = [], healthies: number[] = [];
     for (const levelHosts of this.byPriority) {
-      const healthy = levelHosts.filter((h) => h.healthy);
+      const healthy = levelHosts.filter(usable);
       levels.push(new Level(levelHosts, healthy, this.healthyBalancer(levelHosts, healthy),
         () => createLoadBalancer(this.config.lbPolicy, levelHosts, this.lbOptions)));
       totals.push(levelHosts.length);
@@ -261,7 +274,7 @@ export class Cluster {
       let g = groups.get(k);
       if (!g) groups.set(k, (g = { weight: h.localityWeight ?? 0, total: 0, healthy: [] }));
       g.total++;
-      if (h.healthy) g.healthy.push(h);
+      if (usable(h)) g.healthy.push(h);
     }
 
     if (isHashPolicy(policy)) {

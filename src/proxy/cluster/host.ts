@@ -1,6 +1,8 @@
 // One upstream endpoint of a cluster (envoy.config.endpoint.v3.LbEndpoint after discovery): its
 // address, weight, priority and locality, its health, and per-host counters for /clusters.
 
+import type { HostOutlierState } from './outlier.js';
+
 export interface Locality {
   readonly region: string;
   readonly zone: string;
@@ -53,6 +55,10 @@ export class Host {
   healthy: boolean;
   /** Requests assigned to this host and not finished; maintained by the caller, read by LEAST_REQUEST. */
   activeRequests = 0;
+  /** Ejected by outlier detection: left out of load balancing like an unhealthy host (see outlier.ts). */
+  ejected = false;
+  /** Outlier detection counters, created on the first report (clusters with outlier_detection only). */
+  outlier: HostOutlierState | null = null;
   /** Slot owned by the connection pool. */
   pool: unknown = null;
   readonly stats = new HostStats();

@@ -570,6 +570,37 @@ export interface ClusterConfig {
   readonly upstreamProtocol: UpstreamProtocol;
   /** Http2ProtocolOptions for the HTTP/2 session pool (defaults when not configured). */
   readonly http2: Http2Options;
+  /** `outlier_detection`; absent or null = no outlier detection (the decoder omits it when unset). */
+  readonly outlierDetection?: OutlierDetectionConfig | null;
+}
+
+/**
+ * envoy.config.cluster.v3.OutlierDetection, the consecutive-failure detectors (success-rate and
+ * failure-percentage detection are not implemented). Durations in milliseconds, percents 0..100.
+ */
+export interface OutlierDetectionConfig {
+  /** consecutive_5xx; Envoy default 5. */
+  readonly consecutive5xx: number;
+  /** enforcing_consecutive_5xx, % chance a detection ejects; Envoy default 100. */
+  readonly enforcingConsecutive5xx: number;
+  /** consecutive_gateway_failure (502/503/504, and local-origin failures when not split); Envoy default 5. */
+  readonly consecutiveGatewayFailure: number;
+  /** enforcing_consecutive_gateway_failure; Envoy default 0 (detected, not enforced). */
+  readonly enforcingConsecutiveGatewayFailure: number;
+  /** interval between ejection sweeps; Envoy default 10 s. */
+  readonly intervalMs: number;
+  /** base_ejection_time, multiplied by the number of ejections; Envoy default 30 s. */
+  readonly baseEjectionTimeMs: number;
+  /** max_ejection_time, the cap of the ejection time; Envoy default 300 s. */
+  readonly maxEjectionTimeMs: number;
+  /** max_ejection_percent; Envoy default 10. */
+  readonly maxEjectionPercent: number;
+  /** split_external_local_origin_errors; Envoy default false. */
+  readonly splitExternalLocalOriginErrors: boolean;
+  /** consecutive_local_origin_failure (only with the split); Envoy default 5. */
+  readonly consecutiveLocalOriginFailure: number;
+  /** enforcing_consecutive_local_origin_failure; Envoy default 100. */
+  readonly enforcingConsecutiveLocalOriginFailure: number;
 }
 
 export type UpstreamProtocol = 'HTTP1' | 'HTTP2' | 'USE_DOWNSTREAM' | 'AUTO';

@@ -6,6 +6,7 @@
 
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
+import type { LocalOriginResult } from '../cluster/outlier.js';
 import type { MessageHead } from '../codec/http1/parser.js';
 import { UpstreamConnection } from '../pool/http1-pool.js';
 import { upstreamPoolFor } from '../pool/http2-pool.js';
@@ -476,6 +477,12 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     if (conn !== null) this.onPoolReady(conn);
   }
 
+  /** Outlier detection: a local-origin failure of the current attempt (nothing without outlier_detection). */
+  private outlierLocalOrigin(result: LocalOriginResult): void {
+    const od = this.cluster!.outlier;
+    if (od !== null && this.host !== null) od.putLocalOrigin(this.host, result);
+  }
+
   /** Ends the bookkeeping of the current attempt. */
   private endAttempt(success: boolean): void {
     const host = this.host;
@@ -510,6 +517,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
 
   onPoolFailure(reason: 'connect-failure' | 'connect-timeout' | 'overflow', detail: string): void {
     if (this.done) return;
+    if (reason !== 'overflow') this.outlierLocalOrigin(reason === 'connect-timeout' ? 'timeout' : 'connect-failed');
     this.endAttempt(false);
     if (reason === 'overflow') {
       this.localReply(503, BODY_OVERFLOW, 'UO', 'upstream_reset_before_response_started{overflow}');
@@ -525,6 +533,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     const info = this.info;
     const status = head.statusCode;
     const cluster = this.cluster!;
+    const od = cluster.outlier;
+    if (od !== null && this.host !== null) od.putHttpStatus(this.host, status);
     const retry = this.retry;
     if (this.retriesLeft > 0 && retry !== null && (retry.shouldRetry(status, 'response') || (retry.grpcOn !== 0 && retry.shouldRetryGrpc(grpcStatusOf(head.headers)))) && this.canReplay()) {
       // Discard this response; the retry starts once it has been read off the connection.
@@ -609,6 +619,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     this.conn = null;
     const cs = this.cluster!.stats;
     cs.upstream_rq_rx_reset.inc();
+    this.outlierLocalOrigin('reset');
     this.endAttempt(false);
     if (this.discarding) { this.scheduleRetry(); return; }
     if (this.responseStarted) {
@@ -683,6 +694,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     const cluster = this.cluster!;
     cluster.stats.upstream_rq_timeout.inc();
     if (this.host !== null) this.host.stats.rqTimeout++;
+    if (!this.responseStarted) this.outlierLocalOrigin('timeout');
     this.abandonAttempt();
     if (this.retryTimer !== null) { clearTimeout(this.retryTimer); this.retryTimer = null; cluster.activeRetries--; }
     if (this.responseStarted) {
@@ -721,6 +733,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     if (this.done || this.responseStarted) return;
     const cluster = this.cluster!;
     cluster.stats.upstream_rq_per_try_timeout.inc();
+    this.outlierLocalOrigin('timeout');
     this.abandonAttempt();
     // As Envoy: a per-try timeout is a reset, retried only when retry_on covers resets (reset, 5xx, gateway-error).
     if (this.retry!.shouldRetry(0, 'reset') && this.canReplay()) {

@@ -155,6 +155,7 @@ export class TcpSession implements DownstreamConnectionHandle {
     this.clearConnectTimer();
     this.upConnected = true;
     this.cluster!.stats.upstream_cx_connect_ms.record(performance.now() - this.upOpenedAt);
+    this.cluster!.outlier?.putConnectSuccess(this.host!);
     this.touch();
     this.armIdleTimer();
     if (this.down !== null) this.startForwarding();
@@ -178,6 +179,7 @@ export class TcpSession implements DownstreamConnectionHandle {
     const cluster = this.cluster!;
     cluster.stats.upstream_cx_connect_fail.inc();
     this.host!.stats.cxConnectFail++;
+    cluster.outlier?.putLocalOrigin(this.host!, 'connect-failed');
     this.up = null;
     this.releaseUpstream(true);
     socket.destroy();

@@ -226,7 +226,8 @@ test("a gRPC client's resources pass @grpc/grpc-js-xds's own resource validation
     [ENDPOINT_TYPE]: require(`${dir}/endpoint-resource-type.js`).EndpointResourceType,
   };
   const hash = config('DestinationRule', 'reviews', {
-    ...REVIEWS_DR.spec, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } },
+    ...REVIEWS_DR.spec,
+    trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } }, outlierDetection: { consecutive5xxErrors: 3, baseEjectionTime: { ms: 5000 } } },
   });
   const vs = config('VirtualService', 'reviews', {
     ...REVIEWS_VS.spec,
@@ -268,4 +269,50 @@ test('localityLbSetting distribute sets locality weights from the proxy locality
   const failover = get(g.generate(proxy, new Set()), ENDPOINT_TYPE, `outbound|9080||${fqdn('ratings')}`);
   assert.deepEqual(failover.endpoints.map((l: J) => [l.locality.zone, l.priority ?? 0]), [['a', 0], ['b', 1], ['c', 2]]);
   encodeAll(g.generate(proxy, new Set()));
+});
+
+test('DestinationRule outlierDetection becomes outlier_detection as Istio maps it, and Weft decodes it', () => {
+  const dr = (od: object, subsetOd?: object) => config('DestinationRule', 'reviews', {
+    ...REVIEWS_DR.spec,
+    trafficPolicy: { outlierDetection: od },
+    subsets: REVIEWS_DR.spec.subsets.map((s) => (s.name === 'v2' && subsetOd ? { ...s, trafficPolicy: { outlierDetection: subsetOd } } : s)),
+  });
+  const g = new MeshGenerator();
+  g.update(mesh([dr(
+    { consecutive5xxErrors: 0, consecutiveGatewayErrors: 3, interval: { ms: 500 }, baseEjectionTime: { ms: 600_000 }, maxEjectionPercent: 50, minHealthPercent: 30, splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2 },
+    { consecutive5xxErrors: 7 },
+  ), REVIEWS_VS]));
+  const res = g.generate(sidecarProxy('productpage'), new Set());
+  const base = get(res, CLUSTER_TYPE, `outbound|9080||${fqdn('reviews')}`);
+  assert.deepEqual(base.outlier_detection, {
+    enforcing_success_rate: 0,
+    consecutive_5xx: 0, enforcing_consecutive_5xx: 0,
+    consecutive_gateway_failure: 3, enforcing_consecutive_gateway_failure: 100,
+    interval: '0.5s', base_ejection_time: '600s', max_ejection_time: '600s', max_ejection_percent: 50,
+    split_external_local_origin_errors: true, consecutive_local_origin_failure: 2, enforcing_consecutive_local_origin_failure: 100,
+    enforcing_local_origin_success_rate: 0,
+  });
+  assert.deepEqual(base.common_lb_config, { healthy_panic_threshold: { value: 30 } });
+  const decoded = runDecoder(cluster, base, env());
+  assert.ok(decoded.ok, decoded.ok ? '' : decoded.errors.join('; '));
+  assert.deepEqual(decoded.value.outlierDetection, {
+    consecutive5xx: 0, enforcingConsecutive5xx: 0, consecutiveGatewayFailure: 3, enforcingConsecutiveGatewayFailure: 100,
+    intervalMs: 500, baseEjectionTimeMs: 600_000, maxEjectionTimeMs: 600_000, maxEjectionPercent: 50,
+    splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailure: 2, enforcingConsecutiveLocalOriginFailure: 100,
+  });
+  assert.equal(decoded.value.healthyPanicThresholdPercent, 30);
+
+  // The subset's own policy replaces the top-level one; minHealthPercent unset still turns panic off.
+  const v2 = get(res, CLUSTER_TYPE, `outbound|9080|v2|${fqdn('reviews')}`);
+  assert.deepEqual(v2.outlier_detection, { enforcing_success_rate: 0, consecutive_5xx: 7, enforcing_consecutive_5xx: 100 });
+  assert.deepEqual(v2.common_lb_config, { healthy_panic_threshold: { value: 0 } });
+  const v1 = runDecoder(cluster, get(res, CLUSTER_TYPE, `outbound|9080|v1|${fqdn('reviews')}`), env());
+  assert.ok(v1.ok && v1.value.outlierDetection?.consecutive5xx === 0, 'v1 inherits the top-level policy');
+  for (const [, o] of res.get(CLUSTER_TYPE)!) encodeFromJson(messageType(messageName(CLUSTER_TYPE)), o);
+
+  // Without outlierDetection nothing is sent.
+  g.update(mesh([REVIEWS_DR, REVIEWS_VS], { version: 2 }));
+  const plain = get(g.generate(sidecarProxy('productpage'), new Set()), CLUSTER_TYPE, `outbound|9080||${fqdn('reviews')}`);
+  assert.equal(plain.outlier_detection, undefined);
+  assert.equal(plain.common_lb_config, undefined);
 });
