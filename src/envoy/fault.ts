@@ -74,7 +74,7 @@ export const HTTP_FAULT = defineMessage({
 
 const noDownstreamNodes: Reader<string[]> = list(string);
 
-/** HTTPFault's fields. downstream_nodes is decoded only to refuse a non-empty list (not implemented). */
+/** HTTPFault's fields. downstream_nodes is decoded only to refuse a non-empty list (Weft has no downstream node matching). */
 export function faultFields(m: Msg): FaultConfig | undefined {
   const nodes = m.opt('downstream_nodes', noDownstreamNodes);
   if (nodes !== undefined && nodes.length > 0) {

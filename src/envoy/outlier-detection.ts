@@ -1,5 +1,5 @@
 // Decoder for envoy.config.cluster.v3.OutlierDetection (outlier_detection.proto): the consecutive
-// 5xx / gateway-failure / local-origin-failure detectors; success-rate and failure-percentage are not implemented.
+// 5xx / gateway-failure / local-origin-failure detectors; success-rate and failure-percentage fields are rejected as unsupported.
 
 import type { OutlierDetectionConfig } from '../proxy/config/types.js';
 import {

@@ -575,8 +575,8 @@ export interface ClusterConfig {
 }
 
 /**
- * envoy.config.cluster.v3.OutlierDetection, the consecutive-failure detectors (success-rate and
- * failure-percentage detection are not implemented). Durations in milliseconds, percents 0..100.
+ * envoy.config.cluster.v3.OutlierDetection, the consecutive-failure detectors (the success-rate and
+ * failure-percentage ones are rejected as unsupported). Durations in milliseconds, percents 0..100.
  */
 export interface OutlierDetectionConfig {
   /** consecutive_5xx; Envoy default 5. */
