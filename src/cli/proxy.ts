@@ -134,7 +134,7 @@ export async function runProxy(args: string[]): Promise<number> {
   }
   started = true;
   if (xds !== null && !stopping) {
-    server.holdReadiness(xds.initialized());
+    server.readiness.hold(xds.initialized());
     xds.start(server);
   }
   log.info('weft proxy started: %d listeners, %d clusters%s%s', loaded.value.listeners.length, loaded.value.clusters.length,

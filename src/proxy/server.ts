@@ -3,6 +3,7 @@
 // keep-alive connections survive, an invalid config is rejected and the old one kept), and
 // drains on shutdown.
 
+import { ReadinessGate } from './admin/readiness.js';
 import type { BootstrapConfig, FilterChainConfig } from './config/types.js';
 import { ClusterManager } from './cluster/manager.js';
 import { StatsStore } from '../observe/stats.js';
@@ -34,14 +35,8 @@ export class ProxyServer {
   private readonly listeners = new Map<string, ListenerRuntime>();
   private admin: AdminServer | null = null;
   private state: ServerState = 'PRE_INITIALIZING';
-  /** /ready also waits for this (the xDS client's initial fetch, as Envoy's init manager does). */
-  private gateOpen = true;
-
-  /** Keeps /ready at 503 until `until` resolves (e.g. the first xDS config is in force). */
-  holdReadiness(until: Promise<void>): void {
-    this.gateOpen = false;
-    void until.then(() => { this.gateOpen = true; });
-  }
+  /** /ready also waits for these holds (e.g. the xDS client's initial fetch). */
+  readonly readiness = new ReadinessGate();
   private readonly startedAt = Date.now();
   /** Access loggers by sink+format, shared across config versions so files stay open once. */
   private loggers = new Map<string, AccessLogger>();
@@ -187,7 +182,7 @@ export class ProxyServer {
         version: this.opts.version ?? '0.0.0', state: this.state, startedAt: this.startedAt,
         commandLineOptions: { args: this.opts.commandLine ?? [] }, node: this.config.node,
       }),
-      isReady: () => this.state === 'LIVE' && this.gateOpen,
+      isReady: () => this.state === 'LIVE' && this.readiness.isOpen,
       configDump: () => bootstrapConfigDump(this.config),
       clusters: () => this.clusters.all().map((c) => ({
         name: c.name,

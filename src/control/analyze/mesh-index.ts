@@ -2,6 +2,7 @@
 // mesh knows (registry services and ServiceEntry hosts), Istio's short-name resolution, and the
 // workloads behind a host. Istio's analyzers (pkg/config/analysis) answer the same questions.
 
+import { resolveConfigHost } from '../registry/names.js';
 import type { DestinationRuleSpec, Destination, GatewaySpec, ServiceEntrySpec, VirtualServiceSpec, WorkloadEntrySpec } from '../api/types.js';
 import type { AnalysisMessage, ConfigResource, MeshSnapshot } from '../model.js';
 
@@ -64,8 +65,7 @@ export class MeshIndex {
    * the referring resource's namespace: `reviews` in `default` → `reviews.default.svc.cluster.local`.
    */
   resolve(host: string, namespace: string): string {
-    if (host.includes('.') || host.includes('*')) return host;
-    return `${host}.${namespace}.svc.${this.mesh.domainSuffix}`;
+    return resolveConfigHost(host, namespace, this.mesh.domainSuffix);
   }
 
   /** Whether a (resolved) host is a registry service or covered by a ServiceEntry host. */

@@ -12,6 +12,17 @@ export function serviceHostname(name: string, namespace: string, suffix = DEFAUL
 }
 
 /**
+ * Istio's short-name rule for hosts in config (VirtualService, DestinationRule): a host without a
+ * dot (and not a wildcard) is a Kubernetes service in the referring resource's namespace
+ * (`reviews` in `default` → `reviews.default.svc.cluster.local`); anything else is kept as written.
+ * Narrower than qualifyHost, which follows Kubernetes DNS for names people type.
+ */
+export function resolveConfigHost(host: string, namespace: string, suffix = DEFAULT_DOMAIN_SUFFIX): string {
+  if (host.includes('.') || host.includes('*')) return host;
+  return serviceHostname(host, namespace, suffix);
+}
+
+/**
  * The fully qualified hostname `host` means when written in `namespace`: a bare name is in that
  * namespace, `name.ns` and `name.ns.svc` are completed with the suffix; anything else is kept.
  */

@@ -2,6 +2,7 @@
 // resource's namespace), exportTo visibility, Sidecar egress scoping, and which VirtualService /
 // DestinationRule / Gateway applies where (istio.io/latest/docs/reference/config/networking/).
 
+import { resolveConfigHost } from '../registry/names.js';
 import type { ConfigResource, MeshSnapshot, ProxyInfo, ServiceDef, Workload } from '../model.js';
 import type { DestinationRuleSpec, GatewaySpec, ServiceEntrySpec, SidecarSpec, VirtualServiceSpec } from '../api/types.js';
 
@@ -116,8 +117,7 @@ export class MeshIndex {
 
   /** Istio's short-name resolution: `reviews` in `default` → `reviews.default.svc.cluster.local`. */
   resolveHost(host: string, ns: string): string {
-    if (host.includes('*') || host.includes('.')) return host;
-    return `${host}.${ns}.svc.${this.suffix}`;
+    return resolveConfigHost(host, ns, this.suffix);
   }
 
   service(hostname: string): ServiceDef | undefined {

@@ -14,6 +14,7 @@
 // started from the same config. (A worker restarted after a reload that added port-0 listeners
 // may count them differently; fixed ports have no such caveat.)
 
+import { ReadinessGate } from '../admin/readiness.js';
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { createLogger, getLevel, setLevel } from '../../observe/logger.js';
@@ -113,14 +114,8 @@ export class WorkerPrimary {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private state: ServerState = 'PRE_INITIALIZING';
-  /** /ready also waits for this (the xDS client's initial fetch, as Envoy's init manager does). */
-  private gateOpen = true;
-
-  /** Keeps /ready at 503 until `until` resolves (e.g. the first xDS config is in force). */
-  holdReadiness(until: Promise<void>): void {
-    this.gateOpen = false;
-    void until.then(() => { this.gateOpen = true; });
-  }
+  /** /ready also waits for these holds (e.g. the xDS client's initial fetch). */
+  readonly readiness = new ReadinessGate();
   private readonly startedAt = Date.now();
   private admin: AdminServer | null = null;
   private boundAdminPort = 0;
@@ -394,7 +389,7 @@ export class WorkerPrimary {
         version: this.opts.version ?? '0.0.0', state: this.state, startedAt: this.startedAt,
         commandLineOptions: { args: this.opts.commandLine ?? [], concurrency: this.opts.concurrency }, node: this.config.node,
       }),
-      isReady: () => this.state === 'LIVE' && this.gateOpen,
+      isReady: () => this.state === 'LIVE' && this.readiness.isOpen,
       // The primary's view: the config every worker applied (listener ports as configured; /listeners shows the bound ones).
       configDump: () => bootstrapConfigDump(this.config),
       clusters: () => this.clustersView,

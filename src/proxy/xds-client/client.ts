@@ -604,9 +604,4 @@ export class XdsClient extends EventEmitter {
   }
 }
 
-/** Whether a bootstrap wants an xDS client. */
-export function usesXds(b: BootstrapConfig): boolean {
-  return b.dynamicResources?.ads != null;
-}
-
 export { listenerRdsNames };
