@@ -1,0 +1,213 @@
+// The adversarial suite's harness (test/adversarial/): the proxy runs as its own process so its
+// RSS and open file descriptors can be read from /proc while an attack runs; a bystander client
+// keeps sending ordinary requests beside the attack and reports its latency; raw HTTP/2 frames
+// are built by hand so that an attack can send what no well-behaved client library would.
+
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startWeft, type WeftProcess } from './process.js';
+
+export interface ProxyChild {
+  proc: WeftProcess;
+  pid: number;
+  /** Port of a listener by name (from the proxy's `listener NAME on ADDR:PORT` log line). */
+  port(listener: string): number;
+  adminPort: number;
+  /** Resident set size of the proxy process, in bytes (/proc/PID/status VmRSS). */
+  rss(): number;
+  /** Open file descriptors of the proxy process (/proc/PID/fd). */
+  fds(): number;
+  /** A counter or gauge from the admin /stats?format=json (0 when absent). */
+  stat(name: string): Promise<number>;
+  /** SIGTERM, wait for exit, remove the temp dir. */
+  close(): Promise<void>;
+}
+
+/**
+ * Writes `yaml` (a bootstrap with an `admin` block on port 0 and listeners on port 0) to a temp
+ * file and starts `weft proxy -c FILE --concurrency 1` (plus `args`). Resolves once the admin
+ * port and every named listener in `listeners` are announced.
+ */
+export async function startProxyChild(yaml: string, listeners: string[], args: string[] = []): Promise<ProxyChild> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-adv-'));
+  const file = join(dir, 'bootstrap.yaml');
+  writeFileSync(file, yaml);
+  const proc = startWeft(['proxy', '-c', file, '--concurrency', '1', '--log-level', 'info', ...args]);
+  const ports = new Map<string, number>();
+  try {
+    const admin = await proc.waitFor(/admin listening on [^\s]+:(\d+)/);
+    for (const l of listeners) {
+      const m = await proc.waitFor(new RegExp(`listener ${l} on [^\\s]+:(\\d+)`));
+      ports.set(l, Number(m[1]));
+    }
+    await proc.waitFor(/weft proxy started/);
+    const pid = proc.child.pid!;
+    const adminPort = Number(admin[1]);
+    return {
+      proc, pid, adminPort,
+      port(name) {
+        const p = ports.get(name);
+        if (p === undefined) throw new Error(`listener ${name} was not awaited`);
+        return p;
+      },
+      rss() {
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+        return m ? Number(m[1]) * 1024 : 0;
+      },
+      fds: () => readdirSync(`/proc/${pid}/fd`).length,
+      async stat(name) {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json`);
+        const body = await res.json() as { stats: Array<{ name: string; value?: number }> };
+        return body.stats.find((s) => s.name === name)?.value ?? 0;
+      },
+      async close() {
+        proc.kill('SIGTERM');
+        await proc.exited;
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    proc.kill('SIGKILL');
+    await proc.exited;
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export interface BystanderReport {
+  /** Requests that got a complete 200. */
+  ok: number;
+  /** Requests that failed (other status, reset, error). */
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/**
+ * An ordinary client beside the attack: one keep-alive HTTP/1.1 connection (reopened if the
+ * proxy closes it) sending `GET path` one after another until stop() is called.
+ */
+export function bystander(port: number, path = '/'): { stop(): Promise<BystanderReport> } {
+  const lat: number[] = [];
+  let ok = 0, errors = 0, running = true;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => { done = r; });
+  const agentLoop = async () => {
+    while (running) {
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
+        await res.arrayBuffer();
+        if (res.status === 200) ok++; else errors++;
+      } catch { errors++; }
+      lat.push(performance.now() - t0);
+    }
+    done();
+  };
+  void agentLoop();
+  return {
+    async stop() {
+      running = false;
+      await finished;
+      const s = lat.slice().sort((a, b) => a - b);
+      const q = (p: number) => s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+      return { ok, errors, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: s[s.length - 1] ?? 0 };
+    },
+  };
+}
+
+/** Resolves when `cond()` holds, checking after each macrotask turn (at most every 20 ms); rejects after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Opens a TCP connection to 127.0.0.1:port and resolves once it is connected. */
+export function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.off('error', reject); resolve(s); });
+    s.once('error', reject);
+  });
+}
+
+// ─────────────────────────── raw HTTP/2 frames (RFC 9113 §4, §6) ───────────────────────────
+
+export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+export const FrameType = {
+  DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6,
+  GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9,
+} as const;
+export const Flag = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
+
+/** One frame: 9-byte header + payload. */
+export function h2Frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type; h[4] = flags;
+  h.writeUInt32BE(streamId & 0x7fffffff, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/** A SETTINGS frame from [id, value] pairs (ids: 1 table size, 3 max streams, 4 initial window, 5 max frame, 6 max header list). */
+export function h2Settings(pairs: Array<[number, number]> = []): Buffer {
+  const p = Buffer.alloc(6 * pairs.length);
+  pairs.forEach(([id, v], i) => { p.writeUInt16BE(id, i * 6); p.writeUInt32BE(v, i * 6 + 2); });
+  return h2Frame(FrameType.SETTINGS, 0, 0, p);
+}
+
+export function h2WindowUpdate(streamId: number, increment: number): Buffer {
+  const p = Buffer.alloc(4); p.writeUInt32BE(increment, 0);
+  return h2Frame(FrameType.WINDOW_UPDATE, 0, streamId, p);
+}
+
+export function h2RstStream(streamId: number, code = 0x8 /* CANCEL */): Buffer {
+  const p = Buffer.alloc(4); p.writeUInt32BE(code, 0);
+  return h2Frame(FrameType.RST_STREAM, 0, streamId, p);
+}
+
+/** HPACK literal header fields without indexing, new names, no Huffman (RFC 7541 §6.2.2). */
+export function hpackLiterals(headers: Array<[string, string]>): Buffer {
+  const parts: Buffer[] = [];
+  const int7 = (n: number): Buffer => {
+    if (n < 127) return Buffer.from([n]);
+    const out = [127]; n -= 127;
+    while (n >= 128) { out.push((n & 0x7f) | 0x80); n >>>= 7; }
+    out.push(n);
+    return Buffer.from(out);
+  };
+  for (const [name, value] of headers) {
+    const n = Buffer.from(name, 'latin1'), v = Buffer.from(value, 'latin1');
+    parts.push(Buffer.from([0x00]), int7(n.length), n, int7(v.length), v);
+  }
+  return Buffer.concat(parts);
+}
+
+/** A HEADERS frame (END_HEADERS set) for a request with the given pseudo-headers and fields. */
+export function h2Request(streamId: number, headers: Array<[string, string]>, endStream: boolean): Buffer {
+  return h2Frame(FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), streamId, hpackLiterals(headers));
+}
+
+/** Splits a byte stream of HTTP/2 frames; returns whole frames and keeps the rest for the next call. */
+export class FrameReader {
+  private buf = Buffer.alloc(0);
+  push(d: Buffer): Array<{ type: number; flags: number; streamId: number; payload: Buffer }> {
+    this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+    const out: Array<{ type: number; flags: number; streamId: number; payload: Buffer }> = [];
+    while (this.buf.length >= 9) {
+      const len = this.buf.readUIntBE(0, 3);
+      if (this.buf.length < 9 + len) break;
+      out.push({ type: this.buf[3]!, flags: this.buf[4]!, streamId: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) });
+      this.buf = this.buf.subarray(9 + len);
+    }
+    return out;
+  }
+}
