@@ -198,7 +198,7 @@ export function h2Request(streamId: number, headers: Array<[string, string]>, en
 
 /** Splits a byte stream of HTTP/2 frames; returns whole frames and keeps the rest for the next call. */
 export class FrameReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   push(d: Buffer): Array<{ type: number; flags: number; streamId: number; payload: Buffer }> {
     this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
     const out: Array<{ type: number; flags: number; streamId: number; payload: Buffer }> = [];
