@@ -19,6 +19,7 @@ const DEFAULTS = {
   streamIdleTimeoutMs: 300_000,
   requestHeadersTimeoutMs: 0,
   maxRequestHeadersKb: 60,
+  maxHeadersCount: 100,
 };
 
 const HTTP_FILTER = defineMessage({
@@ -92,7 +93,7 @@ const rds = message(RDS, (m) => {
   return configSource === undefined || routeConfigName === undefined ? undefined : { routeConfigName, configSource };
 });
 
-const hcmCommonOptions = commonHttpProtocolOptions(['idle_timeout']);
+const hcmCommonOptions = commonHttpProtocolOptions(['idle_timeout', 'max_headers_count', 'headers_with_underscores_action', 'max_connection_duration', 'max_requests_per_connection']);
 /** Inline route configs are validated against the static clusters by default, as in Envoy. */
 const inlineRouteConfiguration = routeConfiguration(true);
 
@@ -124,6 +125,10 @@ export const httpConnectionManagerExtension: Extension<'network_filter'> = {
       requestHeadersTimeoutMs: m.get('request_headers_timeout', duration, DEFAULTS.requestHeadersTimeoutMs),
       streamIdleTimeoutMs: m.get('stream_idle_timeout', duration, DEFAULTS.streamIdleTimeoutMs),
       maxRequestHeadersKb: m.get('max_request_headers_kb', wrapped(integer(1, 8192)), DEFAULTS.maxRequestHeadersKb),
+      maxHeadersCount: common?.maxHeadersCount ?? DEFAULTS.maxHeadersCount,
+      headersWithUnderscoresAction: common?.headersWithUnderscoresAction ?? 'ALLOW',
+      maxConnectionDurationMs: common?.maxConnectionDurationMs ?? 0,
+      maxRequestsPerConnection: common?.maxRequestsPerConnection ?? 0,
       upgradeConfigs: m.get('upgrade_configs', list(upgradeConfig), []),
       http2: m.get('http2_protocol_options', downstreamHttp2ProtocolOptions, HTTP2_DEFAULTS),
       httpFilters,

@@ -3,7 +3,7 @@
 // the two places Weft reads them: the HTTP connection manager and clusters' upstream options.
 
 import type { Http2Options, Http2ProtocolOptions } from '../proxy/config/types.js';
-import { defineMessage, duration, integer, message, uint32, wrapped, bool, type Msg, type Reader } from './decode/readers.js';
+import { defineMessage, duration, enumeration, integer, message, uint32, wrapped, bool, type Msg, type Reader } from './decode/readers.js';
 
 const HTTP_PROTOCOL_OPTIONS_FIELDS = [
   'idle_timeout', 'max_connection_duration', 'max_headers_count', 'max_response_headers_kb', 'max_stream_duration',
@@ -24,10 +24,17 @@ function only(all: readonly string[], supported: readonly string[]): { fields: r
 export interface CommonHttpProtocolOptions {
   readonly idleTimeoutMs: number | undefined;
   readonly maxRequestsPerConnection: number | undefined;
+  readonly maxConnectionDurationMs: number | undefined;
+  readonly maxHeadersCount: number | undefined;
+  readonly headersWithUnderscoresAction: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER' | undefined;
 }
 
-/** envoy.config.core.v3.HttpProtocolOptions with the given fields supported (a subset of idle_timeout, max_requests_per_connection). */
-export function commonHttpProtocolOptions(supported: readonly ('idle_timeout' | 'max_requests_per_connection')[]): Reader<CommonHttpProtocolOptions> {
+type CommonField = 'idle_timeout' | 'max_requests_per_connection' | 'max_connection_duration' | 'max_headers_count' | 'headers_with_underscores_action';
+
+const underscoresAction = enumeration({ ALLOW: 0, REJECT_REQUEST: 1, DROP_HEADER: 2 });
+
+/** envoy.config.core.v3.HttpProtocolOptions with the given fields supported (the others are config errors). */
+export function commonHttpProtocolOptions(supported: readonly CommonField[]): Reader<CommonHttpProtocolOptions> {
   const spec = defineMessage({
     name: 'envoy.config.core.v3.HttpProtocolOptions',
     ...only(HTTP_PROTOCOL_OPTIONS_FIELDS, supported),
@@ -35,6 +42,9 @@ export function commonHttpProtocolOptions(supported: readonly ('idle_timeout' | 
   return message(spec, (m) => ({
     idleTimeoutMs: m.opt('idle_timeout', duration),
     maxRequestsPerConnection: m.opt('max_requests_per_connection', wrapped(uint32)),
+    maxConnectionDurationMs: m.opt('max_connection_duration', duration),
+    maxHeadersCount: m.opt('max_headers_count', wrapped(integer(1, 2_147_483_647))),
+    headersWithUnderscoresAction: m.opt('headers_with_underscores_action', underscoresAction),
   }));
 }
 
@@ -70,18 +80,38 @@ export const DEFAULT_HTTP2_OPTIONS: Http2Options = Object.freeze({
   initialConnectionWindowSize: 268_435_456,
 });
 
-/** The downstream defaults: the same settings, extended CONNECT off. */
-export const HTTP2_DEFAULTS: Http2ProtocolOptions = Object.freeze({ ...DEFAULT_HTTP2_OPTIONS, allowConnect: false });
+/** Envoy's HTTP/2 flood-protection defaults (protocol.proto). */
+const FLOOD_DEFAULTS = {
+  maxOutboundFrames: 10_000,
+  maxOutboundControlFrames: 1_000,
+  maxConsecutiveInboundFramesWithEmptyPayload: 1,
+  maxInboundPriorityFramesPerStream: 100,
+  maxInboundWindowUpdateFramesPerDataFrameSent: 10,
+} as const;
+
+/**
+ * The downstream defaults. Weft differs from Envoy on purpose here: a connection manager faces
+ * clients it does not control, so it takes Envoy's edge-proxy recommendation (100 concurrent
+ * streams, 64 KiB stream window, 1 MiB connection window) instead of Envoy's 2^31-1 / 256 MiB.
+ */
+export const HTTP2_DEFAULTS: Http2ProtocolOptions = Object.freeze({
+  hpackTableSize: 4096,
+  maxConcurrentStreams: 100,
+  initialStreamWindowSize: 65_536,
+  initialConnectionWindowSize: 1_048_576,
+  allowConnect: false,
+  ...FLOOD_DEFAULTS,
+});
 
 const HTTP2_SETTINGS = ['hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size', 'initial_connection_window_size'] as const;
 const windowSize = wrapped(integer(65_535, 2_147_483_647));
 
-function http2Settings(m: Msg): Http2Options {
+function http2Settings(m: Msg, defaults: Http2Options = DEFAULT_HTTP2_OPTIONS): Http2Options {
   return {
-    hpackTableSize: m.get('hpack_table_size', wrapped(uint32), DEFAULT_HTTP2_OPTIONS.hpackTableSize),
-    maxConcurrentStreams: m.get('max_concurrent_streams', wrapped(integer(1, 2_147_483_647)), DEFAULT_HTTP2_OPTIONS.maxConcurrentStreams),
-    initialStreamWindowSize: m.get('initial_stream_window_size', windowSize, DEFAULT_HTTP2_OPTIONS.initialStreamWindowSize),
-    initialConnectionWindowSize: m.get('initial_connection_window_size', windowSize, DEFAULT_HTTP2_OPTIONS.initialConnectionWindowSize),
+    hpackTableSize: m.get('hpack_table_size', wrapped(uint32), defaults.hpackTableSize),
+    maxConcurrentStreams: m.get('max_concurrent_streams', wrapped(integer(1, 2_147_483_647)), defaults.maxConcurrentStreams),
+    initialStreamWindowSize: m.get('initial_stream_window_size', windowSize, defaults.initialStreamWindowSize),
+    initialConnectionWindowSize: m.get('initial_connection_window_size', windowSize, defaults.initialConnectionWindowSize),
   };
 }
 
@@ -96,7 +126,21 @@ export const http2ProtocolOptions: Reader<Http2Options> = message(
  * manager): the SETTINGS Weft sends, its connection window and extended CONNECT. The flood
  * limits, metadata, custom settings and keepalive PINGs are not supported (config errors).
  */
+const FLOOD_LIMITS = [
+  'max_outbound_frames', 'max_outbound_control_frames', 'max_consecutive_inbound_frames_with_empty_payload',
+  'max_inbound_priority_frames_per_stream', 'max_inbound_window_update_frames_per_data_frame_sent',
+] as const;
+const floodLimit = wrapped(integer(1, 2_147_483_647));
+
 export const downstreamHttp2ProtocolOptions: Reader<Http2ProtocolOptions> = message(
-  defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, [...HTTP2_SETTINGS, 'allow_connect']) }),
-  (m) => ({ ...http2Settings(m), allowConnect: m.get('allow_connect', bool, HTTP2_DEFAULTS.allowConnect) }),
+  defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, [...HTTP2_SETTINGS, 'allow_connect', ...FLOOD_LIMITS]) }),
+  (m) => ({
+    ...http2Settings(m, HTTP2_DEFAULTS),
+    allowConnect: m.get('allow_connect', bool, HTTP2_DEFAULTS.allowConnect),
+    maxOutboundFrames: m.get('max_outbound_frames', floodLimit, FLOOD_DEFAULTS.maxOutboundFrames),
+    maxOutboundControlFrames: m.get('max_outbound_control_frames', floodLimit, FLOOD_DEFAULTS.maxOutboundControlFrames),
+    maxConsecutiveInboundFramesWithEmptyPayload: m.get('max_consecutive_inbound_frames_with_empty_payload', wrapped(uint32), FLOOD_DEFAULTS.maxConsecutiveInboundFramesWithEmptyPayload),
+    maxInboundPriorityFramesPerStream: m.get('max_inbound_priority_frames_per_stream', wrapped(uint32), FLOOD_DEFAULTS.maxInboundPriorityFramesPerStream),
+    maxInboundWindowUpdateFramesPerDataFrameSent: m.get('max_inbound_window_update_frames_per_data_frame_sent', floodLimit, FLOOD_DEFAULTS.maxInboundWindowUpdateFramesPerDataFrameSent),
+  }),
 );

@@ -207,6 +207,16 @@ export interface UpgradeConfig {
 export interface Http2ProtocolOptions extends Http2Options {
   /** Extended CONNECT (RFC 8441, SETTINGS_ENABLE_CONNECT_PROTOCOL); default false. */
   readonly allowConnect: boolean;
+  /** Envoy's flood protections (protocol.proto), with Envoy's defaults: 10000. */
+  readonly maxOutboundFrames: number;
+  /** Default 1000. */
+  readonly maxOutboundControlFrames: number;
+  /** Default 1. */
+  readonly maxConsecutiveInboundFramesWithEmptyPayload: number;
+  /** Default 100. */
+  readonly maxInboundPriorityFramesPerStream: number;
+  /** Default 10. */
+  readonly maxInboundWindowUpdateFramesPerDataFrameSent: number;
 }
 
 export interface HttpConnectionManagerConfig {
@@ -232,6 +242,14 @@ export interface HttpConnectionManagerConfig {
   readonly streamIdleTimeoutMs: number;
   /** Envoy default 60. */
   readonly maxRequestHeadersKb: number;
+  /** common_http_protocol_options.max_headers_count: requests with more header fields get 431 (HTTP/1.1) or a stream reset (HTTP/2). Envoy default 100. */
+  readonly maxHeadersCount: number;
+  /** common_http_protocol_options.headers_with_underscores_action; Envoy default ALLOW. */
+  readonly headersWithUnderscoresAction: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER';
+  /** common_http_protocol_options.max_connection_duration; 0 (default) disables. Drained as Envoy does (Connection: close / GOAWAY). */
+  readonly maxConnectionDurationMs: number;
+  /** common_http_protocol_options.max_requests_per_connection; 0 (default) is unlimited. */
+  readonly maxRequestsPerConnection: number;
   readonly upgradeConfigs: readonly UpgradeConfig[];
   /** http2_protocol_options (Envoy's defaults when absent). */
   readonly http2: Http2ProtocolOptions;
