@@ -11,7 +11,9 @@ import { address, formatAddress } from './core.js';
 import { Ctx, type ClusterReference, type DecodeEnv } from './decode/context.js';
 import { deepFreeze } from './decode/freeze.js';
 import type { DecodeResult } from './decode/result.js';
-import { defineMessage, list, message, readMessage, string, struct, type Msg, type Reader } from './decode/readers.js';
+import {
+  asList, defineMessage, isObject, itemCtx, list, message, readMessage, string, struct, type Msg, type Reader,
+} from './decode/readers.js';
 import type { ExtensionLookup } from './decode/typed.js';
 import { builtinExtensions } from './extensions.js';
 import { listener } from './listener.js';
@@ -89,47 +91,70 @@ const BOOTSTRAP = defineMessage({
 /** Decodes a repeated field keeping each item's input index (for cross-checks with precise paths). */
 function indexed<T>(m: Msg, field: string, item: Reader<T>): { index: number; value: T }[] {
   const raw = m.raw(field);
-  if (raw === undefined) return [];
   const ctx = m.at(field);
-  if (!Array.isArray(raw)) {
-    ctx.expected('a list', raw);
-    return [];
-  }
   const out: { index: number; value: T }[] = [];
-  raw.forEach((x, index) => {
-    const value = item(ctx.index(index), x);
+  asList(raw).forEach((x, index) => {
+    const value = item(itemCtx(ctx, raw, index), x);
     if (value !== undefined) out.push({ index, value });
   });
   return out;
 }
 
+/**
+ * The names of the items of a repeated field that failed to decode (when their `name` is a string):
+ * references to them are not reported again as references to something missing.
+ */
+function rejectedNames(raw: unknown, decoded: readonly { index: number }[]): Set<string> {
+  const ok = new Set(decoded.map((d) => d.index));
+  const out = new Set<string>();
+  asList(raw).forEach((x, i) => {
+    if (!ok.has(i) && isObject(x) && typeof x.name === 'string') out.add(x.name);
+  });
+  return out;
+}
+
 /** Reports items whose `key` repeats an earlier item's. */
-function checkUnique<T>(ctx: Ctx, items: readonly { index: number; value: T }[], field: string, key: (v: T) => string, what: string): void {
+function checkUnique<T>(ctx: Ctx, raw: unknown, items: readonly { index: number; value: T }[], field: string,
+                        key: (v: T) => string, what: string): void {
   const seen = new Map<string, number>();
   for (const { index, value } of items) {
     const k = key(value);
     const first = seen.get(k);
     if (first === undefined) seen.set(k, index);
-    else ctx.index(index).field(field).expected(`${what} not already used (by [${first}])`, k);
+    else itemCtx(ctx, raw, index).field(field).expected(`${what} not already used (by [${first}])`, k);
   }
 }
 
-function staticResources(m: Msg): { listeners: ListenerConfig[]; clusters: ClusterConfig[] } {
-  const listeners = indexed(m, 'listeners', listener);
-  const clusters = indexed(m, 'clusters', cluster);
-  checkUnique(m.at('listeners'), listeners, 'name', (l) => l.name, 'a listener name');
-  // Port 0 asks the OS for a free port, so several listeners may share it.
-  const bound = listeners.filter((l) => l.value.address.port !== 0);
-  checkUnique(m.at('listeners'), bound, 'address', (l) => formatAddress(l.address).toLowerCase(), 'an address');
-  checkUnique(m.at('clusters'), clusters, 'name', (c) => c.name, 'a cluster name');
-  return { listeners: listeners.map((l) => l.value), clusters: clusters.map((c) => c.value) };
+interface StaticResources {
+  listeners: ListenerConfig[];
+  clusters: ClusterConfig[];
+  /** Names of clusters that were rejected (their errors are already reported). */
+  rejectedClusters: ReadonlySet<string>;
 }
 
-/** Every cluster a route names must be a static cluster (Envoy's validate_clusters for static configs). */
-function checkClusterReferences(root: Ctx, refs: readonly ClusterReference[], clusters: readonly ClusterConfig[]): void {
-  const names = new Set(clusters.map((c) => c.name));
+function staticResources(m: Msg): StaticResources {
+  const listeners = indexed(m, 'listeners', listener);
+  const clusters = indexed(m, 'clusters', cluster);
+  checkUnique(m.at('listeners'), m.raw('listeners'), listeners, 'name', (l) => l.name, 'a listener name');
+  // Port 0 asks the OS for a free port, so several listeners may share it.
+  const bound = listeners.filter((l) => l.value.address.port !== 0);
+  checkUnique(m.at('listeners'), m.raw('listeners'), bound, 'address', (l) => formatAddress(l.address).toLowerCase(), 'an address');
+  checkUnique(m.at('clusters'), m.raw('clusters'), clusters, 'name', (c) => c.name, 'a cluster name');
+  return {
+    listeners: listeners.map((l) => l.value),
+    clusters: clusters.map((c) => c.value),
+    rejectedClusters: rejectedNames(m.raw('clusters'), clusters),
+  };
+}
+
+/**
+ * Every cluster a route names must be a static cluster (Envoy's validate_clusters for static
+ * configs). A name of a cluster that was rejected is not reported again at the route.
+ */
+function checkClusterReferences(root: Ctx, refs: readonly ClusterReference[], resources: StaticResources): void {
+  const names = new Set(resources.clusters.map((c) => c.name));
   for (const ref of refs) {
-    if (!names.has(ref.name)) {
+    if (!names.has(ref.name) && !resources.rejectedClusters.has(ref.name)) {
       new Ctx(ref.path, root.errors, root.env).expected('the name of a cluster in static_resources.clusters', ref.name);
     }
   }
@@ -139,10 +164,10 @@ function checkClusterReferences(root: Ctx, refs: readonly ClusterReference[], cl
  * `{ads: {}}` config sources need dynamic_resources.ads_config, and its envoy_grpc cluster must be
  * a static cluster (the control plane has to be reachable before any CDS arrives).
  */
-function checkAdsUse(m: Msg, dynamic: DynamicResourcesConfig | undefined,
-                     resources: { listeners: ListenerConfig[]; clusters: ClusterConfig[] }): void {
+function checkAdsUse(m: Msg, dynamic: DynamicResourcesConfig | undefined, resources: StaticResources): void {
   const target = dynamic?.ads?.target;
-  if (target?.kind === 'envoy_grpc' && !resources.clusters.some((c) => c.name === target.clusterName)) {
+  if (target?.kind === 'envoy_grpc' && !resources.clusters.some((c) => c.name === target.clusterName)
+    && !resources.rejectedClusters.has(target.clusterName)) {
     m.at('dynamic_resources').field('ads_config').field('grpc_services').index(0).field('envoy_grpc').field('cluster_name')
       .expected('the name of a cluster in static_resources.clusters', target.clusterName);
   }
@@ -179,7 +204,7 @@ export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): D
 
   const nodeConfig = m.get('node', node, EMPTY_NODE);
   const adminConfig = m.get('admin', admin, null);
-  let resources: { listeners: ListenerConfig[]; clusters: ClusterConfig[] } = { listeners: [], clusters: [] };
+  let resources: StaticResources = { listeners: [], clusters: [], rejectedClusters: new Set() };
   if (m.has('static_resources')) {
     const sm = readMessage(m.at('static_resources'), m.raw('static_resources'), STATIC_RESOURCES);
     if (sm !== undefined) resources = staticResources(sm);
@@ -187,7 +212,7 @@ export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): D
   const dynamic = m.opt('dynamic_resources', dynamicResources);
   // With CDS, routes may name clusters that arrive later (503 NC until then), so only a static
   // bootstrap has its cluster references checked.
-  if (dynamic?.cds == null) checkClusterReferences(root, env.clusterRefs, resources.clusters);
+  if (dynamic?.cds == null) checkClusterReferences(root, env.clusterRefs, resources);
   checkAdsUse(m, dynamic, resources);
 
   if (root.errors.length > 0) return { ok: false, errors: root.errors };

@@ -297,9 +297,12 @@ const edsClusterConfig = message(EDS_CLUSTER_CONFIG, (m) => {
 export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
   const name = m.req('name', nonEmptyString);
   m.oneof(['type'], { required: false, others: ['cluster_type'] });
-  const type = supportedValue(m.at('type'), m.get('type', discoveryTypeEnum, 'STATIC'), ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS'] as const);
+  // An invalid type or lb_policy is undefined here (not the default), so that the checks that depend
+  // on it (endpoint address kinds, eds_cluster_config, the lb config) are skipped rather than run
+  // against a default the config did not ask for.
+  const type = supportedValue(m.at('type'), m.orDefault('type', discoveryTypeEnum, 'STATIC'), ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS'] as const);
   const lbPolicy: LbPolicy | undefined = supportedValue(
-    m.at('lb_policy'), m.get('lb_policy', lbPolicyEnum, 'ROUND_ROBIN'),
+    m.at('lb_policy'), m.orDefault('lb_policy', lbPolicyEnum, 'ROUND_ROBIN'),
     ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'] as const,
   );
 
@@ -323,8 +326,8 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
     if (edsConfig !== undefined && name !== undefined) {
       eds = { serviceName: edsConfig.serviceName || name, configSource: edsConfig.configSource };
     }
-  } else if (m.has('eds_cluster_config')) {
-    m.at('eds_cluster_config').fail(`expected only with type EDS, got type ${type ?? 'unknown'}`);
+  } else if (m.has('eds_cluster_config') && type !== undefined) {
+    m.at('eds_cluster_config').fail(`expected only with type EDS, got type ${type}`);
   }
   const endpoints = type === undefined || type === 'EDS' ? [] : m.get('load_assignment', loadAssignment(type), []);
   const breakers = m.get('circuit_breakers', circuitBreakers, DEFAULT_THRESHOLDS);

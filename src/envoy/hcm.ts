@@ -6,8 +6,8 @@ import { accessLog } from './access-log.js';
 import { adsConfigSource } from './config-source.js';
 import type { Ctx } from './decode/context.js';
 import {
-  bool, defineMessage, duration, enumeration, integer, list, message, nonEmptyString, string, supportedValue,
-  uint32, wrapped, type Reader,
+  asList, bool, defineMessage, duration, enumeration, integer, list, message, nonEmptyString, string, supportedValue,
+  itemCtx, uint32, wrapped, type Reader,
 } from './decode/readers.js';
 import { typedConfig, type Extension } from './decode/typed.js';
 import { commonHttpProtocolOptions, downstreamHttp1ProtocolOptions, downstreamHttp2ProtocolOptions, HTTP2_DEFAULTS } from './protocol-options.js';
@@ -34,18 +34,26 @@ const httpFilter: Reader<HttpFilterConfig> = message(HTTP_FILTER, (m) => {
   return which === undefined ? undefined : m.opt('typed_config', typedConfig('http_filter', { name }));
 });
 
-/** The router must be present and last (it is terminal). */
+/** A non-empty filter list must end with the router, and have it only there (it is terminal). */
 function checkRouterLast(ctx: Ctx, raw: unknown, filters: readonly HttpFilterConfig[]): void {
-  if (!Array.isArray(raw) || filters.length !== raw.length) return; // item errors already reported
+  const items = asList(raw);
+  if (filters.length !== items.length) return; // item errors already reported
   filters.forEach((f, i) => {
     if (f.kind === 'router' && i !== filters.length - 1) {
-      ctx.index(i).expected('the router filter only as the last HTTP filter', raw[i]);
+      itemCtx(ctx, raw, i).expected('the router filter only as the last HTTP filter', items[i]);
     }
   });
   if (filters.at(-1)?.kind !== 'router') {
     ctx.expected('a list of HTTP filters ending with the router (envoy.extensions.filters.http.router.v3.Router)', raw);
   }
 }
+
+/**
+ * The filters when http_filters is absent or empty: the router alone. Envoy accepts such an HTTP
+ * connection manager too (the field has no minimum), but then has no terminal filter and never
+ * answers; routing is the only useful reading of it.
+ */
+const IMPLICIT_FILTERS: readonly HttpFilterConfig[] = [{ kind: 'router', name: 'envoy.filters.http.router' }];
 
 const UPGRADE_CONFIG = defineMessage({
   name: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig',
@@ -109,8 +117,11 @@ export const httpConnectionManagerExtension: Extension<'network_filter'> = {
     const rdsConfig = which === 'rds' ? m.opt('rds', rds) : undefined;
     const common = m.opt('common_http_protocol_options', hcmCommonOptions);
     m.opt('http_protocol_options', downstreamHttp1ProtocolOptions);
-    const httpFilters = m.req('http_filters', list(httpFilter)) ?? [];
-    if (m.has('http_filters')) checkRouterLast(m.at('http_filters'), m.raw('http_filters'), httpFilters);
+    let httpFilters: readonly HttpFilterConfig[] = IMPLICIT_FILTERS;
+    if (asList(m.raw('http_filters')).length > 0) {
+      httpFilters = m.opt('http_filters', list(httpFilter)) ?? [];
+      checkRouterLast(m.at('http_filters'), m.raw('http_filters'), httpFilters);
+    }
     const config: HttpConnectionManagerConfig = {
       kind: 'http_connection_manager',
       statPrefix: statPrefix ?? '',

@@ -4,7 +4,9 @@
 import type { FilterChainConfig, FilterChainMatchConfig, ListenerConfig, NetworkFilterConfig } from '../proxy/config/types.js';
 import { address, cidrRange, formatAddress, isHostname } from './core.js';
 import type { Ctx } from './decode/context.js';
-import { bool, defineMessage, duration, integer, list, message, reader, string, uint32, wrapped, type Reader } from './decode/readers.js';
+import {
+  asList, bool, defineMessage, duration, integer, isObject, itemCtx, list, message, reader, string, uint32, wrapped, type Reader,
+} from './decode/readers.js';
 import { typedConfig } from './decode/typed.js';
 import { listenerFilter, transportSocket } from './tls.js';
 
@@ -56,11 +58,12 @@ const networkFilter: Reader<NetworkFilterConfig> = message(FILTER, (m) => {
 
 /** Only the last network filter may be terminal; the HTTP connection manager and the TCP proxy always are. */
 function checkTerminalLast(ctx: Ctx, raw: unknown, filters: readonly NetworkFilterConfig[]): void {
-  if (!Array.isArray(raw) || filters.length !== raw.length) return;
+  const items = asList(raw);
+  if (filters.length !== items.length) return;
   filters.forEach((f, i) => {
     if (i !== filters.length - 1 && (f.kind === 'http_connection_manager' || f.kind === 'tcp_proxy')) {
       const name = f.kind === 'tcp_proxy' ? 'tcp_proxy' : 'http_connection_manager';
-      ctx.index(i).expected(`the ${name} (a terminal filter) only as the last filter`, raw[i]);
+      ctx.index(i).expected(`the ${name} (a terminal filter) only as the last filter`, items[i]);
     }
   });
 }
@@ -114,18 +117,19 @@ export const listener: Reader<ListenerConfig> = message(LISTENER, (m) => {
   const addr = m.req('address', listenerAddress);
   const chains = m.get('filter_chains', list(filterChain), []);
   const defaultChain = m.opt('default_filter_chain', filterChain);
-  if (!m.has('filter_chains') && !m.has('default_filter_chain')) {
+  // A UDP listener (already reported as unsupported) has no filter chains; do not ask for them.
+  if (!m.has('filter_chains') && !m.has('default_filter_chain') && !isUdp(m.raw('address'))) {
     m.at('filter_chains').expected('at least one filter chain (or a default_filter_chain)', undefined);
   }
   const raw = m.raw('filter_chains');
-  if (Array.isArray(raw) && chains.length === raw.length) {
+  if (asList(raw).length === chains.length) {
     const seen = new Map<string, number>();
     chains.forEach((c, i) => {
       const key = matchKey(c.match);
       const first = seen.get(key);
       if (first === undefined) seen.set(key, i);
       else {
-        m.at('filter_chains').index(i).field('filter_chain_match')
+        itemCtx(m.at('filter_chains'), raw, i).field('filter_chain_match')
           .expected(`a match different from filter_chains[${first}]'s`, c.match);
       }
     });
@@ -146,6 +150,13 @@ export const listener: Reader<ListenerConfig> = message(LISTENER, (m) => {
     continueOnListenerFiltersTimeout: m.get('continue_on_listener_filters_timeout', bool, false),
   };
 });
+
+/** Whether a raw Address asks for UDP (the enum name in any case, or its number 1). */
+function isUdp(raw: unknown): boolean {
+  const sa = isObject(raw) ? raw.socket_address ?? raw.socketAddress : undefined;
+  const protocol = isObject(sa) ? sa.protocol : undefined;
+  return protocol === 1 || (typeof protocol === 'string' && (protocol.toUpperCase() === 'UDP' || protocol === '1'));
+}
 
 /** Envoy's default listener_filters_timeout: 15 s. */
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;

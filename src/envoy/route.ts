@@ -13,7 +13,8 @@ import {
 } from './core.js';
 import type { Ctx } from './decode/context.js';
 import {
-  bool, defineMessage, duration, enumeration, int64, integer, isObject, list, message, nonEmptyString, positiveDuration, reader, string,
+  asList, bool, defineMessage, duration, enumeration, int64, integer, isObject, itemCtx, list, message, nonEmptyString, positiveDuration,
+  reader, string,
   readMessage, UINT32_MAX, uint32, wrapped, type Msg, type Reader,
 } from './decode/readers.js';
 import { typedConfig } from './decode/typed.js';
@@ -601,16 +602,18 @@ export const virtualHost: Reader<VirtualHostConfig> = message(VIRTUAL_HOST, (m) 
  * configuration, including a second `*`.
  */
 function checkUniqueDomains(ctx: Ctx, rawHosts: unknown): void {
-  if (!Array.isArray(rawHosts)) return;
   const seen = new Map<string, string>();
-  rawHosts.forEach((vh: unknown, i) => {
-    const domains = isObject(vh) && Array.isArray(vh.domains) ? (vh.domains as unknown[]) : [];
-    domains.forEach((d, j) => {
+  const hostsCtx = ctx.field('virtual_hosts');
+  asList(rawHosts).forEach((vh: unknown, i) => {
+    const rawDomains = isObject(vh) ? vh.domains : undefined;
+    const domainsCtx = itemCtx(hostsCtx, rawHosts, i).field('domains');
+    asList(rawDomains).forEach((d, j) => {
       if (typeof d !== 'string') return;
       const key = d.toLowerCase();
       const first = seen.get(key);
-      if (first === undefined) seen.set(key, `virtual_hosts[${i}].domains[${j}]`);
-      else ctx.field('virtual_hosts').index(i).field('domains').index(j).expected(`a domain not already used (by ${first})`, d);
+      const at = itemCtx(domainsCtx, rawDomains, j);
+      if (first === undefined) seen.set(key, at.path.slice(ctx.path === '' ? 0 : ctx.path.length + 1));
+      else at.expected(`a domain not already used (by ${first})`, d);
     });
   });
 }

@@ -21,7 +21,13 @@ export interface DecodeEnv {
 
 const MAX_SHOWN = 80;
 
-/** Renders an input value for an error message: JSON, truncated; `nothing` when absent. */
+/** A JSON string holding a type URL (an "@type" value): never cut, so the message names the type. */
+const TYPE_URL_STRING = /"(?:[A-Za-z0-9.-]+\/)+[A-Za-z_][A-Za-z0-9_.]*"/g;
+
+/**
+ * Renders an input value for an error message: JSON, truncated after about 80 characters (but never
+ * inside a type URL, which is always shown whole); `nothing` when absent.
+ */
 export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   let text: string;
@@ -30,7 +36,14 @@ export function show(value: unknown): string {
   } catch {
     text = String(value);
   }
-  return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN - 3)}...` : text;
+  if (text.length <= MAX_SHOWN) return text;
+  let cut = MAX_SHOWN - 3;
+  for (const m of text.matchAll(TYPE_URL_STRING)) {
+    const start = m.index;
+    if (start >= cut) break;
+    if (start + m[0].length > cut) cut = start + m[0].length;
+  }
+  return cut >= text.length ? text : `${text.slice(0, cut)}...`;
 }
 
 /** A position in the input being decoded. Cheap to create; all children share one error list. */

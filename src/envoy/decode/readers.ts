@@ -60,14 +60,29 @@ export function double(min = -Infinity, max = Infinity): Reader<number> {
   });
 }
 
-/** A proto enum, written as its name or its number; decodes to the name. */
+/** ASCII upper case (protobuf compares enum names byte-wise; no locale rules). */
+function asciiUpper(s: string): string {
+  return s.replace(/[a-z]+/g, (w) => w.toUpperCase());
+}
+
+/**
+ * A proto enum, written as its name or its number; decodes to the name. Names match in any case:
+ * Envoy parses JSON/YAML with protobuf's `case_insensitive_enum_parsing` (so `strict_dns` is
+ * STRICT_DNS), and a number may also be written as a decimal string, as protobuf's parser allows.
+ */
 export function enumeration<N extends string>(values: Readonly<Record<N, number>>): Reader<N> {
   const names = Object.keys(values) as N[];
+  const byUpper = new Map<string, N>(names.map((n) => [asciiUpper(n), n]));
+  const byNumber = new Map<number, N>();
+  for (const n of names) if (!byNumber.has(values[n])) byNumber.set(values[n], n);
   const what = `one of ${names.join(', ')}`;
   return reader(what, (ctx, v) => {
-    if (typeof v === 'string' && Object.hasOwn(values, v)) return v as N;
-    if (typeof v === 'number') {
-      const name = names.find((k) => values[k] === v);
+    if (typeof v === 'string') {
+      if (Object.hasOwn(values, v)) return v as N;
+      const name = byUpper.get(asciiUpper(v)) ?? (/^-?\d+$/.test(v) ? byNumber.get(Number(v)) : undefined);
+      if (name !== undefined) return name;
+    } else if (typeof v === 'number') {
+      const name = byNumber.get(v);
       if (name !== undefined) return name;
     }
     return ctx.expected(what, v);
@@ -143,12 +158,32 @@ export const struct: Reader<Record<string, unknown>> = reader('an object', (ctx,
 
 // ───────────────────────────── containers ─────────────────────────────
 
-/** A repeated field. Invalid items are reported and left out. */
+/**
+ * The items of a repeated field's raw value: the array itself, or a single non-list value as its
+ * only item (protobuf's JSON parser, as Envoy runs it, accepts one element in place of a list).
+ */
+export function asList(v: unknown): readonly unknown[] {
+  return Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
+}
+
+/** The context of item `i` of a repeated field's raw value (the field itself for a single item). */
+export function itemCtx(ctx: Ctx, raw: unknown, i: number): Ctx {
+  return Array.isArray(raw) ? ctx.index(i) : ctx;
+}
+
+/**
+ * A repeated field. Invalid items are reported and left out. A single item written without the
+ * list is accepted, as Envoy does (its errors are reported at the field itself, with no index).
+ */
 export function list<T>(item: Reader<T>, opts: { minItems?: number } = {}): Reader<T[]> {
   const minItems = opts.minItems ?? 0;
   const what = minItems > 0 ? `a list of at least ${minItems} item${minItems === 1 ? '' : 's'}` : 'a list';
   return reader(what, (ctx, v) => {
-    if (!Array.isArray(v)) return ctx.expected(what, v);
+    if (!Array.isArray(v)) {
+      if (v === undefined || v === null) return ctx.expected(what, v);
+      const r = item(ctx, v);
+      return r === undefined ? [] : [r];
+    }
     if (v.length < minItems) ctx.expected(what, v);
     const out: T[] = [];
     v.forEach((x, i) => {
@@ -193,6 +228,8 @@ export interface MessageSpec {
   readonly shortName: string;
   /** snake_case and lowerCamelCase spellings → [snake name, kind]. */
   readonly lookup: ReadonlyMap<string, readonly [string, FieldKind]>;
+  /** Lower-cased spellings → the spelling they fold from, for "did you mean" hints on case typos. */
+  readonly folded: ReadonlyMap<string, string>;
 }
 
 /** lowerCamelCase JSON name of a snake_case proto field, as protoc derives it. */
@@ -207,19 +244,24 @@ function toSnake(key: string): string {
 
 export function defineMessage(input: MessageSpecInput): MessageSpec {
   const lookup = new Map<string, readonly [string, FieldKind]>();
+  const folded = new Map<string, string>();
   const add = (names: readonly string[] | undefined, kind: FieldKind): void => {
     for (const name of names ?? []) {
       if (lookup.has(name)) throw new Error(`${input.name}: field ${name} listed twice`);
       lookup.set(name, [name, kind]);
+      folded.set(name.toLowerCase(), name);
       const camel = jsonName(name);
-      if (camel !== name) lookup.set(camel, [name, kind]);
+      if (camel !== name) {
+        lookup.set(camel, [name, kind]);
+        folded.set(camel.toLowerCase(), camel);
+      }
     }
   };
   add(input.fields, 'supported');
   add(input.unsupported, 'unsupported');
   add(input.informational, 'informational');
   const shortName = input.name.slice(input.name.lastIndexOf('.') + 1);
-  return { name: input.name, shortName, lookup };
+  return { name: input.name, shortName, lookup, folded };
 }
 
 /** A decoded object's fields, checked against a MessageSpec (unknown / unsupported reported). */
@@ -239,7 +281,12 @@ export class Msg {
       if (key === '@type' && opts.allowTypeKey) continue;
       const entry = spec.lookup.get(key);
       if (entry === undefined) {
-        ctx.field(toSnake(key)).fail(`unknown field, got ${show(value)}`);
+        const meant = spec.folded.get(key.toLowerCase());
+        if (meant !== undefined) {
+          ctx.field(key).fail(`unknown field '${key}' (field names are case-sensitive: did you mean '${meant}'?), got ${show(value)}`);
+        } else {
+          ctx.field(toSnake(key)).fail(`unknown field, got ${show(value)}`);
+        }
         continue;
       }
       const [name, kind] = entry;
@@ -280,6 +327,14 @@ export class Msg {
   req<T>(name: string, r: Reader<T>): T | undefined {
     if (!this.values.has(name)) return this.at(name).expected(r.what, undefined);
     return r(this.at(name), this.values.get(name));
+  }
+
+  /**
+   * A field with a default when absent; undefined when present but invalid (the error is recorded),
+   * so that checks depending on its value can be skipped instead of judging against the default.
+   */
+  orDefault<T>(name: string, r: Reader<T>, fallback: T): T | undefined {
+    return this.values.has(name) ? r(this.at(name), this.values.get(name)) : fallback;
   }
 
   /** A field with a default (also used when the value is invalid; the error is still recorded). */

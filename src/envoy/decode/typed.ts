@@ -98,7 +98,8 @@ export function typedConfig<C extends ExtensionCategory>(category: C, info: { re
     const what = `${CATEGORY_LABEL[category]} (${known.join(' | ')})`;
     if (typeof url !== 'string') return typeCtx.expected(what, url);
     const ext = ctx.env.extensions.find(url, category);
-    if (ext === undefined || ext.category !== category) return typeCtx.expected(what, url);
+    // The type URL is named in full (show() would shorten a long one): it is the whole point.
+    if (ext === undefined || ext.category !== category) return typeCtx.fail(`expected ${what}, got ${JSON.stringify(url)}`);
     const m = readMessage(ctx, v, ext.spec, { allowTypeKey: true });
     if (m === undefined) return undefined;
     return (ext as Extension<C>).decode(m, info);

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { Ctx, show } from '../../../src/envoy/decode/context.js';
 import { deepFreeze } from '../../../src/envoy/decode/freeze.js';
 import {
-  bool, defineMessage, double, duration, enumeration, int64, integer, jsonName, list, mapOf, message, positiveDuration,
-  readMessage, string, struct, supportedValue, uint32, wrapped, type Reader,
+  asList, bool, defineMessage, double, duration, enumeration, int64, integer, jsonName, list, mapOf, message, positiveDuration,
+  itemCtx, readMessage, string, struct, supportedValue, uint32, wrapped, type Reader,
 } from '../../../src/envoy/decode/readers.js';
 import { runDecoder } from '../../../src/envoy/decode/result.js';
 import { ExtensionRegistry } from '../../../src/envoy/decode/typed.js';
@@ -32,6 +32,15 @@ test('context paths use snake_case fields, [i] indexes and quoted map keys', () 
     'typed_extension_protocol_options["a.b"]: bad',
     '(root): expected an object, got null',
   ]);
+});
+
+test('show never cuts a type URL in two: it keeps it whole and truncates after it', () => {
+  const url = 'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig';
+  assert.equal(show(url), JSON.stringify(url));
+  const shown = show({ provider: { name: 'envoy.tracers.zipkin', typed_config: { '@type': url, collector_cluster: 'z'.repeat(100) } } });
+  assert.ok(shown.includes(`"@type":"${url}"`), shown);
+  assert.ok(shown.endsWith('...'), shown);
+  assert.ok(!shown.includes('zzzz'), shown);
 });
 
 test('show renders JSON, truncates long values and says "nothing" for absent ones', () => {
@@ -66,6 +75,18 @@ test('double accepts numbers and numeric strings within bounds', () => {
   assert.equal(run(double(0, 100), '50').value, 50);
   assert.deepEqual(run(double(0, 100), 101).errors, ['x: expected a number in 0..100, got 101']);
   assert.equal(run(double(), 'NaN').errors.length, 1);
+});
+
+test('enum names match in any case (Envoy parses with case_insensitive_enum_parsing) and numbers may be strings', () => {
+  const type = enumeration({ STATIC: 0, STRICT_DNS: 1, LOGICAL_DNS: 2 });
+  assert.deepEqual(run(type, 'strict_dns'), { value: 'STRICT_DNS', errors: [] });
+  assert.deepEqual(run(type, 'Logical_Dns'), { value: 'LOGICAL_DNS', errors: [] });
+  assert.deepEqual(run(type, 'static'), { value: 'STATIC', errors: [] });
+  assert.deepEqual(run(type, '1'), { value: 'STRICT_DNS', errors: [] });
+  // Only case is forgiven: other spellings are still errors.
+  assert.deepEqual(run(type, 'strict-dns').errors, ['x: expected one of STATIC, STRICT_DNS, LOGICAL_DNS, got "strict-dns"']);
+  assert.deepEqual(run(type, 'STRICTDNS').errors, ['x: expected one of STATIC, STRICT_DNS, LOGICAL_DNS, got "STRICTDNS"']);
+  assert.deepEqual(run(type, '9').errors, ['x: expected one of STATIC, STRICT_DNS, LOGICAL_DNS, got "9"']);
 });
 
 test('enums decode from name or number to the name, and supportedValue narrows them', () => {
@@ -111,7 +132,22 @@ test('lists report every bad item with its index and keep the good ones', () => 
     'x[3]: expected an integer in 0..4294967295, got -1',
   ]);
   assert.deepEqual(run(list(uint32, { minItems: 1 }), []).errors, ['x: expected a list of at least 1 item, got []']);
-  assert.deepEqual(run(list(uint32), { a: 1 }).errors, ['x: expected a list, got {"a":1}']);
+  // Not a list and not a valid single item either: the item's error, at the field itself.
+  assert.deepEqual(run(list(uint32), { a: 1 }).errors, ['x: expected an integer in 0..4294967295, got {"a":1}']);
+});
+
+test('a single item stands for a one-item list, as protobuf\'s JSON parser (legacy syntax) lets Envoy read it', () => {
+  assert.deepEqual(run(list(uint32), 7), { value: [7], errors: [] });
+  assert.deepEqual(run(list(string, { minItems: 1 }), '*'), { value: ['*'], errors: [] });
+  const inner = message(SAMPLE, (m) => m.req('port_value', integer(1, 65535)));
+  assert.deepEqual(run(list(inner), { port_value: 80 }), { value: [80], errors: [] });
+  assert.deepEqual(run(list(inner), { port_value: 0 }).errors, ['x.port_value: expected an integer in 1..65535, got 0']);
+  assert.deepEqual(asList([1, 2]), [1, 2]);
+  assert.deepEqual(asList('a'), ['a']);
+  assert.deepEqual(asList(undefined), []);
+  assert.deepEqual(asList(null), []);
+  assert.equal(itemCtx(ctx(), [1], 0).path, 'x[0]');
+  assert.equal(itemCtx(ctx(), 1, 0).path, 'x');
 });
 
 test('maps keep their keys verbatim and quote them in paths', () => {
@@ -160,6 +196,27 @@ test('messages report unknown and unsupported fields separately, and nulls count
   ]);
   assert.equal(m.has('a'), false);
   assert.equal(m.raw('name'), 'n');
+});
+
+test('an unknown field that matches a known one but for case gets a "did you mean" hint', () => {
+  const c = ctx();
+  readMessage(c, { Name: 'n', PortValue: 1, Accept_Http_10: true, Stat_prefix: 's', nmae: 'x' }, SAMPLE);
+  assert.deepEqual(c.errors, [
+    `x.Name: unknown field 'Name' (field names are case-sensitive: did you mean 'name'?), got "n"`,
+    `x.PortValue: unknown field 'PortValue' (field names are case-sensitive: did you mean 'portValue'?), got 1`,
+    `x.Accept_Http_10: unknown field 'Accept_Http_10' (field names are case-sensitive: did you mean 'accept_http_10'?), got true`,
+    `x.Stat_prefix: unknown field 'Stat_prefix' (field names are case-sensitive: did you mean 'stat_prefix'?), got "s"`,
+    'x.nmae: unknown field, got "x"',
+  ]);
+});
+
+test('orDefault gives the default when absent and undefined when invalid (so dependent checks can be skipped)', () => {
+  const c = ctx();
+  const m = readMessage(c, { a: 'bad', b: 3 }, SAMPLE)!;
+  assert.equal(m.orDefault('a', uint32, 7), undefined);
+  assert.equal(m.orDefault('b', uint32, 7), 3);
+  assert.equal(m.orDefault('name', uint32, 7), 7);
+  assert.deepEqual(c.errors, ['x.a: expected an integer in 0..4294967295, got "bad"']);
 });
 
 test('a field given in both spellings is an error', () => {
