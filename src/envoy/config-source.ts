@@ -102,7 +102,9 @@ export const dynamicResources: Reader<DynamicResourcesConfig> = message(DYNAMIC_
   const lds = m.opt('lds_config', adsConfigSource) ?? null;
   const cds = m.opt('cds_config', adsConfigSource) ?? null;
   const ads = m.opt('ads_config', adsApiConfigSource) ?? null;
-  if (!m.has('ads_config') && (m.has('lds_config') || m.has('cds_config'))) {
+  // Only config sources that decoded (as ADS) need it; a rejected one (say, path_config_source) is
+  // already reported and asks for nothing.
+  if (!m.has('ads_config') && (lds !== null || cds !== null)) {
     m.at('ads_config').expected('an ApiConfigSource (lds_config/cds_config use ADS)', undefined);
   }
   return { ads, lds, cds };

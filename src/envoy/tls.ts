@@ -222,7 +222,9 @@ function decodeDownstream(m: Msg): DownstreamTlsConfig | undefined {
   if (common.tlsCertificates.length === 0 && !hasErrorsUnder(m.ctx, 'common_tls_context')) {
     m.at('common_tls_context').field('tls_certificates').expected('at least one certificate for a server (downstream) context', undefined);
   }
-  if (requireClientCertificate && common.validationContext?.trustedCa == null) {
+  // A validation context that was itself rejected (say, an unreadable trusted_ca) is not "missing".
+  if (requireClientCertificate && common.validationContext?.trustedCa == null
+    && !hasErrorsUnder(m.at('common_tls_context'), 'validation_context')) {
     m.at('require_client_certificate').fail('expected only with common_tls_context.validation_context.trusted_ca (nothing to verify a client certificate against)');
   }
   return { kind: 'downstream_tls', commonTlsContext: common, requireClientCertificate };

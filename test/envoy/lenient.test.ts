@@ -229,3 +229,35 @@ static_resources:
     'static_resources.listeners[0].address.socket_address.protocol: expected one of TCP (UDP is not supported yet), got "UDP"',
   ]);
 });
+
+test('a config source that was rejected (path_config_source) does not also ask for ads_config', () => {
+  const errors = errorsOf({ dynamic_resources: { lds_config: { path_config_source: { path: '/var/lib/envoy/lds.yaml' } } } });
+  assert.deepEqual(errors, [
+    'dynamic_resources.lds_config.path_config_source: unsupported field, got {"path":"/var/lib/envoy/lds.yaml"}',
+  ]);
+  // A config source that decoded (ADS) still needs it.
+  assert.deepEqual(errorsOf({ dynamic_resources: { lds_config: { ads: {} } } }), [
+    'dynamic_resources.ads_config: expected an ApiConfigSource (lds_config/cds_config use ADS), got nothing',
+  ]);
+});
+
+test('require_client_certificate is not blamed when the trusted_ca it needs was itself rejected', () => {
+  const input = bootstrap();
+  const listener = (input.static_resources as { listeners: Record<string, unknown>[] }).listeners[0]!;
+  const chain = (listener.filter_chains as Record<string, unknown>[])[0]!;
+  const tlsFile = (name: string): Record<string, string> => ({ filename: `/nonexistent/weft-test/${name}` });
+  chain.transport_socket = {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      require_client_certificate: true,
+      common_tls_context: {
+        tls_certificates: [{ certificate_chain: tlsFile('cert.pem'), private_key: tlsFile('key.pem') }],
+        validation_context: { trusted_ca: tlsFile('ca.pem') },
+      },
+    },
+  };
+  const errors = errorsOf(input);
+  assert.equal(errors.length, 3, errors.join('\n'));
+  for (const e of errors) assert.match(e, /\.filename: expected a readable UTF-8 file \(ENOENT\)/);
+});
