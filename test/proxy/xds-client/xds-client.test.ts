@@ -187,12 +187,13 @@ test('a response with a bad resource is NACKed naming it and its field path; the
   assert.equal(h.server.stats.value('cluster_manager.cds.update_rejected'), 1);
   assert.equal(h.server.clusters.get('other'), undefined, 'nothing of the rejected update is applied');
 
-  const noFilters = rdsListener('l2', 'r1') as { filter_chains: { filters: { typed_config: Obj }[] }[] };
-  delete noFilters.filter_chains[0]!.filters[0]!.typed_config.http_filters;
-  const n2 = h.ads.send(LISTENER_TYPE, [rdsListener('l1', 'r2'), noFilters], 'l2');
+  // (An HCM without http_filters is valid: it gets the router. HTTP/3 is not supported.)
+  const http3 = rdsListener('l2', 'r1') as { filter_chains: { filters: { typed_config: Obj }[] }[] };
+  http3.filter_chains[0]!.filters[0]!.typed_config.codec_type = 'HTTP3';
+  const n2 = h.ads.send(LISTENER_TYPE, [rdsListener('l1', 'r2'), http3], 'l2');
   const nack2 = await h.ads.next(ackOf(LISTENER_TYPE, n2));
   assert.equal(nack2.version_info, 'l1');
-  assert.match(nack2.error_detail?.message ?? '', /^Error adding\/updating listener\(s\) l2: filter_chains\[0\]\.filters\[0\]\.typed_config\.http_filters: expected /);
+  assert.match(nack2.error_detail?.message ?? '', /^Error adding\/updating listener\(s\) l2: filter_chains\[0\]\.filters\[0\]\.typed_config\.codec_type: expected /);
   assert.equal(h.server.listenerPort('l1'), port);
   assert.throws(() => h.server.listenerPort('l2'));
   assert.equal(h.server.stats.value('listener_manager.lds.update_rejected'), 1);
