@@ -403,3 +403,38 @@ export function compact<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
 }
+
+// ───────────────────────────── what Weft does not support yet ─────────────────────────────
+
+/** `not supported yet`, with the reason when one helps (`(the proxy has no ...)`). */
+export function notYetText(reason?: string): string {
+  return reason === undefined ? 'not supported yet' : `not supported yet (${reason})`;
+}
+
+/**
+ * A field Istio defines and Weft does not implement: rejected with `<path>: not supported yet`
+ * instead of `unknown field`, so a valid Istio document is told what is missing, not that it is wrong.
+ */
+export function notYet(reason?: string): Field<never> {
+  return (_v, p, c) => (c.fail(p, notYetText(reason)), undefined);
+}
+
+/** Several not-yet fields at once, for spreading into a `shape` field table. */
+export function notYetFields(names: readonly string[], reason?: string): Record<string, Field<never>> {
+  const out: Record<string, Field<never>> = {};
+  for (const n of names) out[n] = notYet(reason);
+  return out;
+}
+
+/**
+ * An enum of Istio's values where some are not implemented: those fail with
+ * `<path>: VALUE is not supported yet (reason)`; values Istio does not define fail as usual.
+ */
+export function oneOfSupported<T extends string>(values: readonly T[], notYetValues: Readonly<Record<string, string | undefined>>): Field<T> {
+  const all = [...values, ...Object.keys(notYetValues)];
+  return (v, p, c) => {
+    if ((values as readonly unknown[]).includes(v)) return v as T;
+    if (typeof v === 'string' && Object.hasOwn(notYetValues, v)) return c.fail(p, `${v} is ${notYetText(notYetValues[v])}`), undefined;
+    return c.expected(p, `one of ${all.join(', ')}`, v), undefined;
+  };
+}
