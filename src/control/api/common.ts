@@ -2,7 +2,7 @@
 // networking/) at the edge: an error collector with field paths, object shapes that reject unknown
 // fields, and the scalar kinds Istio's validation knows (hosts, durations, ports, StringMatch, ...).
 
-import type { Duration, HeaderOperations, Headers, Percent, PortSelector, StringMatch } from './types.js';
+import type { Duration, HeaderOperations, Headers, Percent, PortSelector, PresenceMatch, StringMatch } from './types.js';
 
 /** Collects every error of one document, each prefixed with `<source>: <Kind> <ns>/<name>: `. */
 export class Ctx {
@@ -349,7 +349,28 @@ export function headerKey(k: string, p: string, c: Ctx): boolean {
   return false;
 }
 
-export const headerMatchMap: Field<Record<string, StringMatch>> = map(stringMatch, headerKey);
+/**
+ * A StringMatch in a header or query-parameter map, where Istio also takes `{}`: the header or
+ * parameter is present, whatever its value (kept as `{}`).
+ */
+export const presenceOrStringMatch: Field<StringMatch | PresenceMatch> = (v, p, c) =>
+  isObject(v) && Object.values(v).every((x) => x === null || x === undefined) ? {} : stringMatch(v, p, c);
+
+/** Istio matches `@request.auth.claims.*` "headers" against the request's JWT, which Weft does not verify yet. */
+const JWT_CLAIM = '@request.auth.claims';
+
+/** Header match maps (`headers`, `withoutHeaders`): lower-case names, `{}` for presence. */
+export const headerMatchMap: Field<Record<string, StringMatch | PresenceMatch>> = map(presenceOrStringMatch, (k, p, c) => {
+  if (k.startsWith(JWT_CLAIM)) return c.fail(p, notYetText('JWT claims arrive with RequestAuthentication')), false;
+  return headerKey(k, p, c);
+});
+
+/** `headers` of a match: as headerMatchMap, without the keys Istio ignores there (they have match fields of their own). */
+export const requestHeaderMatchMap: Field<Record<string, StringMatch | PresenceMatch>> = map(presenceOrStringMatch, (k, p, c) => {
+  if (['uri', 'scheme', 'method', 'authority'].includes(k)) return c.fail(p, `expected a header name other than ${k} (Istio ignores it here: use the match's ${k} field)`), false;
+  if (k.startsWith(JWT_CLAIM)) return c.fail(p, notYetText('JWT claims arrive with RequestAuthentication')), false;
+  return headerKey(k, p, c);
+});
 
 export const portSelector: Field<PortSelector> = (v, p, c) => {
   const o = shape(c, v, p, { number: port });

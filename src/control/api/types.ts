@@ -8,6 +8,9 @@
 /** StringMatch: exactly one of exact, prefix, regex (RE2 syntax). */
 export type StringMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
 
+/** `{}` in a header or query-parameter match map: present, with any value. */
+export type PresenceMatch = Readonly<Record<string, never>>;
+
 export interface PortSelector {
   readonly number: number;
 }
@@ -71,13 +74,13 @@ export interface HTTPMatchRequest {
   readonly scheme?: StringMatch;
   readonly method?: StringMatch;
   readonly authority?: StringMatch;
-  readonly headers?: Readonly<Record<string, StringMatch>>;
+  readonly headers?: Readonly<Record<string, StringMatch | PresenceMatch>>;
   readonly port?: number;
   readonly sourceLabels?: Readonly<Record<string, string>>;
   readonly gateways?: readonly string[];
-  readonly queryParams?: Readonly<Record<string, StringMatch>>;
+  readonly queryParams?: Readonly<Record<string, StringMatch | PresenceMatch>>;
   readonly ignoreUriCase?: boolean;
-  readonly withoutHeaders?: Readonly<Record<string, StringMatch>>;
+  readonly withoutHeaders?: Readonly<Record<string, StringMatch | PresenceMatch>>;
   readonly sourceNamespace?: string;
 }
 

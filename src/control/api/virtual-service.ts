@@ -2,7 +2,7 @@
 // rules of Istio's pkg/config/validation (hosts, route/redirect/directResponse, retries, faults, ...).
 
 import {
-  Ctx, type Field, bool, compact, dnsLabel, duration, exportTo, headerMatchMap, headers, host, int, isDnsLabel, isDnsSubdomain,
+  Ctx, type Field, bool, compact, dnsLabel, duration, exportTo, headerMatchMap, headers, presenceOrStringMatch, requestHeaderMatchMap, host, int, isDnsLabel, isDnsSubdomain,
   isObject, join, labelMap, list, map, nonNegInt, notYet, notYetFields, oneOf, percent, port, portSelector, regex, required, shape, str, stringMatch,
 } from './common.js';
 import type {
@@ -68,11 +68,11 @@ const matchRequest: Field<HTTPMatchRequest> = (v, p, c) =>
     scheme: stringMatch,
     method: stringMatch,
     authority: stringMatch,
-    headers: headerMatchMap,
+    headers: requestHeaderMatchMap,
     port,
     sourceLabels: labelMap,
     gateways: list(gatewayRef),
-    queryParams: map(stringMatch),
+    queryParams: map(presenceOrStringMatch),
     ignoreUriCase: bool,
     withoutHeaders: headerMatchMap,
     sourceNamespace: dnsLabel,

@@ -4,7 +4,7 @@
 // rewrites, redirects, mirrors, header operations, fault and CORS as per-filter configs.
 
 import type { ServiceDef } from '../model.js';
-import type { Destination, Headers, HTTPMatchRequest, HTTPRoute, Percent, StringMatch } from '../api/types.js';
+import type { Destination, Headers, HTTPMatchRequest, HTTPRoute, Percent, PresenceMatch, StringMatch } from '../api/types.js';
 import { clusterName, effectivePolicy, ms, type Flavor } from './clusters.js';
 import { labelsMatch, type MeshIndex, type VS } from './mesh-index.js';
 
@@ -48,8 +48,11 @@ function stringMatcher(m: StringMatch): object {
   return { safe_regex: { regex: m.regex } };
 }
 
-function headerMatcher(name: string, m: StringMatch, invert: boolean): object {
-  return { name, string_match: stringMatcher(m), ...(invert ? { invert_match: true } : {}) };
+const isPresence = (m: StringMatch | PresenceMatch): m is PresenceMatch => !('exact' in m) && !('prefix' in m) && !('regex' in m);
+
+function headerMatcher(name: string, m: StringMatch | PresenceMatch, invert: boolean): object {
+  const what = isPresence(m) ? { present_match: true } : { string_match: stringMatcher(m) };
+  return { name, ...what, ...(invert ? { invert_match: true } : {}) };
 }
 
 function routeMatch(m: HTTPMatchRequest | undefined): object {
@@ -67,7 +70,7 @@ function routeMatch(m: HTTPMatchRequest | undefined): object {
   for (const [k, v] of Object.entries(m?.headers ?? {})) headers.push(headerMatcher(k, v, false));
   for (const [k, v] of Object.entries(m?.withoutHeaders ?? {})) headers.push(headerMatcher(k, v, true));
   if (headers.length > 0) out.headers = headers;
-  const qp = Object.entries(m?.queryParams ?? {}).map(([name, v]) => ({ name, string_match: stringMatcher(v) }));
+  const qp = Object.entries(m?.queryParams ?? {}).map(([name, v]) => (isPresence(v) ? { name, present_match: true } : { name, string_match: stringMatcher(v) }));
   if (qp.length > 0) out.query_parameters = qp;
   return out;
 }
