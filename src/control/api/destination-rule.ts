@@ -113,8 +113,8 @@ const connectionPool: Field<ConnectionPoolSettings> = (v, p, c) =>
       }),
   }) as ConnectionPoolSettings | undefined;
 
-const outlierDetection: Field<OutlierDetection> = (v, p, c) =>
-  shape(c, v, p, {
+const outlierDetection: Field<OutlierDetection> = (v, p, c) => {
+  const o = shape(c, v, p, {
     consecutiveGatewayErrors: nonNegInt,
     consecutive5xxErrors: nonNegInt,
     interval: nonZeroDuration,
@@ -126,6 +126,11 @@ const outlierDetection: Field<OutlierDetection> = (v, p, c) =>
     consecutiveErrors: notYet('deprecated in Istio: use consecutive5xxErrors'),
     outlierDetectionHttpErrorCodes: notYet('the proxy counts only 5xx and gateway errors'),
   }) as OutlierDetection | undefined;
+  if (o !== undefined && o.consecutiveLocalOriginFailures !== undefined && o.splitExternalLocalOriginErrors !== true) {
+    c.fail(join(p, 'consecutiveLocalOriginFailures'), 'expected only with splitExternalLocalOriginErrors: true (local-origin failures are counted apart only then)');
+  }
+  return o;
+};
 
 const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
   const o = shape(c, v, p, {
@@ -146,6 +151,9 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
   if (o.mode === 'MUTUAL') {
     required(c, v, p, 'clientCertificate', 'a file path (required for MUTUAL)');
     required(c, v, p, 'privateKey', 'a file path (required for MUTUAL)');
+  }
+  if (o.mode === 'SIMPLE') {
+    for (const k of ['clientCertificate', 'privateKey']) if (v[k] != null) c.fail(join(p, k), 'expected only with mode MUTUAL (SIMPLE presents no client certificate)');
   }
   if (o.mode === 'SIMPLE' || o.mode === 'MUTUAL') {
     // Istio verifies the server against the system's CAs when no caCertificates are given; the

@@ -86,6 +86,10 @@ const refused: { field: string; yaml: string; error: string | RegExp }[] = [
     error: at('DestinationRule', 'd', "spec.trafficPolicy.tls.caCertificates: expected a file path: verifying the server against the system's CAs is not supported yet (or set insecureSkipVerify: true)") },
   { field: 'DestinationRule tls insecureSkipVerify with caCertificates', yaml: DR('  host: reviews\n  trafficPolicy: { tls: { mode: SIMPLE, caCertificates: /ca.pem, insecureSkipVerify: true } }'),
     error: at('DestinationRule', 'd', 'spec.trafficPolicy.tls.caCertificates: expected nothing with insecureSkipVerify: true (the server certificate is not verified)') },
+  { field: 'DestinationRule tls clientCertificate with mode SIMPLE', yaml: DR('  host: reviews\n  trafficPolicy: { tls: { mode: SIMPLE, caCertificates: /ca.pem, clientCertificate: /c.pem } }'),
+    error: at('DestinationRule', 'd', 'spec.trafficPolicy.tls.clientCertificate: expected only with mode MUTUAL (SIMPLE presents no client certificate)') },
+  { field: 'DestinationRule outlierDetection.consecutiveLocalOriginFailures without the split', yaml: DR('  host: reviews\n  trafficPolicy: { outlierDetection: { consecutiveLocalOriginFailures: 3 } }'),
+    error: at('DestinationRule', 'd', 'spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures: expected only with splitExternalLocalOriginErrors: true (local-origin failures are counted apart only then)') },
   // ServiceEntry
   { field: 'ServiceEntry resolution NONE', yaml: SE('  hosts: [api.example.com]\n  ports: [{ number: 443, name: tls, protocol: TLS }]\n  resolution: NONE'),
     error: at('ServiceEntry', 'se', 'spec.resolution: NONE is not supported yet (the proxy has no original-destination passthrough; use DNS or STATIC)') },
