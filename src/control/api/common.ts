@@ -2,7 +2,7 @@
 // networking/) at the edge: an error collector with field paths, object shapes that reject unknown
 // fields, and the scalar kinds Istio's validation knows (hosts, durations, ports, StringMatch, ...).
 
-import type { Duration, HeaderOperations, Headers, Percent, PortSelector, StringMatch } from './types.js';
+import type { Duration, HeaderOperations, Headers, Percent, PortSelector, PresenceMatch, StringMatch } from './types.js';
 
 /** Collects every error of one document, each prefixed with `<source>: <Kind> <ns>/<name>: `. */
 export class Ctx {
@@ -349,7 +349,28 @@ export function headerKey(k: string, p: string, c: Ctx): boolean {
   return false;
 }
 
-export const headerMatchMap: Field<Record<string, StringMatch>> = map(stringMatch, headerKey);
+/**
+ * A StringMatch in a header or query-parameter map, where Istio also takes `{}`: the header or
+ * parameter is present, whatever its value (kept as `{}`).
+ */
+export const presenceOrStringMatch: Field<StringMatch | PresenceMatch> = (v, p, c) =>
+  isObject(v) && Object.values(v).every((x) => x === null || x === undefined) ? {} : stringMatch(v, p, c);
+
+/** Istio matches `@request.auth.claims.*` "headers" against the request's JWT, which Weft does not verify yet. */
+const JWT_CLAIM = '@request.auth.claims';
+
+/** Header match maps (`headers`, `withoutHeaders`): lower-case names, `{}` for presence. */
+export const headerMatchMap: Field<Record<string, StringMatch | PresenceMatch>> = map(presenceOrStringMatch, (k, p, c) => {
+  if (k.startsWith(JWT_CLAIM)) return c.fail(p, notYetText('JWT claims arrive with RequestAuthentication')), false;
+  return headerKey(k, p, c);
+});
+
+/** `headers` of a match: as headerMatchMap, without the keys Istio ignores there (they have match fields of their own). */
+export const requestHeaderMatchMap: Field<Record<string, StringMatch | PresenceMatch>> = map(presenceOrStringMatch, (k, p, c) => {
+  if (['uri', 'scheme', 'method', 'authority'].includes(k)) return c.fail(p, `expected a header name other than ${k} (Istio ignores it here: use the match's ${k} field)`), false;
+  if (k.startsWith(JWT_CLAIM)) return c.fail(p, notYetText('JWT claims arrive with RequestAuthentication')), false;
+  return headerKey(k, p, c);
+});
 
 export const portSelector: Field<PortSelector> = (v, p, c) => {
   const o = shape(c, v, p, { number: port });
@@ -402,4 +423,39 @@ export function deepFreeze<T>(v: T): T {
 export function compact<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
+}
+
+// ───────────────────────────── what Weft does not support yet ─────────────────────────────
+
+/** `not supported yet`, with the reason when one helps (`(the proxy has no ...)`). */
+export function notYetText(reason?: string): string {
+  return reason === undefined ? 'not supported yet' : `not supported yet (${reason})`;
+}
+
+/**
+ * A field Istio defines and Weft does not implement: rejected with `<path>: not supported yet`
+ * instead of `unknown field`, so a valid Istio document is told what is missing, not that it is wrong.
+ */
+export function notYet(reason?: string): Field<never> {
+  return (_v, p, c) => (c.fail(p, notYetText(reason)), undefined);
+}
+
+/** Several not-yet fields at once, for spreading into a `shape` field table. */
+export function notYetFields(names: readonly string[], reason?: string): Record<string, Field<never>> {
+  const out: Record<string, Field<never>> = {};
+  for (const n of names) out[n] = notYet(reason);
+  return out;
+}
+
+/**
+ * An enum of Istio's values where some are not implemented: those fail with
+ * `<path>: VALUE is not supported yet (reason)`; values Istio does not define fail as usual.
+ */
+export function oneOfSupported<T extends string>(values: readonly T[], notYetValues: Readonly<Record<string, string | undefined>>): Field<T> {
+  const all = [...values, ...Object.keys(notYetValues)];
+  return (v, p, c) => {
+    if ((values as readonly unknown[]).includes(v)) return v as T;
+    if (typeof v === 'string' && Object.hasOwn(notYetValues, v)) return c.fail(p, `${v} is ${notYetText(notYetValues[v])}`), undefined;
+    return c.expected(p, `one of ${all.join(', ')}`, v), undefined;
+  };
 }

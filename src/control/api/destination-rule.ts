@@ -3,26 +3,44 @@
 
 import {
   Ctx, type Field, bool, compact, dnsLabel, duration, exportTo, filePath, host, int, isObject, join, labelMap, list, map, nonNegInt,
-  num, oneOf, portSelector, required, shape, str,
+  notYet, notYetFields, oneOf, oneOfSupported, portSelector, required, shape, str,
 } from './common.js';
 import type { ClientTLSSettings, ConnectionPoolSettings, DestinationRuleSpec, LoadBalancerSettings, OutlierDetection, Subset, TrafficPolicy } from './types.js';
 
 export const NOT_YET_MTLS = 'not supported yet (arrives with automatic mTLS)';
 
+/** Envoy's largest ring (RingHashLbConfig.maximum_ring_size's ceiling) and Istio's Maglev table bound. */
+const MAX_RING_SIZE = 8_388_608;
+const MAX_MAGLEV_TABLE_SIZE = 5_000_011;
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+/** Istio: a Maglev table size is required, prime and below 5000011. */
+const maglevTableSize: Field<number> = (v, p, c) =>
+  typeof v === 'number' && Number.isInteger(v) && v < MAX_MAGLEV_TABLE_SIZE && isPrime(v) ? v : (c.expected(p, `a prime number below ${MAX_MAGLEV_TABLE_SIZE}`, v), undefined);
+
 const nonZeroDuration = duration(1);
+const NOT_YET_PLAIN = 'not supported yet';
 
 const consistentHash: Field<NonNullable<LoadBalancerSettings['consistentHash']>> = (v, p, c) => {
   const o = shape(c, v, p, {
     httpHeaderName: str,
     httpCookie: (x, xp, cc) => {
-      const k = shape(cc, x, xp, { name: str, path: str, ttl: duration(0) });
+      const k = shape(cc, x, xp, { name: str, path: str, ttl: duration(0), attributes: notYet('the proxy sets no cookie attributes') });
       return k !== undefined && required(cc, x, xp, 'name', 'a cookie name') && k.name !== undefined ? k : undefined;
     },
     useSourceIp: bool,
-    httpQueryParameterName: str,
-    ringHash: (x, xp, cc) => shape(cc, x, xp, { minimumRingSize: nonNegInt }),
-    maglev: (x, xp, cc) => shape(cc, x, xp, { tableSize: nonNegInt }),
-    minimumRingSize: nonNegInt,
+    httpQueryParameterName: notYet('the proxy has no query-parameter hash policy'),
+    ringHash: (x, xp, cc) => shape(cc, x, xp, { minimumRingSize: int(0, MAX_RING_SIZE) }),
+    maglev: (x, xp, cc) => {
+      const m = shape(cc, x, xp, { tableSize: maglevTableSize });
+      return m !== undefined && required(cc, x, xp, 'tableSize', `a prime number below ${MAX_MAGLEV_TABLE_SIZE}`) && m.tableSize !== undefined ? m : undefined;
+    },
+    minimumRingSize: int(0, MAX_RING_SIZE),
   });
   if (o === undefined || !isObject(v)) return undefined;
   const keys = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter((k) => v[k] != null);
@@ -45,7 +63,7 @@ const localityLbSetting: Field<NonNullable<LoadBalancerSettings['localityLbSetti
       const f = shape(cc, x, xp, { from: str, to: str });
       return f !== undefined && required(cc, x, xp, 'from', 'a region') && required(cc, x, xp, 'to', 'a region') ? f : undefined;
     }),
-    failoverPriority: list(str),
+    failoverPriority: notYet('the proxy does not prioritize endpoints by labels'),
     enabled: bool,
   });
   if (o === undefined || !isObject(v)) return undefined;
@@ -55,14 +73,17 @@ const localityLbSetting: Field<NonNullable<LoadBalancerSettings['localityLbSetti
 
 const loadBalancer: Field<LoadBalancerSettings> = (v, p, c) => {
   const o = shape(c, v, p, {
-    simple: oneOf(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'] as const),
+    simple: oneOfSupported(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'ROUND_ROBIN', 'LEAST_REQUEST'] as const, {
+      PASSTHROUGH: 'the proxy has no original-destination load balancing',
+    }),
     consistentHash,
     localityLbSetting,
-    warmupDurationSecs: duration(0),
+    ...notYetFields(['warmupDurationSecs', 'warmup'], 'the proxy has no slow-start mode'),
+    zoneAwareLbSetting: notYet(),
   });
   if (o === undefined || !isObject(v)) return undefined;
   const policies = ['simple', 'consistentHash'].filter((k) => v[k] != null);
-  if (policies.length > 1 || (policies.length === 0 && v.localityLbSetting == null && v.warmupDurationSecs == null)) {
+  if (policies.length > 1 || (policies.length === 0 && v.localityLbSetting == null)) {
     c.fail(p, `expected exactly one of simple, consistentHash, got ${policies.length === 0 ? 'none' : policies.join(' and ')}`);
   }
   return o as LoadBalancerSettings;
@@ -74,9 +95,9 @@ const connectionPool: Field<ConnectionPoolSettings> = (v, p, c) =>
       shape(cc, x, xp, {
         maxConnections: nonNegInt,
         connectTimeout: nonZeroDuration,
-        tcpKeepalive: (k, kp, kc) => shape(kc, k, kp, { probes: nonNegInt, time: nonZeroDuration, interval: nonZeroDuration }),
-        maxConnectionDuration: nonZeroDuration,
-        idleTimeout: nonZeroDuration,
+        tcpKeepalive: notYet('the proxy sets no TCP keepalive on upstream connections'),
+        maxConnectionDuration: notYet('the proxy has no upstream max_connection_duration'),
+        idleTimeout: duration(0),
       }),
     http: (x, xp, cc) =>
       shape(cc, x, xp, {
@@ -88,11 +109,12 @@ const connectionPool: Field<ConnectionPoolSettings> = (v, p, c) =>
         h2UpgradePolicy: oneOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'] as const),
         useClientProtocol: bool,
         maxConcurrentStreams: nonNegInt,
+        http2KeepAlive: notYet('the proxy sends no HTTP/2 keepalive PINGs upstream'),
       }),
   }) as ConnectionPoolSettings | undefined;
 
-const outlierDetection: Field<OutlierDetection> = (v, p, c) =>
-  shape(c, v, p, {
+const outlierDetection: Field<OutlierDetection> = (v, p, c) => {
+  const o = shape(c, v, p, {
     consecutiveGatewayErrors: nonNegInt,
     consecutive5xxErrors: nonNegInt,
     interval: nonZeroDuration,
@@ -101,7 +123,14 @@ const outlierDetection: Field<OutlierDetection> = (v, p, c) =>
     minHealthPercent: int(0, 100),
     splitExternalLocalOriginErrors: bool,
     consecutiveLocalOriginFailures: nonNegInt,
+    consecutiveErrors: notYet('deprecated in Istio: use consecutive5xxErrors'),
+    outlierDetectionHttpErrorCodes: notYet('the proxy counts only 5xx and gateway errors'),
   }) as OutlierDetection | undefined;
+  if (o !== undefined && o.consecutiveLocalOriginFailures !== undefined && o.splitExternalLocalOriginErrors !== true) {
+    c.fail(join(p, 'consecutiveLocalOriginFailures'), 'expected only with splitExternalLocalOriginErrors: true (local-origin failures are counted apart only then)');
+  }
+  return o;
+};
 
 const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
   const o = shape(c, v, p, {
@@ -113,6 +142,7 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
     subjectAltNames: list(str),
     sni: str,
     insecureSkipVerify: bool,
+    caCrl: filePath,
   });
   if (o === undefined || !isObject(v)) return undefined;
   o.mode ??= v.mode == null ? 'DISABLE' : undefined;
@@ -122,10 +152,33 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
     required(c, v, p, 'clientCertificate', 'a file path (required for MUTUAL)');
     required(c, v, p, 'privateKey', 'a file path (required for MUTUAL)');
   }
+  if (o.mode === 'SIMPLE') {
+    for (const k of ['clientCertificate', 'privateKey']) if (v[k] != null) c.fail(join(p, k), 'expected only with mode MUTUAL (SIMPLE presents no client certificate)');
+  }
+  if (o.mode === 'SIMPLE' || o.mode === 'MUTUAL') {
+    // Istio verifies the server against the system's CAs when no caCertificates are given; the
+    // proxy has no system trust store, so the CA file is required (or verification is skipped on purpose).
+    if (o.insecureSkipVerify === true) {
+      for (const k of ['caCertificates', 'subjectAltNames', 'caCrl']) {
+        if (v[k] != null) c.fail(join(p, k), 'expected nothing with insecureSkipVerify: true (the server certificate is not verified)');
+      }
+    } else if (v.caCertificates == null) {
+      c.fail(join(p, 'caCertificates'), `expected a file path: verifying the server against the system's CAs is ${NOT_YET_PLAIN} (or set insecureSkipVerify: true)`);
+    }
+  } else {
+    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'subjectAltNames', 'sni', 'insecureSkipVerify', 'caCrl']) {
+      if (v[k] != null && o.mode === 'DISABLE') c.fail(join(p, k), 'expected nothing with mode DISABLE (no TLS is used)');
+    }
+  }
   return o.mode === undefined ? undefined : (o as ClientTLSSettings);
 };
 
-const policyFields = { loadBalancer, connectionPool, outlierDetection, tls: clientTls };
+const policyFields = {
+  loadBalancer, connectionPool, outlierDetection, tls: clientTls,
+  tunnel: notYet('the proxy has no upstream CONNECT tunnels'),
+  proxyProtocol: notYet('the proxy sends no PROXY protocol header'),
+  retryBudget: notYet('the proxy has no retry budgets'),
+};
 
 const trafficPolicy: Field<TrafficPolicy> = (v, p, c) => {
   const o = shape(c, v, p, {
@@ -154,7 +207,10 @@ const subset: Field<Subset> = (v, p, c) => {
 };
 
 export function validateDestinationRule(spec: unknown, c: Ctx): DestinationRuleSpec | undefined {
-  const o = shape(c, spec, 'spec', { host: host({ star: false }), trafficPolicy, subsets: list(subset), exportTo });
+  const o = shape(c, spec, 'spec', {
+    host: host({ star: false }), trafficPolicy, subsets: list(subset), exportTo,
+    workloadSelector: notYet('DestinationRules apply to every client of the host'),
+  });
   if (o === undefined || !isObject(spec)) return undefined;
   required(c, spec, 'spec', 'host', 'a host name');
   const subsets: Subset[] = o.subsets ?? [];

@@ -24,6 +24,27 @@ const SPEC_VALIDATORS: Readonly<Record<IstioKind, (spec: unknown, c: Ctx) => unk
   Sidecar: validateSidecar,
 };
 
+const ISTIO_GROUP = 'networking.istio.io';
+
+/** The other kinds Istio defines in networking.istio.io: told "not supported yet", not "unknown kind". */
+const OTHER_NETWORKING_KINDS = ['EnvoyFilter', 'WorkloadEntry', 'WorkloadGroup', 'ProxyConfig'];
+
+/**
+ * `KIND (GROUP/VERSION) is not supported yet` for a document Weft does not serve: a kind of another
+ * API group (Gateway API's Gateway and HTTPRoute, security.istio.io, telemetry.istio.io,
+ * extensions.istio.io, Kubernetes' own, ...) or another networking.istio.io kind. Matching the
+ * group as well as the kind keeps a Gateway API `Gateway` from being checked as an Istio Gateway.
+ * Undefined when the document is for the validator (or its envelope is malformed, which the
+ * validator reports field by field).
+ */
+export function unsupportedKind(apiVersion: unknown, kind: unknown): string | undefined {
+  if (typeof apiVersion !== 'string' || typeof kind !== 'string' || apiVersion === '' || kind === '') return undefined;
+  const slash = apiVersion.lastIndexOf('/');
+  const group = slash < 0 ? '' : apiVersion.slice(0, slash);
+  if (group === ISTIO_GROUP && !OTHER_NETWORKING_KINDS.includes(kind)) return undefined;
+  return `${kind} (${apiVersion}) is not supported yet`;
+}
+
 /** Metadata fields Kubernetes manages; accepted (a `kubectl get -o yaml` output validates) and ignored. */
 const IGNORED_META = ['uid', 'resourceVersion', 'creationTimestamp', 'generation', 'generateName', 'managedFields', 'finalizers', 'ownerReferences', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
 const ignored: Field<undefined> = () => undefined;
@@ -42,6 +63,8 @@ export const validateDocument: ResourceValidator = (doc: unknown, source: string
     c.expected('document', 'an object with apiVersion, kind, metadata, spec', doc);
     return { ok: false, errors: c.errors };
   }
+  const unsupported = unsupportedKind(doc.apiVersion, doc.kind);
+  if (unsupported !== undefined) return { ok: false, errors: [`${source}: ${unsupported}`] };
   const kind = doc.kind;
   const md = isObject(doc.metadata) ? doc.metadata : {};
   const name = typeof md.name === 'string' ? md.name : '';

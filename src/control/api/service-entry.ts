@@ -2,8 +2,10 @@
 // consistency of resolution with endpoints that Istio requires (STATIC = IPs, NONE = no endpoints).
 
 import {
-  Ctx, type Field, compact, exportTo, host, int, isHostname, isIP, isIPOrCidr, isObject, join, labelMap, list, map, oneOf, port, required, shape, str,
+  Ctx, type Field, compact, exportTo, host, int, isHostname, isIP, isObject, join, labelMap, list, map, notYet, oneOfSupported, port, required,
+  shape, str,
 } from './common.js';
+import { NOT_YET_MTLS } from './destination-rule.js';
 import type { ServiceEntryPort, ServiceEntrySpec, WorkloadEntrySpec } from './types.js';
 
 /** Protocols of ServiceEntry, Gateway and Sidecar ports (Istio's names; matched case-insensitively). */
@@ -39,29 +41,36 @@ const sePort: Field<ServiceEntryPort> = (v, p, c) => {
 
 const endpoint: Field<WorkloadEntrySpec> = (v, p, c) => {
   const o = shape(c, v, p, {
-    address: (x, xp, cc) =>
-      typeof x === 'string' && (isIP(x) || isHostname(x, false) || (x.startsWith('unix://') && x.length > 7)) ? x : (cc.expected(xp, 'an IP address, a host name or unix://path', x), undefined),
+    address: (x, xp, cc) => {
+      if (typeof x === 'string' && (isIP(x) || isHostname(x, false))) return x;
+      if (typeof x === 'string' && x.startsWith('unix://')) return cc.fail(xp, 'unix domain sockets are not supported yet'), undefined;
+      return cc.expected(xp, 'an IP address or a host name', x), undefined;
+    },
     ports: map(port),
     labels: labelMap,
     locality: str,
     weight: int(0, 4294967295),
-    network: str,
+    network: notYet('the mesh is one network'),
+    serviceAccount: notYet('arrives with automatic mTLS'),
   });
-  if (o === undefined || !required(c, v, p, 'address', 'an IP address, a host name or unix://path')) return undefined;
+  if (o === undefined || !required(c, v, p, 'address', 'an IP address or a host name')) return undefined;
   return o.address === undefined ? undefined : (o as WorkloadEntrySpec);
 };
 
 export function validateServiceEntry(spec: unknown, c: Ctx): ServiceEntrySpec | undefined {
   const o = shape(c, spec, 'spec', {
     hosts: list(host({ star: false }), { nonEmpty: true }),
-    addresses: list<string>((x, xp, cc) => (typeof x === 'string' && isIPOrCidr(x) ? x : (cc.expected(xp, 'an IP address or CIDR block', x), undefined))),
+    addresses: notYet('apps reach services by host name through their sidecar, not by virtual IP'),
     ports: list(sePort),
-    location: oneOf(['MESH_EXTERNAL', 'MESH_INTERNAL'] as const),
-    resolution: oneOf(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN'] as const),
+    location: oneOfSupported(['MESH_EXTERNAL'] as const, { MESH_INTERNAL: 'arrives with automatic mTLS' }),
+    resolution: oneOfSupported(['STATIC', 'DNS', 'DNS_ROUND_ROBIN'] as const, {
+      NONE: 'the proxy has no original-destination passthrough; use DNS or STATIC',
+      DYNAMIC_DNS: 'the proxy has no dynamic forward proxy',
+    }),
     endpoints: list(endpoint),
-    workloadSelector,
+    workloadSelector: notYet('list the endpoints, or register the workloads as a service'),
     exportTo,
-    subjectAltNames: list(str),
+    subjectAltNames: (_v, p, cc) => (cc.fail(p, NOT_YET_MTLS), undefined),
   });
   if (o === undefined || !isObject(spec)) return undefined;
   required(c, spec, 'spec', 'hosts', 'a non-empty list');
@@ -87,16 +96,17 @@ export function validateServiceEntry(spec: unknown, c: Ctx): ServiceEntrySpec | 
       if (!portNames.has(name)) c.fail(`spec.endpoints[${i}].ports[${JSON.stringify(name)}]`, `expected the name of a port of spec.ports (${[...portNames].join(', ') || 'none declared'})`);
     }
   });
+  // Istio's default is NONE (passthrough to the caller's original destination), which Weft lacks:
+  // say so rather than create a service without a cluster.
+  if (spec.resolution == null) c.fail('spec.resolution', 'expected DNS, DNS_ROUND_ROBIN or STATIC: the default, NONE, is not supported yet (the proxy has no original-destination passthrough)');
   const resolution: ServiceEntrySpec['resolution'] = o.resolution ?? 'NONE';
-  if (spec.workloadSelector != null && endpoints.length > 0) c.fail('spec', 'expected at most one of endpoints, workloadSelector, got both');
   switch (resolution) {
     case 'NONE':
-      if (endpoints.length > 0) c.fail('spec.endpoints', 'expected no endpoints with resolution NONE');
       break;
     case 'STATIC':
-      if (endpoints.length === 0 && spec.workloadSelector == null) c.fail('spec.endpoints', 'expected endpoints (or a workloadSelector) with resolution STATIC');
+      if (endpoints.length === 0 && spec.workloadSelector == null) c.fail('spec.endpoints', 'expected endpoints with resolution STATIC');
       endpoints.forEach((e, i) => {
-        if (!isIP(e.address) && !e.address.startsWith('unix://')) c.expected(`spec.endpoints[${i}].address`, 'an IP address (resolution STATIC)', e.address);
+        if (!isIP(e.address)) c.expected(`spec.endpoints[${i}].address`, 'an IP address (resolution STATIC)', e.address);
       });
       break;
     case 'DNS':
@@ -116,7 +126,6 @@ export function validateServiceEntry(spec: unknown, c: Ctx): ServiceEntrySpec | 
     location: o.location ?? 'MESH_EXTERNAL',
     resolution,
     endpoints,
-    workloadSelector: o.workloadSelector,
     exportTo: o.exportTo ?? [],
     subjectAltNames: o.subjectAltNames ?? [],
   }) as ServiceEntrySpec;

@@ -8,6 +8,9 @@
 /** StringMatch: exactly one of exact, prefix, regex (RE2 syntax). */
 export type StringMatch = { readonly exact: string } | { readonly prefix: string } | { readonly regex: string };
 
+/** `{}` in a header or query-parameter match map: present, with any value. */
+export type PresenceMatch = Readonly<Record<string, never>>;
+
 export interface PortSelector {
   readonly number: number;
 }
@@ -52,7 +55,8 @@ export interface HTTPRoute {
   readonly match: readonly HTTPMatchRequest[];
   readonly route: readonly HTTPRouteDestination[];
   readonly redirect?: HTTPRedirect;
-  readonly directResponse?: { readonly status: number; readonly body?: { readonly string: string } };
+  /** body: `string`, or `bytes` as base64 text. */
+  readonly directResponse?: { readonly status: number; readonly body?: { readonly string: string } | { readonly bytes: string } };
   readonly rewrite?: HTTPRewrite;
   readonly timeout?: Duration;
   readonly retries?: HTTPRetry;
@@ -70,13 +74,13 @@ export interface HTTPMatchRequest {
   readonly scheme?: StringMatch;
   readonly method?: StringMatch;
   readonly authority?: StringMatch;
-  readonly headers?: Readonly<Record<string, StringMatch>>;
+  readonly headers?: Readonly<Record<string, StringMatch | PresenceMatch>>;
   readonly port?: number;
   readonly sourceLabels?: Readonly<Record<string, string>>;
   readonly gateways?: readonly string[];
-  readonly queryParams?: Readonly<Record<string, StringMatch>>;
+  readonly queryParams?: Readonly<Record<string, StringMatch | PresenceMatch>>;
   readonly ignoreUriCase?: boolean;
-  readonly withoutHeaders?: Readonly<Record<string, StringMatch>>;
+  readonly withoutHeaders?: Readonly<Record<string, StringMatch | PresenceMatch>>;
   readonly sourceNamespace?: string;
 }
 
@@ -101,6 +105,8 @@ export interface HTTPRedirect {
   readonly scheme?: string;
   /** Default 301. */
   readonly redirectCode?: number;
+  /** Replaces the matched prefix in the redirect's path (instead of `uri`, which replaces the whole path). */
+  readonly prefixRewrite?: string;
 }
 
 export interface HTTPRewrite {
@@ -114,7 +120,8 @@ export interface HTTPRetry {
   readonly perTryTimeout?: Duration;
   /** Comma-separated Envoy retry_on values and/or HTTP status codes. */
   readonly retryOn?: string;
-  readonly retryRemoteLocalities?: boolean;
+  /** Base interval of the retries' exponential back-off (Envoy's retry_back_off). */
+  readonly backoff?: Duration;
 }
 
 export interface HTTPFaultInjection {
@@ -182,12 +189,12 @@ export interface TrafficPolicy {
 }
 
 export interface LoadBalancerSettings {
-  readonly simple?: 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
+  /** PASSTHROUGH (original destination) is rejected: the proxy has no ORIGINAL_DST clusters. */
+  readonly simple?: 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
   readonly consistentHash?: {
     readonly httpHeaderName?: string;
     readonly httpCookie?: { readonly name: string; readonly path?: string; readonly ttl?: Duration };
     readonly useSourceIp?: boolean;
-    readonly httpQueryParameterName?: string;
     readonly ringHash?: { readonly minimumRingSize?: number };
     readonly maglev?: { readonly tableSize?: number };
     /** Deprecated in Istio, still accepted: ring hash with this minimum size. */
@@ -196,18 +203,15 @@ export interface LoadBalancerSettings {
   readonly localityLbSetting?: {
     readonly distribute?: readonly { readonly from: string; readonly to: Readonly<Record<string, number>> }[];
     readonly failover?: readonly { readonly from: string; readonly to: string }[];
-    readonly failoverPriority?: readonly string[];
     readonly enabled?: boolean;
   };
-  readonly warmupDurationSecs?: Duration;
 }
 
 export interface ConnectionPoolSettings {
   readonly tcp?: {
     readonly maxConnections?: number;
     readonly connectTimeout?: Duration;
-    readonly tcpKeepalive?: { readonly probes?: number; readonly time?: Duration; readonly interval?: Duration };
-    readonly maxConnectionDuration?: Duration;
+    /** TCP proxies' idle timeout, and HTTP connections' when `http.idleTimeout` is not set (0 = none). */
     readonly idleTimeout?: Duration;
   };
   readonly http?: {
@@ -243,19 +247,24 @@ export interface ClientTLSSettings {
   readonly subjectAltNames?: readonly string[];
   readonly sni?: string;
   readonly insecureSkipVerify?: boolean;
+  /** A CRL file checked with caCertificates. */
+  readonly caCrl?: string;
 }
 
 // ───────────────────────────── ServiceEntry ─────────────────────────────
 
 export interface ServiceEntrySpec {
   readonly hosts: readonly string[];
+  /** Always empty: virtual IPs are rejected (not supported yet). */
   readonly addresses: readonly string[];
   readonly ports: readonly ServiceEntryPort[];
+  /** Always MESH_EXTERNAL: MESH_INTERNAL arrives with automatic mTLS. */
   readonly location: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+  /** Never NONE from the validator (passthrough is not supported yet); the type keeps it for hand-built specs. */
   readonly resolution: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
   readonly endpoints: readonly WorkloadEntrySpec[];
-  readonly workloadSelector?: { readonly labels: Readonly<Record<string, string>> };
   readonly exportTo: readonly string[];
+  /** Always empty: arrives with automatic mTLS. */
   readonly subjectAltNames: readonly string[];
 }
 
@@ -274,7 +283,6 @@ export interface WorkloadEntrySpec {
   readonly labels?: Readonly<Record<string, string>>;
   readonly locality?: string;
   readonly weight?: number;
-  readonly network?: string;
 }
 
 // ───────────────────────────── Gateway ─────────────────────────────
@@ -296,11 +304,12 @@ export interface GatewayServer {
 
 export interface ServerTLSSettings {
   readonly httpsRedirect?: boolean;
-  /** ISTIO_MUTUAL and credentialName arrive with the security issue. */
-  readonly mode?: 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
+  /** ISTIO_MUTUAL and credentialName arrive with the security issue; AUTO_PASSTHROUGH is rejected. */
+  readonly mode?: 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL';
   readonly serverCertificate?: string;
   readonly privateKey?: string;
   readonly caCertificates?: string;
+  readonly caCrl?: string;
   readonly credentialName?: string;
   readonly subjectAltNames?: readonly string[];
   readonly minProtocolVersion?: 'TLS_AUTO' | 'TLSV1_0' | 'TLSV1_1' | 'TLSV1_2' | 'TLSV1_3';
@@ -312,6 +321,7 @@ export interface ServerTLSSettings {
 
 export interface SidecarSpec {
   readonly workloadSelector?: { readonly labels: Readonly<Record<string, string>> };
+  /** Always empty: ingress listeners are rejected (not supported yet). */
   readonly ingress: readonly {
     readonly port: { readonly number: number; readonly protocol: string; readonly name: string };
     readonly bind?: string;
@@ -323,7 +333,8 @@ export interface SidecarSpec {
     /** `namespace/dnsName` entries; `./` = own namespace, `*` = any; `~` = none. */
     readonly hosts: readonly string[];
   }[];
-  readonly outboundTrafficPolicy?: { readonly mode: 'REGISTRY_ONLY' | 'ALLOW_ANY' };
+  /** REGISTRY_ONLY is what a Weft sidecar does; ALLOW_ANY is rejected (not supported yet). */
+  readonly outboundTrafficPolicy?: { readonly mode: 'REGISTRY_ONLY' };
 }
 
 /** Each kind's spec type. */

@@ -2,8 +2,8 @@
 // rules of Istio's pkg/config/validation (hosts, route/redirect/directResponse, retries, faults, ...).
 
 import {
-  Ctx, type Field, bool, compact, dnsLabel, duration, exportTo, headerMatchMap, headers, host, int, isDnsLabel, isDnsSubdomain, isIPOrCidr,
-  isObject, join, labelMap, list, map, nonNegInt, oneOf, percent, port, portSelector, regex, required, shape, str, stringMatch,
+  Ctx, type Field, bool, compact, dnsLabel, duration, exportTo, headerMatchMap, headers, presenceOrStringMatch, requestHeaderMatchMap, host, int, isDnsLabel, isDnsSubdomain,
+  isObject, join, labelMap, list, map, nonNegInt, notYet, notYetFields, oneOf, percent, port, portSelector, regex, required, shape, str, stringMatch,
 } from './common.js';
 import type {
   CorsPolicy, Destination, HTTPFaultInjection, HTTPMatchRequest, HTTPRedirect, HTTPRetry, HTTPRewrite, HTTPRoute, HTTPRouteDestination,
@@ -16,6 +16,19 @@ export const RETRY_ON = [
   'retriable-status-codes', 'retriable-headers', 'http3-post-connect-failure',
   'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
 ] as const;
+
+/** A gRPC status code name (Istio's spelling, e.g. UNAVAILABLE) or number (0..16). */
+const GRPC_CODES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE',
+  'DATA_LOSS', 'UNAUTHENTICATED',
+];
+const grpcStatus: Field<string> = (v, p, c) =>
+  typeof v === 'string' && (GRPC_CODES.includes(v.toUpperCase()) || (/^\d+$/.test(v) && Number(v) <= 16)) ? v : (c.expected(p, 'a gRPC status name (UNAVAILABLE, ...) or code 0..16', v), undefined);
+
+/** Base64 text (HTTPBody.bytes), kept as given; the proxy decodes it. */
+const base64: Field<string> = (v, p, c) =>
+  typeof v === 'string' && /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(v) ? v : (c.expected(p, 'base64 text', v), undefined);
 
 /** Gateway references: `mesh`, `name` (same namespace) or `namespace/name`. */
 export const gatewayRef: Field<string> = (v, p, c) => {
@@ -55,14 +68,15 @@ const matchRequest: Field<HTTPMatchRequest> = (v, p, c) =>
     scheme: stringMatch,
     method: stringMatch,
     authority: stringMatch,
-    headers: headerMatchMap,
+    headers: requestHeaderMatchMap,
     port,
     sourceLabels: labelMap,
     gateways: list(gatewayRef),
-    queryParams: map(stringMatch),
+    queryParams: map(presenceOrStringMatch),
     ignoreUriCase: bool,
     withoutHeaders: headerMatchMap,
     sourceNamespace: dnsLabel,
+    statPrefix: notYet('the proxy keeps no per-route stats'),
   }) as HTTPMatchRequest | undefined;
 
 const redirect: Field<HTTPRedirect> = (v, p, c) => {
@@ -73,11 +87,13 @@ const redirect: Field<HTTPRedirect> = (v, p, c) => {
     derivePort: oneOf(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT'] as const),
     scheme: str,
     redirectCode: (x, xp, cc) => ([301, 302, 303, 307, 308].includes(x as number) ? (x as number) : (cc.expected(xp, 'one of 301, 302, 303, 307, 308', x), undefined)),
+    prefixRewrite: str,
   });
   if (o === undefined || !isObject(v)) return undefined;
   if (v.port != null && v.derivePort != null) c.fail(p, 'expected at most one of port, derivePort, got both');
-  if (v.uri == null && v.authority == null && v.scheme == null && v.port == null && v.derivePort == null) {
-    c.fail(p, 'expected at least one of uri, authority, scheme, port, derivePort');
+  if (v.uri != null && v.prefixRewrite != null) c.fail(p, 'expected at most one of uri, prefixRewrite, got both');
+  if (v.uri == null && v.prefixRewrite == null && v.authority == null && v.scheme == null && v.port == null && v.derivePort == null) {
+    c.fail(p, 'expected at least one of uri, prefixRewrite, authority, scheme, port, derivePort');
   }
   return o as HTTPRedirect;
 };
@@ -113,12 +129,16 @@ const retryOn: Field<string> = (v, p, c) => {
 };
 
 const retries: Field<HTTPRetry> = (v, p, c) => {
-  const o = shape(c, v, p, { attempts: nonNegInt, perTryTimeout: duration(1), retryOn, retryRemoteLocalities: bool });
+  const o = shape(c, v, p, {
+    attempts: nonNegInt, perTryTimeout: duration(1), retryOn, backoff: duration(1),
+    retryRemoteLocalities: notYet('the proxy has no retry priority'),
+    retryIgnorePreviousHosts: notYet('the proxy has no retry host predicate'),
+  });
   if (o === undefined || !isObject(v)) return undefined;
   // As in Istio, absent attempts are 0 (retries disabled), and then nothing else may be set.
   if (v.attempts == null) o.attempts = 0;
   else if (o.attempts === undefined) return undefined;
-  const others = ['perTryTimeout', 'retryOn', 'retryRemoteLocalities'].filter((k) => v[k] != null);
+  const others = ['perTryTimeout', 'retryOn', 'backoff'].filter((k) => v[k] != null);
   if (o.attempts === 0 && others.length > 0) {
     c.fail(join(p, 'attempts'), `expected an integer ≥ 1 when ${others.join(', ')} ${others.length > 1 ? 'are' : 'is'} set (0 or none disables retries)`);
   }
@@ -128,12 +148,15 @@ const retries: Field<HTTPRetry> = (v, p, c) => {
 const fault: Field<HTTPFaultInjection> = (v, p, c) => {
   const o = shape(c, v, p, {
     delay: (x, xp, cc) => {
-      const d = shape(cc, x, xp, { fixedDelay: duration(1), percentage: percent });
+      const d = shape(cc, x, xp, {
+        fixedDelay: duration(1), percentage: percent,
+        percent: notYet('deprecated in Istio: use percentage'), exponentialDelay: notYet(),
+      });
       if (d === undefined || !required(cc, x, xp, 'fixedDelay', 'a duration like 1.5s, 100ms, 1m or 2h (at least 1ms)')) return undefined;
       return d.fixedDelay === undefined ? undefined : d;
     },
     abort: (x, xp, cc) => {
-      const a = shape(cc, x, xp, { httpStatus: int(200, 599), grpcStatus: str, percentage: percent });
+      const a = shape(cc, x, xp, { httpStatus: int(200, 599), grpcStatus: grpcStatus, percentage: percent, http2Error: notYet() });
       if (a === undefined || !isObject(x)) return undefined;
       if ((x.httpStatus == null) === (x.grpcStatus == null)) {
         cc.fail(xp, `expected exactly one of httpStatus, grpcStatus, got ${x.httpStatus == null ? 'none' : 'both'}`);
@@ -155,6 +178,8 @@ const corsPolicy: Field<CorsPolicy> = (v, p, c) =>
     exposeHeaders: list(str),
     maxAge: duration(0),
     allowCredentials: bool,
+    allowOrigin: notYet('deprecated in Istio: use allowOrigins'),
+    unmatchedPreflights: notYet(),
   }) as CorsPolicy | undefined;
 
 const httpRoute: Field<HTTPRoute> = (v, p, c) => {
@@ -167,8 +192,10 @@ const httpRoute: Field<HTTPRoute> = (v, p, c) => {
       const d = shape(cc, x, xp, {
         status: int(200, 599),
         body: (b, bp, bc) => {
-          const r = shape(bc, b, bp, { string: str });
-          return r !== undefined && required(bc, b, bp, 'string', 'a string') && r.string !== undefined ? { string: r.string } : undefined;
+          const r = shape(bc, b, bp, { string: str, bytes: base64 });
+          if (r === undefined || !isObject(b)) return undefined;
+          if ((b.string == null) === (b.bytes == null)) return bc.fail(bp, `expected exactly one of string, bytes, got ${b.string == null ? 'none' : 'both'}`), undefined;
+          return r.string !== undefined ? { string: r.string } : r.bytes !== undefined ? { bytes: r.bytes } : undefined;
         },
       });
       return d !== undefined && required(cc, x, xp, 'status', 'an integer in 200..599') && d.status !== undefined ? d : undefined;
@@ -185,6 +212,8 @@ const httpRoute: Field<HTTPRoute> = (v, p, c) => {
     mirrorPercentage: percent,
     corsPolicy,
     headers,
+    delegate: notYet('VirtualService delegation'),
+    mirrorPercent: notYet('deprecated in Istio: use mirrorPercentage'),
   });
   if (o === undefined || !isObject(v)) return undefined;
   const routeGiven = Array.isArray(v.route) && v.route.length > 0;
@@ -195,11 +224,13 @@ const httpRoute: Field<HTTPRoute> = (v, p, c) => {
   if (v.rewrite != null && !routeGiven) c.fail(join(p, 'rewrite'), 'expected only with route (not with redirect or directResponse)');
   if (v.fault != null && !routeGiven) c.fail(join(p, 'fault'), 'expected only with route (not with redirect or directResponse)');
   if (v.mirror != null && v.mirrors != null) c.fail(p, 'expected at most one of mirror, mirrors, got both');
+  if (v.mirrorPercentage != null && v.mirror == null) c.fail(join(p, 'mirrorPercentage'), 'expected only with mirror (each of mirrors has its own percentage)');
   return { ...o, match: o.match ?? [], route: o.route ?? [] } as HTTPRoute;
 };
 
 const l4Fields = {
-  destinationSubnets: list<string>((x, xp, cc) => (typeof x === 'string' && isIPOrCidr(x) ? x : (cc.expected(xp, 'an IP address or CIDR block', x), undefined))),
+  destinationSubnets: notYet('the proxy does not see original destination addresses'),
+  sourceSubnet: notYet(),
   port,
   sourceLabels: labelMap,
   gateways: list(gatewayRef),

@@ -60,8 +60,9 @@ function lbFields(lb: LoadBalancerSettings | undefined, flavor: Flavor): Record<
     if (ch.maglev !== undefined && flavor === 'envoy') {
       return { lb_policy: 'MAGLEV', ...(ch.maglev.tableSize !== undefined ? { maglev_lb_config: { table_size: String(ch.maglev.tableSize) } } : {}) };
     }
+    // 0 is proto3's "unset": Envoy's default ring size then.
     const min = ch.ringHash?.minimumRingSize ?? ch.minimumRingSize;
-    return { lb_policy: 'RING_HASH', ...(min !== undefined ? { ring_hash_lb_config: { minimum_ring_size: String(min) } } : {}) };
+    return { lb_policy: 'RING_HASH', ...(min !== undefined && min > 0 ? { ring_hash_lb_config: { minimum_ring_size: String(min) } } : {}) };
   }
   // gRPC clients take only ROUND_ROBIN and RING_HASH in lb_policy.
   if (flavor === 'grpc') return { lb_policy: 'ROUND_ROBIN' };
@@ -82,6 +83,7 @@ export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: stri
   }
   if (tls.insecureSkipVerify !== true && tls.caCertificates !== undefined) {
     const vc: Record<string, unknown> = { trusted_ca: { filename: tls.caCertificates } };
+    if (tls.caCrl !== undefined) vc.crl = { filename: tls.caCrl };
     if (tls.subjectAltNames !== undefined && tls.subjectAltNames.length > 0) {
       vc.match_typed_subject_alt_names = tls.subjectAltNames.map((s) => ({ san_type: 'DNS', matcher: { exact: s } }));
     }
@@ -155,12 +157,14 @@ export function outboundCluster(opts: {
   const pool = policy.connectionPool;
   c.connect_timeout = pool?.tcp?.connectTimeout !== undefined ? ms(pool.tcp.connectTimeout.ms) : DEFAULT_CONNECT_TIMEOUT;
   Object.assign(c, lbFields(policy.loadBalancer, flavor));
+  // As Istio: a limit of 0 (proto3's unset) leaves the breaker open rather than shutting the cluster.
+  const limit = (n: number | undefined): number => (n !== undefined && n > 0 ? n : UNLIMITED);
   c.circuit_breakers = {
     thresholds: [{
-      max_connections: pool?.tcp?.maxConnections ?? UNLIMITED,
-      max_pending_requests: pool?.http?.http1MaxPendingRequests ?? UNLIMITED,
-      max_requests: pool?.http?.http2MaxRequests ?? UNLIMITED,
-      max_retries: pool?.http?.maxRetries ?? UNLIMITED,
+      max_connections: limit(pool?.tcp?.maxConnections),
+      max_pending_requests: limit(pool?.http?.http1MaxPendingRequests),
+      max_requests: limit(pool?.http?.http2MaxRequests),
+      max_retries: limit(pool?.http?.maxRetries),
     }],
   };
   const od = policy.outlierDetection;
@@ -170,16 +174,24 @@ export function outboundCluster(opts: {
     c.common_lb_config = { healthy_panic_threshold: { value: od.minHealthPercent ?? 0 } };
   }
   if (flavor === 'envoy') {
-    const h2 = isHttp2(sp) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
+    // useClientProtocol: the caller's HTTP version goes upstream (and no h2 upgrade), as in Istio.
+    const downstream = pool?.http?.useClientProtocol === true;
+    const h2 = !downstream && (isHttp2(sp) || pool?.http?.h2UpgradePolicy === 'UPGRADE');
     const common: Record<string, unknown> = {};
-    if (pool?.http?.idleTimeout !== undefined) common.idle_timeout = ms(pool.http.idleTimeout.ms);
-    if (pool?.http?.maxRequestsPerConnection !== undefined) common.max_requests_per_connection = pool.http.maxRequestsPerConnection;
-    if (h2 || Object.keys(common).length > 0) {
+    // The TCP idle timeout also closes idle HTTP connections unless the HTTP one is set (Istio).
+    const idle = pool?.http?.idleTimeout ?? pool?.tcp?.idleTimeout;
+    if (idle !== undefined) common.idle_timeout = ms(idle.ms);
+    const perConn = pool?.http?.maxRequestsPerConnection;
+    if (perConn !== undefined && perConn > 0) common.max_requests_per_connection = perConn;
+    const streams = pool?.http?.maxConcurrentStreams;
+    const h2Options = streams !== undefined && streams > 0 ? { max_concurrent_streams: streams } : {};
+    if (h2 || downstream || Object.keys(common).length > 0) {
       c.typed_extension_protocol_options = {
         [HTTP_PROTOCOL_OPTIONS]: {
           '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
           ...(Object.keys(common).length > 0 ? { common_http_protocol_options: common } : {}),
-          explicit_http_config: h2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
+          ...(downstream ? { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: h2Options } }
+            : { explicit_http_config: h2 ? { http2_protocol_options: h2Options } : { http_protocol_options: {} } }),
         },
       };
     }

@@ -4,7 +4,7 @@
 // rewrites, redirects, mirrors, header operations, fault and CORS as per-filter configs.
 
 import type { ServiceDef } from '../model.js';
-import type { Destination, Headers, HTTPMatchRequest, HTTPRoute, Percent, StringMatch } from '../api/types.js';
+import type { Destination, Headers, HTTPMatchRequest, HTTPRoute, Percent, PresenceMatch, StringMatch } from '../api/types.js';
 import { clusterName, effectivePolicy, ms, type Flavor } from './clusters.js';
 import { labelsMatch, type MeshIndex, type VS } from './mesh-index.js';
 
@@ -26,6 +26,8 @@ export interface RouteContext {
   /** The port the virtual host serves (for `match.port` and port-less destinations). */
   readonly port: number;
   readonly flavor: Flavor;
+  /** Whether the virtual host is served over TLS (a redirect's default scheme). */
+  readonly tls?: boolean;
 }
 
 /** What a route list needs from its listener. */
@@ -46,8 +48,11 @@ function stringMatcher(m: StringMatch): object {
   return { safe_regex: { regex: m.regex } };
 }
 
-function headerMatcher(name: string, m: StringMatch, invert: boolean): object {
-  return { name, string_match: stringMatcher(m), ...(invert ? { invert_match: true } : {}) };
+const isPresence = (m: StringMatch | PresenceMatch): m is PresenceMatch => !('exact' in m) && !('prefix' in m) && !('regex' in m);
+
+function headerMatcher(name: string, m: StringMatch | PresenceMatch, invert: boolean): object {
+  const what = isPresence(m) ? { present_match: true } : { string_match: stringMatcher(m) };
+  return { name, ...what, ...(invert ? { invert_match: true } : {}) };
 }
 
 function routeMatch(m: HTTPMatchRequest | undefined): object {
@@ -65,7 +70,7 @@ function routeMatch(m: HTTPMatchRequest | undefined): object {
   for (const [k, v] of Object.entries(m?.headers ?? {})) headers.push(headerMatcher(k, v, false));
   for (const [k, v] of Object.entries(m?.withoutHeaders ?? {})) headers.push(headerMatcher(k, v, true));
   if (headers.length > 0) out.headers = headers;
-  const qp = Object.entries(m?.queryParams ?? {}).map(([name, v]) => ({ name, string_match: stringMatcher(v) }));
+  const qp = Object.entries(m?.queryParams ?? {}).map(([name, v]) => (isPresence(v) ? { name, present_match: true } : { name, string_match: stringMatcher(v) }));
   if (qp.length > 0) out.query_parameters = qp;
   return out;
 }
@@ -86,17 +91,21 @@ function fraction(p: Percent | undefined, dflt = 100): object {
   return { numerator: Math.round((p?.value ?? dflt) * 10_000), denominator: 'MILLION' };
 }
 
-function headerOps(h: Headers | undefined): Record<string, unknown> {
+/** Header operations of one or more Headers (the route's, then a lone destination's, as Istio appends them). */
+function headerOps(...hs: (Headers | undefined)[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const dir of ['request', 'response'] as const) {
-    const ops = h?.[dir];
-    if (ops === undefined) continue;
-    const add = [
-      ...Object.entries(ops.set ?? {}).map(([key, value]) => ({ header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })),
-      ...Object.entries(ops.add ?? {}).map(([key, value]) => ({ header: { key, value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' })),
-    ];
+    const add: object[] = [];
+    const remove: string[] = [];
+    for (const h of hs) {
+      const ops = h?.[dir];
+      if (ops === undefined) continue;
+      for (const [key, value] of Object.entries(ops.set ?? {})) add.push({ header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' });
+      for (const [key, value] of Object.entries(ops.add ?? {})) add.push({ header: { key, value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' });
+      remove.push(...(ops.remove ?? []));
+    }
     if (add.length > 0) out[`${dir}_headers_to_add`] = add;
-    if ((ops.remove?.length ?? 0) > 0) out[`${dir}_headers_to_remove`] = [...ops.remove!];
+    if (remove.length > 0) out[`${dir}_headers_to_remove`] = remove;
   }
   return out;
 }
@@ -120,6 +129,7 @@ function retryPolicy(r: HTTPRoute): object | undefined {
   if (codes.length > 0 && !on.includes('retriable-status-codes')) on.push('retriable-status-codes');
   const out: Record<string, unknown> = { retry_on: on.join(','), num_retries: r.retries.attempts };
   if (r.retries.perTryTimeout !== undefined) out.per_try_timeout = ms(r.retries.perTryTimeout.ms);
+  if (r.retries.backoff !== undefined) out.retry_back_off = { base_interval: ms(r.retries.backoff.ms) };
   if (codes.length > 0) out.retriable_status_codes = codes;
   else if (r.retries.retryOn === undefined) out.retriable_status_codes = [503];
   return out;
@@ -137,11 +147,11 @@ function hashPolicy(cluster: string, ctx: RouteContext): object[] | undefined {
     return [{ cookie: { name: ch.httpCookie.name, ...(ch.httpCookie.ttl !== undefined ? { ttl: ms(ch.httpCookie.ttl.ms) } : {}), ...(ch.httpCookie.path !== undefined ? { path: ch.httpCookie.path } : {}) } }];
   }
   if (ch.useSourceIp === true) return [{ connection_properties: { source_ip: true } }];
-  if (ch.httpQueryParameterName !== undefined) return [{ query_parameter: { name: ch.httpQueryParameterName } }];
   return undefined;
 }
 
-function routeAction(r: HTTPRoute, vs: VS, ctx: RouteContext, use: RouteUse): object {
+/** The route action, and the lone destination's headers (they go on the route, as Istio puts them). */
+function routeAction(r: HTTPRoute, vs: VS, ctx: RouteContext, use: RouteUse): { action: object; destHeaders: Headers | undefined } {
   const ns = vs.metadata.namespace;
   const a: Record<string, unknown> = {};
   const dests = r.route.map((d) => ({ d, cluster: destinationCluster(d.destination, ns, ctx) }));
@@ -150,8 +160,10 @@ function routeAction(r: HTTPRoute, vs: VS, ctx: RouteContext, use: RouteUse): ob
   let weighted = dests.length === 1 ? [{ ...dests[0]!, weight: 100 }] : dests.map((x) => ({ ...x, weight: x.d.weight ?? 0 })).filter((x) => x.weight > 0);
   if (weighted.length === 0) weighted = dests.map((x) => ({ ...x, weight: 1 }));
   for (const w of weighted) use.clusters.add(w.cluster);
+  let destHeaders: Headers | undefined;
   if (weighted.length === 1) {
     a.cluster = weighted[0]!.cluster;
+    destHeaders = weighted[0]!.d.headers;
   } else {
     a.weighted_clusters = {
       clusters: weighted.map((w) => ({ name: w.cluster, weight: w.weight, ...headerOps(w.d.headers) })),
@@ -181,7 +193,7 @@ function routeAction(r: HTTPRoute, vs: VS, ctx: RouteContext, use: RouteUse): ob
   if (mirrors.length > 0) a.request_mirror_policies = mirrors;
   const hash = hashPolicy(weighted[0]!.cluster, ctx);
   if (hash !== undefined) a.hash_policy = hash;
-  return a;
+  return { action: a, destHeaders };
 }
 
 const REDIRECT_CODES: Record<number, string> = {
@@ -239,22 +251,32 @@ export function vsRoutes(vs: VS, ctx: RouteContext, use: RouteUse): object[] {
         const rd = r.redirect;
         const red: Record<string, unknown> = {};
         if (rd.uri !== undefined) red.path_redirect = rd.uri;
+        if (rd.prefixRewrite !== undefined) red.prefix_rewrite = rd.prefixRewrite;
         if (rd.authority !== undefined) red.host_redirect = rd.authority;
-        if (rd.port !== undefined) red.port_redirect = rd.port;
+        // FROM_REQUEST_PORT: routes are built per port, so the request's port is the virtual host's
+        // (as Istio does); FROM_PROTOCOL_DEFAULT is Envoy's behaviour without a port.
+        const port = rd.port ?? (rd.derivePort === 'FROM_REQUEST_PORT' ? ctx.port : undefined);
+        const scheme = rd.scheme ?? (ctx.tls ? 'https' : 'http');
+        if (port !== undefined && !(port === 80 && scheme === 'http') && !(port === 443 && scheme === 'https')) red.port_redirect = port;
         if (rd.scheme !== undefined) red.scheme_redirect = rd.scheme;
         red.response_code = REDIRECT_CODES[rd.redirectCode ?? 301] ?? 'MOVED_PERMANENTLY';
         action.redirect = red;
       } else if (r.directResponse !== undefined) {
         if (ctx.flavor === 'grpc') continue;
+        const body = r.directResponse.body;
         action.direct_response = {
           status: r.directResponse.status,
-          ...(r.directResponse.body !== undefined ? { body: { inline_string: r.directResponse.body.string } } : {}),
+          ...(body === undefined ? {} : { body: 'string' in body ? { inline_string: body.string } : { inline_bytes: body.bytes } }),
         };
-      } else {
-        action.route = routeAction(r, vs, ctx, use);
+      }
+      let destHeaders: Headers | undefined;
+      if (action.redirect === undefined && action.direct_response === undefined) {
+        const ra = routeAction(r, vs, ctx, use);
+        action.route = ra.action;
+        destHeaders = ra.destHeaders;
       }
       const name = [r.name, m?.name].filter((x) => x !== undefined && x !== '').join('.');
-      const route: Record<string, unknown> = { ...(name !== '' ? { name } : {}), match: routeMatch(m), ...action, ...headerOps(r.headers) };
+      const route: Record<string, unknown> = { ...(name !== '' ? { name } : {}), match: routeMatch(m), ...action, ...headerOps(r.headers, destHeaders) };
       const pf = perFilter(r, use, ctx.flavor);
       if (pf !== undefined) route.typed_per_filter_config = pf;
       out.push(route);

@@ -146,7 +146,7 @@ spec:
 });
 
 test('IST0101: wildcard ServiceEntry hosts cover destinations; registry services need no ServiceEntry', () => {
-  const base = BOOKINFO.replace('hosts: [httpbin.org]', 'hosts: ["*.example.org"]').replace('resolution: DNS', 'resolution: NONE');
+  const base = BOOKINFO.replace('hosts: [httpbin.org]', 'hosts: ["*.example.org"]').replace('resolution: DNS', 'resolution: STATIC\n  endpoints: [{ address: 10.0.0.9 }]');
   assert.deepEqual(brief(mesh(`
 apiVersion: networking.istio.io/v1
 kind: VirtualService

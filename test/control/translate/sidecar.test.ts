@@ -175,6 +175,8 @@ test('HTTP route features: matches, rewrite, timeout, retries, mirror, headers, 
   assert.deepEqual(routes[0].request_headers_to_add, [
     { header: { key: 'x-a', value: '1' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
     { header: { key: 'x-b', value: '2' }, append_action: 'APPEND_IF_EXISTS_OR_ADD' },
+    // A lone destination's headers go on the route, after the route's own (as Istio appends them).
+    { header: { key: 'x-dest', value: 'r' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
   ]);
   assert.deepEqual(routes[0].request_headers_to_remove, ['x-c']);
   assert.deepEqual(routes[0].response_headers_to_remove, ['server']);
