@@ -9,6 +9,7 @@ import { validateDocument } from '../control/api/index.js';
 import { MeshGenerator } from '../control/translate/index.js';
 import { XdsServer } from '../control/xds-server/index.js';
 import { log, setLevel } from '../observe/logger.js';
+import { followParent, notifyParent } from './parent-watch.js';
 
 const USAGE = `Usage: weft control [options]
 
@@ -62,17 +63,30 @@ export async function runControlWith(args: string[], deps: ControlDeps): Promise
     ...deps, host: values.host, xdsPort, httpPort,
     dataDir: values['data-dir'], configDir: values['config-dir'], registryFile: values['registry-file'],
   });
+  // Signals and the parent watch go in before anything listens: a stop during startup is acted
+  // on once startup is over.
+  let onTerm = (): void => {}, onInt = (): void => {};
+  let unwatch = (): void => {};
+  const stopped = new Promise<string>((resolve) => {
+    onTerm = () => resolve('SIGTERM');
+    onInt = () => resolve('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+    unwatch = followParent(resolve);
+  });
+  const cleanup = (): void => { process.off('SIGTERM', onTerm); process.off('SIGINT', onInt); unwatch(); };
+  let ports: { xdsPort: number; httpPort: number };
   try {
-    await cp.start();
+    ports = await cp.start();
   } catch (e) {
     log.critical('could not start: %s', (e as Error).message);
     await cp.close();
+    cleanup();
     return 1;
   }
-  const why = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  notifyParent({ weft: 'ready', xdsPort: ports.xdsPort, httpPort: ports.httpPort });
+  const why = await stopped;
+  cleanup();
   log.info('%s: stopping', why);
   await cp.close();
   return 0;

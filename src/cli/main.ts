@@ -63,6 +63,10 @@ async function main(argv: string[]): Promise<number> {
   return c.run(rest);
 }
 
+// Started by another weft process with an IPC channel (the demo): the channel must not keep this
+// process alive once its command is done (parent-watch.ts listens for its 'disconnect').
+process.channel?.unref();
+
 main(process.argv.slice(2)).then(
   (code) => { if (code !== 0 || process.exitCode === undefined) process.exitCode = code; },
   (err: unknown) => { console.error(err instanceof Error ? err.stack ?? err.message : String(err)); process.exitCode = 1; },

@@ -81,7 +81,7 @@ export class ControlPlane {
       if (makeXdsServer !== undefined) {
         const lifecycle: ProxyLifecycle = {
           onConnected: (proxy, peer) => this.registry.registerSidecar(proxy, peer),
-          onDisconnected: (proxy) => this.registry.unregisterSidecar(proxy),
+          onDisconnected: (proxy, how) => this.registry.unregisterSidecar(proxy, how?.leaving ?? false),
         };
         this.#xds = makeXdsServer(generator, lifecycle, { port: this.#opts.xdsPort ?? 15010, host });
         xdsPort = (await this.#xds.start()).port;

@@ -187,6 +187,6 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
     this.streams.delete(s);
     const p = s.proxy;
     if (p === undefined) return;
-    try { this.lifecycle?.onDisconnected(p); } catch (e) { log.error('lifecycle onDisconnected(%s) failed: %s', p.id, e); }
+    try { this.lifecycle?.onDisconnected(p, { leaving: s.leaving }); } catch (e) { log.error('lifecycle onDisconnected(%s) failed: %s', p.id, e); }
   }
 }

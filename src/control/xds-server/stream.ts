@@ -55,13 +55,15 @@ export abstract class AdsStream<Q extends Req, R> {
   private queue: Q[] = [];
   private immediate: NodeJS.Immediate | undefined;
   private done = false;
+  /** The client ended its half of the stream cleanly (a proxy shutting down gracefully). */
+  leaving = false;
 
   constructor(protected readonly ctx: StreamContext, private readonly call: ServerDuplexStream<Q, R>) {
     this.peer = call.getPeer();
     call.on('data', (req: Q) => this.enqueue(req));
     call.on('end', () => {
-      // The client half-closed: finish our side too.
-      if (!this.done) call.end();
+      // The client half-closed: it is leaving. Finish our side too.
+      if (!this.done) { this.leaving = true; call.end(); }
       this.teardown('stream ended by the client');
     });
     call.on('error', (e: Error) => this.teardown(`stream error: ${e.message}`));

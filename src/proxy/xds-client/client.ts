@@ -175,6 +175,19 @@ export class XdsClient extends EventEmitter {
     await this.scheduleApply();
   }
 
+  /**
+   * Leaving the mesh (graceful shutdown): ends our half of the ADS stream cleanly, which the
+   * control plane takes as "this proxy is going away" (its workload leaves at once instead of
+   * after a reconnect grace period), and stops reconnecting. The proxy keeps its config; close() later.
+   */
+  leave(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    try { this.call?.end(); } catch { /* already gone */ }
+  }
+
   /** Stops the stream, timers and reconnects; the proxy keeps its config. */
   close(): void {
     this.closed = true;
@@ -223,6 +236,9 @@ export class XdsClient extends EventEmitter {
   }
 
   // ───────────────────────────── stream ─────────────────────────────
+
+  /** Where the ADS stream goes (host:port, or the gRPC target URI). */
+  get controlPlaneAddress(): string { return this.channelTarget(); }
 
   private channelTarget(): string {
     if (this.opts.target !== undefined) return this.opts.target;
