@@ -128,8 +128,9 @@ export async function runDemo(args: string[]): Promise<number> {
   }
   if (values.help) { console.log(USAGE); return 0; }
   const offset = Number(values['port-offset']);
-  if (!Number.isInteger(offset) || offset < 0 || offset > 40000) {
-    console.error(`weft demo: --port-offset: expected a whole number 0..40000, got '${values['port-offset']}'`);
+  const maxOffset = 65535 - Math.max(...Object.values(DEFAULT_PORTS));
+  if (!Number.isInteger(offset) || offset < 0 || offset > maxOffset) {
+    console.error(`weft demo: --port-offset: expected a whole number 0..${maxOffset}, got '${values['port-offset']}'`);
     return 2;
   }
   const fromKernel = values['ports-from-kernel']!;
