@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PortProtocol } from '../control/model.js';
 import { sidecarBootstrap, type SidecarOptions } from '../sidecar/bootstrap.js';
+import { durationMs } from './duration.js';
 import { runProxy } from './proxy.js';
 
 const USAGE = `Usage: weft sidecar --service NAME --app-port PORT [options]
@@ -46,14 +47,6 @@ function port(name: string, v: string | undefined, dflt: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--${name}: expected a port number 1..65535, got '${v}'`);
   return n;
-}
-
-/** A duration as Istio writes one (`5s`, `500ms`, `1m`, `1.5s`) or a bare number of seconds; undefined if invalid. */
-export function durationMs(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (m === null) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
-  return Math.round(Number(m[1]) * unit);
 }
 
 /** `k=v,k2=v2` → a label map; label keys and values as Kubernetes allows them. */
