@@ -14,6 +14,7 @@ import { ProxyServer } from '../proxy/server.js';
 import { WorkerPrimary } from '../proxy/workers/primary.js';
 import { log, setLevel } from '../observe/logger.js';
 import { followParent } from './parent-watch.js';
+import { WEFT_VERSION } from '../version.js';
 
 const USAGE = `Usage: weft proxy -c FILE [options]
 
@@ -87,9 +88,9 @@ export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): P
     : null;
   const initial = xds === null ? loaded.value : xds.initialConfig();
   const server = concurrency === 1
-    ? new ProxyServer(initial, { commandLine })
+    ? new ProxyServer(initial, { commandLine, version: WEFT_VERSION })
     : new WorkerPrimary(initial, {
-      concurrency, commandLine, drainMs: drainS * 1000,
+      concurrency, commandLine, drainMs: drainS * 1000, version: WEFT_VERSION,
       onFatal: () => stop('giving up on workers', 1),
     });
   // Signal handlers go in before anything listens: a SIGHUP or SIGTERM that arrives during

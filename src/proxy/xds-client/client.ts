@@ -4,6 +4,7 @@
 // validated as a whole: any bad resource NACKs it and keeps the previous state; otherwise it is
 // accepted, ACKed, and the proxy gets a full BootstrapConfig (static + dynamic) via applyConfig.
 
+import { WEFT_VERSION } from '../../version.js';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { listenerRdsNames } from '../../envoy/bootstrap.js';
@@ -113,7 +114,7 @@ export class XdsClient extends EventEmitter {
     this.backoffMs = this.backoff.initialMs;
     this.node = {
       id: bootstrap.node.id, cluster: bootstrap.node.cluster, metadata: { ...bootstrap.node.metadata },
-      user_agent_name: 'weft',
+      user_agent_name: 'weft', user_agent_version: WEFT_VERSION,
     };
     for (const t of ORDER) this.types.set(t, { version: '', nonce: '', names: new Set(), sent: false, versions: new Map() });
     this.updateSubscriptions(false);
