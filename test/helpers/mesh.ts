@@ -46,7 +46,9 @@ export async function startSidecar(control: { xdsPort: number }, o: {
   const admin = await deadPort();
   const args = ['sidecar', '--service', o.service, '--app-port', String(o.appPort), '--service-port', String(o.servicePort ?? o.appPort),
     '--inbound-port', String(inbound), '--outbound-port', String(outbound), '--admin-port', String(admin),
-    '--control', `127.0.0.1:${control.xdsPort}`, '-l', 'warning'];
+    '--control', `127.0.0.1:${control.xdsPort}`, '-l', 'warning',
+    // Tests stop whole meshes: no graceful leave unless a test asks for one (`extra` comes later and wins).
+    '--drain-duration', '0'];
   if (o.labels) args.push('--labels', o.labels);
   if (o.namespace) args.push('--namespace', o.namespace);
   if (o.delta) args.push('--delta');
