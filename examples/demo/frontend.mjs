@@ -2,6 +2,7 @@
 // service's sidecar at OUTBOUND, default 127.0.0.1:15001, used as an HTTP proxy) which version
 // answered, many times a second, and shows the split. `?user=NAME` sends `end-user: NAME`, which
 // the user-pinning VirtualService routes on. GET /api/backend returns one backend answer as JSON.
+// PORT 0 listens on any free port; started by `weft demo` it tells the demo its port and exits with it.
 import { createServer, request } from 'node:http';
 
 const port = Number(process.env.PORT ?? 9080);
@@ -78,6 +79,13 @@ const server = createServer(async (req, res) => {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
   res.end(PAGE);
 });
-server.listen(port, '127.0.0.1', () => console.log(`frontend on 127.0.0.1:${server.address().port}`));
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
-process.on('SIGINT', () => server.close(() => process.exit(0)));
+server.on('error', (e) => { console.error(`frontend: ${e.message}`); process.exit(1); });
+server.listen(port, '127.0.0.1', () => {
+  console.log(`frontend on 127.0.0.1:${server.address().port}`);
+  process.send?.({ weft: 'ready', port: server.address().port });
+});
+const stop = () => { server.closeAllConnections(); server.close(() => process.exit(0)); };
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+if (process.channel) { process.channel.unref(); process.on('disconnect', stop); }
+else if (process.env.WEFT_PARENT_PID && Number(process.env.WEFT_PARENT_PID) !== process.ppid) stop(); // the demo died first

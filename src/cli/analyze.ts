@@ -20,6 +20,13 @@ export async function runAnalyze(args: string[]): Promise<number> {
     messages = ((await callControl(controlAddress(values.control), 'GET', '/v1/analyze')) as { messages: AnalysisMessage[] }).messages;
   } catch (e) { return reportError('analyze', e); }
   if (messages.length === 0) { console.log('No validation issues found when analyzing the mesh.'); return 0; }
-  for (const m of messages) console.log(`${m.level} [${m.code}] (${m.resource})${m.path ? ` ${m.path}:` : ''} ${m.message}`);
+  for (const m of messages) console.log(formatMessage(m));
   return messages.some((m) => m.level === 'Error') ? 1 : 0;
+}
+
+/** istioctl analyze's line: `Warning [IST0101] (VirtualService default/reviews) spec.path: text`, the code once. */
+export function formatMessage(m: AnalysisMessage): string {
+  // A message that names its own code again at the end, `... (WEFT0002 SomeName)`, says it twice.
+  const text = m.message.replace(new RegExp(`\\s*\\(${m.code}(\\s[^)]*)?\\)$`), '');
+  return `${m.level} [${m.code}] (${m.resource})${m.path ? ` ${m.path}:` : ''} ${text}`;
 }

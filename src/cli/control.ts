@@ -9,6 +9,8 @@ import { validateDocument } from '../control/api/index.js';
 import { MeshGenerator } from '../control/translate/index.js';
 import { XdsServer } from '../control/xds-server/index.js';
 import { log, setLevel } from '../observe/logger.js';
+import { followParent, notifyParent } from './parent-watch.js';
+import { durationMs } from './duration.js';
 
 const USAGE = `Usage: weft control [options]
 
@@ -21,6 +23,9 @@ Options:
       --data-dir DIR        keep applied resources in DIR across restarts (default: memory only)
       --config-dir DIR      load and watch Istio YAML files in DIR
       --registry-file FILE  load and watch services and endpoints from FILE
+      --reconnect-hold D    after a start, how long proxies that reconnect may keep their last config
+                            while the registry learns the workloads again: each is sent nothing until
+                            every resource it had exists again, or D ends (default 15s; 0: no hold)
   -l, --log-level LEVEL     trace, debug, info, warning, error, critical, off (default info)
   -h, --help                this text`;
 
@@ -32,7 +37,7 @@ export async function runControl(args: string[]): Promise<number> {
     validator: validateDocument,
     analyzer: analyze,
     generator: new MeshGenerator(),
-    makeXdsServer: (generator, lifecycle, { port, host }) => new XdsServer({ generator, lifecycle, port, host }),
+    makeXdsServer: (generator, lifecycle, { port, host, reconnectHoldMs }) => new XdsServer({ generator, lifecycle, port, host, reconnectHoldMs }),
   });
 }
 
@@ -43,7 +48,7 @@ export async function runControlWith(args: string[], deps: ControlDeps): Promise
     ({ values } = parseArgs({ args, options: {
       'xds-port': { type: 'string', default: '15010' }, 'http-port': { type: 'string', default: '15014' },
       host: { type: 'string', default: '127.0.0.1' }, 'data-dir': { type: 'string' }, 'config-dir': { type: 'string' },
-      'registry-file': { type: 'string' }, 'log-level': { type: 'string', short: 'l', default: 'info' },
+      'registry-file': { type: 'string' }, 'reconnect-hold': { type: 'string', default: '15s' }, 'log-level': { type: 'string', short: 'l', default: 'info' },
       help: { type: 'boolean', short: 'h', default: false },
     }, strict: true }));
   } catch (e) { console.error(`weft control: ${(e as Error).message}\n\n${USAGE}`); return 2; }
@@ -58,21 +63,37 @@ export async function runControlWith(args: string[], deps: ControlDeps): Promise
   if (xdsPort === undefined) { console.error(`weft control: --xds-port: expected a port in 0..65535, got '${values['xds-port']}'`); return 2; }
   if (httpPort === undefined) { console.error(`weft control: --http-port: expected a port in 0..65535, got '${values['http-port']}'`); return 2; }
 
+  const reconnectHoldMs = durationMs(values['reconnect-hold']!);
+  if (reconnectHoldMs === undefined) { console.error(`weft control: --reconnect-hold: expected a duration such as 15s, 500ms or 0, got '${values['reconnect-hold']}'`); return 2; }
+
   const cp = new ControlPlane({
-    ...deps, host: values.host, xdsPort, httpPort,
+    ...deps, host: values.host, xdsPort, httpPort, reconnectHoldMs,
     dataDir: values['data-dir'], configDir: values['config-dir'], registryFile: values['registry-file'],
   });
+  // Signals and the parent watch go in before anything listens: a stop during startup is acted
+  // on once startup is over.
+  let onTerm = (): void => {}, onInt = (): void => {};
+  let unwatch = (): void => {};
+  const stopped = new Promise<string>((resolve) => {
+    onTerm = () => resolve('SIGTERM');
+    onInt = () => resolve('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+    unwatch = followParent(resolve);
+  });
+  const cleanup = (): void => { process.off('SIGTERM', onTerm); process.off('SIGINT', onInt); unwatch(); };
+  let ports: { xdsPort: number; httpPort: number };
   try {
-    await cp.start();
+    ports = await cp.start();
   } catch (e) {
     log.critical('could not start: %s', (e as Error).message);
     await cp.close();
+    cleanup();
     return 1;
   }
-  const why = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  notifyParent({ weft: 'ready', xdsPort: ports.xdsPort, httpPort: ports.httpPort });
+  const why = await stopped;
+  cleanup();
   log.info('%s: stopping', why);
   await cp.close();
   return 0;

@@ -26,6 +26,7 @@ export async function runDelete(args: string[]): Promise<number> {
   } catch (e) { console.error(`weft delete: ${(e as Error).message}\n\n${USAGE}`); return 2; }
   if (values.help) { console.log(USAGE); return 0; }
   const targets: { kind: string; namespace: string; name: string }[] = [];
+  let unsupported = 0;
   if (values.filename?.length) {
     if (positionals.length > 0) { console.error(`weft delete: give either -f or KIND NAME\n\n${USAGE}`); return 2; }
     let sources;
@@ -34,9 +35,20 @@ export async function runDelete(args: string[]): Promise<number> {
       const parsed = parseYamlDocuments(text, name);
       if (!parsed.ok) { for (const e of parsed.errors) console.error(e); return 1; }
       for (const { doc, source } of parsed.docs) {
-        const d = doc as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-        const kind = typeof d.kind === 'string' ? resolveKind(d.kind) : undefined;
-        if (kind === undefined || typeof d.metadata?.name !== 'string') { console.error(`${source}: expected an Istio resource with kind and metadata.name`); return 1; }
+        const d = doc as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+        if (typeof d.kind !== 'string' || d.kind === '' || typeof d.metadata?.name !== 'string') {
+          console.error(`${source}: expected an Istio resource with kind and metadata.name`);
+          return 1;
+        }
+        const kind = resolveKind(d.kind);
+        // Only the networking.istio.io kinds Weft serves; anything else (other groups, Kubernetes
+        // kinds) is named with the same line `weft apply` prints, and the other documents go on.
+        const group = typeof d.apiVersion === 'string' ? d.apiVersion.split('/')[0] : '';
+        if (kind === undefined || (group !== 'networking.istio.io' && d.apiVersion !== undefined)) {
+          console.error(`${source}: ${d.kind} (${typeof d.apiVersion === 'string' ? d.apiVersion : ''}) is not supported yet`);
+          unsupported++;
+          continue;
+        }
         targets.push({ kind, name: d.metadata.name, namespace: typeof d.metadata.namespace === 'string' ? d.metadata.namespace : 'default' });
       }
     }
@@ -47,7 +59,7 @@ export async function runDelete(args: string[]): Promise<number> {
     if (kind === undefined) { console.error(`weft delete: unknown kind '${kindArg}' (expected ${KIND_NAMES})`); return 2; }
     targets.push({ kind, name, namespace: values.namespace ?? 'default' });
   }
-  let code = 0;
+  let code = unsupported > 0 ? 1 : 0;
   for (const t of targets) {
     try {
       await callControl(controlAddress(values.control), 'DELETE', `/v1/config/${t.kind}/${encodeURIComponent(t.namespace)}/${encodeURIComponent(t.name)}`);

@@ -9,9 +9,7 @@
 // dispatches and prints help. Commands are imported when run, so `weft proxy` does not load the
 // control plane and `weft apply` does not load the proxy.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { WEFT_VERSION } from '../version.js';
 
 const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   demo: { summary: 'run the mesh demo: control plane, a frontend and a backend in two versions, each with a sidecar', run: async (a) => (await import('./demo.js')).runDemo(a) },
@@ -26,12 +24,9 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promi
   version: { summary: 'print the version', run: async () => { console.log(version()); return 0; } },
 };
 
-/** The package version, from the package.json above this file (dist/src/cli or src/cli). */
+/** The package version (package.json's, src/version.ts). */
 export function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
+  return WEFT_VERSION;
 }
 
 function help(): string {
@@ -62,6 +57,10 @@ async function main(argv: string[]): Promise<number> {
   }
   return c.run(rest);
 }
+
+// Started by another weft process with an IPC channel (the demo): the channel must not keep this
+// process alive once its command is done (parent-watch.ts listens for its 'disconnect').
+process.channel?.unref();
 
 main(process.argv.slice(2)).then(
   (code) => { if (code !== 0 || process.exitCode === undefined) process.exitCode = code; },

@@ -13,6 +13,8 @@ import { loadBootstrapFile } from '../envoy/load.js';
 import { ProxyServer } from '../proxy/server.js';
 import { WorkerPrimary } from '../proxy/workers/primary.js';
 import { log, setLevel } from '../observe/logger.js';
+import { followParent } from './parent-watch.js';
+import { WEFT_VERSION } from '../version.js';
 
 const USAGE = `Usage: weft proxy -c FILE [options]
 
@@ -28,7 +30,17 @@ Options:
       --no-watch         do not reload when the file changes (SIGHUP still reloads)
   -h, --help             this text`;
 
-export async function runProxy(args: string[]): Promise<number> {
+/** What `weft sidecar` adds to `weft proxy` (no flags of `weft proxy`). */
+export interface RunProxyOptions {
+  /**
+   * Istio's terminationDrainDuration: on SIGTERM, first leave the mesh (end the ADS stream, so the
+   * control plane removes this workload's endpoint and tells the other proxies), keep serving this
+   * long while callers move away, then drain and exit. 0 (the default): drain at once.
+   */
+  readonly terminationDrainMs?: number;
+}
+
+export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -76,9 +88,9 @@ export async function runProxy(args: string[]): Promise<number> {
     : null;
   const initial = xds === null ? loaded.value : xds.initialConfig();
   const server = concurrency === 1
-    ? new ProxyServer(initial, { commandLine })
+    ? new ProxyServer(initial, { commandLine, version: WEFT_VERSION })
     : new WorkerPrimary(initial, {
-      concurrency, commandLine, drainMs: drainS * 1000,
+      concurrency, commandLine, drainMs: drainS * 1000, version: WEFT_VERSION,
       onFatal: () => stop('giving up on workers', 1),
     });
   // Signal handlers go in before anything listens: a SIGHUP or SIGTERM that arrives during
@@ -105,24 +117,47 @@ export async function runProxy(args: string[]): Promise<number> {
     });
   };
   let exitCode = 0;
-  function stop(why: string, code = 0): void {
+  const leaveMs = runOpts.terminationDrainMs ?? 0;
+  let skipLeave: (() => void) | null = null;
+  function stop(why: string, code = 0, graceful = false): void {
     exitCode = Math.max(exitCode, code);
-    if (stopping) return;
+    if (stopping) {
+      // A second signal while leaving the mesh: drain now.
+      skipLeave?.();
+      return;
+    }
     stopping = true;
     watcher?.close();
+    if (!started) { xds?.close(); return; } // startup sees `stopping` and shuts down
+    if (graceful && leaveMs > 0 && xds !== null) {
+      // Istio's termination sequence: the endpoint leaves EDS first, the listeners keep serving
+      // meanwhile, then connections are drained (Connection: close, GOAWAY) and the process exits.
+      log.info('%s: leaving the mesh; serving for %d ms while callers move away, then draining for up to %ds', why, leaveMs, drainS);
+      server.readiness.hold(new Promise<void>(() => {})); // /ready fails from now on
+      xds.leave();
+      const timer = setTimeout(() => skipLeave?.(), leaveMs);
+      skipLeave = () => {
+        skipLeave = null;
+        clearTimeout(timer);
+        xds.close();
+        void server.shutdown(drainS * 1000).then(() => finish(exitCode));
+      };
+      return;
+    }
     xds?.close();
-    if (!started) return; // startup sees `stopping` and shuts down
     log.info('%s: draining for up to %ds', why, drainS);
     void server.shutdown(drainS * 1000).then(() => finish(exitCode));
   }
-  const onTerm = () => stop('SIGTERM');
+  const onTerm = () => stop('SIGTERM', 0, true);
   const onInt = () => stop('SIGINT');
   const onHup = () => reload('SIGHUP');
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   process.on('SIGHUP', onHup);
   server.setQuitHandler(() => stop('quitquitquit'));
-  const cleanup = () => { process.off('SIGTERM', onTerm); process.off('SIGINT', onInt); process.off('SIGHUP', onHup); };
+  // Started by the demo (IPC channel) or through npx: follow that parent (src/cli/parent-watch.ts).
+  const unwatch = followParent((why) => stop(why));
+  const cleanup = () => { process.off('SIGTERM', onTerm); process.off('SIGINT', onInt); process.off('SIGHUP', onHup); unwatch(); };
 
   try {
     await server.start();
@@ -137,15 +172,12 @@ export async function runProxy(args: string[]): Promise<number> {
     server.readiness.hold(xds.initialized());
     xds.start(server);
   }
-  log.info('weft proxy started: %d listeners, %d clusters%s%s', loaded.value.listeners.length, loaded.value.clusters.length,
-    server.adminPort ? `, admin on port ${server.adminPort}` : '', concurrency > 1 ? `, ${concurrency} workers` : '');
-  if (process.env.npm_command === 'exec') {
-    // Started by npx / npm exec: npm does not pass SIGTERM on to us, so a supervisor that stops
-    // the npx process would leave the proxy running. Follow the launcher: once we are orphaned
-    // (our parent changed), drain and exit.
-    const parent = process.ppid;
-    const watchParent = setInterval(() => { if (process.ppid !== parent) stop('launcher (npx) exited'); }, 1000);
-    watchParent.unref();
+  const where = `${server.adminPort ? `, admin on port ${server.adminPort}` : ''}${concurrency > 1 ? `, ${concurrency} workers` : ''}`;
+  if (xds !== null && loaded.value.listeners.length === 0) {
+    // A sidecar: everything comes from the control plane; "0 listeners" would read as broken.
+    log.info('weft proxy started%s; waiting for its configuration (listeners, clusters) from the control plane at %s', where, xds.controlPlaneAddress);
+  } else {
+    log.info('weft proxy started: %d listeners, %d clusters%s', loaded.value.listeners.length, loaded.value.clusters.length, where);
   }
   if (stopping) {
     stopping = false;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PortProtocol } from '../control/model.js';
 import { sidecarBootstrap, type SidecarOptions } from '../sidecar/bootstrap.js';
+import { durationMs } from './duration.js';
 import { runProxy } from './proxy.js';
 
 const USAGE = `Usage: weft sidecar --service NAME --app-port PORT [options]
@@ -31,7 +32,11 @@ Options:
       --delta                use delta xDS instead of state of the world
       --no-register          do not register this workload in the control plane's registry
       --print-bootstrap      print the bootstrap and exit
-      --drain-time-s N       on SIGTERM, how long in-flight requests may take (default 5)
+      --drain-duration D     Istio's terminationDrainDuration: on SIGTERM the sidecar tells the control
+                             plane it is leaving (its endpoint is removed and pushed to the other
+                             proxies), keeps serving for D while callers move away, then drains
+                             (e.g. 5s, 500ms, 0 to skip; default 5s)
+      --drain-time-s N       then, how long in-flight requests may take (default 5)
   -l, --log-level LEVEL      trace, debug, info, warning, error, critical, off (default info)
   -h, --help                 this text`;
 
@@ -56,7 +61,7 @@ export function parseLabels(text: string): Record<string, string> {
 }
 
 /** Reads the flags into SidecarOptions; throws an Error naming the flag on bad input. */
-export function sidecarOptions(args: string[]): SidecarOptions & { printBootstrap: boolean; drainS: string; logLevel: string } {
+export function sidecarOptions(args: string[]): SidecarOptions & { printBootstrap: boolean; drainS: string; drainDurationMs: number; logLevel: string } {
   const { values } = parseArgs({
     args,
     options: {
@@ -74,6 +79,7 @@ export function sidecarOptions(args: string[]): SidecarOptions & { printBootstra
       delta: { type: 'boolean', default: false },
       'no-register': { type: 'boolean', default: false },
       'print-bootstrap': { type: 'boolean', default: false },
+      'drain-duration': { type: 'string', default: '5s' },
       'drain-time-s': { type: 'string', default: '5' },
       'log-level': { type: 'string', short: 'l', default: 'info' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -91,6 +97,8 @@ export function sidecarOptions(args: string[]): SidecarOptions & { printBootstra
   const m = /^(.+):(\d+)$/.exec(values.control!);
   if (m === null) throw new Error(`--control: expected HOST:PORT, got '${values.control}'`);
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(values.namespace!)) throw new Error(`--namespace: expected a DNS-1123 label, got '${values.namespace}'`);
+  const drainDurationMs = durationMs(values['drain-duration']!);
+  if (drainDurationMs === undefined) throw new Error(`--drain-duration: expected a duration such as 5s, 500ms or 0, got '${values['drain-duration']}'`);
   return {
     service: values.service,
     namespace: values.namespace!,
@@ -108,6 +116,7 @@ export function sidecarOptions(args: string[]): SidecarOptions & { printBootstra
     register: !values['no-register'],
     printBootstrap: values['print-bootstrap']!,
     drainS: values['drain-time-s']!,
+    drainDurationMs,
     logLevel: values['log-level']!,
   };
 }
@@ -127,7 +136,8 @@ export async function runSidecar(args: string[]): Promise<number> {
   const file = join(dir, 'bootstrap.json');
   writeFileSync(file, JSON.stringify(bootstrap, null, 2));
   try {
-    return await runProxy(['-c', file, '--concurrency', '1', '--no-watch', '--drain-time-s', o.drainS, '-l', o.logLevel]);
+    return await runProxy(['-c', file, '--concurrency', '1', '--no-watch', '--drain-time-s', o.drainS, '-l', o.logLevel],
+      { terminationDrainMs: o.drainDurationMs });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -23,7 +23,12 @@ export interface ControlPlaneOptions {
   /** Absent: no xDS (the HTTP API alone, e.g. for tests). */
   readonly generator?: MeshGeneratorLike;
   /** Builds the xDS server on `port`/`host` (both given; the server must not be started). */
-  readonly makeXdsServer?: (generator: MeshGeneratorLike, lifecycle: ProxyLifecycle, opts: { port: number; host: string }) => XdsServerHandle;
+  readonly makeXdsServer?: (generator: MeshGeneratorLike, lifecycle: ProxyLifecycle, opts: { port: number; host: string; reconnectHoldMs: number }) => XdsServerHandle;
+  /**
+   * The warm-up after start (default 15000 ms, 0: none): proxies that reconnect keep their last
+   * config until what they had is known again (see XdsServerOptions.reconnectHoldMs).
+   */
+  readonly reconnectHoldMs?: number;
   readonly host?: string;
   /** 15010 by default. */
   readonly xdsPort?: number;
@@ -81,9 +86,9 @@ export class ControlPlane {
       if (makeXdsServer !== undefined) {
         const lifecycle: ProxyLifecycle = {
           onConnected: (proxy, peer) => this.registry.registerSidecar(proxy, peer),
-          onDisconnected: (proxy) => this.registry.unregisterSidecar(proxy),
+          onDisconnected: (proxy, how) => this.registry.unregisterSidecar(proxy, how?.leaving ?? false),
         };
-        this.#xds = makeXdsServer(generator, lifecycle, { port: this.#opts.xdsPort ?? 15010, host });
+        this.#xds = makeXdsServer(generator, lifecycle, { port: this.#opts.xdsPort ?? 15010, host, reconnectHoldMs: this.#opts.reconnectHoldMs ?? 15_000 });
         xdsPort = (await this.#xds.start()).port;
       }
     }

@@ -277,5 +277,6 @@ export interface XdsServerHandle {
 /** Told when a proxy's first request arrives and when its stream ends (the registry uses it for sidecars). */
 export interface ProxyLifecycle {
   onConnected(proxy: ProxyInfo, peerAddress: string): void;
-  onDisconnected(proxy: ProxyInfo): void;
+  /** `leaving`: the proxy ended its stream itself (graceful shutdown), not a broken connection. */
+  onDisconnected(proxy: ProxyInfo, how?: { readonly leaving: boolean }): void;
 }

@@ -15,7 +15,7 @@ test('snapshots go to generator.update then xds.push; sidecar connects register 
     generate() { return new Map(); },
   };
   let lifecycle: ProxyLifecycle | undefined;
-  let xdsOpts: { port: number; host: string } | undefined;
+  let xdsOpts: { port: number; host: string; reconnectHoldMs: number } | undefined;
   const cp = new ControlPlane({
     validator: fakeValidator, analyzer: fakeAnalyzer(), generator, httpPort: 0, xdsPort: 0, meshDebounceMs: 10,
     registry: { graceMs: 50, healthCheckIntervalMs: 0 },
@@ -23,7 +23,7 @@ test('snapshots go to generator.update then xds.push; sidecar connects register 
   });
   const { httpPort } = await cp.start();
   t.after(() => cp.close());
-  assert.deepEqual(xdsOpts, { port: 0, host: '127.0.0.1' });
+  assert.deepEqual(xdsOpts, { port: 0, host: '127.0.0.1', reconnectHoldMs: 15_000 });
   assert.equal(updates.length, 1, 'the generator has the first snapshot before any proxy connects');
 
   let next = waitForEvent<MeshSnapshot>((cb) => cp.mesh.onSnapshot(cb));

@@ -38,16 +38,21 @@ export interface SidecarProcess {
 
 export async function startSidecar(control: { xdsPort: number }, o: {
   service: string; appPort: number; servicePort?: number; labels?: string; namespace?: string; delta?: boolean;
+  /** More `weft sidecar` flags. */
+  extra?: string[];
 }): Promise<SidecarProcess> {
   const inbound = await deadPort();
   const outbound = await deadPort();
   const admin = await deadPort();
   const args = ['sidecar', '--service', o.service, '--app-port', String(o.appPort), '--service-port', String(o.servicePort ?? o.appPort),
     '--inbound-port', String(inbound), '--outbound-port', String(outbound), '--admin-port', String(admin),
-    '--control', `127.0.0.1:${control.xdsPort}`, '-l', 'warning'];
+    '--control', `127.0.0.1:${control.xdsPort}`, '-l', 'warning',
+    // Tests stop whole meshes: no graceful leave unless a test asks for one (`extra` comes later and wins).
+    '--drain-duration', '0'];
   if (o.labels) args.push('--labels', o.labels);
   if (o.namespace) args.push('--namespace', o.namespace);
   if (o.delta) args.push('--delta');
+  if (o.extra) args.push(...o.extra);
   const proc = startWeft(args);
   await waitUntil(`sidecar ${o.service} admin /ready`, async () => (await fetch(`http://127.0.0.1:${admin}/ready`)).ok, 20_000, proc);
   return { proc, inbound, outbound, admin, stop: async () => { proc.kill('SIGTERM'); await proc.exited; } };

@@ -13,7 +13,7 @@ export function destinationRules(ix: MeshIndex): AnalysisMessage[] {
     const host = ix.resolve(dr.spec.host, dr.metadata.namespace);
     if (!ix.knownHost(host)) {
       out.push(message('Warning', DESTINATION_RULE_HOST_NOT_FOUND, dr, 'spec.host',
-        `No service or ServiceEntry provides host "${host}": this DestinationRule applies to nothing (WEFT0002 DestinationRuleHostNotFound)`));
+        `No service or ServiceEntry provides host "${host}": this DestinationRule applies to nothing`));
       continue;
     }
     if (host.includes('*')) continue;

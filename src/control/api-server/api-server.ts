@@ -117,7 +117,8 @@ export class ApiServer {
         return { status: 200, value: { dryRun, results: r.results.map((x) => ({ ...splitKey(x.key), ...x })) } };
       }
       case 'config': {
-        if (rest.length === 0) { allow('GET'); return { status: 200, value: { items: store.list() } }; }
+        // Resources as their authors wrote them (what `weft get -o yaml` prints and `weft apply` takes back).
+        if (rest.length === 0) { allow('GET'); return { status: 200, value: { items: store.list().map((r) => store.asWritten(r)) } }; }
         const kind = resolveKind(rest[0]!);
         if (kind === undefined) throw new HttpError(404, `unknown kind '${rest[0]}'`, [`expected one of ${KIND_NAMES}`]);
         if (method === 'DELETE') {
@@ -127,7 +128,7 @@ export class ApiServer {
         }
         allow('GET', 'DELETE');
         if (rest.length > 3) throw new HttpError(404, `no route for /${p.join('/')}`);
-        const items = store.get(kind, rest[1], rest[2]);
+        const items = store.get(kind, rest[1], rest[2]).map((r) => store.asWritten(r));
         if (rest.length === 3) {
           if (items.length === 0) throw new HttpError(404, `${kind} ${rest[1]}/${rest[2]} not found`);
           return { status: 200, value: items[0] };

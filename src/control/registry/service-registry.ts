@@ -190,12 +190,24 @@ export class ServiceRegistry {
     if (!same) { s.workload = Object.freeze({ ...workload, healthy: s.workload.healthy }); this.#changed(); }
   }
 
-  /** A sidecar's stream ended: its workload leaves after the grace period unless it reconnects. */
-  unregisterSidecar(proxy: ProxyInfo): void {
+  /**
+   * A sidecar's stream ended: its workload leaves after the grace period unless it reconnects, or
+   * at once when the sidecar said it is `leaving` (it ended the stream itself on SIGTERM, and keeps
+   * serving while the other proxies learn its endpoint is gone).
+   */
+  unregisterSidecar(proxy: ProxyInfo, leaving = false): void {
     const s = this.#sidecars.get(proxy.id);
     if (s === undefined) return;
     s.connections = Math.max(0, s.connections - 1);
-    if (s.connections > 0 || s.graceTimer) return;
+    if (s.connections > 0) return;
+    if (leaving) {
+      if (s.graceTimer) clearTimeout(s.graceTimer);
+      this.#sidecars.delete(proxy.id);
+      log.info('sidecar %s is leaving: workload removed', proxy.id);
+      this.#changed();
+      return;
+    }
+    if (s.graceTimer) return;
     this.#startGrace(proxy.id, s, this.#graceMs);
   }
 

@@ -166,6 +166,24 @@ export class ConfigStore {
       && (name === undefined || r.metadata.name === name));
   }
 
+  /**
+   * `r` as its author wrote it: the applied document's spec (Istio's durations such as "7s", no
+   * defaults added) with the store's metadata. What `weft get -o yaml|json` prints, and what
+   * `weft apply` takes back unchanged.
+   */
+  asWritten(r: ConfigResource): ConfigResource {
+    const doc = this.#entries.get(keyOf(r))?.doc as { spec?: unknown } | undefined;
+    if (doc === null || typeof doc !== 'object') return r;
+    const m = r.metadata;
+    const metadata = {
+      name: m.name, namespace: m.namespace,
+      ...(Object.keys(m.labels ?? {}).length > 0 ? { labels: m.labels } : {}),
+      ...(Object.keys(m.annotations ?? {}).length > 0 ? { annotations: m.annotations } : {}),
+      resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp, generation: m.generation,
+    } as ConfigResource['metadata'];
+    return Object.freeze({ apiVersion: r.apiVersion, kind: r.kind, metadata, spec: doc.spec ?? {} });
+  }
+
   /** Every resource, sorted by key. */
   list(): readonly ConfigResource[] {
     return [...this.#entries.keys()].sort().map((k) => this.#entries.get(k)!.resource);

@@ -3,15 +3,23 @@
 
 import { ISTIO_KINDS, type IstioKind } from '../model.js';
 
+/** kubectl's names of each kind (Istio's CRDs: singular, plural, short names). */
+const NAMES: Readonly<Record<IstioKind, readonly string[]>> = {
+  VirtualService: ['virtualservice', 'virtualservices', 'vs'],
+  DestinationRule: ['destinationrule', 'destinationrules', 'dr'],
+  Gateway: ['gateway', 'gateways', 'gw'],
+  ServiceEntry: ['serviceentry', 'serviceentries', 'se'],
+  Sidecar: ['sidecar', 'sidecars'],
+};
+
 const ALIASES: Readonly<Record<string, IstioKind>> = (() => {
   const out: Record<string, IstioKind> = {};
   for (const k of ISTIO_KINDS) {
-    const l = k.toLowerCase();
-    out[l] = k;
-    out[l.endsWith('y') ? `${l.slice(0, -1)}ies` : `${l}s`] = k;
-    out[`${l}.networking.istio.io`] = k;
+    for (const n of NAMES[k]) out[n] = k;
+    // `kind.group` and `plural.group`, as kubectl prints and accepts them.
+    out[`${k.toLowerCase()}.networking.istio.io`] = k;
+    out[`${NAMES[k][1]}.networking.istio.io`] = k;
   }
-  Object.assign(out, { vs: 'VirtualService', dr: 'DestinationRule', gw: 'Gateway', se: 'ServiceEntry' });
   return out;
 })();
 
@@ -26,4 +34,4 @@ export function qualifiedKind(kind: string): string {
 }
 
 /** What resolveKind accepts, for error messages. */
-export const KIND_NAMES = 'virtualservice(s)/vs, destinationrule(s)/dr, gateway(s)/gw, serviceentry/serviceentries/se, sidecar(s)';
+export const KIND_NAMES = ISTIO_KINDS.map((k) => NAMES[k].join('/')).join(', ');

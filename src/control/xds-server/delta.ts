@@ -35,6 +35,8 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaDiscovery
     let st = this.types.get(typeUrl);
     const first = st === undefined;
     if (st === undefined) {
+      const initial = Object.keys(req.initial_resource_versions ?? {});
+      if (initial.length > 0) this.hadBefore(typeUrl, initial);
       st = {
         wildcard: isWildcardType(typeUrl) && subscribe.length === 0,
         names: new Set(),

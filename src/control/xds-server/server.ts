@@ -25,6 +25,14 @@ export interface XdsServerOptions {
   readonly maxDebounceMs?: number;
   /** Sent as DiscoveryResponse.control_plane.identifier. */
   readonly controlPlaneId?: string;
+  /**
+   * Warm-up after start (default 0: none): for this long, a proxy that reconnects having resources
+   * is sent nothing until every resource it had is generated again (its peers have re-registered),
+   * so a restarted control plane with an empty registry does not take services away from it.
+   */
+  readonly reconnectHoldMs?: number;
+  /** A reconnecting proxy is held at least this long so all its first requests are in (default 250). */
+  readonly reconnectMinHoldMs?: number;
 }
 
 export interface XdsServerStats {
@@ -65,6 +73,10 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
   private responses = 0;
   private readonly bytes = { sotw: 0, delta: 0 };
   private closed = false;
+  private warmUntil = 0;
+  private warmTimer: NodeJS.Timeout | undefined;
+  private readonly heldSince = new Map<AnyStream, number>();
+  private heldTotal = 0;
 
   constructor(private readonly options: XdsServerOptions) {
     super();
@@ -80,6 +92,11 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
       sent: () => { this.responses++; },
       connected: (s) => this.connected(s),
       disconnected: (s) => this.disconnected(s),
+      warmup: {
+        active: () => Date.now() < this.warmUntil,
+        minHoldMs: options.reconnectMinHoldMs ?? 250,
+        held: (s, held, why) => this.onHeld(s, held, why),
+      },
     };
   }
 
@@ -116,6 +133,12 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
       server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
     });
     log.info('xDS server listening on %s:%d', host, port);
+    const hold = this.options.reconnectHoldMs ?? 0;
+    if (hold > 0) {
+      this.warmUntil = Date.now() + hold;
+      this.warmTimer = setTimeout(() => this.endWarmup(), hold);
+      this.warmTimer.unref();
+    }
     return { port };
   }
 
@@ -145,10 +168,34 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
     };
   }
 
+  private onHeld(s: AnyStream, held: boolean, why: string): void {
+    const id = s.proxy?.id ?? s.peer;
+    if (held) {
+      this.heldSince.set(s, Date.now());
+      this.heldTotal++;
+      log.info('warm-up: %s reconnected; holding its updates (it keeps its last config) until what it had is known again (waiting for %s)', id, why);
+      return;
+    }
+    const since = this.heldSince.get(s);
+    this.heldSince.delete(s);
+    if (why === 'disconnected') return;
+    log.info('warm-up: %s released after %d ms%s', id, since === undefined ? 0 : Date.now() - since,
+      Date.now() < this.warmUntil ? ': everything it had is known again' : ': the warm-up window ended');
+  }
+
+  private endWarmup(): void {
+    this.warmTimer = undefined;
+    this.warmUntil = 0;
+    const held = [...this.heldSince.keys()];
+    log.info('warm-up over: %d reconnecting proxies were held, %d still held are sent the current config', this.heldTotal, held.length);
+    for (const s of held) s.push();
+  }
+
   /** Ends every stream, stops the gRPC server and drops pending pushes. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.warmTimer !== undefined) clearTimeout(this.warmTimer);
     this.debouncer.close();
     for (const s of [...this.streams]) s.end();
     const server = this.server;
@@ -187,6 +234,6 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
     this.streams.delete(s);
     const p = s.proxy;
     if (p === undefined) return;
-    try { this.lifecycle?.onDisconnected(p); } catch (e) { log.error('lifecycle onDisconnected(%s) failed: %s', p.id, e); }
+    try { this.lifecycle?.onDisconnected(p, { leaving: s.leaving }); } catch (e) { log.error('lifecycle onDisconnected(%s) failed: %s', p.id, e); }
   }
 }

@@ -48,6 +48,8 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
     const names = req.resource_names ?? [];
     const st = this.types.get(typeUrl);
     if (st === undefined) {
+      // A version on the first request: the proxy had this type from an earlier stream (a reconnect).
+      if ((req.version_info ?? '') !== '') this.hadBefore(typeUrl, isWildcardType(typeUrl) ? [] : names.filter((n) => n !== '*'));
       const sub = subscription(typeUrl, names, undefined);
       this.types.set(typeUrl, { ...sub, nonce: '', sentVersion: '', sentNames: [], ackedVersion: '', sentVersions: new Map(), count: 0, state: 'NOT SENT' });
       return true;

@@ -4,7 +4,7 @@
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import { createLogger } from '../../observe/logger.js';
 import type { NodeJson } from '../../xds/ads-service.js';
-import { messageName, PUSH_ORDER, SHORT_NAME } from '../../xds/resource-types.js';
+import { ENDPOINT_TYPE, messageName, PUSH_ORDER, SHORT_NAME } from '../../xds/resource-types.js';
 import { proxyInfoFromNode, type ProxyInfo, type ProxyResources, type ProxyStatus, type XdsGenerator, type XdsTypeStatus } from '../model.js';
 import type { ResourceCache, TypeEncoding } from './resource-cache.js';
 
@@ -22,6 +22,22 @@ export interface StreamContext {
   connected(stream: AdsStream<never, never>): void;
   /** The stream is over, however it ended; called once (proxy undefined if no request came). */
   disconnected(stream: AdsStream<never, never>): void;
+  /** The control plane's warm-up after a start (see AdsStream.holding). */
+  readonly warmup: WarmupContext;
+}
+
+/**
+ * After the control plane starts, its registry is empty until the sidecars reconnect: a proxy
+ * that reconnects (it says what it had) is not sent anything until the resources it had exist
+ * again, or the warm-up window ends; it keeps serving its last config meanwhile.
+ */
+export interface WarmupContext {
+  /** Whether the warm-up window is still open. */
+  active(): boolean;
+  /** A reconnecting stream is held at least this long, so that all its first requests are in. */
+  readonly minHoldMs: number;
+  /** Told when a stream starts or stops being held. */
+  held(stream: AdsStream<never, never>, held: boolean, why: string): void;
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
@@ -55,13 +71,22 @@ export abstract class AdsStream<Q extends Req, R> {
   private queue: Q[] = [];
   private immediate: NodeJS.Immediate | undefined;
   private done = false;
+  /** The client ended its half of the stream cleanly (a proxy shutting down gracefully). */
+  leaving = false;
+  /** The proxy said it had resources before this stream (a reconnect): these, by type. */
+  private readonly had = new Map<string, Set<string>>();
+  private reconnecting = false;
+  private firstRequestAt = 0;
+  /** Responses are held (warm-up); set while holding() says so. */
+  private isHeld = false;
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(protected readonly ctx: StreamContext, private readonly call: ServerDuplexStream<Q, R>) {
     this.peer = call.getPeer();
     call.on('data', (req: Q) => this.enqueue(req));
     call.on('end', () => {
-      // The client half-closed: finish our side too.
-      if (!this.done) call.end();
+      // The client half-closed: it is leaving. Finish our side too.
+      if (!this.done) { this.leaving = true; call.end(); }
       this.teardown('stream ended by the client');
     });
     call.on('error', (e: Error) => this.teardown(`stream error: ${e.message}`));
@@ -88,11 +113,68 @@ export abstract class AdsStream<Q extends Req, R> {
     if (this.done || this.proxy === undefined) return;
     try {
       this.regenerate(this.currentListenerKey());
-      for (const t of inPushOrder(this.subscribedTypes())) this.respond(t, false);
+      const wasHeld = this.isHeld;
+      if (this.holding()) return;
+      // Released from a warm-up hold: send every type it asked for.
+      for (const t of inPushOrder(this.subscribedTypes())) this.respond(t, wasHeld);
     } catch (e) {
       log.error('%s: push failed: %s', this.proxyId, e instanceof Error ? e.stack : String(e));
       this.fail(GrpcStatus.INTERNAL, `xDS server error: ${e instanceof Error ? e.message : String(e)}`);
     }
+  }
+
+  /** Whether this stream is being held by the warm-up. */
+  get held(): boolean { return this.isHeld; }
+
+  /**
+   * The proxy reconnected having these resources of `typeUrl` (SotW: the names it asks for with a
+   * non-empty version_info; delta: initial_resource_versions).
+   */
+  protected hadBefore(typeUrl: string, names: Iterable<string>): void {
+    this.reconnecting = true;
+    let set = this.had.get(typeUrl);
+    if (set === undefined) this.had.set(typeUrl, set = new Set());
+    for (const n of names) set.add(n);
+  }
+
+  /**
+   * Whether responses to this (reconnecting) proxy wait: during the warm-up, until everything it
+   * had exists again (endpoints: with at least one endpoint), after at least minHoldMs.
+   */
+  private holding(): boolean {
+    const w = this.ctx.warmup;
+    let why = '';
+    if (this.reconnecting && w.active()) {
+      const wait = this.firstRequestAt + w.minHoldMs - Date.now();
+      if (wait > 0) {
+        why = 'its first requests';
+        if (this.holdTimer === undefined) {
+          this.holdTimer = setTimeout(() => { this.holdTimer = undefined; this.push(); }, wait);
+          this.holdTimer.unref();
+        }
+      } else {
+        why = this.missing();
+      }
+    }
+    const hold = why !== '';
+    if (hold !== this.isHeld) {
+      this.isHeld = hold;
+      w.held(this as unknown as AdsStream<never, never>, hold, why);
+    }
+    return hold;
+  }
+
+  /** The first resource the proxy had that the generator does not produce (yet), or ''. */
+  private missing(): string {
+    for (const [typeUrl, names] of this.had) {
+      const now = this.resources.get(typeUrl);
+      for (const n of names) {
+        const r = now?.get(n) as { endpoints?: { lb_endpoints?: unknown[] }[] } | undefined;
+        if (r === undefined) return `${shortName(typeUrl)} ${n}`;
+        if (typeUrl === ENDPOINT_TYPE && !(r.endpoints ?? []).some((e) => (e.lb_endpoints ?? []).length > 0)) return `endpoints of ${n}`;
+      }
+    }
+    return '';
   }
 
   /** Ends the stream from the server side (status OK). */
@@ -159,6 +241,7 @@ export abstract class AdsStream<Q extends Req, R> {
         }
         this.proxy = proxyInfoFromNode(req.node);
         this.connectedAt = new Date().toISOString();
+        this.firstRequestAt = Date.now();
         this.ctx.connected(this as unknown as AdsStream<never, never>);
       }
       const type = req.type_url ?? '';
@@ -177,6 +260,9 @@ export abstract class AdsStream<Q extends Req, R> {
       // A proxyless client's new listener names can change every type: re-check all of them.
       if (again) for (const t of this.subscribedTypes()) if (!due.has(t)) due.set(t, false);
     }
+    const wasHeld = this.isHeld;
+    if (this.holding()) return;
+    if (wasHeld) { this.push(); return; }
     for (const t of inPushOrder(due.keys())) this.respond(t, due.get(t)!);
   }
 
@@ -205,6 +291,8 @@ export abstract class AdsStream<Q extends Req, R> {
   private teardown(reason: string): void {
     if (this.done) return;
     this.done = true;
+    if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+    if (this.isHeld) { this.isHeld = false; this.ctx.warmup.held(this as unknown as AdsStream<never, never>, false, 'disconnected'); }
     if (this.immediate !== undefined) clearImmediate(this.immediate);
     this.immediate = undefined;
     this.queue = [];

@@ -4,6 +4,7 @@
 // validated as a whole: any bad resource NACKs it and keeps the previous state; otherwise it is
 // accepted, ACKed, and the proxy gets a full BootstrapConfig (static + dynamic) via applyConfig.
 
+import { WEFT_VERSION } from '../../version.js';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { listenerRdsNames } from '../../envoy/bootstrap.js';
@@ -113,7 +114,7 @@ export class XdsClient extends EventEmitter {
     this.backoffMs = this.backoff.initialMs;
     this.node = {
       id: bootstrap.node.id, cluster: bootstrap.node.cluster, metadata: { ...bootstrap.node.metadata },
-      user_agent_name: 'weft',
+      user_agent_name: 'weft', user_agent_version: WEFT_VERSION,
     };
     for (const t of ORDER) this.types.set(t, { version: '', nonce: '', names: new Set(), sent: false, versions: new Map() });
     this.updateSubscriptions(false);
@@ -175,6 +176,19 @@ export class XdsClient extends EventEmitter {
     await this.scheduleApply();
   }
 
+  /**
+   * Leaving the mesh (graceful shutdown): ends our half of the ADS stream cleanly, which the
+   * control plane takes as "this proxy is going away" (its workload leaves at once instead of
+   * after a reconnect grace period), and stops reconnecting. The proxy keeps its config; close() later.
+   */
+  leave(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    try { this.call?.end(); } catch { /* already gone */ }
+  }
+
   /** Stops the stream, timers and reconnects; the proxy keeps its config. */
   close(): void {
     this.closed = true;
@@ -223,6 +237,9 @@ export class XdsClient extends EventEmitter {
   }
 
   // ───────────────────────────── stream ─────────────────────────────
+
+  /** Where the ADS stream goes (host:port, or the gRPC target URI). */
+  get controlPlaneAddress(): string { return this.channelTarget(); }
 
   private channelTarget(): string {
     if (this.opts.target !== undefined) return this.opts.target;

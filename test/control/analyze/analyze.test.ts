@@ -299,7 +299,7 @@ spec:
 `));
   assert.deepEqual(msgs, [
     'Warning WEFT0003 DestinationRule default/ratings spec.subsets[1].labels: Subset "v2" selects no workload of "ratings.default.svc.cluster.local" (labels version=v2,app=ratings; 1 workload(s) known) (WEFT0003 SubsetSelectsNoWorkload)',
-    'Warning WEFT0002 DestinationRule shop/ghost spec.host: No service or ServiceEntry provides host "ghost.shop.svc.cluster.local": this DestinationRule applies to nothing (WEFT0002 DestinationRuleHostNotFound)',
+    'Warning WEFT0002 DestinationRule shop/ghost spec.host: No service or ServiceEntry provides host "ghost.shop.svc.cluster.local": this DestinationRule applies to nothing',
   ]);
 });
 

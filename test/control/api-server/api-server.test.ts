@@ -69,7 +69,7 @@ test('config is read by kind (any spelling), namespace and name, and deleted', a
   assert.deepEqual([r.status, r.body.error], [404, 'DestinationRule prod/nope not found']);
   r = await api.call('GET', '/v1/config/widgets');
   assert.equal(r.status, 404);
-  assert.match(r.body.details[0], /virtualservice\(s\)\/vs/);
+  assert.match(r.body.details[0], /virtualservice\/virtualservices\/vs/);
   r = await api.call('DELETE', '/v1/config/dr/prod/reviews');
   assert.deepEqual([r.status, r.body.action], [200, 'deleted']);
   assert.equal((await api.call('DELETE', '/v1/config/dr/prod/reviews')).status, 404);

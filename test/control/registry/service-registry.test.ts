@@ -54,6 +54,21 @@ test('a sidecar that reconnects within the grace period keeps its workload', asy
   assert.deepEqual(ids(), ['a']);
 });
 
+test('a sidecar that is leaving (it ended its stream itself) loses its workload at once, not after the grace period', async (t) => {
+  const { reg, ids } = open(t, { graceMs: 60_000 });
+  const a = sidecar('a', 'reviews');
+  const b = sidecar('b', 'reviews');
+  reg.registerSidecar(a, 'peer');
+  reg.registerSidecar(b, 'peer');
+  const changes: RegistrySnapshot[] = [];
+  reg.onChange((s) => changes.push(s));
+  reg.unregisterSidecar(a, true);
+  assert.deepEqual(ids(), ['b'], 'removed synchronously');
+  assert.equal(changes.length, 1, 'one change, pushed to the proxies');
+  reg.unregisterSidecar(b);
+  assert.deepEqual(ids(), ['b'], 'a broken stream still gets the grace period');
+});
+
 test('health checks mark a sidecar workload unhealthy after 2 failed connects and healthy after 1 success', async (t) => {
   const server = net.createServer((s) => s.destroy());
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
