@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { qualifiedKind, resolveKind, KIND_NAMES } from '../control/store/kinds.js';
+import { unsupportedKind } from '../control/api/index.js';
 import { parseYamlDocuments } from '../control/store/yaml-docs.js';
 import { readSources } from './apply.js';
 import { callControl, controlAddress, CONTROL_OPTION, ControlError, reportError } from './control-client.js';
@@ -40,12 +41,12 @@ export async function runDelete(args: string[]): Promise<number> {
           console.error(`${source}: expected an Istio resource with kind and metadata.name`);
           return 1;
         }
+        // Only the kinds Weft serves; anything else is named with the line `weft apply` prints
+        // (the same rule: API group and kind), and the other documents go on.
         const kind = resolveKind(d.kind);
-        // Only the networking.istio.io kinds Weft serves; anything else (other groups, Kubernetes
-        // kinds) is named with the same line `weft apply` prints, and the other documents go on.
-        const group = typeof d.apiVersion === 'string' ? d.apiVersion.split('/')[0] : '';
-        if (kind === undefined || (group !== 'networking.istio.io' && d.apiVersion !== undefined)) {
-          console.error(`${source}: ${d.kind} (${typeof d.apiVersion === 'string' ? d.apiVersion : ''}) is not supported yet`);
+        const notServed = unsupportedKind(d.apiVersion, d.kind) ?? (kind === undefined ? `${d.kind} (${String(d.apiVersion ?? '')}) is not supported yet` : undefined);
+        if (notServed !== undefined || kind === undefined) {
+          console.error(`${source}: ${notServed}`);
           unsupported++;
           continue;
         }
