@@ -13,7 +13,7 @@ const RUNNER = fromRoot('test', 'run.mjs');
 const fixture = (name: string) => fromRoot('test', 'fixtures', 'runner', `${name}.fixture.mjs`);
 
 /** Runs test/run.mjs on the given fixtures; returns its exit code, its output and the results file's lines. */
-async function runRunner(t: { after(fn: () => void): void }, names: string[]) {
+async function runRunner(t: { after(fn: () => void): void }, names: string[], extra: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'weft-runner-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const results = join(dir, 'results.jsonl');
@@ -21,7 +21,7 @@ async function runRunner(t: { after(fn: () => void): void }, names: string[]) {
   // reports in the child protocol instead of running as a top-level runner.
   const env = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, [RUNNER, '--results', results, ...names.map(fixture)],
+  const child = spawn(process.execPath, [RUNNER, '--results', results, ...extra, ...names.map(fixture)],
     { cwd: fromRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   let stdout = '', stderr = '';
@@ -70,6 +70,14 @@ test('a file that reports no test fails the run although node --test itself exit
   assert.match(out, /node --test exited with 0/);
   assert.match(out, /no test reported: test\/fixtures\/runner\/silent\.fixture\.mjs/);
   assert.equal(code, 1, out);
+});
+
+test('--test-timeout bounds a whole file: a file that overruns it is reported cancelled', async (t) => {
+  // Each test of the fixture takes 1.5 s; the file takes 3 s, over the 2 s given. (This is why npm test gives files
+  // 10 minutes: node --test's timeout is per file, and the slowest files take minutes on a loaded machine.)
+  const { code, out } = await runRunner(t, ['slow'], ['--file-timeout', '2000']);
+  assert.notEqual(code, 0, out);
+  assert.match(out, /^ {2}cancelled: test\/fixtures\/runner\/slow\.fixture\.mjs \(test timed out after 2000ms\)$/m);
 });
 
 test('passing tests and a skip that states its reason pass the run', async (t) => {
