@@ -10,7 +10,7 @@
 //   --results: where the JSON-lines results go; default dist/test-results.jsonl.
 //   --file-timeout: the time one test file may take; default 600000 (see FILE_TIMEOUT_MS).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -97,7 +97,8 @@ export function check(files, resultsText) {
   }
   const silent = files.filter((f) => !reported.has(f));
   for (const f of silent) problems.push(`no test reported: ${relative(root, f)}`);
-  return { problems, tests: rows.filter((r) => !r.fileLevel && !r.suite).length, filesReported: files.length - silent.length };
+  const tests = rows.filter((r) => !r.fileLevel && !r.suite);
+  return { problems, tests: tests.length, failed: tests.filter((r) => !r.ok).length, filesReported: files.length - silent.length };
 }
 
 async function main() {
@@ -108,11 +109,12 @@ async function main() {
     return 1;
   }
   mkdirSync(dirname(results), { recursive: true });
+  rmSync(results, { force: true }); // a run that dies early must not be judged by an older run's results
   const code = await runNode(files, results, fileTimeoutMs);
   let text = '';
   try { text = readFileSync(results, 'utf8'); } catch { /* no results at all: every file is reported missing */ }
-  const { problems, tests, filesReported } = check(files, text);
-  console.log(`\ntest run: ${tests} tests from ${filesReported} of ${files.length} files; node --test exited with ${code}; results in ${relative(root, results)}`);
+  const { problems, tests, failed, filesReported } = check(files, text);
+  console.log(`\ntest run: ${tests} tests from ${filesReported} of ${files.length} files, ${failed} failed; node --test exited with ${code}; results in ${relative(root, results)}`);
   if (problems.length > 0) {
     console.error(`test run FAILED: ${problems.length} problem(s) besides ordinary failures:`);
     for (const p of problems) console.error(`  ${p}`);

@@ -47,7 +47,7 @@ test('a cancelled test, skips and todos without a reason, and a file with no tes
     'todo without a reason: test/fixtures/runner/skipped.fixture.mjs: todo without a reason',
   ], out);
   assert.match(out, /test run FAILED: 5 problem\(s\)/);
-  assert.match(out, /from 3 of 4 files/);
+  assert.match(out, /from 3 of 4 files, 1 failed;/);
   // The machine-readable results hold every test, with the skip reason or its absence.
   const skipped = rows.filter((r) => r.skip !== undefined).map((r) => [r.name, r.skip]).sort();
   assert.deepEqual(skipped, [
@@ -83,6 +83,6 @@ test('--test-timeout bounds a whole file: a file that overruns it is reported ca
 test('passing tests and a skip that states its reason pass the run', async (t) => {
   const { code, out, rows } = await runRunner(t, ['good']);
   assert.equal(code, 0, out);
-  assert.match(out, /test run: 2 tests from 1 of 1 files; node --test exited with 0/);
+  assert.match(out, /test run: 2 tests from 1 of 1 files, 0 failed; node --test exited with 0/);
   assert.deepEqual(rows.filter((r) => !r.fileLevel).map((r) => r.path.join(' > ')), ['a suite > passes', 'a suite', 'skipped with a reason']);
 });
