@@ -16,10 +16,21 @@ export interface ControlProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts `weft control` on the ports given (a restart on the same ports) or, by default, on ports the kernel picks
+ * (port 0), read from its start-up line: a port found free and handed over later can be taken in between.
+ */
 export async function startControl(extra: string[] = [], ports?: { xds: number; http: number }): Promise<ControlProcess> {
-  const xdsPort = ports?.xds ?? await deadPort();
-  const httpPort = ports?.http ?? await deadPort();
-  const proc = startWeft(['control', '--xds-port', String(xdsPort), '--http-port', String(httpPort), '--host', '127.0.0.1', ...extra]);
+  const proc = startWeft(['control', '--xds-port', String(ports?.xds ?? 0), '--http-port', String(ports?.http ?? 0), '--host', '127.0.0.1', ...extra]);
+  let xdsPort: number, httpPort: number;
+  try {
+    const m = await proc.waitFor(/control plane started: HTTP API on [^\s]+:(\d+), xDS on [^\s]+:(\d+)/, 0, 20_000);
+    httpPort = Number(m[1]);
+    xdsPort = Number(m[2]);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
   const api = `127.0.0.1:${httpPort}`;
   await waitUntil(`control plane /ready on ${api}`, async () => (await fetch(`http://${api}/ready`)).ok, 20_000, proc);
   return {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUpstream } from '../helpers/upstream.js';
 import { simpleBootstrap } from '../helpers/proxy.js';
-import { runWeft, startWeft } from '../helpers/process.js';
+import { CLI, runWeft, startWeft } from '../helpers/process.js';
 import { fromRoot } from '../helpers/paths.js';
 
 function tmp(t: { after(fn: () => void): void }): string {
@@ -165,7 +165,11 @@ test('started through npx, the proxy exits when the npx process is stopped', asy
   const file = join(dir, 'b.yaml');
   writeFileSync(file, directResponse('npx'));
   // npm does not forward SIGTERM to the command it runs; the proxy must notice it was orphaned.
-  const npm = spawn('npm', ['exec', '--no', '--', 'weft', 'proxy', '-c', file, '--no-watch'], { cwd: fromRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // The command is `node <cli>`, not `weft`: inside this repository npm (10+) runs the project's own bin by first
+  // installing the project into its npx cache (~/.npm/_npx/<hash of the path>), which runs `prepare`, a full build,
+  // at the first call: minutes on a loaded machine, a rebuild of dist/ under the other running tests, and a
+  // corrupt cache entry (ENOENT on every later call) when interrupted. The launcher is the same npm exec either way.
+  const npm = spawn('npm', ['exec', '--no', '--', 'node', CLI, 'proxy', '-c', file, '--no-watch'], { cwd: fromRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let outputClosed = false;
   const waiters: Array<() => void> = [];

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApi } from '../../helpers/control-api.js';
-import { fakeAnalyzer } from '../../helpers/control-fakes.js';
-import type { ProxyStatus } from '../../../src/control/model.js';
+import { fakeAnalyzer, waitForEvent } from '../../helpers/control-fakes.js';
+import type { MeshSnapshot, ProxyStatus } from '../../../src/control/model.js';
 
 const YAML = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -84,8 +84,10 @@ test('proxy status comes from the xDS server; analysis runs over the current mes
   const analyzer = fakeAnalyzer('Error');
   const api = await startTestApi(t, { statuses: [status], analyzer });
   assert.deepEqual((await api.call('GET', '/v1/proxy-status')).body, { proxies: [status] });
+  // Subscribed before the apply: the debounced snapshot may be published before the apply's response arrives.
+  const applied = waitForEvent<MeshSnapshot>((cb) => api.mesh.onSnapshot(cb), (m) => m.configs.length === 2);
   await api.call('POST', '/v1/apply', YAML);
-  await new Promise<void>((resolve) => { const off = api.mesh.onSnapshot(() => { off(); resolve(); }); });
+  await applied;
   const r = await api.call('GET', '/v1/analyze');
   assert.equal(r.body.version, api.mesh.current.version);
   assert.deepEqual(r.body.messages.map((m: { level: string; resource: string }) => [m.level, m.resource]), [['Error', 'VirtualService default/reviews']]);

@@ -1,6 +1,8 @@
 // Test fixtures for clusters: ClusterConfig builders with Envoy's defaults, and a scriptable DNS resolver.
 import type { ClusterConfig, LbEndpointConfig, LocalityLbEndpointsConfig } from '../../../src/proxy/config/types.js';
 import type { DnsLookupFamily, DnsResolver } from '../../../src/proxy/cluster/dns.js';
+import type { Cluster } from '../../../src/proxy/cluster/cluster.js';
+import type { Host } from '../../../src/proxy/cluster/host.js';
 
 export function endpoint(address: string, port: number, weight = 1,
                          healthStatus: LbEndpointConfig['healthStatus'] = 'UNKNOWN'): LbEndpointConfig {
@@ -84,4 +86,24 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => { resolve = r; });
   return { promise, resolve };
+}
+
+/**
+ * The next membership change of `c`, as [added, removed]. A cluster's own timers (dns_refresh_rate, the outlier
+ * interval) are unref'd so that a cluster never keeps a process alive by itself; a test awaiting an event that only
+ * such a timer produces must hold the event loop, or the loop empties and node:test cancels the test ("Promise
+ * resolution is still pending but the event loop has already resolved"). The deadline timer here is that hold, and
+ * turns a lost event into a failure instead of a hang.
+ */
+export function nextHostsChange(c: Cluster, timeoutMs = 10_000): Promise<[Host[], Host[]]> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const deadline = setTimeout(() => { done = true; reject(new Error(`no host change within ${timeoutMs} ms`)); }, timeoutMs);
+    c.onHostsChanged((added, removed) => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      resolve([added, removed]);
+    });
+  });
 }
