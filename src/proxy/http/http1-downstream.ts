@@ -28,8 +28,8 @@ const LAST_CHUNK_TEXT = '0\r\n\r\n';
 /** Bodies up to this size are copied next to their head and written with it. */
 const COALESCE_LIMIT = 16 * 1024;
 /**
- * After the proxy has ended its side (its last bytes flushed), how long the peer gets to close
- * before the socket is destroyed: Envoy's delayed_close_timeout default.
+ * After the proxy has ended its side, how long the peer gets to close (restarted while queued
+ * bytes still drain) before the socket is destroyed: Envoy's delayed_close_timeout default.
  */
 const DELAYED_CLOSE_MS = 1000;
 
@@ -418,7 +418,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
 
   /**
    * Ends the connection after what was written: nothing more is parsed or kept (later bytes are
-   * read and dropped) and the peer gets DELAYED_CLOSE_MS after the last byte left to close.
+   * read and dropped), and the peer gets DELAYED_CLOSE_MS to close once the proxy's bytes have
+   * stopped moving out.
    */
   private endSocket(): void {
     this.flushPendingHead();
@@ -428,12 +429,23 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     const sock = this.socket;
     if (sock.destroyed) return;
     if (!this.tunnelled && this.readBlock !== 0) { this.readBlock = 0; sock.resume(); }
-    sock.once('finish', () => {
-      if (this.closed) return;
-      this.closeTimer = setTimeout(() => sock.destroy(), DELAYED_CLOSE_MS);
-      this.closeTimer.unref();
-    });
     sock.end();
+    // As Envoy's delayed_close_timeout: the period restarts while queued bytes still make progress.
+    let queued = sock.writableLength;
+    const check = (): void => {
+      this.closeTimer = null;
+      if (this.closed) return;
+      const now = sock.writableLength;
+      if (now < queued) {
+        queued = now;
+        this.closeTimer = setTimeout(check, DELAYED_CLOSE_MS);
+        this.closeTimer.unref();
+        return;
+      }
+      sock.destroy();
+    };
+    this.closeTimer = setTimeout(check, DELAYED_CLOSE_MS);
+    this.closeTimer.unref();
   }
 
   // ─────────────────────────── timers ───────────────────────────
@@ -590,7 +602,17 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     down.on('drain', () => upConn.resumeReading());
     down.on('end', () => up.end());
     up.on('end', () => down.end());
-    up.on('close', () => { if (!down.destroyed) down.end(); closedOne(); });
+    up.on('close', () => {
+      // Flush what is queued for the client, but not forever (a client that stopped reading, or a
+      // paused socket that did not see its peer go): Envoy's delayed close.
+      if (!down.destroyed) {
+        down.end();
+        const t = setTimeout(() => down.destroy(), DELAYED_CLOSE_MS);
+        t.unref();
+        down.once('close', () => clearTimeout(t));
+      }
+      closedOne();
+    });
     down.on('close', () => { up.destroy(); closedOne(); });
   }
 }
