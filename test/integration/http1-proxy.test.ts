@@ -232,6 +232,12 @@ test('curl through the proxy', async (t) => {
   assert.match(stdout, /"body":"abc"/);
 });
 
+/** `until` for rawExchange: one whole response (with Content-Length) has arrived. */
+const oneResponse = (s: string): boolean => {
+  const r = splitResponses(s)[0];
+  return r !== undefined && r.body.length === Number(r.headers['content-length'] ?? 0);
+};
+
 /** A raw client connection: everything received so far, and promises for bytes and for the close. */
 async function rawClient(t: { after(fn: () => void): void }, port: number) {
   const sock = net.connect(port, '127.0.0.1');
@@ -240,7 +246,12 @@ async function rawClient(t: { after(fn: () => void): void }, port: number) {
   const waiters: Array<() => void> = [];
   sock.on('data', (d) => { got += d.toString('latin1'); for (const w of waiters.splice(0)) w(); });
   sock.on('error', () => { /* close follows */ });
-  const closed = new Promise<void>((r) => sock.on('close', () => { for (const w of waiters.splice(0)) w(); r(); }));
+  const closedP = new Promise<void>((r) => sock.on('close', () => { for (const w of waiters.splice(0)) w(); r(); }));
+  // Bounded, so that a proxy that keeps the connection open fails the test instead of hanging it.
+  const closed = Promise.race([closedP, new Promise<never>((_, rej) => {
+    const timer = setTimeout(() => rej(new Error(`the proxy did not close the connection; got ${JSON.stringify(got)}`)), 10_000);
+    void closedP.then(() => clearTimeout(timer));
+  })]);
   await new Promise((r) => sock.once('connect', r));
   return {
     sock, closed,
@@ -304,11 +315,11 @@ test('an upstream 101 to a request without Upgrade is a 502 and its connection i
   t.after(() => up.close());
   const px = await startProxy(simpleBootstrap({ ports: [up.port] }));
   t.after(() => px.close());
-  const r1 = await fetch(`http://127.0.0.1:${px.port}/a`);
+  const r1 = await fetch(`http://127.0.0.1:${px.port}/a`, { signal: AbortSignal.timeout(5000) });
   assert.equal(r1.status, 502);
   assert.match(await r1.text(), /protocol error/);
   const t0 = performance.now();
-  const r2 = await fetch(`http://127.0.0.1:${px.port}/b`);
+  const r2 = await fetch(`http://127.0.0.1:${px.port}/b`, { signal: AbortSignal.timeout(5000) });
   assert.equal(r2.status, 200);
   assert.equal(await r2.text(), 'ok');
   assert.ok(performance.now() - t0 < 2000, 'the next request is answered at once');
@@ -322,7 +333,7 @@ test('absolute-form authorities are checked as Host values, and raw non-ASCII pa
   const px = await startProxy(simpleBootstrap({ ports: [up.port] }));
   t.after(() => px.close());
   for (const target of ['http://ev"il<>{}/x', 'http://a b/', 'http://u@h/', '/caf\xe9', '/\x80\xff', 'http://h/\xc3\xa9']) {
-    const res = await rawExchange(px.port, Buffer.from(`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`, 'latin1'));
+    const res = await rawExchange(px.port, Buffer.from(`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`, 'latin1'), { until: oneResponse });
     assert.match(res, /^HTTP\/1\.1 400 /, JSON.stringify(target));
   }
   assert.equal(up.requests.length, 0);
@@ -360,7 +371,7 @@ test('max_headers_count: 431 for a request with too many fields, 502 for such a 
   // Host + 19 = 20 fields pass, Host + 20 do not.
   const ok = await rawExchange(px.port, `GET /1 HTTP/1.1\r\nHost: a\r\n${many(19)}\r\n`, { until: (s) => s.endsWith('ok') });
   assert.match(ok, /^HTTP\/1\.1 200 /);
-  const tooMany = await rawExchange(px.port, `GET /1 HTTP/1.1\r\nHost: a\r\n${many(20)}\r\n`);
+  const tooMany = await rawExchange(px.port, `GET /1 HTTP/1.1\r\nHost: a\r\n${many(20)}\r\n`, { until: oneResponse });
   assert.match(tooMany, /^HTTP\/1\.1 431 [^]*\r\nconnection: close\r\n/i);
   assert.equal(px.server.stats.value('http.ingress.downstream_cx_protocol_error'), 1);
   // Responses: the cluster's limit (30 here; content-length is one of them).
@@ -375,7 +386,7 @@ test('headers_with_underscores_action: REJECT_REQUEST answers 400, DROP_HEADER r
   t.after(() => up.close());
   const reject = await startProxy(simpleBootstrap({ ports: [up.port], hcmExtra: '                common_http_protocol_options: { headers_with_underscores_action: REJECT_REQUEST }' }));
   t.after(() => reject.close());
-  const r = await rawExchange(reject.port, 'GET / HTTP/1.1\r\nHost: a\r\nX_Auth: admin\r\n\r\n');
+  const r = await rawExchange(reject.port, 'GET / HTTP/1.1\r\nHost: a\r\nX_Auth: admin\r\n\r\n', { until: oneResponse });
   assert.match(r, /^HTTP\/1\.1 400 [^]*\r\nconnection: close\r\n/i);
   assert.equal(up.requests.length, 0);
   assert.equal(reject.server.stats.value('http1.requests_rejected_with_underscores_in_headers'), 1);
