@@ -472,13 +472,15 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   }
 
   /**
-   * Stream idle timeout: fires when neither side moved bytes for a whole period. One interval per
-   * connection, restarted for each stream (a new stream gets a whole period, however far into its
-   * period the connection's timer was).
+   * Stream idle timeout: fires when neither side moved bytes for a whole period between two ticks
+   * of one interval per connection. A new stream counts as activity for the tick that follows its
+   * start (activitySeen -1 never equals the counter), so however far into its period the
+   * connection's interval was, the stream gets at least one whole period: no timer is re-armed
+   * per request.
    */
   private armStreamIdle(ms: number): void {
-    this.activitySeen = this.activity;
-    if (this.streamIdleTimer !== null && this.streamIdleMs === ms) { this.streamIdleTimer.refresh(); return; }
+    this.activitySeen = -1;
+    if (this.streamIdleTimer !== null && this.streamIdleMs === ms) return;
     if (this.streamIdleTimer !== null) clearTimeout(this.streamIdleTimer);
     this.streamIdleMs = ms;
     this.streamIdleTimer = setInterval(() => this.onStreamIdleTick(), ms);
