@@ -373,6 +373,7 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
       maxRequestsPerConnection: http?.maxRequestsPerConnection ?? topLevelMaxRequests ?? 0,
     },
     perConnectionBufferLimitBytes,
+    ...(http?.maxHeadersCount === undefined ? {} : { maxResponseHeadersCount: http.maxHeadersCount }),
     upstreamProtocol: http?.protocol ?? (legacyHttp2 !== undefined ? 'HTTP2' : 'HTTP1'),
     http2: http?.http2 ?? legacyHttp2 ?? DEFAULT_HTTP2_OPTIONS,
     transportSocket: upstreamTls,

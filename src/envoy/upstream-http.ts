@@ -14,6 +14,8 @@ import {
 export interface UpstreamHttpProtocolOptionsConfig {
   readonly idleTimeoutMs: number | undefined;
   readonly maxRequestsPerConnection: number | undefined;
+  /** common_http_protocol_options.max_headers_count: the limit on upstream response header fields. */
+  readonly maxHeadersCount: number | undefined;
   readonly protocol: UpstreamProtocol;
   readonly http2: Http2Options;
 }
@@ -63,7 +65,7 @@ const HTTP_PROTOCOL_OPTIONS = defineMessage({
   ],
 });
 
-const common = commonHttpProtocolOptions(['idle_timeout', 'max_requests_per_connection']);
+const common = commonHttpProtocolOptions(['idle_timeout', 'max_requests_per_connection', 'max_headers_count']);
 
 export const upstreamHttpProtocolOptionsExtension: Extension<'upstream_http_protocol_options'> = {
   category: 'upstream_http_protocol_options',
@@ -80,6 +82,7 @@ export const upstreamHttpProtocolOptionsExtension: Extension<'upstream_http_prot
     return {
       idleTimeoutMs: c?.idleTimeoutMs,
       maxRequestsPerConnection: c?.maxRequestsPerConnection,
+      maxHeadersCount: c?.maxHeadersCount,
       protocol: selected?.protocol ?? 'HTTP1',
       http2: selected?.http2 ?? DEFAULT_HTTP2_OPTIONS,
     };

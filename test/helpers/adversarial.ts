@@ -211,3 +211,75 @@ export class FrameReader {
     return out;
   }
 }
+
+// ─────────────────────────── floods and process trees ───────────────────────────
+
+export interface Flood {
+  /** Bytes the socket has accepted so far. */
+  sent(): number;
+  /** Resolves with the bytes accepted once `total` were written, the socket closed, or stop() was called. */
+  done: Promise<number>;
+  stop(): void;
+}
+
+/**
+ * Writes `total` bytes (of `fill`) to `sock` as fast as it takes them, waiting for 'drain' only
+ * when the socket asks to (so the attacker's own memory stays bounded too).
+ */
+export function flood(sock: net.Socket, total: number, chunkBytes = 64 * 1024, fill = 0x61): Flood {
+  const chunk = Buffer.alloc(chunkBytes, fill);
+  let sent = 0, stopped = false;
+  let finish!: (n: number) => void;
+  const done = new Promise<number>((r) => { finish = r; });
+  const end = () => { sock.off('drain', pump); sock.off('close', end); finish(sent); };
+  const pump = (): void => {
+    while (!stopped && !sock.destroyed && sent < total) {
+      const n = Math.min(chunkBytes, total - sent);
+      const ok = sock.write(n === chunkBytes ? chunk : chunk.subarray(0, n));
+      sent += n;
+      if (!ok) return; // 'drain' calls pump again
+    }
+    end();
+  };
+  sock.on('drain', pump);
+  sock.on('close', end);
+  sock.on('error', () => { /* close follows */ });
+  pump();
+  return { sent: () => sent, done, stop: () => { stopped = true; end(); } };
+}
+
+/** Resolves with the value of `read()` once it has not changed for `quietMs` (checked every 50 ms); rejects after `timeoutMs`. */
+export async function settle(read: () => number | Promise<number>, quietMs: number, timeoutMs: number, what: string): Promise<number> {
+  let last = await read(), since = Date.now();
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 50));
+    const v = await read();
+    if (v !== last) { last = v; since = Date.now(); }
+    else if (Date.now() - since >= quietMs) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} to settle (last ${v})`);
+  }
+}
+
+/** PIDs of the direct children of `pid` (from /proc/<n>/stat), e.g. the workers of `--concurrency N`. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'latin1');
+      // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(d));
+    } catch { /* the process exited meanwhile */ }
+  }
+  return out;
+}
+
+/** VmRSS of one process in bytes (0 when it is gone). */
+export function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch { return 0; }
+}

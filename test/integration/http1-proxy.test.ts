@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { echo, startRawServer, startUpstream } from '../helpers/upstream.js';
 import { rawExchange, simpleBootstrap, splitResponses, startProxy } from '../helpers/proxy.js';
+import { eventually } from '../helpers/bootstrap.js';
 
 const run = promisify(execFile);
 
@@ -229,4 +230,193 @@ test('curl through the proxy', async (t) => {
   const { stdout } = await run('curl', ['-sS', '-i', '--data-binary', 'abc', `http://127.0.0.1:${px.port}/curl`]);
   assert.match(stdout, /^HTTP\/1\.1 200 OK/);
   assert.match(stdout, /"body":"abc"/);
+});
+
+/** `until` for rawExchange: one whole response (with Content-Length) has arrived. */
+const oneResponse = (s: string): boolean => {
+  const r = splitResponses(s)[0];
+  return r !== undefined && r.body.length === Number(r.headers['content-length'] ?? 0);
+};
+
+/** A raw client connection: everything received so far, and promises for bytes and for the close. */
+async function rawClient(t: { after(fn: () => void): void }, port: number) {
+  const sock = net.connect(port, '127.0.0.1');
+  t.after(() => { sock.destroy(); });
+  let got = '';
+  const waiters: Array<() => void> = [];
+  sock.on('data', (d) => { got += d.toString('latin1'); for (const w of waiters.splice(0)) w(); });
+  sock.on('error', () => { /* close follows */ });
+  const closedP = new Promise<void>((r) => sock.on('close', () => { for (const w of waiters.splice(0)) w(); r(); }));
+  // Bounded, so that a proxy that keeps the connection open fails the test instead of hanging it.
+  const closed = Promise.race([closedP, new Promise<never>((_, rej) => {
+    const timer = setTimeout(() => rej(new Error(`the proxy did not close the connection; got ${JSON.stringify(got)}`)), 10_000);
+    void closedP.then(() => clearTimeout(timer));
+  })]);
+  await new Promise((r) => sock.once('connect', r));
+  return {
+    sock, closed,
+    received: () => got,
+    until: (pred: (s: string) => boolean) => new Promise<string>((resolve, reject) => {
+      const check = (): void => {
+        if (pred(got)) resolve(got);
+        else if (sock.destroyed) reject(new Error(`closed before the expected bytes; got ${JSON.stringify(got)}`));
+        else waiters.push(check);
+      };
+      check();
+    }),
+  };
+}
+
+test('a refused upgrade or a CONNECT ends the connection: what follows is not parsed as HTTP', async (t) => {
+  // The upstream does not switch protocols: a plain 200 to the upgrade request.
+  const up = await startUpstream(echo('a'));
+  t.after(() => up.close());
+  const px = await startProxy(simpleBootstrap({ ports: [up.port], hcmExtra: '                upgrade_configs: [ { upgrade_type: websocket } ]' }));
+  t.after(() => px.close());
+  // The bytes after the upgrade request look like a request: they must never reach the upstream.
+  const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n';
+  const c = await rawClient(t, px.port);
+  c.sock.write('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' + smuggled);
+  await c.closed;
+  const rs = splitResponses(c.received());
+  assert.equal(rs.length, 1);
+  assert.equal(rs[0]!.status, 200);
+  assert.equal(rs[0]!.headers['connection'], 'close');
+  // CONNECT (not supported by the HTTP/1.1 connection manager): 400 and the connection closes.
+  const k = await rawClient(t, px.port);
+  k.sock.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n' + smuggled);
+  await k.closed;
+  assert.match(k.received(), /^HTTP\/1\.1 400 [^]*\r\nconnection: close\r\n/i);
+  assert.equal(splitResponses(k.received()).length, 1);
+  // An upgrade refused by the route (no upgrade_configs for it): 403, and closed too.
+  const r = await rawClient(t, px.port);
+  r.sock.write('GET /x HTTP/1.1\r\nHost: a\r\nUpgrade: h2c-other\r\nConnection: Upgrade\r\n\r\n' + smuggled);
+  await r.closed;
+  assert.match(r.received(), /^HTTP\/1\.1 403 [^]*\r\nconnection: close\r\n/i);
+  assert.deepEqual(up.requests.map((q) => q.url), ['/ws']);
+  await eventually(() => px.server.stats.value('http.ingress.downstream_cx_active') === 0, 'the proxy to close its side');
+});
+
+test('an upstream 101 to a request without Upgrade is a 502 and its connection is not reused', async (t) => {
+  let conns = 0;
+  const up = await startRawServer((s) => {
+    const n = ++conns;
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      while (buf.includes('\r\n\r\n')) {
+        buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+        // The first connection switches protocols unasked; later ones answer normally.
+        s.write(n === 1 ? 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'
+          : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      }
+    });
+  });
+  t.after(() => up.close());
+  const px = await startProxy(simpleBootstrap({ ports: [up.port] }));
+  t.after(() => px.close());
+  const r1 = await fetch(`http://127.0.0.1:${px.port}/a`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(r1.status, 502);
+  assert.match(await r1.text(), /protocol error/);
+  const t0 = performance.now();
+  const r2 = await fetch(`http://127.0.0.1:${px.port}/b`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(r2.status, 200);
+  assert.equal(await r2.text(), 'ok');
+  assert.ok(performance.now() - t0 < 2000, 'the next request is answered at once');
+  assert.equal(conns, 2);
+  assert.equal(px.server.stats.value('cluster.up.upstream_cx_destroy'), 1);
+});
+
+test('absolute-form authorities are checked as Host values, and raw non-ASCII path bytes are refused', async (t) => {
+  const up = await startUpstream(echo('a'));
+  t.after(() => up.close());
+  const px = await startProxy(simpleBootstrap({ ports: [up.port] }));
+  t.after(() => px.close());
+  for (const target of ['http://ev"il<>{}/x', 'http://a b/', 'http://u@h/', '/caf\xe9', '/\x80\xff', 'http://h/\xc3\xa9']) {
+    const res = await rawExchange(px.port, Buffer.from(`GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`, 'latin1'), { until: oneResponse });
+    assert.match(res, /^HTTP\/1\.1 400 /, JSON.stringify(target));
+  }
+  assert.equal(up.requests.length, 0);
+  // The same authority in a Host header was already refused; a valid absolute form still works.
+  assert.match(await rawExchange(px.port, 'GET / HTTP/1.1\r\nHost: ev"il\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  const ok = await rawExchange(px.port, 'GET http://good.example:8080/p%C3%A9?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(ok, /^HTTP\/1\.1 200 /);
+  assert.equal(up.requests[0]!.headers.host, 'good.example:8080');
+  assert.equal(up.requests[0]!.url, '/p%C3%A9?q=1');
+});
+
+test('max_headers_count: 431 for a request with too many fields, 502 for such a response', async (t) => {
+  const many = (n: number) => Array.from({ length: n }, (_, i) => `x-h${i}: v`).join('\r\n') + '\r\n';
+  const up = await startRawServer((s) => {
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (!buf.includes('\r\n\r\n')) return;
+      const n = /GET \/(\d+)/.exec(buf)?.[1];
+      buf = '';
+      s.write(`HTTP/1.1 200 OK\r\n${many(Number(n))}Content-Length: 2\r\n\r\nok`);
+    });
+  });
+  t.after(() => up.close());
+  const px = await startProxy(simpleBootstrap({
+    ports: [up.port],
+    hcmExtra: '                common_http_protocol_options: { max_headers_count: 20 }',
+    clusterExtra: `      typed_extension_protocol_options:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          common_http_protocol_options: { max_headers_count: 30 }
+          explicit_http_config: { http_protocol_options: {} }`,
+  }));
+  t.after(() => px.close());
+  // Host + 19 = 20 fields pass, Host + 20 do not.
+  const ok = await rawExchange(px.port, `GET /1 HTTP/1.1\r\nHost: a\r\n${many(19)}\r\n`, { until: (s) => s.endsWith('ok') });
+  assert.match(ok, /^HTTP\/1\.1 200 /);
+  const tooMany = await rawExchange(px.port, `GET /1 HTTP/1.1\r\nHost: a\r\n${many(20)}\r\n`, { until: oneResponse });
+  assert.match(tooMany, /^HTTP\/1\.1 431 [^]*\r\nconnection: close\r\n/i);
+  assert.equal(px.server.stats.value('http.ingress.downstream_cx_protocol_error'), 1);
+  // Responses: the cluster's limit (30 here; content-length is one of them).
+  assert.equal((await fetch(`http://127.0.0.1:${px.port}/29`)).status, 200);
+  const bad = await fetch(`http://127.0.0.1:${px.port}/30`);
+  assert.equal(bad.status, 502);
+  assert.match(await bad.text(), /protocol error/);
+});
+
+test('headers_with_underscores_action: REJECT_REQUEST answers 400, DROP_HEADER removes the fields (with Envoy stats)', async (t) => {
+  const up = await startUpstream(echo('a'));
+  t.after(() => up.close());
+  const reject = await startProxy(simpleBootstrap({ ports: [up.port], hcmExtra: '                common_http_protocol_options: { headers_with_underscores_action: REJECT_REQUEST }' }));
+  t.after(() => reject.close());
+  const r = await rawExchange(reject.port, 'GET / HTTP/1.1\r\nHost: a\r\nX_Auth: admin\r\n\r\n', { until: oneResponse });
+  assert.match(r, /^HTTP\/1\.1 400 [^]*\r\nconnection: close\r\n/i);
+  assert.equal(up.requests.length, 0);
+  assert.equal(reject.server.stats.value('http1.requests_rejected_with_underscores_in_headers'), 1);
+  // Hyphens are fine.
+  assert.match(await rawExchange(reject.port, 'GET / HTTP/1.1\r\nHost: a\r\nX-Auth: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+
+  const drop = await startProxy(simpleBootstrap({ ports: [up.port], hcmExtra: '                common_http_protocol_options: { headers_with_underscores_action: DROP_HEADER }' }));
+  t.after(() => drop.close());
+  const res = await fetch(`http://127.0.0.1:${drop.port}/d`, { headers: { 'x_auth': 'admin', 'x-keep': '1', 'a_b_c': '2' } });
+  assert.equal(res.status, 200);
+  const seen = up.requests.at(-1)!.headers;
+  assert.equal(seen['x_auth'], undefined);
+  assert.equal(seen['a_b_c'], undefined);
+  assert.equal(seen['x-keep'], '1');
+  assert.equal(drop.server.stats.value('http1.dropped_headers_with_underscores'), 2);
+});
+
+test('max_requests_per_connection: the Nth response says Connection: close and the connection ends', async (t) => {
+  const up = await startUpstream(echo('a'));
+  t.after(() => up.close());
+  const px = await startProxy(simpleBootstrap({ ports: [up.port], hcmExtra: '                common_http_protocol_options: { max_requests_per_connection: 3 }' }));
+  t.after(() => px.close());
+  const c = await rawClient(t, px.port);
+  // Four pipelined requests: three are answered, the fourth is never parsed.
+  c.sock.write(['/1', '/2', '/3', '/4'].map((p) => `GET ${p} HTTP/1.1\r\nHost: a\r\n\r\n`).join(''));
+  await c.closed;
+  const rs = splitResponses(c.received());
+  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200]);
+  assert.equal(rs[1]!.headers['connection'], undefined);
+  assert.equal(rs[2]!.headers['connection'], 'close');
+  assert.deepEqual(up.requests.map((q) => q.url), ['/1', '/2', '/3']);
+  assert.equal(px.server.stats.value('http.ingress.downstream_cx_max_requests_reached'), 1);
 });

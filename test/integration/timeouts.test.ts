@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { echo, startUpstream } from '../helpers/upstream.js';
 import { splitResponses, startProxy } from '../helpers/proxy.js';
-import { bootstrap, cluster, deadPort, hcm, listener, request, simple, toCluster, type Obj } from '../helpers/bootstrap.js';
+import { bootstrap, cluster, deadPort, eventually, hcm, listener, request, simple, toCluster, type Obj } from '../helpers/bootstrap.js';
 
 type T = { after(fn: () => Promise<void> | void): void };
 
@@ -322,4 +322,76 @@ test('retry back-off: jittered waits bounded by max_interval between attempts', 
   assert.ok(gaps.reduce((a, b) => a + b, 0) >= 5, `gaps ${gaps.join(', ')}`);
   assert.equal(px.server.stats.value('cluster.up.upstream_rq_retry'), 4);
   assert.equal(px.server.stats.value('cluster.up.upstream_rq_retry_limit_exceeded'), 1);
+});
+
+test('stream_idle_timeout runs per stream: 32 keep-alive requests of 300 ms each under a 1 s timeout all succeed', async (t) => {
+  const up = await startUpstream((_req, res) => {
+    setTimeout(() => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); }, 300);
+  });
+  t.after(() => up.close());
+  const px = await startProxy(simple({ routes: [toCluster('/', 'up')], clusters: [cluster('up', [up.port])], extra: { stream_idle_timeout: '1s' } }));
+  t.after(() => px.close());
+  const c = await connect(t, px.port);
+  for (let i = 0; i < 32; i++) {
+    c.sock.write(`GET /r${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    await c.until((s) => {
+      const rs = splitResponses(s);
+      return rs.length === i + 1 && rs[i]!.body.length === Number(rs[i]!.headers['content-length']);
+    });
+  }
+  assert.deepEqual(splitResponses(c.received()).map((r) => r.status), new Array(32).fill(200));
+  assert.equal(px.server.stats.value('http.ingress.downstream_rq_idle_timeout'), 0);
+});
+
+test('request_headers_timeout also covers a request head begun while the previous response was pending', async (t) => {
+  let answer: (() => void) | null = null;
+  const up = await startUpstream((_req, res) => { answer = () => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); }; });
+  t.after(() => up.close());
+  const px = await startProxy(simple({
+    routes: [toCluster('/', 'up')], clusters: [cluster('up', [up.port])], extra: { request_headers_timeout: '0.2s' },
+  }));
+  t.after(() => px.close());
+  const c = await connect(t, px.port);
+  // A complete request, then (while it waits for its response) the start of a second one that never ends.
+  c.sock.write('GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n');
+  await eventually(() => answer !== null, 'the first request upstream');
+  answer!();
+  const respondedAt = performance.now();
+  await c.until((s) => s.endsWith('ok'));
+  const closedAt = await c.closed;
+  assert.ok(closedAt - respondedAt < 3000, `closed ${closedAt - respondedAt} ms after the first response`);
+  assert.equal(px.server.stats.value('http.ingress.downstream_rq_header_timeout'), 1);
+});
+
+test('max_connection_duration: an idle connection is closed, a busy one gets Connection: close (Envoy drain)', async (t) => {
+  let answer: (() => void) | null = null;
+  const up = await startUpstream((req, res) => {
+    const reply = () => { res.writeHead(200, { 'content-length': '2' }); res.end('ok'); };
+    if (req.url === '/hold') answer = reply; else reply();
+  });
+  t.after(() => up.close());
+  const px = await startProxy(simple({
+    routes: [toCluster('/', 'up')], clusters: [cluster('up', [up.port])],
+    extra: { common_http_protocol_options: { max_connection_duration: '0.3s' } },
+  }));
+  t.after(() => px.close());
+  // Idle when the duration is reached: closed then.
+  const idle = await connect(t, px.port);
+  const opened = performance.now();
+  idle.sock.write('GET /a HTTP/1.1\r\nHost: a\r\n\r\n');
+  await idle.until((s) => s.endsWith('ok'));
+  assert.doesNotMatch(idle.received(), /connection: close/i);
+  const closedAt = await idle.closed;
+  assert.ok(closedAt - opened >= 280, `closed after ${closedAt - opened} ms`);
+  // Busy when the duration is reached: the response in progress carries Connection: close, then the close.
+  const busy = await connect(t, px.port);
+  busy.sock.write('GET /hold HTTP/1.1\r\nHost: a\r\n\r\n');
+  await eventually(() => answer !== null, 'the request upstream');
+  await eventually(() => px.server.stats.value('http.ingress.downstream_cx_max_duration_reached') === 2, 'the second connection to reach its duration', 3000);
+  answer!();
+  await busy.closed;
+  const rs = splitResponses(busy.received());
+  assert.equal(rs.length, 1);
+  assert.equal(rs[0]!.status, 200);
+  assert.equal(rs[0]!.headers['connection'], 'close');
 });

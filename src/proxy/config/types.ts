@@ -578,6 +578,11 @@ export interface ClusterConfig {
     readonly maxRequestsPerConnection: number;
   };
   readonly perConnectionBufferLimitBytes: number;
+  /**
+   * HttpProtocolOptions.common_http_protocol_options.max_headers_count: upstream responses with
+   * more header fields are a protocol error (502). Absent: Envoy's default, 100.
+   */
+  readonly maxResponseHeadersCount?: number;
   /** `transport_socket` (envoy.transport_sockets.tls): TLS to the hosts; null = plaintext. */
   readonly transportSocket: UpstreamTlsConfig | null;
   /**

@@ -21,6 +21,8 @@ export class HcmStats {
   readonly downstream_cx_destroy_remote_active_rq: Counter;
   readonly downstream_cx_protocol_error: Counter;
   readonly downstream_cx_idle_timeout: Counter;
+  readonly downstream_cx_max_duration_reached: Counter;
+  readonly downstream_cx_max_requests_reached: Counter;
   readonly downstream_cx_rx_bytes_total: Counter;
   readonly downstream_cx_tx_bytes_total: Counter;
   readonly downstream_cx_upgrades_total: Counter;
@@ -44,6 +46,9 @@ export class HcmStats {
   readonly no_cluster: Counter;
   readonly rq_redirect: Counter;
   readonly rq_direct_response: Counter;
+  /** Envoy's downstream HTTP/1 codec stats, rooted at `http1.` (not per connection manager). */
+  readonly http1_dropped_headers_with_underscores: Counter;
+  readonly http1_requests_rejected_with_underscores_in_headers: Counter;
 
   constructor(store: StatsStore, prefix: string) {
     const labels = { envoy_http_conn_manager_prefix: prefix };
@@ -59,6 +64,8 @@ export class HcmStats {
     this.downstream_cx_destroy_remote_active_rq = c('downstream_cx_destroy_remote_active_rq');
     this.downstream_cx_protocol_error = c('downstream_cx_protocol_error');
     this.downstream_cx_idle_timeout = c('downstream_cx_idle_timeout');
+    this.downstream_cx_max_duration_reached = c('downstream_cx_max_duration_reached');
+    this.downstream_cx_max_requests_reached = c('downstream_cx_max_requests_reached');
     this.downstream_cx_rx_bytes_total = c('downstream_cx_rx_bytes_total');
     this.downstream_cx_tx_bytes_total = c('downstream_cx_tx_bytes_total');
     this.downstream_cx_upgrades_total = c('downstream_cx_upgrades_total');
@@ -87,6 +94,8 @@ export class HcmStats {
     this.no_cluster = c('no_cluster');
     this.rq_redirect = c('rq_redirect');
     this.rq_direct_response = c('rq_direct_response');
+    this.http1_dropped_headers_with_underscores = store.counter('http1.dropped_headers_with_underscores');
+    this.http1_requests_rejected_with_underscores_in_headers = store.counter('http1.requests_rejected_with_underscores_in_headers');
   }
 }
 

@@ -2,7 +2,11 @@
 // proxy's own codec, runs one ActiveStream at a time (pipelined requests wait their turn, so
 // responses go out in order), writes response framing (Content-Length, chunked with trailers,
 // close-delimited for HTTP/1.0), keep-alive and Connection: close, 100-continue, upgrades
-// tunnelled after a 101, and the connection's timers (idle, request headers, stream idle, route).
+// tunnelled after a 101 (a refused upgrade or CONNECT closes the connection, as Envoy does), the
+// connection's timers (idle, request headers, stream idle, route, max_connection_duration), the
+// HCM's common_http_protocol_options (max_headers_count, headers_with_underscores_action,
+// max_requests_per_connection), and flow control: bytes read but not yet parsed (pipelined
+// requests, bytes after an upgrade request) stay within per_connection_buffer_limit_bytes.
 
 import type net from 'node:net';
 import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
@@ -13,6 +17,7 @@ import type { CompiledHcm } from './hcm.js';
 import type { UpstreamConnection } from '../pool/http1-pool.js';
 import { ActiveStream, httpDate, type DownstreamCodec } from './stream.js';
 import type { DownstreamConnectionHandle, HcmSlot } from '../listener/chain.js';
+import { dropUnderscoreNames, hasUnderscoreName } from './header-validation.js';
 
 
 /** How the current response body is framed towards the client. */
@@ -22,6 +27,17 @@ const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 const LAST_CHUNK_TEXT = '0\r\n\r\n';
 /** Bodies up to this size are copied next to their head and written with it. */
 const COALESCE_LIMIT = 16 * 1024;
+/**
+ * After the proxy has ended its side, how long the peer gets to close (restarted while queued
+ * bytes still drain) before the socket is destroyed: Envoy's delayed_close_timeout default.
+ */
+const DELAYED_CLOSE_MS = 1000;
+
+// Why the socket is not read (bits of readBlock); it is read again when none is left.
+/** The upstream cannot take more request body (pauseRequest). */
+const RB_BODY = 1;
+/** The parser holds more unparsed bytes than the buffer limit (pipelined requests, bytes after an upgrade request). */
+const RB_HELD = 2;
 
 export class Http1DownstreamConnection implements Http1ParserHandler, DownstreamCodec, DownstreamConnectionHandle {
   hcm: CompiledHcm;
@@ -41,6 +57,14 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private pendingHead: string | null = null;
   private closed = false;
   private tunnelled = false;
+  /** The current request switches protocols if accepted (an upgrade, a CONNECT): anything but a 101 ends the connection. */
+  private upgradeRequest = false;
+  /** RB_* bits: why the socket is paused. */
+  private readBlock = 0;
+  /** Requests started on this connection (counted only with max_requests_per_connection). */
+  private requests = 0;
+  /** The socket has been ended by the proxy (no more requests are parsed). */
+  private ending = false;
   flushPendingHead(): void {
     const h = this.pendingHead;
     if (h !== null) { this.pendingHead = null; if (!this.socket.destroyed) this.socket.write(h, 'latin1'); }
@@ -57,6 +81,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private streamIdleMs = 0;
   private activity = 0;
   private activitySeen = -1;
+  private durationTimer: NodeJS.Timeout | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly socket: net.Socket, readonly slot: HcmSlot, readonly bufferLimit: number,
               private readonly onClose: (c: Http1DownstreamConnection) => void, tls = false) {
@@ -68,7 +94,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     this.remotePort = socket.remotePort ?? 0;
     this.remoteAddressPort = formatAddress(this.remoteAddress, this.remotePort);
     this.localAddress = formatAddress(socket.localAddress ?? '', socket.localPort ?? 0);
-    this.parser = new Http1Parser('request', this, { maxHeaderBytes: this.hcm.maxHeaderBytes });
+    const cfg = this.hcm.config;
+    this.parser = new Http1Parser('request', this, { maxHeaderBytes: this.hcm.maxHeaderBytes, maxHeadersCount: cfg.maxHeadersCount });
     const stats = this.hcm.stats;
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
@@ -81,6 +108,10 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     socket.on('close', () => this.onSocketClose());
     socket.on('drain', () => this.stream?.onDownstreamDrain());
     this.markIdle();
+    if (cfg.maxConnectionDurationMs > 0) {
+      this.durationTimer = setTimeout(() => this.onMaxConnectionDuration(), cfg.maxConnectionDurationMs);
+      this.durationTimer.unref();
+    }
   }
 
   // ─────────────────────────── socket events ───────────────────────────
@@ -91,7 +122,20 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     if (this.stream === null && this.headersTimer === null && this.hcm.config.requestHeadersTimeoutMs > 0) {
       this.headersTimer = setTimeout(() => this.onHeadersTimeout(), this.hcm.config.requestHeadersTimeoutMs);
     }
-    this.parser.execute(d);
+    const parser = this.parser;
+    parser.execute(d);
+    if (parser.held > this.bufferLimit) this.blockRead(RB_HELD);
+  }
+
+  private blockRead(bit: number): void {
+    if (this.readBlock === 0) this.socket.pause();
+    this.readBlock |= bit;
+  }
+
+  private unblockRead(bit: number): void {
+    if ((this.readBlock & bit) === 0) return;
+    this.readBlock &= ~bit;
+    if (this.readBlock === 0 && !this.closed) this.socket.resume();
   }
 
   private onSocketEnd(): void {
@@ -117,6 +161,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.headersTimer) clearTimeout(this.headersTimer);
     if (this.streamIdleTimer) clearTimeout(this.streamIdleTimer);
+    if (this.durationTimer) clearTimeout(this.durationTimer);
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.parser.discard();
     const s = this.stream;
     if (s !== null && !s.isDone && !this.tunnelled) {
       stats.downstream_cx_destroy_remote_active_rq.inc();
@@ -129,17 +176,44 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
 
   onHead(head: MessageHead): boolean {
     if (this.headersTimer !== null) { clearTimeout(this.headersTimer); this.headersTimer = null; }
-    this.hcm = this.slot.hcm;
+    const hcm = this.hcm = this.slot.hcm;
+    const cfg = hcm.config;
+    if (cfg.headersWithUnderscoresAction !== 'ALLOW' && !this.checkUnderscores(head.headers)) return false;
     this.clientVersionMinor = head.versionMinor;
     if (!head.keepAlive) this.closeAfter = true;
+    // Not HTTP after this request unless the upstream switches protocols (then it is a tunnel).
+    this.upgradeRequest = this.parser.switching;
+    if (cfg.maxRequestsPerConnection > 0 && ++this.requests === cfg.maxRequestsPerConnection) {
+      // As Envoy: this response says Connection: close and the connection ends after it.
+      hcm.stats.downstream_cx_max_requests_reached.inc();
+      this.closeAfter = true;
+    }
     const stream = new ActiveStream(this, head, head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0');
     this.stream = stream;
     if (this.idleTimer !== null) this.idleSince = Infinity;
-    // Every request starts with the connection manager's stream idle timeout (a previous route may have changed it).
-    this.setStreamIdleTimeout(this.hcm.config.streamIdleTimeoutMs);
+    // Every stream starts its own stream idle period, with the connection manager's timeout (a
+    // previous route may have changed it).
+    this.setStreamIdleTimeout(cfg.streamIdleTimeoutMs);
     if (head.expectContinue && head.versionMinor === 1) this.socket.write(CONTINUE_100, 'latin1');
     stream.start();
-    if (head.upgrade !== null && stream.isDone) this.closeAfter = true; // refused upgrade: the rest is not HTTP
+    return false;
+  }
+
+  /**
+   * headers_with_underscores_action (not ALLOW): drops the fields whose names have an underscore
+   * (http1.dropped_headers_with_underscores), or rejects the request with 400 as Envoy's codec does
+   * (http1.requests_rejected_with_underscores_in_headers). False when rejected.
+   */
+  private checkUnderscores(headers: string[]): boolean {
+    if (!hasUnderscoreName(headers)) return true;
+    const stats = this.hcm.stats;
+    if (this.hcm.config.headersWithUnderscoresAction === 'DROP_HEADER') {
+      stats.http1_dropped_headers_with_underscores.add(dropUnderscoreNames(headers));
+      return true;
+    }
+    stats.http1_requests_rejected_with_underscores_in_headers.inc();
+    stats.downstream_cx_protocol_error.inc();
+    this.rejectHead(400, 'http1.unexpected_underscore');
     return false;
   }
 
@@ -152,6 +226,17 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   onComplete(trailers: string[] | null): void {
     const s = this.stream;
     if (s === null) return;
+    if (trailers !== null && this.hcm.config.headersWithUnderscoresAction !== 'ALLOW' && hasUnderscoreName(trailers)) {
+      const stats = this.hcm.stats;
+      if (this.hcm.config.headersWithUnderscoresAction === 'DROP_HEADER') {
+        stats.http1_dropped_headers_with_underscores.add(dropUnderscoreNames(trailers));
+      } else if (!s.isDone) {
+        stats.http1_requests_rejected_with_underscores_in_headers.inc();
+        stats.downstream_cx_protocol_error.inc();
+        this.failStream(s, 400, 'http1.unexpected_underscore');
+        return;
+      }
+    }
     s.onRequestComplete(trailers);
     if (s.isDone) {
       if (this.stream === s) this.afterStream();
@@ -162,32 +247,47 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   }
 
   onError(err: Http1ParseError): void {
-    const stats = this.hcm.stats;
-    stats.downstream_cx_protocol_error.inc();
-    if (err.status === 431) stats.downstream_rq_too_large.inc();
+    this.hcm.stats.downstream_cx_protocol_error.inc();
+    // Envoy's response code details for the limits; the parser's code for the rest.
+    const details = err.code === 'HPE_TOO_MANY_HEADERS' ? 'http1.too_many_headers'
+      : err.code === 'HPE_HEADER_OVERFLOW' ? 'http1.headers_too_large' : 'http1.codec_error:' + err.code;
     const s = this.stream;
     if (s !== null && !s.isDone) {
-      // Malformed body framing mid-request: the exchange cannot continue.
-      s.info.addResponseFlag('DPE');
-      if (!s.responseStarted) { this.closeAfter = true; s.localReply(err.status, STATUS_REASONS[err.status] ?? 'Bad Request', 'DPE', 'http1.codec_error'); }
-      else s.onDownstreamReset();
-      this.socket.end();
+      // Malformed body framing (or trailers) mid-request: the exchange cannot continue.
+      this.failStream(s, err.status, details);
       return;
     }
     // Error in a request head: answer and close; never forwarded.
+    this.rejectHead(err.status, details);
+  }
+
+  /** The request in progress is broken: answer it (or reset it when the response has started) and close. */
+  private failStream(s: ActiveStream, status: number, details: string): void {
+    s.info.addResponseFlag('DPE');
+    this.closeAfter = true;
+    if (!s.responseStarted) s.localReply(status, STATUS_REASONS[status] ?? 'Bad Request', 'DPE', details);
+    else s.onDownstreamReset();
+    this.endSocket();
+  }
+
+  /** Answers a request head that is not forwarded (no stream: nothing was routed), then closes. */
+  private rejectHead(status: number, details: string): void {
+    const stats = this.hcm.stats;
     const info = new StreamInfo();
     info.startTime = Date.now();
     info.startMono = performance.now();
     info.downstreamRemoteAddress = info.downstreamDirectRemoteAddress = formatAddress(this.remoteAddress, this.remotePort);
     info.downstreamLocalAddress = this.localAddress;
-    info.responseCode = err.status;
+    info.responseCode = status;
     info.addResponseFlag('DPE');
-    info.responseCodeDetails = 'http1.codec_error:' + err.code;
-    const body = STATUS_REASONS[err.status] ?? 'Bad Request';
+    info.responseCodeDetails = details;
+    const body = STATUS_REASONS[status] ?? 'Bad Request';
     info.bytesSent = body.length;
-    const headStr = responseHead(err.status, ['content-length', String(body.length), 'content-type', 'text/plain',
+    const headStr = responseHead(status, ['content-length', String(body.length), 'content-type', 'text/plain',
       'date', httpDate(), 'server', this.hcm.config.serverName, 'connection', 'close']);
-    this.socket.end(headStr + body, 'latin1');
+    this.socket.write(headStr + body, 'latin1');
+    this.closeAfter = true;
+    this.endSocket();
     stats.downstream_rq_total.inc();
     stats.downstream_rq_completed.inc();
     stats.downstream_rq_xx[4]!.inc();
@@ -198,8 +298,11 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   // ─────────────────────────── DownstreamCodec ───────────────────────────
 
   sendResponseHead(stream: ActiveStream, status: number, headers: string[], contentLength: number, noBody: boolean): void {
+    this.activity++;
     // Answering before the request body is in: the connection closes after this response.
     if (!stream.requestComplete && (stream.head.chunked || stream.head.contentLength > 0)) this.closeAfter = true;
+    // An upgrade or CONNECT not accepted: what the client sends next is not HTTP (Envoy closes too).
+    if (this.upgradeRequest && status !== 101) this.closeAfter = true;
     // Framing and connection fields are the codec's own; they go last.
     if (status === 101) {
       this.framing = Framing.None;
@@ -277,8 +380,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     this.socket.destroy();
   }
 
-  pauseRequest(): void { this.socket.pause(); }
-  resumeRequest(): void { if (!this.closed) this.socket.resume(); }
+  pauseRequest(): void { this.blockRead(RB_BODY); }
+  resumeRequest(): void { this.unblockRead(RB_BODY); }
 
   onStreamDone(stream: ActiveStream): void {
     if (this.stream !== stream) return;
@@ -300,15 +403,49 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     const ended = this.stream?.info.endMono ?? 0;
     this.stream = null;
     this.routeTimerStream = null;
+    this.upgradeRequest = false;
     // Closing: parse nothing more (a pipelined request would reach the upstream with no way back).
-    if (this.closeAfter || this.slotDraining) { this.parser.pause(); this.endSocket(); return; }
+    if (this.closeAfter || this.slotDraining) { this.endSocket(); return; }
     this.markIdle(ended);
-    if (this.parser.paused) this.parser.resume();
+    const parser = this.parser;
+    if (parser.paused) parser.resume();
+    if (this.readBlock !== 0 && parser.held <= this.bufferLimit) this.unblockRead(RB_HELD);
+    // A request head begun while the previous exchange ran: its headers timeout starts now.
+    if (this.stream === null && this.headersTimer === null && parser.inHead && this.hcm.config.requestHeadersTimeoutMs > 0) {
+      this.headersTimer = setTimeout(() => this.onHeadersTimeout(), this.hcm.config.requestHeadersTimeoutMs);
+    }
   }
 
+  /**
+   * Ends the connection after what was written: nothing more is parsed or kept (later bytes are
+   * read and dropped), and the peer gets DELAYED_CLOSE_MS to close once the proxy's bytes have
+   * stopped moving out.
+   */
   private endSocket(): void {
     this.flushPendingHead();
-    if (!this.socket.destroyed) this.socket.end();
+    if (this.ending) return;
+    this.ending = true;
+    this.parser.discard();
+    const sock = this.socket;
+    if (sock.destroyed) return;
+    if (!this.tunnelled && this.readBlock !== 0) { this.readBlock = 0; sock.resume(); }
+    sock.end();
+    // As Envoy's delayed_close_timeout: the period restarts while queued bytes still make progress.
+    let queued = sock.writableLength;
+    const check = (): void => {
+      this.closeTimer = null;
+      if (this.closed) return;
+      const now = sock.writableLength;
+      if (now < queued) {
+        queued = now;
+        this.closeTimer = setTimeout(check, DELAYED_CLOSE_MS);
+        this.closeTimer.unref();
+        return;
+      }
+      sock.destroy();
+    };
+    this.closeTimer = setTimeout(check, DELAYED_CLOSE_MS);
+    this.closeTimer.unref();
   }
 
   // ─────────────────────────── timers ───────────────────────────
@@ -334,9 +471,15 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     }
   }
 
-  /** Stream idle timeout: fires when neither side moved bytes for a whole period. */
+  /**
+   * Stream idle timeout: fires when neither side moved bytes for a whole period between two ticks
+   * of one interval per connection. A new stream counts as activity for the tick that follows its
+   * start (activitySeen -1 never equals the counter), so however far into its period the
+   * connection's interval was, the stream gets at least one whole period: no timer is re-armed
+   * per request.
+   */
   private armStreamIdle(ms: number): void {
-    this.activitySeen = this.activity;
+    this.activitySeen = -1;
     if (this.streamIdleTimer !== null && this.streamIdleMs === ms) return;
     if (this.streamIdleTimer !== null) clearTimeout(this.streamIdleTimer);
     this.streamIdleMs = ms;
@@ -384,6 +527,15 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     this.endSocket();
   }
 
+  /** max_connection_duration: as Envoy, drain: close now when idle, else Connection: close on the response in progress. */
+  private onMaxConnectionDuration(): void {
+    this.durationTimer = null;
+    if (this.closed) return;
+    this.hcm.stats.downstream_cx_max_duration_reached.inc();
+    this.closeAfter = true;
+    if (this.stream === null) this.endSocket();
+  }
+
   private onHeadersTimeout(): void {
     this.headersTimer = null;
     if (this.stream !== null || this.closed) return;
@@ -416,6 +568,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     const stats = this.hcm.stats;
     stats.downstream_cx_upgrades_active.inc();
     const downRemaining = this.parser.takeRemaining();
+    // The tunnel does its own flow control from here on (bytes held so far were bounded above).
+    this.readBlock = 0;
+    let downPaused = false;
     down.removeAllListeners('data');
     down.removeAllListeners('end');
     down.removeAllListeners('drain');
@@ -434,8 +589,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
       }
     };
     if (upRemaining !== null && upRemaining.length > 0) { bytesOut += upRemaining.length; down.write(upRemaining); }
-    if (downRemaining !== null && downRemaining.length > 0) { bytesIn += downRemaining.length; up.write(downRemaining); }
+    if (downRemaining !== null && downRemaining.length > 0) { bytesIn += downRemaining.length; downPaused = !up.write(downRemaining); }
     down.on('data', (d: Buffer) => { bytesIn += d.length; stats.downstream_cx_rx_bytes_total.add(d.length); if (!up.write(d)) down.pause(); });
+    if (downPaused) down.pause(); else down.resume();
     // Upstream bytes arrive through the connection's read buffer (not 'data' events).
     upConn.setTunnelSink((d: Buffer) => {
       bytesOut += d.length;
@@ -448,7 +604,17 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     down.on('drain', () => upConn.resumeReading());
     down.on('end', () => up.end());
     up.on('end', () => down.end());
-    up.on('close', () => { if (!down.destroyed) down.end(); closedOne(); });
+    up.on('close', () => {
+      // Flush what is queued for the client, but not forever (a client that stopped reading, or a
+      // paused socket that did not see its peer go): Envoy's delayed close.
+      if (!down.destroyed) {
+        down.end();
+        const t = setTimeout(() => down.destroy(), DELAYED_CLOSE_MS);
+        t.unref();
+        down.once('close', () => clearTimeout(t));
+      }
+      closedOne();
+    });
     down.on('close', () => { up.destroy(); closedOne(); });
   }
 }

@@ -84,7 +84,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
   /** The request has no body at all (no Content-Length above 0, not chunked). */
   private readonly bodiless: boolean;
   private readonly isHead: boolean;
-  private readonly upgrade: string | null;
+  /** UpstreamRequestSource: the Upgrade asked for (lower-cased), or null. */
+  readonly upgrade: string | null;
   /** Body chunks kept for replay (retries, late connection) while within the buffer limit. */
   private body: Buffer[] | null = [];
   private bodyBytes = 0;
@@ -532,6 +533,15 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
   onResponseHead(head: MessageHead): boolean {
     const info = this.info;
     const status = head.statusCode;
+    if (status === 101 && (this.upgrade === null || !(this.conn instanceof UpstreamConnection))) {
+      // Nothing to switch to (no Upgrade asked, or an HTTP/2 upstream, which has no 101): an
+      // upstream protocol error, 502 as Envoy answers it. (The HTTP/1.1 pool catches its own.)
+      const conn = this.conn;
+      this.conn = null;
+      conn?.abort();
+      this.onResponseReset('protocol', 'unexpected 101 Switching Protocols');
+      return true;
+    }
     const cluster = this.cluster!;
     const od = cluster.outlier;
     if (od !== null && this.host !== null) od.putHttpStatus(this.host, status);

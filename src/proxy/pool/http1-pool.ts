@@ -1,7 +1,9 @@
 // HTTP/1.1 upstream connection pool, one per host: keep-alive reuse (LIFO), a bounded number of
 // connections per cluster (circuit_breakers max_connections), a pending queue
 // (max_pending_requests), connect timeouts, idle timeouts and max requests per connection.
-// Speaks HTTP/1.1 with the proxy's own codec on raw sockets.
+// Speaks HTTP/1.1 with the proxy's own codec on raw sockets. A response the request did not allow
+// for (a 101 without an Upgrade request, more header fields than max_headers_count) is an upstream
+// protocol error: the connection is closed, never reused.
 
 import type net from 'node:net';
 import { openUpstreamSocket } from './connect.js';
@@ -18,6 +20,8 @@ export type { PoolFailure, PoolWaiter, UpstreamResponseHandler } from './upstrea
 
 /** Size of each upstream connection's read buffer. */
 const READ_BUFFER_SIZE = 64 * 1024;
+/** Envoy's default max_headers_count, for responses too. */
+const DEFAULT_MAX_RESPONSE_HEADERS = 100;
 
 const NO_BODY_STATUS = (s: number) => s === 204 || s === 304 || (s >= 100 && s < 200);
 
@@ -34,6 +38,8 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
   requestDone = true;
   /** The current request's body goes out with chunked framing. */
   private chunkedRequest = false;
+  /** The current request asked to switch protocols (Upgrade): only then may a 101 come back. */
+  private upgradeRequest = false;
   private responseKeepAlive = true;
   /** When the connection last became idle (performance.now()). */
   idleSince = 0;
@@ -90,7 +96,10 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
 
   constructor(readonly pool: Http1Pool) {
     const host = pool.host;
-    this.parser = new Http1Parser('response', this, { maxHeaderBytes: 96 * 1024 });
+    this.parser = new Http1Parser('response', this, {
+      maxHeaderBytes: 96 * 1024,
+      maxHeadersCount: pool.cluster.config.maxResponseHeadersCount ?? DEFAULT_MAX_RESPONSE_HEADERS,
+    });
     // Reads land in a per-connection buffer (no allocation and no Readable machinery per read).
     // Whenever a piece of it may still be referenced after the read (a queued write), the
     // connection switches to a fresh buffer: see markReadRetained().
@@ -171,6 +180,12 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
     this.responseKeepAlive = head.keepAlive;
     const h = this.handler;
     if (h === null) return true;
+    if (head.statusCode === 101 && !this.upgradeRequest) {
+      // RFC 9110 §15.2.2: a 101 only answers an Upgrade. What follows is not HTTP/1.1: a protocol
+      // error (Envoy: 502, the connection closed), never a reusable connection.
+      this.protocolError(h, 'unexpected 101 Switching Protocols (the request asked for no upgrade)');
+      return true;
+    }
     return h.onResponseHead(head) || NO_BODY_STATUS(head.statusCode);
   }
   onInformational(_head: MessageHead): void { /* 100 Continue and friends are answered locally */ }
@@ -188,9 +203,16 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
   }
   onError(err: Http1ParseError): void {
     const h = this.handler;
+    if (h === null) { this.destroy(); return; }
+    this.protocolError(h, err.message);
+  }
+
+  /** The upstream broke HTTP/1.1: drop the connection and fail the exchange (502 UPE). */
+  private protocolError(h: UpstreamResponseHandler, detail: string): void {
     this.handler = null;
+    this.parser.discard();
     this.destroy();
-    h?.onResponseReset('protocol', err.message);
+    h.onResponseReset('protocol', detail);
   }
 
   // ───── used by the request attempt ─────
@@ -220,6 +242,7 @@ export class UpstreamConnection implements Http1ParserHandler, UpstreamRequest {
 
   sendHead(src: UpstreamRequestSource, endStream: boolean): void {
     this.chunkedRequest = src.requestChunked;
+    this.upgradeRequest = src.upgrade != null;
     this.write(src.upstreamHead);
     if (endStream) this.requestDone = true;
   }

@@ -37,6 +37,8 @@ export interface UpstreamRequestSource {
   readonly upstreamHeaders: readonly string[];
   /** The body length is unknown (HTTP/1.1: chunked framing upstream). */
   readonly requestChunked: boolean;
+  /** The Upgrade protocol the request asks for (lower-cased), if any: only then may a 101 answer it. */
+  readonly upgrade?: string | null;
 }
 
 /** One request/response exchange with an upstream, on some protocol. */

@@ -4,7 +4,7 @@
 /**
  * Stable codes (status in brackets):
  * - `HPE_INVALID_METHOD` [400] method is not a token
- * - `HPE_INVALID_URL` [400] request-target empty or with SP / CTL
+ * - `HPE_INVALID_URL` [400] request-target empty, with SP / CTL / non-ASCII bytes, or a form the method does not allow
  * - `HPE_INVALID_VERSION` [400] malformed HTTP-version; `HPE_UNSUPPORTED_VERSION` [505] not 1.0 / 1.1
  * - `HPE_INVALID_STATUS` [400] malformed status-line (responses)
  * - `HPE_INVALID_HEADER_TOKEN` [400] bad field-name char, whitespace before the colon, no colon
@@ -13,7 +13,9 @@
  * - `HPE_BARE_LF` [400] LF not preceded by CR in the head or the chunk framing
  * - `HPE_LF_EXPECTED` [400] CR not followed by LF
  * - `HPE_HEADER_OVERFLOW` [431] head (or trailer section) larger than `maxHeaderBytes`
- * - `HPE_MISSING_HOST` / `HPE_MULTIPLE_HOST` / `HPE_INVALID_HOST` [400]
+ * - `HPE_TOO_MANY_HEADERS` [431] more field lines in a head (or trailer section) than `maxHeadersCount`
+ * - `HPE_MISSING_HOST` / `HPE_MULTIPLE_HOST` / `HPE_INVALID_HOST` [400] (also an absolute-form
+ *   request-target whose authority has characters a Host value may not have, or userinfo)
  * - `HPE_INVALID_CONTENT_LENGTH` [400] not 1*DIGIT or above 2^53-1
  * - `HPE_CONFLICTING_CONTENT_LENGTH` [400] differing Content-Length values
  * - `HPE_CL_AND_TE` [400] Content-Length together with Transfer-Encoding

@@ -20,7 +20,11 @@ export interface Latin1Slicer {
 const TCHAR = new Uint8Array(256);
 /** field-value / reason-phrase characters: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5). */
 const VCHAR = new Uint8Array(256);
-/** request-target characters: anything visible but "#" (no fragment, RFC 9112 §3.2), obs-text included. */
+/**
+ * request-target characters: visible ASCII but "#" (no fragment, RFC 9112 §3.2). Bytes above 0x7F
+ * are refused, as Envoy refuses them in :path (RFC 3986 has no place for them: they must be
+ * percent-encoded), so no upstream gets to interpret them in its own way.
+ */
 const URLCHAR = new Uint8Array(256);
 /** Characters of a Host value: unreserved / pct-encoded / sub-delims / ":" / "[" / "]". */
 const HOSTCHAR = new Uint8Array(256);
@@ -31,8 +35,9 @@ const HOSTCHAR = new Uint8Array(256);
     for (let c = 97; c <= 122; c++) t[c] = 1;
   };
   alnum(TCHAR);
-  for (let c = 33; c < 256; c++) URLCHAR[c] = VCHAR[c] = 1;
-  URLCHAR[127] = VCHAR[127] = 0;
+  for (let c = 33; c < 256; c++) VCHAR[c] = 1;
+  for (let c = 33; c < 127; c++) URLCHAR[c] = 1;
+  VCHAR[127] = 0;
   URLCHAR[35] = 0; // '#'
   VCHAR[32] = VCHAR[9] = 1;
   for (const ch of "!#$%&'*+-.^_`|~") TCHAR[ch.charCodeAt(0)] = 1;
@@ -343,6 +348,8 @@ export function scanRequestHead(b: Buffer, i: number, len: number): number {
   if (b[u] === 42 ? i - u !== 1 || !sameBytes(b, base, scan.methodEnd, LIT_OPTIONS) || connect : connect && b[u] === 47) {
     throw err('HPE_INVALID_URL', 'request-target form not allowed for this method');
   }
+  // absolute-form (RFC 9112 §3.2.2): its authority replaces Host, so it is held to the same rules.
+  if (b[u] !== 47 && b[u] !== 42 && !connect) checkAbsoluteAuthority(b, u, i);
   scan.urlStart = u;
   scan.urlEnd = i;
   if (len - ++i < 10) return shortLine(b, i, len, i + 8); // "HTTP/1.1" CRLF
@@ -351,6 +358,25 @@ export function scanRequestHead(b: Buffer, i: number, len: number): number {
   if (b[i] !== 13) throw b[i] === 10 ? err('HPE_BARE_LF', 'bare LF in request line') : err('HPE_INVALID_VERSION', 'junk after HTTP-version');
   if (b[i + 1] !== 10) throw err('HPE_LF_EXPECTED', 'CR not followed by LF');
   return scanFields(b, i + 2, len, true);
+}
+
+/**
+ * An absolute-form target `scheme "://" authority [ path-abempty ] [ "?" query ]` in b[u, e): the
+ * authority must be non-empty and made of Host characters only (no userinfo). Targets of other
+ * shapes are left to the router, which answers them with 400.
+ */
+function checkAbsoluteAuthority(b: Buffer, u: number, e: number): void {
+  let i = u;
+  while (i < e && TCHAR[b[i]!] === 1 && b[i] !== 58) i++; // scheme (a subset of tchar)
+  if (i === u || i + 3 > e || b[i] !== 58 || b[i + 1] !== 47 || b[i + 2] !== 47) return;
+  i += 3;
+  const a = i;
+  for (; i < e; i++) {
+    const c = b[i]!;
+    if (c === 47 || c === 63) break;
+    if (HOSTCHAR[c] !== 1) throw err('HPE_INVALID_HOST', 'invalid authority in the request-target');
+  }
+  if (i === a) throw err('HPE_INVALID_HOST', 'empty authority in the request-target');
 }
 
 /** status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF (RFC 9112 §4), then the fields. */

@@ -60,6 +60,11 @@ export interface Http1ParserHandler {
 export interface Http1ParserOptions {
   /** Limit on the head (request/status line + fields + CRLFCRLF) and on a trailer section. */
   maxHeaderBytes: number;
+  /**
+   * Limit on the number of field lines of a head, and of a trailer section (Envoy's
+   * max_headers_count, which counts both): more is a 431 `HPE_TOO_MANY_HEADERS`. Default: none.
+   */
+  maxHeadersCount?: number;
 }
 
 /** Hex digit values, -1 otherwise. */
@@ -110,7 +115,9 @@ function err(code: string, message: string, status = 400): Http1ParseError {
  *   with TE, a request TE other than exactly `chunked` (501 for a coding before chunked, 400
  *   otherwise), chunked twice, TE in HTTP/1.0, differing or malformed CLs, obs-fold, bare LF or
  *   CR, whitespace before a colon, invalid tokens or CTLs, HTTP/1.1 without exactly one Host,
- *   versions other than 1.0/1.1 (505), heads over maxHeaderBytes (431). Codes: errors.ts.
+ *   versions other than 1.0/1.1 (505), heads over maxHeaderBytes or with more than
+ *   maxHeadersCount fields (431), non-ASCII in the request-target, an absolute-form target whose
+ *   authority is not a valid Host. Codes: errors.ts.
  *
  * Input buffers are retained by reference (bodies are delivered as subarrays; bytes that arrive
  * while paused are queued without copying), so callers must not reuse a buffer they passed in.
@@ -124,8 +131,11 @@ export class Http1Parser {
   private readonly isRequest: boolean;
   private readonly handler: Http1ParserHandler;
   private readonly maxHeaderBytes: number;
+  private readonly maxHeadersCount: number;
 
   private state = S_HEAD;
+  /** Bytes in `pend` and `rest`: input received but not parsed (see `held`). */
+  private heldBytes = 0;
   private _paused = false;
   private executing = false;
   private eofPending = false;
@@ -161,20 +171,59 @@ export class Http1Parser {
     this.isRequest = kind === 'request';
     this.handler = handler;
     this.maxHeaderBytes = opts.maxHeaderBytes;
+    this.maxHeadersCount = opts.maxHeadersCount ?? 0x7fffffff;
   }
 
   get paused(): boolean {
     return this._paused;
   }
 
+  /**
+   * Bytes received but not parsed: queued while paused, or kept raw after a protocol switch.
+   * The caller bounds it (stops reading its socket) since the parser itself never refuses input.
+   */
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  /**
+   * The message being parsed (or the last one) switches protocols once complete: an upgrade
+   * request, a CONNECT, a 101. From then on later bytes are held raw (see takeRemaining()).
+   */
+  get switching(): boolean {
+    return this.upgradeAfter || this.state === S_UPGRADED;
+  }
+
+  /** Part of a message head has arrived and is waiting for the rest. */
+  get inHead(): boolean {
+    return this.state === S_HEAD && (this.accLen !== 0 || this.blockCR);
+  }
+
+  /** Stops for good: everything held is dropped and later input is ignored (the connection is closing). */
+  discard(): void {
+    if (this.state < S_CLOSED) this.state = S_CLOSED;
+    this.gen++;
+    this.pend = [];
+    this.rest = [];
+    this.heldBytes = 0;
+    this.acc = null;
+    this.accLen = 0;
+  }
+
   /** Parses as much of `data` as possible (queues it when paused). Never throws on bad input. */
   execute(data: Buffer): void {
     if (this.state >= S_UPGRADED) {
-      if (this.state === S_UPGRADED && data.length !== 0) this.rest.push(data);
+      if (this.state === S_UPGRADED && data.length !== 0) {
+        this.rest.push(data);
+        this.heldBytes += data.length;
+      }
       return;
     }
     if (this._paused || this.executing) {
-      if (data.length !== 0) this.pend.push(data);
+      if (data.length !== 0) {
+        this.pend.push(data);
+        this.heldBytes += data.length;
+      }
       return;
     }
     this.executing = true;
@@ -235,6 +284,7 @@ export class Http1Parser {
     this.accLen = 0;
     this.rest = [];
     this.pend = [];
+    this.heldBytes = 0;
     this.cur = EMPTY;
     this.gen++;
     if (this.state < S_UPGRADED) this.state = S_UPGRADED;
@@ -251,6 +301,7 @@ export class Http1Parser {
     this.eofPending = false;
     this.pend = [];
     this.rest = [];
+    this.heldBytes = 0;
     this.acc = null;
     this.accLen = 0;
     this.blockCR = false;
@@ -275,11 +326,13 @@ export class Http1Parser {
       if (this._paused) return;
       if (this.state >= S_UPGRADED) {
         if (this.state === S_UPGRADED) for (const b of this.pend) this.rest.push(b);
+        else this.heldBytes = 0;
         this.pend = [];
         return;
       }
       const d = this.pend.shift();
       if (d !== undefined) {
+        this.heldBytes -= d.length;
         this.run(d);
       } else if (this.state === S_COMPLETE) {
         this.run(EMPTY);
@@ -315,6 +368,7 @@ export class Http1Parser {
     this.state = S_DEAD;
     this.pend = [];
     this.rest = [];
+    this.heldBytes = 0;
     this.acc = null;
     this.accLen = 0;
     this.handler.onError(e);
@@ -414,8 +468,13 @@ export class Http1Parser {
     this.cur = EMPTY;
     if (pos < len && this.gen === gen) {
       const left = pos === 0 ? data : data.subarray(pos);
-      if (this.state === S_UPGRADED) this.rest.push(left);
-      else if (this.state < S_UPGRADED) this.pend.unshift(left); // paused
+      if (this.state === S_UPGRADED) {
+        this.rest.push(left);
+        this.heldBytes += left.length;
+      } else if (this.state < S_UPGRADED) {
+        this.pend.unshift(left); // paused
+        this.heldBytes += left.length;
+      }
     }
   }
 
@@ -601,6 +660,10 @@ export class Http1Parser {
       this.fail(e as Http1ParseError);
       return;
     }
+    if (scan.nFields > this.maxHeadersCount) {
+      this.fail(err('HPE_TOO_MANY_HEADERS', 'more trailer fields than the limit', 431));
+      return;
+    }
     fillFields(start, (b as unknown as Latin1Slicer).latin1Slice(start, end - 2), t);
     this.trailers = t.length === 0 ? null : t;
     this.state = S_COMPLETE;
@@ -609,6 +672,10 @@ export class Http1Parser {
   /** A head b[start, end) that scanned and validated (the results are in `scan`): build and deliver it. */
   private onHeadBlock(b: Buffer, start: number, end: number): void {
     this.skipped = 0;
+    if (scan.nFields > this.maxHeadersCount) {
+      this.fail(err('HPE_TOO_MANY_HEADERS', 'more header fields than the limit', 431));
+      return;
+    }
     const head = buildHead(b, start, end, this.isRequest);
     head.headBytes = end - start;
     if (this.isRequest) {

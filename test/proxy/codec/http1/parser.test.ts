@@ -85,10 +85,10 @@ test('a status line without reason phrase, with or without the SP, is accepted',
   }
 });
 
-test('keeps obs-text in values and the request-target, and reason phrases with spaces', () => {
-  const ev = parseWhole('request', 'GET /caf\xe9 HTTP/1.1\r\nHost: h\r\nX-Name: J\xfcrgen  M\r\n\r\n');
+test('keeps obs-text in values (not in the request-target), and reason phrases with spaces', () => {
+  const ev = parseWhole('request', 'GET /caf%C3%A9 HTTP/1.1\r\nHost: h\r\nX-Name: J\xfcrgen  M\r\n\r\n');
   const head = only(ev, 'head')[0]!.head;
-  assert.equal(head.url, '/caf\xe9');
+  assert.equal(head.url, '/caf%C3%A9');
   assert.deepEqual(head.headers.slice(2), ['x-name', 'J\xfcrgen  M']);
   const r = only(parseWhole('response', 'HTTP/1.1 404 Not  Found\t!\r\nContent-Length: 0\r\n\r\n'), 'head')[0]!.head;
   assert.equal(r.reason, 'Not  Found\t!');

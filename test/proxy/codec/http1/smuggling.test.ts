@@ -3,7 +3,8 @@
 // head is never delivered, whether the input arrives whole or byte by byte.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePieces, parseWhole } from './recorder.js';
+import { MAX, parsePieces, parseWhole, Recorder } from './recorder.js';
+import { Http1Parser } from '../../../../src/proxy/codec/http1/parser.js';
 
 type Case = [name: string, input: string, code: string, status: number];
 
@@ -85,6 +86,11 @@ const REQUEST_HEADS: Case[] = [
   ['tab in target', 'GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
   ['DEL in target', 'GET /\x7f HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
   ['fragment in target', 'GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  // Non-ASCII in the target (RFC 3986 has no raw bytes above 0x7F; Envoy rejects them in :path)
+  ['obs-text in target', 'GET /caf\xe9 HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['0x80 in target', 'GET /\x80 HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['0xff in the query', 'GET /a?b=\xff HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
+  ['UTF-8 in an absolute-form path', 'GET http://h/\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
   ['asterisk-form with GET', 'GET * HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
   ['asterisk-form with CONNECT', 'CONNECT * HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
   ['asterisk followed by more', 'OPTIONS *a HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_URL', 400],
@@ -106,6 +112,12 @@ const REQUEST_HEADS: Case[] = [
   ['Host with a slash', 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', 'HPE_INVALID_HOST', 400],
   ['Host with userinfo', 'GET / HTTP/1.1\r\nHost: u@a\r\n\r\n', 'HPE_INVALID_HOST', 400],
   ['Host with a space', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 'HPE_INVALID_HOST', 400],
+  // absolute-form: its authority becomes the Host, so it is checked as a Host (RFC 9112 §3.2.2)
+  ['absolute-form authority with quote and brackets', 'GET http://ev"il<>{}/x HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_HOST', 400],
+  ['absolute-form authority with a backslash', 'GET http://a\\b/ HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_HOST', 400],
+  ['absolute-form authority with userinfo', 'GET http://u:p@a/ HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_HOST', 400],
+  ['absolute-form authority with a caret, no path', 'GET https://a^b HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_HOST', 400],
+  ['absolute-form with an empty authority', 'GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n', 'HPE_INVALID_HOST', 400],
 ];
 
 /** Responses rejected at the head (a malformed upstream response; the proxy answers 502). */
@@ -207,6 +219,8 @@ test('valid lookalikes are accepted', () => {
     'OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n',
     'CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n',
     'GET http://a.example/x?y HTTP/1.1\r\nHost: a.example\r\n\r\n',
+    'GET http://a.example:8080?y HTTP/1.1\r\nHost: a.example\r\n\r\n',
+    'GET https://[::1]:8443/p%C3%A9?q=%FF HTTP/1.1\r\nHost: h\r\n\r\n',
     'GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n',
     'GET / HTTP/1.1\r\nHost:\r\n\r\n',
     "M-SEARCH!#$%&'*+.^_`|~ / HTTP/1.1\r\nHost: h\r\n\r\n",
@@ -215,4 +229,53 @@ test('valid lookalikes are accepted', () => {
     const ev = parseWhole('request', input);
     assert.deepEqual(ev.map((e) => e.type), ['head', 'complete'], JSON.stringify(input));
   }
+});
+
+test('max_headers_count: a head or trailer section with more fields than the limit is a 431', () => {
+  const fields = (n: number) => Array.from({ length: n }, (_, i) => `X-${i}: v\r\n`).join('');
+  const run = (kind: 'request' | 'response', input: string, max: number, whole = true) => {
+    const r = new Recorder();
+    const p = new Http1Parser(kind, r, { maxHeaderBytes: 64 * 1024, maxHeadersCount: max });
+    if (whole) p.execute(Buffer.from(input, 'latin1'));
+    else for (const c of input) p.execute(Buffer.from(c, 'latin1'));
+    return r.normalized();
+  };
+  // Host is a field too: 1 + 99 = 100 is allowed, 1 + 100 is not.
+  assert.equal(run('request', `GET / HTTP/1.1\r\nHost: h\r\n${fields(99)}\r\n`, 100)[0]!.type, 'head');
+  for (const whole of [true, false]) {
+    assert.deepEqual(run('request', `GET / HTTP/1.1\r\nHost: h\r\n${fields(100)}\r\n`, 100, whole),
+      [{ type: 'error', code: 'HPE_TOO_MANY_HEADERS', status: 431 }]);
+  }
+  assert.deepEqual(run('response', `HTTP/1.1 200 OK\r\n${fields(3)}Content-Length: 0\r\n\r\n`, 3),
+    [{ type: 'error', code: 'HPE_TOO_MANY_HEADERS', status: 431 }]);
+  // Trailers count on their own, with the same limit (as Envoy's codec).
+  const chunked = 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n';
+  assert.equal(run('request', chunked + fields(3) + '\r\n', 3).at(-1)!.type, 'complete');
+  assert.deepEqual(run('request', chunked + fields(4) + '\r\n', 3).at(-1), { type: 'error', code: 'HPE_TOO_MANY_HEADERS', status: 431 });
+  // No limit given: no limit.
+  assert.equal(parseWhole('request', `GET / HTTP/1.1\r\nHost: h\r\n${fields(2000)}\r\n`, { max: 64 * 1024 })[0]!.type, 'head');
+});
+
+test('held: bytes queued while paused or after an upgrade are counted, and discard() drops them', () => {
+  const r = new Recorder();
+  const p = new Http1Parser('request', r, { maxHeaderBytes: MAX });
+  r.after = (e) => { if (e.type === 'complete') p.pause(); };
+  p.execute(Buffer.from('GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HT', 'latin1'));
+  assert.equal(p.held, 9);
+  p.execute(Buffer.from('TP/1.1\r\nHost: h\r\n\r\n', 'latin1'));
+  assert.equal(p.held, 9 + 19);
+  p.resume();
+  assert.equal(r.heads().length, 2);
+  assert.equal(p.held, 0);
+  // An upgrade request: later bytes are held raw until takeRemaining().
+  const u = new Http1Parser('request', new Recorder(), { maxHeaderBytes: MAX });
+  u.execute(Buffer.from('GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nabc', 'latin1'));
+  assert.equal(u.switching, true);
+  u.execute(Buffer.from('defg', 'latin1'));
+  assert.equal(u.held, 7);
+  u.discard();
+  assert.equal(u.held, 0);
+  u.execute(Buffer.from('more', 'latin1'));
+  assert.equal(u.held, 0);
+  assert.equal(u.takeRemaining(), null);
 });
