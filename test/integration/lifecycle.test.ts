@@ -187,7 +187,7 @@ test('started through npx, the proxy exits when the npx process is stopped', asy
   const port = Number((await waitFor(/listener main on 127\.0\.0\.1:(\d+)/))[1]);
   assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'npx');
   npm.kill('SIGTERM');
-  await waitFor(/launcher \(npx\) exited/);
+  await waitFor(/the (parent process \d+|launcher \(pid \d+\)) exited/);
   await closed;
   assert.ok(outputClosed);
   await assert.rejects(fetch(`http://127.0.0.1:${port}/`));
