@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWeft, type WeftProcess } from './process.js';
+import { startWeft, startWeftWithFdLimit, type WeftProcess } from './process.js';
 
 export interface ProxyChild {
   proc: WeftProcess;
@@ -209,5 +209,55 @@ export class FrameReader {
       this.buf = this.buf.subarray(9 + len);
     }
     return out;
+  }
+}
+
+/**
+ * startProxyChild with the proxy limited to `fdLimit` open file descriptors (for descriptor
+ * exhaustion attacks); the same contract otherwise.
+ */
+export async function startProxyChildWithFdLimit(yaml: string, listeners: string[], fdLimit: number, args: string[] = []): Promise<ProxyChild> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-adv-'));
+  const file = join(dir, 'bootstrap.yaml');
+  writeFileSync(file, yaml);
+  const proc = startWeftWithFdLimit(['proxy', '-c', file, '--concurrency', '1', '--log-level', 'info', ...args], fdLimit);
+  const ports = new Map<string, number>();
+  try {
+    const admin = await proc.waitFor(/admin listening on [^\s]+:(\d+)/);
+    for (const l of listeners) {
+      const m = await proc.waitFor(new RegExp(`listener ${l} on [^\\s]+:(\\d+)`));
+      ports.set(l, Number(m[1]));
+    }
+    await proc.waitFor(/weft proxy started/);
+    const pid = proc.child.pid!;
+    const adminPort = Number(admin[1]);
+    return {
+      proc, pid, adminPort,
+      port(name) {
+        const p = ports.get(name);
+        if (p === undefined) throw new Error(`listener ${name} was not awaited`);
+        return p;
+      },
+      rss() {
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+        return m ? Number(m[1]) * 1024 : 0;
+      },
+      fds: () => readdirSync(`/proc/${pid}/fd`).length,
+      async stat(name) {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json`, { signal: AbortSignal.timeout(10_000) });
+        const body = await res.json() as { stats: Array<{ name: string; value?: number }> };
+        return body.stats.find((s) => s.name === name)?.value ?? 0;
+      },
+      async close() {
+        proc.kill('SIGTERM');
+        await proc.exited;
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    proc.kill('SIGKILL');
+    await proc.exited;
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
 }

@@ -54,3 +54,37 @@ export async function runWeft(args: string[]): Promise<{ code: number | null; st
   const code = await new Promise<number | null>((r) => child.on('exit', r));
   return { code, stdout, stderr };
 }
+
+/**
+ * Like startWeft, but the process runs with at most `fdLimit` open file descriptors (soft and
+ * hard RLIMIT_NOFILE, set by the shell's `ulimit -n` before it execs node).
+ */
+export function startWeftWithFdLimit(args: string[], fdLimit: number): WeftProcess {
+  const child = spawn('/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, CLI, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters: Array<() => void> = [];
+  const onData = (d: Buffer) => { out += d.toString(); for (const w of waiters.splice(0)) w(); };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  let done = false;
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => { done = true; for (const w of waiters.splice(0)) w(); r(code); }));
+  return {
+    child,
+    output: () => out,
+    exited,
+    kill: (sig = 'SIGTERM') => { if (!done) child.kill(sig); },
+    waitFor(re, fromIndex = 0, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${re} within ${timeoutMs} ms; output:\n${out}`)), timeoutMs);
+        const check = () => {
+          const m = out.slice(fromIndex).match(re);
+          if (m) { clearTimeout(timer); return resolve(m); }
+          if (done) { clearTimeout(timer); return reject(new Error(`process exited before ${re}; output:\n${out}`)); }
+          waiters.push(check);
+        };
+        check();
+      });
+    },
+  };
+}

@@ -4,6 +4,7 @@
 // close-delimited for HTTP/1.0), keep-alive and Connection: close, 100-continue, upgrades
 // tunnelled after a 101, and the connection's timers (idle, request headers, stream idle, route).
 
+import { overloadState, shed } from '../overload/state.js';
 import type net from 'node:net';
 import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
 import type { Http1ParseError } from '../codec/http1/errors.js';
@@ -132,6 +133,11 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     this.hcm = this.slot.hcm;
     this.clientVersionMinor = head.versionMinor;
     if (!head.keepAlive) this.closeAfter = true;
+    // Overload manager: envoy.overload_actions.disable_http_keepalive closes after this response.
+    else if (overloadState.disableHttpKeepalive !== 0 && shed(overloadState.disableHttpKeepalive)) {
+      this.closeAfter = true;
+      this.hcm.stats.downstream_cx_overload_disable_keepalive.inc();
+    }
     const stream = new ActiveStream(this, head, head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0');
     this.stream = stream;
     if (this.idleTimer !== null) this.idleSince = Infinity;

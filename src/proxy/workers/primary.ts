@@ -87,10 +87,33 @@ interface Pending {
 
 type Request = ToWorker extends infer T ? T extends { seq: number } ? Omit<T, 'seq'> : never : never;
 
-/** The worker config: the primary's without the admin server (only the primary runs it). */
-function forWorkers(config: BootstrapConfig): BootstrapConfig {
-  return { ...config, admin: null };
+/**
+ * The worker config: the primary's without the admin server (only the primary runs it). Each
+ * worker runs its own overload manager on its own heap and connections (a worker is a process with
+ * its own V8 heap and descriptor table, and dies of its own exhaustion); so that the proxy as a
+ * whole stays within the limits of the bootstrap, as Envoy's one process does, each worker gets
+ * its share: max_heap_size_bytes and max_active_downstream_connections divided by the number of
+ * workers (rounded up). Actions and triggers are unchanged. Listener and connection_limit filter
+ * limits are per worker as they are (see src/proxy/listener/connection-limit.ts).
+ */
+function forWorkers(config: BootstrapConfig, workers: number): BootstrapConfig {
+  const om = config.overloadManager;
+  if (om === undefined) return { ...config, admin: null };
+  const share = (n: number): number => Math.max(1, Math.ceil(n / workers));
+  return {
+    ...config,
+    admin: null,
+    overloadManager: {
+      ...om,
+      resourceMonitors: om.resourceMonitors.map((r) => (r.kind === 'fixed_heap'
+        ? { ...r, maxHeapSizeBytes: share(r.maxHeapSizeBytes) }
+        : { ...r, maxActiveDownstreamConnections: share(r.maxActiveDownstreamConnections) })),
+    },
+  };
 }
+
+/** Gauges of the overload manager are per worker states: the admin shows the highest, not the sum. */
+const OVERLOAD_GAUGE = /^overload\..+\.(pressure|active|scale_percent)$/;
 
 const sameListener = (a: BoundListener, b: BoundListener): boolean =>
   a.name === b.name && a.address.address === b.address.address && a.address.port === b.address.port;
@@ -222,7 +245,7 @@ export class WorkerPrimary {
       return { listeners: [], error: 'shutting down' };
     }
     const r = await this.request(w, {
-      type: 'start', slot: slot.index, config: forWorkers(this.latest), logLevel: getLevel(), drainMs: this.opts.drainMs,
+      type: 'start', slot: slot.index, config: forWorkers(this.latest, this.slots.length), logLevel: getLevel(), drainMs: this.opts.drainMs,
     });
     if (r === null || r.type !== 'started') return { listeners: [], error: 'exited before it started' };
     if (r.error !== undefined) return { listeners: [], error: r.error };
@@ -331,7 +354,7 @@ export class WorkerPrimary {
   async applyConfig(next: BootstrapConfig): Promise<void> {
     this.latest = next;
     const targets = this.slots.filter((s) => s.worker !== null && s.greeted);
-    const replies = await Promise.all(targets.map((s) => this.request(s.worker!, { type: 'apply', config: forWorkers(next) })));
+    const replies = await Promise.all(targets.map((s) => this.request(s.worker!, { type: 'apply', config: forWorkers(next, this.slots.length) })));
     const failed: string[] = [];
     let bound: BoundListener[] | null = null;
     replies.forEach((r, i) => {
@@ -410,8 +433,13 @@ export class WorkerPrimary {
           samples === null ? 'its stats are missing' : 'using its last report');
       }
       for (const part of [slot.retired, samples ?? []]) {
-        mergeStats(view, part, skip);
+        mergeStats(view, part, (name) => skip(name) || OVERLOAD_GAUGE.test(name));
         mergeStats(view, perWorkerListenerStats(part, slot.index), skip);
+      }
+      for (const st of samples ?? []) {
+        if (st.kind !== 'gauge' || !OVERLOAD_GAUGE.test(st.name)) continue;
+        const g = view.gauge(st.name, st.promName, st.labels);
+        if (st.value > g.value) g.set(st.value);
       }
     });
     this.missingWorkers.set(missing);
