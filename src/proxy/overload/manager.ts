@@ -122,7 +122,7 @@ export class OverloadManager {
     for (const m of this.monitors.values()) {
       try {
         m.pressure = m.measure();
-        m.pressureGauge.set(Math.floor(m.pressure * 100));
+        m.pressureGauge.set(percent(m.pressure));
       } catch (err) {
         m.failedUpdates.inc();
         log.debug('%s: update failed: %s', m.config.name, (err as Error).message);
@@ -135,21 +135,26 @@ export class OverloadManager {
       a.state = state;
       overloadState[a.key] = state;
       a.active.set(state >= 1 ? 1 : 0);
-      a.scalePercent.set(Math.floor(state * 100));
+      a.scalePercent.set(percent(state));
     }
   }
 
   private logChange(a: Action, state: number): void {
-    const why = a.triggers.map((t) => `${t.name} at ${Math.floor(this.monitors.get(t.name)!.pressure * 100)}%`).join(', ');
-    if (a.state === 0) log.warning('overload action %s active (%d%%): %s', a.name, Math.floor(state * 100), why);
+    const why = a.triggers.map((t) => `${t.name} at ${percent(this.monitors.get(t.name)!.pressure)}%`).join(', ');
+    if (a.state === 0) log.warning('overload action %s active (%d%%): %s', a.name, percent(state), why);
     else if (state === 0) log.info('overload action %s inactive again: %s', a.name, why);
-    else log.debug('overload action %s at %d%%: %s', a.name, Math.floor(state * 100), why);
+    else log.debug('overload action %s at %d%%: %s', a.name, percent(state), why);
   }
 
   /** The current pressure of a monitor (tests, diagnostics). */
   pressure(name: string): number | undefined {
     return this.monitors.get(name)?.pressure;
   }
+}
+
+/** A 0..1 value as Envoy's integer percent gauges show it (truncated; 0.5 computed as 0.4999… is still 50). */
+function percent(v: number): number {
+  return Math.floor(v * 100 + 1e-9);
 }
 
 function measurer(r: ResourceMonitorConfig): () => number {
