@@ -332,3 +332,37 @@ test('the default concurrency serves and stops cleanly', async (t) => {
   r.p.kill('SIGTERM');
   assert.equal(await r.p.exited, 0);
 });
+
+test('the overload manager runs in every worker: each refuses requests while its heap share is exceeded', async (t) => {
+  // max_heap_size_bytes far below any real heap: every worker is saturated from its first refresh.
+  const yaml = simple({ routes: [direct({ prefix: '/' }, 'ok')], admin: true }) + `overload_manager:
+  refresh_interval: 0.05s
+  resource_monitors:
+    - name: envoy.resource_monitors.fixed_heap
+      typed_config: { "@type": type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig, max_heap_size_bytes: 1048576 }
+  actions:
+    - name: envoy.overload_actions.stop_accepting_requests
+      triggers: [{ name: envoy.resource_monitors.fixed_heap, threshold: { value: 0.9 } }]
+`;
+  const r = await start(t, yaml);
+  const port = r.ports.get('main')!;
+  let sent = 0;
+  for (;;) {
+    const res = await request(port, '/');
+    assert.equal(res.status, 503);
+    assert.equal(res.body, 'envoy overloaded');
+    sent++;
+    if (sent % 5 === 0) {
+      const now = perWorker(await stats(r.admin));
+      if (now.length === 2 && now.every((v) => v > 0)) break;
+    }
+    assert.ok(sent < 300, 'requests did not reach both workers');
+  }
+  const s = await stats(r.admin);
+  assert.equal(s.get('http.ingress.downstream_rq_overload_close'), sent);
+  // Per-worker states are shown as the highest, not summed.
+  assert.equal(s.get('overload.envoy.overload_actions.stop_accepting_requests.active'), 1);
+  assert.ok((s.get('overload.envoy.resource_monitors.fixed_heap.pressure') ?? 0) > 100);
+  r.p.kill('SIGTERM');
+  assert.equal(await r.p.exited, 0);
+});

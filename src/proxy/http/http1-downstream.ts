@@ -296,6 +296,11 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
       // Answered before the request finished: discard the rest of it, then close.
       this.closeAfter = true;
       this.endSocket();
+      // Flow control may have paused reading: read (and drop) the rest so the client's close is
+      // seen, and close at the latest after Envoy's default delayed_close_timeout (1 s); a paused
+      // socket would otherwise stay open (with its request buffers) until the idle timeout.
+      this.socket.resume();
+      setTimeout(() => { if (!this.closed) this.socket.destroy(); }, 1000).unref();
       return;
     }
     this.afterStream();
