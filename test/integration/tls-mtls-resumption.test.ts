@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import net from 'node:net';
 import { parseBootstrapText } from '../../src/envoy/text.js';
+import { setSink } from '../../src/observe/logger.js';
 
 const DOWNSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
@@ -151,6 +152,9 @@ for (const [version, flag] of [['TLSv1.2', '-tls1_2'], ['TLSv1.3', '-tls1_3']] a
     // A client with a certificate from another CA, and one with no certificate, are refused. Should
     // either have received a session before the proxy closed, offering it later (with no
     // certificate) must be refused as well.
+    const logged: string[] = [];
+    const prevSink = setSink((line) => { logged.push(line); });
+    t.after(() => setSink(prevSink));
     let refusedHandshakes = 2;
     for (const [who, cert] of [['rogue', rogueClient], ['no certificate', null]] as const) {
       const refused = await nodeTls(back.port, version, cert, undefined);
@@ -164,6 +168,9 @@ for (const [version, flag] of [['TLSv1.2', '-tls1_2'], ['TLSv1.3', '-tls1_3']] a
     assert.equal(stat('session_reused'), 1);
     assert.equal(stat('connection_error'), refusedHandshakes);
     assert.ok(stat('fail_verify_error') >= 1 && stat('fail_verify_no_cert') >= 1);
+    // The refusal is logged with its reason (rate-limited: the first one of the listener).
+    assert.ok(logged.some((l) => /\[info\]\[tls\] TLS client 127\.0\.0\.1:\d+ refused: certificate verification failed: \w+/.test(l)), logged.join(''));
+    setSink(prevSink);
 
     // The verified session, offered after the listener's rules changed (a reload that only accepts
     // another SAN), does not get around them: no resumption, and without a certificate, refused.
