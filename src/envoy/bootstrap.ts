@@ -17,6 +17,8 @@ import {
 import type { ExtensionLookup } from './decode/typed.js';
 import { builtinExtensions } from './extensions.js';
 import { listener } from './listener.js';
+import { overloadManager } from './overload.js';
+import { layeredRuntime } from './runtime.js';
 
 export type { DecodeResult } from './decode/result.js';
 
@@ -75,11 +77,11 @@ const STATIC_RESOURCES = defineMessage({
 
 const BOOTSTRAP = defineMessage({
   name: 'envoy.config.bootstrap.v3.Bootstrap',
-  fields: ['node', 'static_resources', 'admin', 'dynamic_resources'],
+  fields: ['node', 'static_resources', 'admin', 'dynamic_resources', 'overload_manager', 'layered_runtime'],
   unsupported: [
     'node_context_params', 'cluster_manager', 'hds_config', 'flags_path', 'stats_sinks',
     'deferred_stat_options', 'stats_config', 'stats_flush_interval', 'stats_flush_on_admin', 'stats_eviction_interval',
-    'watchdog', 'watchdogs', 'tracing', 'layered_runtime', 'overload_manager', 'enable_dispatcher_stats',
+    'watchdog', 'watchdogs', 'tracing', 'enable_dispatcher_stats',
     'header_prefix', 'stats_server_version_override', 'use_tcp_for_dns_lookups', 'dns_resolution_config',
     'typed_dns_resolver_config', 'bootstrap_extensions', 'fatal_actions', 'config_sources', 'default_config_source',
     'default_socket_interface', 'certificate_provider_instances', 'inline_headers', 'perf_tracing_file_path',
@@ -210,6 +212,8 @@ export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): D
     if (sm !== undefined) resources = staticResources(sm);
   }
   const dynamic = m.opt('dynamic_resources', dynamicResources);
+  const overload = m.opt('overload_manager', overloadManager);
+  const runtime = m.opt('layered_runtime', layeredRuntime);
   // With CDS, routes may name clusters that arrive later (503 NC until then), so only a static
   // bootstrap has its cluster references checked.
   if (dynamic?.cds == null) checkClusterReferences(root, env.clusterRefs, resources);
@@ -219,6 +223,8 @@ export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): D
   const value: BootstrapConfig = {
     node: nodeConfig, admin: adminConfig, listeners: resources.listeners, clusters: resources.clusters,
     ...(dynamic === undefined ? {} : { dynamicResources: dynamic }),
+    ...(overload === undefined ? {} : { overloadManager: overload }),
+    ...(runtime === undefined ? {} : { runtime }),
   };
   return { ok: true, value: deepFreeze(value) };
 }

@@ -4,10 +4,12 @@
 import {
   fileAccessLogExtension, stderrAccessLogExtension, stdoutAccessLogExtension,
 } from './access-log.js';
+import { connectionLimitExtension } from './connection-limit.js';
 import { corsFilterExtension, corsPolicyExtension } from './cors.js';
 import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
 import { faultFilterExtension, faultPerRouteExtension } from './fault.js';
 import { httpConnectionManagerExtension } from './hcm.js';
+import { downstreamConnectionsMonitorExtension, fixedHeapMonitorExtension } from './overload.js';
 import { routerFilterExtension } from './router-filter.js';
 import {
   downstreamTlsContextExtension, httpInspectorExtension, tlsInspectorExtension, upstreamTlsContextExtension,
@@ -19,6 +21,7 @@ export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   // network filters
   httpConnectionManagerExtension,
   tcpProxyExtension,
+  connectionLimitExtension,
   // HTTP filters
   routerFilterExtension,
   faultFilterExtension,
@@ -38,6 +41,9 @@ export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   // transport sockets
   downstreamTlsContextExtension,
   upstreamTlsContextExtension,
+  // overload manager resource monitors
+  fixedHeapMonitorExtension,
+  downstreamConnectionsMonitorExtension,
 ];
 
 /** A registry holding the built-in extensions. */

@@ -56,14 +56,21 @@ const networkFilter: Reader<NetworkFilterConfig> = message(FILTER, (m) => {
   return which === undefined ? undefined : m.opt('typed_config', typedConfig('network_filter', { name }));
 });
 
-/** Only the last network filter may be terminal; the HTTP connection manager and the TCP proxy always are. */
+/**
+ * Only the last network filter may be terminal, and the last one must be: the HTTP connection
+ * manager and the TCP proxy always are, connection_limit never is.
+ */
 function checkTerminalLast(ctx: Ctx, raw: unknown, filters: readonly NetworkFilterConfig[]): void {
   const items = asList(raw);
   if (filters.length !== items.length) return;
   filters.forEach((f, i) => {
-    if (i !== filters.length - 1 && (f.kind === 'http_connection_manager' || f.kind === 'tcp_proxy')) {
+    const last = i === filters.length - 1;
+    if (!last && (f.kind === 'http_connection_manager' || f.kind === 'tcp_proxy')) {
       const name = f.kind === 'tcp_proxy' ? 'tcp_proxy' : 'http_connection_manager';
       ctx.index(i).expected(`the ${name} (a terminal filter) only as the last filter`, items[i]);
+    }
+    if (last && f.kind === 'connection_limit') {
+      ctx.index(i).expected('a terminal filter last (http_connection_manager or tcp_proxy after connection_limit)', items[i]);
     }
   });
 }

@@ -4,7 +4,7 @@
 // drains on shutdown.
 
 import { ReadinessGate } from './admin/readiness.js';
-import type { BootstrapConfig, FilterChainConfig } from './config/types.js';
+import type { BootstrapConfig, FilterChainConfig, TerminalNetworkFilterConfig } from './config/types.js';
 import { ClusterManager } from './cluster/manager.js';
 import { StatsStore } from '../observe/stats.js';
 import { CompiledHcm } from './http/hcm.js';
@@ -16,6 +16,7 @@ import { AdminServer } from './admin/server.js';
 import { bootstrapConfigDump, serverInfoOf, type AdminContext } from './admin/handlers.js';
 import { createAccessLogger, type AccessLogger } from '../observe/access-log/logger.js';
 import { log, setLevel } from '../observe/logger.js';
+import { OverloadManager } from './overload/manager.js';
 
 export type ServerState = 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING';
 
@@ -42,6 +43,8 @@ export class ProxyServer {
   private loggers = new Map<string, AccessLogger>();
   private onQuit: (() => void) | null = null;
   private readonly configVersion;
+  /** The bootstrap's overload_manager, running while the server is. */
+  private overload: OverloadManager | null = null;
 
   constructor(public config: BootstrapConfig, private readonly opts: ProxyServerOptions = {}) {
     this.clusters = new ClusterManager(this.stats);
@@ -55,10 +58,12 @@ export class ProxyServer {
 
   /** Starts clusters (waiting for first DNS answers), listeners and admin. */
   async start(): Promise<void> {
+    this.applyOverload(this.config);
     await this.clusters.update(this.config.clusters);
     const loggers = new Map<string, AccessLogger>();
     for (const l of this.config.listeners) {
       const rt = new ListenerRuntime(l, this.stats, (fc) => this.buildChain(fc, loggers));
+      rt.setConnectionLimit(this.config.runtime?.listenerConnectionLimits[l.name] ?? null);
       this.listeners.set(l.name, rt);
     }
     this.loggers = loggers;
@@ -77,7 +82,8 @@ export class ProxyServer {
   }
 
   private buildChain(fc: FilterChainConfig, loggers: Map<string, AccessLogger>): CompiledNetworkFilter {
-    const terminal = fc.filters[fc.filters.length - 1]!;
+    // The decoder guarantees a terminal filter last (connection_limit runs in the listener).
+    const terminal = fc.filters[fc.filters.length - 1] as TerminalNetworkFilterConfig;
     const own = terminal.accessLogs.map((cfg) => {
       const key = JSON.stringify(cfg);
       let l = loggers.get(key) ?? this.loggers.get(key);
@@ -96,6 +102,7 @@ export class ProxyServer {
    */
   async applyConfig(next: BootstrapConfig): Promise<void> {
     const prevLoggers = this.loggers;
+    this.applyOverload(next);
     await this.clusters.update(next.clusters);
     const loggers = new Map<string, AccessLogger>();
     const build = (fc: FilterChainConfig) => this.buildChain(fc, loggers);
@@ -105,10 +112,12 @@ export class ProxyServer {
       const cur = this.listeners.get(l.name);
       if (cur !== undefined && cur.config.address.address === l.address.address && cur.config.address.port === l.address.port) {
         cur.update(l, build);
+        cur.setConnectionLimit(next.runtime?.listenerConnectionLimits[l.name] ?? null);
         keep.add(l.name);
         continue;
       }
       const rt = new ListenerRuntime(l, this.stats, build);
+      rt.setConnectionLimit(next.runtime?.listenerConnectionLimits[l.name] ?? null);
       started.push(rt);
     }
     for (const [name, rt] of this.listeners) {
@@ -140,8 +149,21 @@ export class ProxyServer {
     await this.close();
   }
 
+  /** Starts, restarts (a changed overload_manager) or stops the overload manager for `config`. */
+  private applyOverload(config: BootstrapConfig): void {
+    const next = config.overloadManager;
+    if (this.overload !== null && next !== undefined && JSON.stringify(this.overload.config) === JSON.stringify(next)) return;
+    this.overload?.stop();
+    this.overload = null;
+    if (next === undefined) return;
+    this.overload = new OverloadManager(next, this.stats);
+    this.overload.start();
+  }
+
   /** Closes everything at once. */
   async close(): Promise<void> {
+    this.overload?.stop();
+    this.overload = null;
     for (const l of this.listeners.values()) l.close();
     this.listeners.clear();
     for (const c of this.clusters.all()) for (const h of c.hosts) (h.pool as Http1Pool | null)?.close();

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWeft, type WeftProcess } from './process.js';
+import { startWeft, startWeftWithFdLimit, type WeftProcess } from './process.js';
 
 export interface ProxyChild {
   proc: WeftProcess;
@@ -30,11 +30,12 @@ export interface ProxyChild {
  * file and starts `weft proxy -c FILE --concurrency 1` (plus `args`). Resolves once the admin
  * port and every named listener in `listeners` are announced.
  */
-export async function startProxyChild(yaml: string, listeners: string[], args: string[] = []): Promise<ProxyChild> {
+export async function startProxyChild(yaml: string, listeners: string[], args: string[] = [], opts: { fdLimit?: number } = {}): Promise<ProxyChild> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-adv-'));
   const file = join(dir, 'bootstrap.yaml');
   writeFileSync(file, yaml);
-  const proc = startWeft(['proxy', '-c', file, '--concurrency', '1', '--log-level', 'info', ...args]);
+  const argv = ['proxy', '-c', file, '--concurrency', '1', '--log-level', 'info', ...args];
+  const proc = opts.fdLimit === undefined ? startWeft(argv) : startWeftWithFdLimit(argv, opts.fdLimit);
   const ports = new Map<string, number>();
   try {
     const admin = await proc.waitFor(/admin listening on [^\s]+:(\d+)/);
@@ -282,4 +283,9 @@ export function rssOf(pid: number): number {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch { return 0; }
+}
+
+/** startProxyChild with the proxy limited to `fdLimit` open file descriptors (descriptor exhaustion attacks). */
+export function startProxyChildWithFdLimit(yaml: string, listeners: string[], fdLimit: number, args: string[] = []): Promise<ProxyChild> {
+  return startProxyChild(yaml, listeners, args, { fdLimit });
 }

@@ -17,7 +17,11 @@ export interface WeftProcess {
 export const CLI = fromRoot('dist', 'src', 'cli', 'main.js');
 
 export function startWeft(args: string[]): WeftProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return watch(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Reads a child's output and exit for the WeftProcess contract. */
+function watch(child: ChildProcess): WeftProcess {
   let out = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => { out += d.toString(); for (const w of waiters.splice(0)) w(); };
@@ -53,4 +57,13 @@ export async function runWeft(args: string[]): Promise<{ code: number | null; st
   child.stderr.on('data', (d) => { stderr += d; });
   const code = await new Promise<number | null>((r) => child.on('exit', r));
   return { code, stdout, stderr };
+}
+
+/**
+ * Like startWeft, but the process runs with at most `fdLimit` open file descriptors (soft and
+ * hard RLIMIT_NOFILE, set by the shell's `ulimit -n` before it execs node).
+ */
+export function startWeftWithFdLimit(args: string[], fdLimit: number): WeftProcess {
+  return watch(spawn('/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, CLI, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] }));
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { parseBootstrapText } from '../../src/envoy/text.js';
-import { bootstrap, cluster, deadPort, eventually, FILE_LOG_TYPE, listener, waitForLines, type Obj } from '../helpers/bootstrap.js';
+import { bootstrap, cluster, deadPort, eventually, FILE_LOG_TYPE, listener, settled, waitForLines, type Obj } from '../helpers/bootstrap.js';
 
 type T = { after(fn: () => Promise<void> | void): void };
 
@@ -353,4 +353,32 @@ test('tcp_proxy: a reload sends new connections to the new cluster; an open one 
   first.write('!');
   assert.equal((await readBytes(first, 1)).toString(), '!');
   for (const c of [first, second]) { const r = collect(c); c.end(); await r; }
+});
+
+test("tcp_proxy: the cluster's per_connection_buffer_limit_bytes bounds what waits for the upstream, whatever the listener's", async (t) => {
+  // An upstream that never reads: the proxy takes from the client what the kernel buffers hold
+  // plus what it queues for the upstream, which the cluster's limit bounds.
+  const readFromClient = async (listenerLimit: number, clusterLimit: number, prefix: string): Promise<number> => {
+    const up = await tcpServer(t, (s) => s.pause());
+    const px = await proxyTo(t, {
+      clusters: [cluster('sink', [up.port], { per_connection_buffer_limit_bytes: clusterLimit })],
+      tcp: tcpProxy({ statPrefix: prefix, cluster: 'sink' }),
+      bufferLimit: listenerLimit,
+    });
+    const c = await connect(px.port);
+    t.after(() => c.destroy());
+    c.on('error', () => {});
+    const chunk = Buffer.alloc(64 * 1024);
+    let stop = false;
+    const pump = (): void => { while (!stop && c.write(chunk)); if (!stop) c.once('drain', pump); };
+    pump();
+    const n = await settled(() => value(px, `tcp.${prefix}.downstream_cx_rx_bytes_total`) ?? 0, 'the proxy to stop reading the client', 40);
+    stop = true;
+    assert.ok((value(px, `cluster.sink.upstream_flow_control_backed_up_total`) ?? 0) >= 1);
+    return n;
+  };
+  const small = await readFromClient(64 * 1024, 64 * 1024, 'small');
+  const bigListener = await readFromClient(32 * 1024 * 1024, 64 * 1024, 'big');
+  // With the listener's 32 MiB applied to the upstream side, the proxy would read ~32 MiB more.
+  assert.ok(bigListener - small < 8 * 1024 * 1024, `read ${bigListener} bytes with a 32 MiB listener limit vs ${small} with 64 KiB`);
 });

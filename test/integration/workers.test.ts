@@ -1,6 +1,6 @@
 // `weft proxy --concurrency N`: worker processes share the listeners, the primary's admin sums
-// their stats, reloads reach every worker, SIGTERM drains them all, a dead worker is replaced and
-// a crash loop ends the proxy, port-0 listeners resolve once for all. Which worker served a
+// their stats, reloads reach every worker, SIGTERM drains them all, a dead worker is replaced (with
+// back-off when it keeps dying, the other worker serving meanwhile), port-0 listeners resolve once for all. Which worker served a
 // connection is read from Envoy's per-worker listener stats (`listener.<addr>.worker_<i>.…`).
 
 import { test } from 'node:test';
@@ -218,17 +218,40 @@ test('a stuck worker does not hang the admin: its last report is used and counte
   assert.equal(await r.p.exited, 0);
 });
 
-test('a crash loop ends the proxy with a non-zero exit', async (t) => {
-  const r = await start(t, simple({ routes: [direct({ prefix: '/' }, 'ok')] }));
-  for (let deaths = 1; ; deaths++) {
+test('a worker killed again and again is replaced each time, with back-off, while the other keeps serving', async (t) => {
+  const r = await start(t, simple({ routes: [direct({ prefix: '/' }, 'ok')], admin: true }));
+  const port = r.ports.get('main')!;
+  // A client beside the deaths: fresh connections one after another; the kernel hands each to a
+  // worker that is accepting. Only a request the killed worker was serving at that moment may fail.
+  let running = true, ok = 0, failed = 0;
+  const client = (async () => {
+    while (running) {
+      try { if ((await request(port, '/')).status === 200) ok++; else failed++; } catch { failed++; }
+    }
+  })();
+  const delays: number[] = [];
+  for (let deaths = 1; deaths <= 8; deaths++) {
     const pids = workerPids(r.p.output(), 1);
+    const pid = pids[pids.length - 1]!;
     const mark = r.p.output().length;
-    process.kill(pids[pids.length - 1]!, 'SIGKILL');
-    const m = await r.p.waitFor(/worker 1 started \(pid \d+\)|giving up/, mark);
-    if (m[0] === 'giving up') break;
-    assert.ok(deaths < 10, 'never gave up');
+    process.kill(pid, 'SIGKILL');
+    const m = await r.p.waitFor(new RegExp(`worker 1 \\(pid ${pid}\\) exited unexpectedly \\(signal SIGKILL\\); starting a replacement in (\\d+) ms \\(killed`), mark);
+    delays.push(Number(m[1]));
+    await r.p.waitFor(/worker 1 started \(pid \d+\)/, mark);
   }
-  assert.equal(await r.p.exited, 1);
+  running = false;
+  await client;
+  // Back-off: the first replacement at once, then doubling delays.
+  assert.deepEqual(delays, [0, 50, 100, 200, 400, 800, 1600, 3200]);
+  assert.doesNotMatch(r.p.output(), /giving up/);
+  assert.ok(failed <= 8, `${failed} requests failed while worker 1 kept dying (${ok} succeeded)`);
+  assert.ok(ok > 8 * 5, `only ${ok} requests succeeded`);
+  const s = await stats(r.admin);
+  assert.equal(s.get('server.worker_deaths'), 8);
+  const before = perWorker(s);
+  await untilBothServed(r, port, before, (b) => assert.equal(b, 'ok'));
+  r.p.kill('SIGTERM');
+  assert.equal(await r.p.exited, 0);
 });
 
 test('workers exit when the primary is killed', async (t) => {
@@ -306,6 +329,40 @@ test('the default concurrency serves and stops cleanly', async (t) => {
   const agent = new http.Agent({ keepAlive: true });
   t.after(() => agent.destroy());
   for (let i = 0; i < 5; i++) assert.equal((await request(r.ports.get('main')!, '/', { agent })).body, 'ok');
+  r.p.kill('SIGTERM');
+  assert.equal(await r.p.exited, 0);
+});
+
+test('the overload manager runs in every worker: each refuses requests while its heap share is exceeded', async (t) => {
+  // max_heap_size_bytes far below any real heap: every worker is saturated from its first refresh.
+  const yaml = simple({ routes: [direct({ prefix: '/' }, 'ok')], admin: true }) + `overload_manager:
+  refresh_interval: 0.05s
+  resource_monitors:
+    - name: envoy.resource_monitors.fixed_heap
+      typed_config: { "@type": type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig, max_heap_size_bytes: 1048576 }
+  actions:
+    - name: envoy.overload_actions.stop_accepting_requests
+      triggers: [{ name: envoy.resource_monitors.fixed_heap, threshold: { value: 0.9 } }]
+`;
+  const r = await start(t, yaml);
+  const port = r.ports.get('main')!;
+  let sent = 0;
+  for (;;) {
+    const res = await request(port, '/');
+    assert.equal(res.status, 503);
+    assert.equal(res.body, 'envoy overloaded');
+    sent++;
+    if (sent % 5 === 0) {
+      const now = perWorker(await stats(r.admin));
+      if (now.length === 2 && now.every((v) => v > 0)) break;
+    }
+    assert.ok(sent < 300, 'requests did not reach both workers');
+  }
+  const s = await stats(r.admin);
+  assert.equal(s.get('http.ingress.downstream_rq_overload_close'), sent);
+  // Per-worker states are shown as the highest, not summed.
+  assert.equal(s.get('overload.envoy.overload_actions.stop_accepting_requests.active'), 1);
+  assert.ok((s.get('overload.envoy.resource_monitors.fixed_heap.pressure') ?? 0) > 100);
   r.p.kill('SIGTERM');
   assert.equal(await r.p.exited, 0);
 });

@@ -3,7 +3,7 @@
 
 import type {
   AccessLogConfig, DownstreamTlsConfig, HttpFilterConfig, ListenerFilterConfig, NetworkFilterConfig, PerFilterConfig,
-  UpstreamTlsConfig,
+  ResourceMonitorConfig, UpstreamTlsConfig,
 } from '../../proxy/config/types.js';
 import type { UpstreamHttpProtocolOptionsConfig } from '../upstream-http.js';
 import type { Ctx } from './context.js';
@@ -20,6 +20,8 @@ export interface ExtensionOutputs {
   readonly listener_filter: ListenerFilterConfig;
   readonly downstream_transport_socket: DownstreamTlsConfig;
   readonly upstream_transport_socket: UpstreamTlsConfig;
+  /** Overload manager resource monitors (the monitor's `name` comes from the enclosing ResourceMonitor). */
+  readonly resource_monitor: ResourceMonitorConfig;
 }
 
 export type ExtensionCategory = keyof ExtensionOutputs;
@@ -33,6 +35,7 @@ const CATEGORY_LABEL: Record<ExtensionCategory, string> = {
   listener_filter: 'a supported listener filter type',
   downstream_transport_socket: 'a supported downstream transport socket type',
   upstream_transport_socket: 'a supported upstream transport socket type',
+  resource_monitor: 'a supported resource monitor type',
 };
 
 /** One typed_config decoder. */

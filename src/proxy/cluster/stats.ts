@@ -52,7 +52,7 @@ export class ClusterStats {
   private readonly byClass: (Counter | undefined)[] = new Array(6);
   private readonly prefix: string;
 
-  constructor(private readonly store: StatsStore, readonly clusterName: string) {
+  constructor(readonly store: StatsStore, readonly clusterName: string) {
     const prefix = (this.prefix = `cluster.${clusterName}.`);
     const labels: Labels = { envoy_cluster_name: clusterName };
     const c = (s: string): Counter => store.counter(prefix + s, `cluster_${s}`, labels);

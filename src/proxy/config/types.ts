@@ -34,11 +34,54 @@ export interface BootstrapConfig {
   readonly clusters: readonly ClusterConfig[];
   /** Bootstrap `dynamic_resources` (ADS); absent for a static-only bootstrap. */
   readonly dynamicResources?: DynamicResourcesConfig;
+  /** Bootstrap `overload_manager`; absent when not configured. */
+  readonly overloadManager?: OverloadManagerConfig;
+  /** Bootstrap `layered_runtime` static layers: the runtime values Weft honours; absent when not configured. */
+  readonly runtime?: RuntimeConfig;
   /**
    * Set by the xDS client on the configs it assembles: which listeners and clusters came over xDS
    * and at which version (for /config_dump). Absent on a decoded bootstrap.
    */
   readonly xds?: XdsDumpInfo;
+}
+
+/** The runtime keys Weft supports (from `layered_runtime` static layers; every other key is rejected). */
+export interface RuntimeConfig {
+  /** `envoy.resource_limits.listener.<listener name>.connection_limit`, by listener name. */
+  readonly listenerConnectionLimits: Readonly<Record<string, number>>;
+}
+
+/** envoy.config.overload.v3.OverloadManager. */
+export interface OverloadManagerConfig {
+  /** refresh_interval; Envoy default 1 s. */
+  readonly refreshIntervalMs: number;
+  readonly resourceMonitors: readonly ResourceMonitorConfig[];
+  readonly actions: readonly OverloadActionConfig[];
+}
+
+export type ResourceMonitorConfig =
+  /** envoy.resource_monitors.fixed_heap (FixedHeapConfig). */
+  | { readonly kind: 'fixed_heap'; readonly name: string; readonly maxHeapSizeBytes: number }
+  /** envoy.resource_monitors.global_downstream_max_connections (DownstreamConnectionsConfig). */
+  | { readonly kind: 'global_downstream_max_connections'; readonly name: string; readonly maxActiveDownstreamConnections: number };
+
+export type OverloadActionName =
+  | 'envoy.overload_actions.stop_accepting_requests'
+  | 'envoy.overload_actions.disable_http_keepalive'
+  | 'envoy.overload_actions.stop_accepting_connections'
+  | 'envoy.overload_actions.reject_incoming_connections';
+
+export interface OverloadTriggerConfig {
+  /** The resource monitor's name. */
+  readonly name: string;
+  readonly trigger:
+    | { readonly kind: 'threshold'; readonly value: number }
+    | { readonly kind: 'scaled'; readonly scalingThreshold: number; readonly saturationThreshold: number };
+}
+
+export interface OverloadActionConfig {
+  readonly name: OverloadActionName;
+  readonly triggers: readonly OverloadTriggerConfig[];
 }
 
 /** envoy.config.core.v3.ConfigSource, the one form Weft supports: `{ads: {}}`. */
@@ -171,8 +214,23 @@ export interface UpstreamTlsConfig {
   readonly sni: string;
 }
 
-/** Terminal network filters: the HTTP connection manager or the TCP proxy. */
-export type NetworkFilterConfig = HttpConnectionManagerConfig | TcpProxyConfig;
+/** Network filters: the terminal ones (the HTTP connection manager or the TCP proxy, always last) and connection_limit before them. */
+export type NetworkFilterConfig = HttpConnectionManagerConfig | TcpProxyConfig | ConnectionLimitConfig;
+
+/** The filters that end a filter chain. */
+export type TerminalNetworkFilterConfig = HttpConnectionManagerConfig | TcpProxyConfig;
+
+/** envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit (non-terminal). */
+export interface ConnectionLimitConfig {
+  readonly kind: 'connection_limit';
+  readonly statPrefix: string;
+  /** Connections of the filter chain open at once; one more is closed (after delayMs). */
+  readonly maxConnections: number;
+  /** `delay`: how long a refused connection is held (not read) before it is closed; 0 = at once. */
+  readonly delayMs: number;
+  /** runtime_enabled.default_value (true when absent). */
+  readonly enabled: boolean;
+}
 
 // ───────────────────────────── TCP proxy ─────────────────────────────
 

@@ -42,6 +42,9 @@ export class HcmStats {
   readonly downstream_rq_tx_reset: Counter;
   readonly downstream_rq_too_large: Counter;
   readonly downstream_rq_ws_on_non_ws_route: Counter;
+  /** Overload manager actions (src/proxy/overload/). */
+  readonly downstream_rq_overload_close: Counter;
+  readonly downstream_cx_overload_disable_keepalive: Counter;
   readonly no_route: Counter;
   readonly no_cluster: Counter;
   readonly rq_redirect: Counter;
@@ -90,6 +93,8 @@ export class HcmStats {
     this.downstream_rq_tx_reset = c('downstream_rq_tx_reset');
     this.downstream_rq_too_large = c('downstream_rq_too_large');
     this.downstream_rq_ws_on_non_ws_route = c('downstream_rq_ws_on_non_ws_route');
+    this.downstream_rq_overload_close = c('downstream_rq_overload_close');
+    this.downstream_cx_overload_disable_keepalive = c('downstream_cx_overload_disable_keepalive');
     this.no_route = c('no_route');
     this.no_cluster = c('no_cluster');
     this.rq_redirect = c('rq_redirect');

@@ -8,6 +8,7 @@
 // max_requests_per_connection), and flow control: bytes read but not yet parsed (pipelined
 // requests, bytes after an upgrade request) stay within per_connection_buffer_limit_bytes.
 
+import { overloadState, shed } from '../overload/state.js';
 import type net from 'node:net';
 import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
 import type { Http1ParseError } from '../codec/http1/errors.js';
@@ -187,6 +188,10 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
       // As Envoy: this response says Connection: close and the connection ends after it.
       hcm.stats.downstream_cx_max_requests_reached.inc();
       this.closeAfter = true;
+    } else if (!this.closeAfter && overloadState.disableHttpKeepalive !== 0 && shed(overloadState.disableHttpKeepalive)) {
+      // Overload manager: envoy.overload_actions.disable_http_keepalive closes after this response.
+      this.closeAfter = true;
+      hcm.stats.downstream_cx_overload_disable_keepalive.inc();
     }
     const stream = new ActiveStream(this, head, head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0');
     this.stream = stream;
@@ -391,6 +396,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
       // onComplete right after, which goes on with the connection (keep-alive, pipelining).
       if (!stream.head.chunked && stream.head.contentLength <= 0) return;
       // Answered before the request finished: discard the rest of it, then close.
+      // endSocket reads (and drops) the rest even where flow control had paused reading, so the
+      // client's close is seen, and closes after the delayed-close period at the latest.
       this.closeAfter = true;
       this.endSocket();
       return;

@@ -6,6 +6,7 @@
 // its WINDOW_UPDATEs (node:http2 consumes stream data only while the stream is read), and a full
 // stream write buffer pushes back on the upstream. Settings come from http2_protocol_options.
 
+import { overloadState, shed } from '../overload/state.js';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -131,6 +132,11 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
     const codec = new Http2StreamCodec(this, h2s, this.slot.hcm);
     this.streams.add(codec);
     codec.start(raw ?? flattenHeaders(headers), (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
+    // Overload manager: envoy.overload_actions.disable_http_keepalive drains the connection (GOAWAY).
+    if (overloadState.disableHttpKeepalive !== 0 && !this.draining && shed(overloadState.disableHttpKeepalive)) {
+      this.slot.hcm.stats.downstream_cx_overload_disable_keepalive.inc();
+      this.drain();
+    }
   }
 
   /** A stream is over on the wire. */

@@ -4,6 +4,7 @@
 // response flags, response forwarding with backpressure, and the access log at the end.
 // Protocol-neutral towards the downstream: it talks to a DownstreamCodec.
 
+import { overloadState, shed } from '../overload/state.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
 import type { LocalOriginResult } from '../cluster/outlier.js';
@@ -175,6 +176,12 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     }
     info.path = path;
     info.authority = authority;
+    // Overload manager: envoy.overload_actions.stop_accepting_requests.
+    if (overloadState.stopAcceptingRequests !== 0 && shed(overloadState.stopAcceptingRequests)) {
+      stats.downstream_rq_overload_close.inc();
+      this.localReply(503, 'envoy overloaded', 'OL', 'overload');
+      return;
+    }
 
     const cfg = hcm.config;
     const reqId = requestIdFor(hs, cfg.generateRequestId, cfg.useRemoteAddress, this.codec.remoteAddress);

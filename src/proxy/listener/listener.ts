@@ -6,6 +6,11 @@
 // swaps the chains in place; open connections pick up the new connection-manager version with
 // their next request.
 //
+// Before anything reads a new connection, admission.ts decides whether the listener takes it
+// (descriptor guard, the runtime listener connection limit, global_downstream_max_connections,
+// overload actions); once a filter chain is chosen, its connection_limit filters decide
+// (connection-limit.ts), before TLS termination.
+//
 // Protocol detection (http_inspector) never stalls a server-speaks-first protocol: while the
 // client has sent nothing, the TCP proxy chain a silent client would get is pre-connected; if its
 // upstream speaks (or closes) first, the connection goes there at once. Envoy instead
@@ -23,6 +28,8 @@ import { serveConnection } from './dispatch.js';
 import { inspectTls } from './tls-inspector.js';
 import { HttpInspectorStats, ProtocolInspection, type Inspected } from './http-inspector.js';
 import type { PreparedUpstream } from '../tcp/tcp-proxy.js';
+import { ListenerAdmission } from './admission.js';
+import { ConnectionLimiter } from './connection-limit.js';
 
 /** A TCP upstream opened during protocol detection for the chain in `slot`. */
 interface Preconnect {
@@ -50,6 +57,8 @@ interface ChainRuntime {
   readonly slot: ChainSlot;
   /** TLS termination (transport_socket), or null for raw bytes. */
   readonly tls: DownstreamTls | null;
+  /** The chain's connection_limit filters, in order (usually none). */
+  readonly limits: readonly ConnectionLimiter[];
 }
 
 /** Narrows `chains` on one criterion: those matching specifically when any does, else those that accept anything. */
@@ -90,6 +99,9 @@ export class ListenerRuntime {
   private readonly connections = new Set<DownstreamConnectionHandle>();
   private readonly stats: ListenerStats;
   private readonly tlsStats: DownstreamTlsStats;
+  private readonly admission: ListenerAdmission;
+  /** connection_limit filters by chain name, position and stat prefix (kept across reloads). */
+  private limiters = new Map<string, ConnectionLimiter>();
   private httpInspectorStats: HttpInspectorStats | null = null;
   private readonly statName: string;
   /** Sockets between accept and their hand-over (listener filters, TLS handshake). */
@@ -105,6 +117,7 @@ export class ListenerRuntime {
     this.statName = statName;
     this.stats = new ListenerStats(store, statName);
     this.tlsStats = new DownstreamTlsStats(store, statName);
+    this.admission = new ListenerAdmission(store, statName, config.name);
     this.install(config, build);
   }
 
@@ -112,6 +125,20 @@ export class ListenerRuntime {
   private install(config: ListenerConfig, build: ChainBuilder): void {
     const old = new Map(this.chains.map((c) => [c.name, c] as const));
     if (this.defaultChain) old.set(this.defaultChain.name, this.defaultChain);
+    const limiters = new Map<string, ConnectionLimiter>();
+    const limitsOf = (fc: FilterChainConfig): ConnectionLimiter[] => {
+      const out: ConnectionLimiter[] = [];
+      fc.filters.forEach((f, i) => {
+        if (f.kind !== 'connection_limit') return;
+        const key = `${fc.name}\n${i}\n${f.statPrefix}`;
+        let lim = this.limiters.get(key);
+        if (lim === undefined) lim = new ConnectionLimiter(f, this.store);
+        else lim.config = f;
+        limiters.set(key, lim);
+        out.push(lim);
+      });
+      return out;
+    };
     const make = (fc: FilterChainConfig): ChainRuntime => {
       const filter = build(fc);
       let prev = old.get(fc.name);
@@ -129,11 +156,13 @@ export class ListenerRuntime {
         ranges: m.sourcePrefixRanges.map((r) => new Cidr(r.addressPrefix, r.prefixLen)),
         slot: prev?.slot ?? newSlot(filter),
         tls: fc.transportSocket === null ? null : new DownstreamTls(fc.transportSocket, this.tlsStats),
+        limits: limitsOf(fc),
       };
     };
     const oldTls = [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])].map((c) => c.tls);
     this.chains = config.filterChains.map(make);
     this.defaultChain = config.defaultFilterChain ? make(config.defaultFilterChain) : null;
+    this.limiters = limiters;
     this.config = config;
     if (this.httpInspectorStats === null && config.listenerFilters.some((f) => f.kind === 'http_inspector')) {
       this.httpInspectorStats = new HttpInspectorStats(this.store, this.statName);
@@ -145,6 +174,11 @@ export class ListenerRuntime {
       const gone = new Set([...old.values()].map((c) => c.slot));
       for (const c of this.connections) if (gone.has(c.slot)) c.drain();
     }
+  }
+
+  /** The runtime limit on this listener's open connections (envoy.resource_limits.listener.<name>.connection_limit); null = none. */
+  setConnectionLimit(limit: number | null): void {
+    this.admission.limit = limit ?? Infinity;
   }
 
   /** Applies a new version of this listener's config (same address). */
@@ -168,6 +202,7 @@ export class ListenerRuntime {
 
   private onConnection(socket: net.Socket): void {
     if (this.draining) { socket.destroy(); return; }
+    if (!this.admission.admit(socket)) return;
     const cfg = this.config;
     if (cfg.listenerFilters.some((f) => f.kind === 'http_inspector')) {
       this.detect(socket);
@@ -253,6 +288,16 @@ export class ListenerRuntime {
     }
     this.stats.downstream_cx_total.inc();
     this.stats.downstream_cx_active.inc();
+    for (const limit of chain.limits) {
+      if (limit.admit(socket)) continue;
+      pre?.upstream.cancel();
+      socket.once('close', () => {
+        this.stats.downstream_cx_active.dec();
+        this.stats.downstream_cx_destroy.inc();
+        if (this.draining && this.connections.size === 0 && this.pending.size === 0) this.onIdle?.();
+      });
+      return;
+    }
     const prepared = pre?.upstream;
     if (chain.tls === null) {
       this.handOver(socket, chain, facts, prepared);

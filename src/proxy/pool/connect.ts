@@ -5,7 +5,7 @@
 import net from 'node:net';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
-import { upstreamTlsFor } from '../tls/upstream.js';
+import { upstreamTlsFor, upstreamTlsStats } from '../tls/upstream.js';
 
 export interface UpstreamSocketOptions {
   /** ALPN protocols to offer when the cluster uses TLS (e.g. ['h2', 'http/1.1']). */
@@ -26,7 +26,10 @@ export interface UpstreamSocket {
  */
 export function openUpstreamSocket(cluster: Cluster, host: Host, opts: UpstreamSocketOptions = {}): UpstreamSocket {
   const tlsConfig = cluster.config.transportSocket;
-  if (tlsConfig !== null) return { socket: upstreamTlsFor(tlsConfig).connect(host, opts.alpn), readyEvent: 'secureConnect' };
+  if (tlsConfig !== null) {
+    const stats = upstreamTlsStats(cluster.stats.store, cluster.name);
+    return { socket: upstreamTlsFor(tlsConfig).connect(host, opts.alpn, stats, cluster.name), readyEvent: 'secureConnect' };
+  }
   const socket = net.connect({ host: host.address, port: host.port, noDelay: true, ...(opts.onread ? { onread: opts.onread } : {}) });
   return { socket, readyEvent: 'connect' };
 }

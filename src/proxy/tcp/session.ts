@@ -3,6 +3,13 @@
 // the idle timeout, stats and the access log. The upstream side can start before the downstream
 // is attached (pre-connect while the listener sniffs the protocol): what the server says first is
 // held until then. Envoy: arch_overview/listeners/tcp_proxy and the tcp_proxy filter's stats.
+//
+// Buffer limits (per_connection_buffer_limit_bytes): what waits to be written to the client is
+// bounded by the listener's limit, what waits to be written to the upstream by the cluster's; at
+// the limit, the side that sent it stops being read until the other has drained (Envoy's
+// watermarks), counted in tcp.<prefix>.downstream_flow_control_* and
+// cluster.<name>.upstream_flow_control_*. Plain and TLS sockets alike (a TLSSocket's writableLength
+// counts what it has not yet handed, encrypted, to the TCP socket).
 
 import type net from 'node:net';
 import type { Cluster } from '../cluster/cluster.js';
@@ -11,6 +18,7 @@ import { openUpstreamSocket } from '../pool/connect.js';
 import { StreamInfo } from '../stream-info.js';
 import type { ChainSlot, ConnectionClosed, DownstreamConnectionHandle } from '../listener/chain.js';
 import type { CompiledTcpProxy } from './tcp-proxy.js';
+import { clusterFlowStats, type ClusterFlowStats } from './stats.js';
 
 /** Where a downstream connection comes from and arrived at (a net.Socket fits). */
 export interface DownstreamAddresses {
@@ -33,7 +41,11 @@ export class TcpSession implements DownstreamConnectionHandle {
   readonly info = new StreamInfo();
   private slotRef: ChainSlot | null = null;
   private onClose: ConnectionClosed | null = null;
+  /** The listener's per_connection_buffer_limit_bytes: bound on bytes queued for the client. */
   private bufferLimit = 0;
+  /** The cluster's per_connection_buffer_limit_bytes: bound on bytes queued for the upstream. */
+  private upstreamBufferLimit = 0;
+  private flow: ClusterFlowStats | null = null;
 
   // ── upstream ──
   private readonly cluster: Cluster | null;
@@ -88,6 +100,8 @@ export class TcpSession implements DownstreamConnectionHandle {
       return;
     }
     info.upstreamCluster = clusterName;
+    this.upstreamBufferLimit = this.cluster.config.perConnectionBufferLimitBytes;
+    this.flow = clusterFlowStats(this.cluster.stats);
     this.connect();
   }
 
@@ -372,12 +386,13 @@ export class TcpSession implements DownstreamConnectionHandle {
   // ───────────────────────────── both ways ─────────────────────────────
 
   /**
-   * Writes `chunk` to `dst`. When that takes dst's send buffer to the connection's buffer limit,
-   * `src` stops reading until the chunk has been flushed (Envoy's high/low watermarks on the
-   * write buffer, with the low mark at empty).
+   * Writes `chunk` to `dst`. When that takes dst's send buffer to its limit (the cluster's for the
+   * upstream, the listener's for the client), `src` stops reading until the chunk has been flushed
+   * (Envoy's high/low watermarks on the write buffer, with the low mark at empty).
    */
   private forward(chunk: Buffer, dst: net.Socket, src: net.Socket | null, fromDownstream: boolean): void {
-    const limit = this.bufferLimit > 0 ? this.bufferLimit : dst.writableHighWaterMark;
+    const configured = fromDownstream ? this.upstreamBufferLimit : this.bufferLimit;
+    const limit = configured > 0 ? configured : dst.writableHighWaterMark;
     if (src === null || dst.writableLength + chunk.length < limit) {
       dst.write(chunk);
       return;
@@ -386,9 +401,11 @@ export class TcpSession implements DownstreamConnectionHandle {
       if (this.downPaused) { dst.write(chunk); return; }
       this.downPaused = true;
       this.proxy.stats.downstream_flow_control_paused_reading_total.inc();
+      this.flow?.upstream_flow_control_backed_up_total.inc();
     } else {
       if (this.upPaused) { dst.write(chunk); return; }
       this.upPaused = true;
+      this.flow?.upstream_flow_control_paused_reading_total.inc();
     }
     src.pause();
     dst.write(chunk, () => this.resumeReading(src, fromDownstream));
@@ -399,9 +416,11 @@ export class TcpSession implements DownstreamConnectionHandle {
       if (!this.downPaused) return;
       this.downPaused = false;
       this.proxy.stats.downstream_flow_control_resumed_reading_total.inc();
+      this.flow?.upstream_flow_control_drained_total.inc();
     } else {
       if (!this.upPaused) return;
       this.upPaused = false;
+      this.flow?.upstream_flow_control_resumed_reading_total.inc();
     }
     if (!src.destroyed) src.resume();
   }

@@ -6,8 +6,21 @@
 // Node verifies a client certificate during the handshake but reports the outcome only after it,
 // so a rejected client (untrusted, revoked, SAN mismatch, missing when required) is closed as soon
 // as the handshake ends, before a byte of application data is read.
+//
+// Session resumption (RFC 5077 tickets, TLS 1.3 PSK tickets): OpenSSL refuses to resume any session
+// on a context that verifies peers unless the context has a session id context ("session id
+// context uninitialized", a fatal alert) — tls.Server sets one, a bare TLSSocket does not — so
+// every resumption against a listener requesting client certificates used to fail. Each context
+// here gets a session id context hashed from what decides a client's acceptance (certificates,
+// trusted CA, CRL, SAN matchers, require_client_certificate), as Envoy does, so a session only
+// resumes under the same validation rules. A resumed session carries the peer certificate and the
+// verification result of its full handshake (OpenSSL keeps both in the session), and the checks
+// below run again on every handshake, resumed or not: a session made by a client that was refused
+// (untrusted chain, other SAN, no certificate) is refused again when it is resumed. Tickets are
+// encrypted with per-context random keys (no session_ticket_keys support yet), so a certificate
+// reload and another worker process both mean a full handshake instead of a resumption.
 
-import type { X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import tls from 'node:tls';
@@ -15,6 +28,7 @@ import type net from 'node:net';
 import type { DownstreamTlsConfig, TlsDataSource } from '../config/types.js';
 import type { Counter, StatsStore } from '../../observe/stats.js';
 import { createLogger } from '../../observe/logger.js';
+import { LogLimiter } from '../listener/log-limiter.js';
 import { checkKeyPair, parseCertificates } from './pem.js';
 import { paramsOptions } from './params.js';
 import { nameCovers, parseSubjectAltNames, SanMatchers, serverNamesOf } from './san.js';
@@ -24,6 +38,7 @@ const log = createLogger('tls');
 /** Envoy's listener TLS stats (`listener.<address>.ssl.*`). */
 export class DownstreamTlsStats {
   readonly handshake: Counter;
+  readonly session_reused: Counter;
   readonly connection_error: Counter;
   readonly no_certificate: Counter;
   readonly fail_verify_no_cert: Counter;
@@ -33,6 +48,7 @@ export class DownstreamTlsStats {
     const labels = { envoy_listener_address: statName };
     const c = (n: string) => store.counter(`listener.${statName}.ssl.${n}`, `listener_ssl_${n}`, labels);
     this.handshake = c('handshake');
+    this.session_reused = c('session_reused');
     this.connection_error = c('connection_error');
     this.no_certificate = c('no_certificate');
     this.fail_verify_no_cert = c('fail_verify_no_cert');
@@ -53,6 +69,7 @@ function buildEntries(cfg: DownstreamTlsConfig, read: (s: TlsDataSource) => stri
   const v = common.validationContext;
   const shared: tls.SecureContextOptions = {
     ...paramsOptions(common.tlsParams, 'TLSv1.3'),
+    sessionIdContext: sessionIdContext(cfg, read),
     // The server's cipher order wins (Envoy's default; prefer_client_ciphers is not supported).
     honorCipherOrder: true,
     ...(v?.trustedCa ? { ca: checkedCa(read(v.trustedCa)) } : {}),
@@ -66,6 +83,23 @@ function buildEntries(cfg: DownstreamTlsConfig, read: (s: TlsDataSource) => stri
     const first = parseCertificates(cert) as X509Certificate[];
     return { names: serverNamesOf(first[0]!), context: tls.createSecureContext({ ...shared, cert, key }) };
   });
+}
+
+/**
+ * The session id context of a listener's contexts: a hash of everything that decides whether a
+ * client is accepted, so a session resumes only where its full handshake would have been accepted.
+ * 32 hex characters (OpenSSL allows up to 32 bytes).
+ */
+function sessionIdContext(cfg: DownstreamTlsConfig, read: (s: TlsDataSource) => string): string {
+  const common = cfg.commonTlsContext;
+  const v = common.validationContext;
+  const h = createHash('sha256');
+  for (const c of common.tlsCertificates) h.update(read(c.certificateChain)).update('\0');
+  h.update(v?.trustedCa ? read(v.trustedCa) : '').update('\0');
+  h.update(v?.crl ? read(v.crl) : '').update('\0');
+  h.update(JSON.stringify(v?.matchTypedSubjectAltNames ?? [])).update('\0');
+  h.update(cfg.requireClientCertificate ? 'require' : 'optional');
+  return h.digest('hex').slice(0, 32);
 }
 
 function checkedCa(text: string): string {
@@ -84,11 +118,18 @@ function verifyError(t: tls.TLSSocket): Error | null {
   return t.authorized ? null : new Error(String(t.authorizationError ?? 'unverified'));
 }
 
+function peerOf(s: net.Socket): string {
+  return `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
+}
+
 export class DownstreamTls {
   private entries: CertEntry[];
   private readonly sans: SanMatchers;
   private readonly requestCert: boolean;
   private readonly alpn: string[] | undefined;
+  /** Handshake failures are logged, at most one line per interval (a scanner must not flood the log). */
+  private readonly failLog = new LogLimiter(log, 'debug');
+  private readonly rejectLog = new LogLimiter(log, 'info');
   private readonly watchers: FSWatcher[] = [];
   private reloadTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -131,20 +172,26 @@ export class DownstreamTls {
       ...(this.alpn ? { ALPNProtocols: this.alpn } : {}),
     });
     let settled = false;
-    const fail = (): void => {
+    const fail = (why: string | null): void => {
       if (settled) return;
       settled = true;
       this.stats.connection_error.inc();
+      if (why !== null) this.failLog.log('TLS handshake from %s failed: %s', peerOf(socket), why);
       t.destroy();
       socket.destroy();
       done(null);
     };
-    const onError = (): void => fail();
-    const onClose = (): void => fail();
+    const onError = (err: Error): void => fail(err.message.trim());
+    const onClose = (): void => fail('connection closed during the handshake');
     t.on('error', onError);
     t.once('close', onClose);
     t.once('secure', () => {
-      if (!this.verifyPeer(t)) { fail(); return; }
+      const rejected = this.verifyPeer(t);
+      if (rejected !== null) {
+        this.rejectLog.log('TLS client %s refused%s: %s', peerOf(socket), t.isSessionReused() ? ' (resumed session)' : '', rejected);
+        fail(null);
+        return;
+      }
       // Outside tls.Server, Node leaves secureConnecting set after the handshake; node:http2 would
       // then wait for a 'secure' event that has already happened.
       (t as unknown as { secureConnecting: boolean }).secureConnecting = false;
@@ -152,23 +199,32 @@ export class DownstreamTls {
       t.off('error', onError);
       t.off('close', onClose);
       this.stats.handshake.inc();
+      if (t.isSessionReused()) this.stats.session_reused.inc();
       done(t);
     });
   }
 
-  /** Applies the validation context to the client's certificate; counts the outcome. */
-  private verifyPeer(t: tls.TLSSocket): boolean {
+  /**
+   * Applies the validation context to the client's certificate (on a resumed session, the one its
+   * full handshake presented, with that handshake's chain verification result); counts the
+   * outcome. Returns null when the client is accepted, else why not.
+   */
+  private verifyPeer(t: tls.TLSSocket): string | null {
     const cert = t.getPeerCertificate();
     const present = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0;
     if (!present) {
-      if (this.config.requireClientCertificate) { this.stats.fail_verify_no_cert.inc(); return false; }
+      if (this.config.requireClientCertificate) { this.stats.fail_verify_no_cert.inc(); return 'no client certificate (require_client_certificate)'; }
       this.stats.no_certificate.inc();
-      return true;
+      return null;
     }
-    if (!this.requestCert) return true;
-    if (verifyError(t) !== null) { this.stats.fail_verify_error.inc(); return false; }
-    if (!this.sans.matches(parseSubjectAltNames(cert.subjectaltname))) { this.stats.fail_verify_san.inc(); return false; }
-    return true;
+    if (!this.requestCert) return null;
+    const err = verifyError(t);
+    if (err !== null) { this.stats.fail_verify_error.inc(); return `certificate verification failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`; }
+    if (!this.sans.matches(parseSubjectAltNames(cert.subjectaltname))) {
+      this.stats.fail_verify_san.inc();
+      return `certificate SANs (${cert.subjectaltname ?? 'none'}) match no match_typed_subject_alt_names entry`;
+    }
+    return null;
   }
 
   // ───── certificate reload ─────

@@ -1,8 +1,16 @@
 // The primary of `weft proxy --concurrency N` (N > 1), Envoy's `--concurrency` as processes: it
 // holds the validated config, forks N workers that each run a ProxyServer with every listener,
 // runs the one admin server (stats summed over the workers, pulled on request), sends reloads to
-// every worker, restarts a worker that dies (giving up after a crash loop), and drains them all
-// on shutdown. It has the lifecycle surface of ProxyServer so `weft proxy` drives either.
+// every worker, restarts a worker that dies, and drains them all on shutdown. It has the lifecycle
+// surface of ProxyServer so `weft proxy` drives either.
+//
+// Worker deaths: a worker that dies (an attack that exhausts its heap, a SIGKILL from the OOM
+// killer, a bug) is logged with its exit code or signal and what that usually means, and replaced;
+// the other workers keep serving meanwhile. Replacements of a slot whose workers keep dying
+// quickly are delayed with exponential back-off (REPLACE_BACKOFF_*), reset once a worker of that
+// slot has lived STABLE_MS. The primary only gives up when no worker is serving and the last
+// MAX_START_FAILURES replacements could not even start (a config or environment every worker
+// fails on): then nothing is being served and retrying forever would only hide it.
 //
 // Sharing the listeners: node:cluster with SCHED_NONE. A worker's `listen()` asks the primary,
 // which binds the address once (bind only, no accept) and hands the same socket to every worker;
@@ -30,9 +38,13 @@ const log = createLogger('main');
 
 /** How long the admin waits for a worker's stats or clusters before answering without them. */
 const QUERY_DEADLINE_MS = 1000;
-/** A crash loop: this many unexpected worker deaths within CRASH_WINDOW_MS and the primary gives up. */
-const MAX_QUICK_DEATHS = 5;
-const CRASH_WINDOW_MS = 60_000;
+/** Back-off before replacing a worker of a slot that keeps dying: 0 for the first death, then base × 2^(n-2), capped. */
+const REPLACE_BACKOFF_BASE_MS = 50;
+const REPLACE_BACKOFF_MAX_MS = 30_000;
+/** A worker that lived this long resets its slot's back-off. */
+const STABLE_MS = 30_000;
+/** Consecutive replacements that failed to start, with no worker serving, before the primary gives up. */
+const MAX_START_FAILURES = 5;
 /** After the drain time, how long workers get to close before they are killed. */
 const EXIT_GRACE_MS = 10_000;
 
@@ -44,7 +56,7 @@ export interface WorkerPrimaryOptions {
   /** For /server_info. */
   readonly commandLine?: readonly string[];
   readonly version?: string;
-  /** Called once the primary gave up (crash loop); the caller shuts it down and exits non-zero. */
+  /** Called once the primary gave up (no worker serving, replacements failing to start); the caller shuts it down and exits non-zero. */
   readonly onFatal?: (why: string) => void;
 }
 
@@ -59,6 +71,12 @@ interface Slot {
   lastStats: StatSample[] | null;
   /** Counters and histograms of the slot's dead predecessors, so totals never go backwards. */
   retired: StatSample[];
+  /** When the current worker started (performance.now()). */
+  startedAt: number;
+  /** Deaths of this slot's workers since one last lived STABLE_MS (drives the back-off). */
+  quickDeaths: number;
+  /** A replacement waiting for its back-off. */
+  restartTimer: NodeJS.Timeout | null;
 }
 
 interface Pending {
@@ -69,10 +87,33 @@ interface Pending {
 
 type Request = ToWorker extends infer T ? T extends { seq: number } ? Omit<T, 'seq'> : never : never;
 
-/** The worker config: the primary's without the admin server (only the primary runs it). */
-function forWorkers(config: BootstrapConfig): BootstrapConfig {
-  return { ...config, admin: null };
+/**
+ * The worker config: the primary's without the admin server (only the primary runs it). Each
+ * worker runs its own overload manager on its own heap and connections (a worker is a process with
+ * its own V8 heap and descriptor table, and dies of its own exhaustion); so that the proxy as a
+ * whole stays within the limits of the bootstrap, as Envoy's one process does, each worker gets
+ * its share: max_heap_size_bytes and max_active_downstream_connections divided by the number of
+ * workers (rounded up). Actions and triggers are unchanged. Listener and connection_limit filter
+ * limits are per worker as they are (see src/proxy/listener/connection-limit.ts).
+ */
+function forWorkers(config: BootstrapConfig, workers: number): BootstrapConfig {
+  const om = config.overloadManager;
+  if (om === undefined) return { ...config, admin: null };
+  const share = (n: number): number => Math.max(1, Math.ceil(n / workers));
+  return {
+    ...config,
+    admin: null,
+    overloadManager: {
+      ...om,
+      resourceMonitors: om.resourceMonitors.map((r) => (r.kind === 'fixed_heap'
+        ? { ...r, maxHeapSizeBytes: share(r.maxHeapSizeBytes) }
+        : { ...r, maxActiveDownstreamConnections: share(r.maxActiveDownstreamConnections) })),
+    },
+  };
 }
+
+/** Gauges of the overload manager are per worker states: the admin shows the highest, not the sum. */
+const OVERLOAD_GAUGE = /^overload\..+\.(pressure|active|scale_percent)$/;
 
 const sameListener = (a: BoundListener, b: BoundListener): boolean =>
   a.name === b.name && a.address.address === b.address.address && a.address.port === b.address.port;
@@ -107,6 +148,17 @@ function mergeClusters(views: readonly AdminCluster[][]): AdminCluster[] {
   return out;
 }
 
+/** What an exit code or signal of a worker usually means (for the log). */
+function causeOf(code: number | null, signal: string | null): string {
+  if (signal === 'SIGKILL') return 'killed: the kernel OOM killer, an operator or a supervisor';
+  if (signal === 'SIGABRT' || code === 134) return 'aborted: V8 fatal error such as running out of heap (see the worker output above)';
+  if (signal === 'SIGSEGV' || signal === 'SIGBUS') return 'crashed in native code';
+  if (signal !== null) return `terminated by ${signal}`;
+  if (code === 1) return 'uncaught exception (see the worker output above)';
+  if (code === 0) return 'exited on its own';
+  return `exit code ${code}`;
+}
+
 export class WorkerPrimary {
   /** The primary's own stats: server-level gauges and counters, which win over the workers' in the admin view. */
   readonly stats = new StatsStore();
@@ -123,7 +175,9 @@ export class WorkerPrimary {
   private listeners: BoundListener[] = [];
   /** The config sent to workers (the newest validated one); `config` is the newest that every worker applied. */
   private latest: BootstrapConfig;
-  private deaths: number[] = [];
+  /** Replacements in a row that failed to start. */
+  private startFailures = 0;
+  private readonly workerDeaths;
   private onQuit: (() => void) | null = null;
   private fatal = false;
   /** POST /drain_listeners happened: a worker started later drains at once too. */
@@ -136,7 +190,7 @@ export class WorkerPrimary {
 
   constructor(public config: BootstrapConfig, private readonly opts: WorkerPrimaryOptions) {
     this.latest = config;
-    this.slots = Array.from({ length: opts.concurrency }, (_, index) => ({ index, worker: null, greeted: false, ready: false, lastStats: null, retired: [] }));
+    this.slots = Array.from({ length: opts.concurrency }, (_, index) => ({ index, worker: null, greeted: false, ready: false, lastStats: null, retired: [], startedAt: 0, quickDeaths: 0, restartTimer: null }));
     this.configReloads = this.stats.counter('server.config_reload', 'server_config_reload');
     this.stats.gauge('server.live', 'server_live');
     this.stats.gauge('server.state', 'server_state').set(2);
@@ -144,6 +198,8 @@ export class WorkerPrimary {
     // Workers whose stats did not arrive within the deadline for the last admin stats answer
     // (their last reported values are used instead, when there are any).
     this.missingWorkers = this.stats.gauge('server.stats_missing_workers', 'server_stats_missing_workers');
+    // Weft's own: worker processes that died unexpectedly (each was replaced).
+    this.workerDeaths = this.stats.counter('server.worker_deaths', 'server_worker_deaths');
   }
 
   /** Forks the workers, waits until every one has started its listeners, then starts the admin server. */
@@ -170,6 +226,7 @@ export class WorkerPrimary {
   private async startSlot(slot: Slot): Promise<{ listeners: BoundListener[]; error?: string }> {
     const w = cluster.fork();
     slot.worker = w;
+    slot.startedAt = performance.now();
     slot.greeted = false;
     slot.ready = false;
     // An IPC send to a worker that is going away fails here; its exit is handled below.
@@ -188,7 +245,7 @@ export class WorkerPrimary {
       return { listeners: [], error: 'shutting down' };
     }
     const r = await this.request(w, {
-      type: 'start', slot: slot.index, config: forWorkers(this.latest), logLevel: getLevel(), drainMs: this.opts.drainMs,
+      type: 'start', slot: slot.index, config: forWorkers(this.latest, this.slots.length), logLevel: getLevel(), drainMs: this.opts.drainMs,
     });
     if (r === null || r.type !== 'started') return { listeners: [], error: 'exited before it started' };
     if (r.error !== undefined) return { listeners: [], error: r.error };
@@ -237,22 +294,36 @@ export class WorkerPrimary {
       slot.lastStats = null;
     }
     if (this.state !== 'LIVE' || this.fatal) return; // starting (start() reports it) or draining
+    this.workerDeaths.inc();
+    const lived = performance.now() - slot.startedAt;
+    slot.quickDeaths = lived >= STABLE_MS ? 1 : slot.quickDeaths + 1;
+    const delay = slot.quickDeaths <= 1 ? 0 : Math.min(REPLACE_BACKOFF_MAX_MS, REPLACE_BACKOFF_BASE_MS * 2 ** (slot.quickDeaths - 2));
     const how = signal !== null ? `signal ${signal}` : `code ${code}`;
-    const now = Date.now();
-    this.deaths = this.deaths.filter((t) => now - t < CRASH_WINDOW_MS);
-    this.deaths.push(now);
-    if (this.deaths.length >= MAX_QUICK_DEATHS) {
-      this.fatal = true;
-      const why = `worker ${slot.index} (pid ${w.process.pid}) exited (${how}), ${this.deaths.length} worker deaths within ${CRASH_WINDOW_MS / 1000}s: giving up`;
-      log.critical('%s', why);
-      this.opts.onFatal?.(why);
-      return;
-    }
-    log.error('worker %d (pid %d) exited unexpectedly (%s); starting a replacement', slot.index, w.process.pid, how);
-    void this.startSlot(slot).then((r) => {
-      if (r.error !== undefined) log.error('replacement worker %d failed to start: %s', slot.index, r.error);
-      else this.checkAgreement([this.listeners, r.listeners]);
-    });
+    const serving = this.slots.filter((s) => s.ready).length;
+    log.error('worker %d (pid %d) exited unexpectedly (%s); starting a replacement in %d ms (%s; lived %s s; %d quick deaths of this slot; %d of %d workers serving)',
+      slot.index, w.process.pid, how, delay, causeOf(code, signal), (lived / 1000).toFixed(1), slot.quickDeaths, serving, this.slots.length);
+    const replace = (): void => {
+      slot.restartTimer = null;
+      if (this.state !== 'LIVE' || this.fatal || slot.worker !== null) return;
+      void this.startSlot(slot).then((r) => {
+        if (r.error === undefined) {
+          this.startFailures = 0;
+          this.checkAgreement([this.listeners, r.listeners]);
+          return;
+        }
+        if (this.state !== 'LIVE' || this.fatal) return;
+        this.startFailures++;
+        log.error('replacement worker %d failed to start: %s', slot.index, r.error);
+        if (this.startFailures >= MAX_START_FAILURES && !this.slots.some((s) => s.ready)) {
+          this.fatal = true;
+          const why = `no worker is serving and the last ${this.startFailures} replacement workers failed to start: giving up`;
+          log.critical('%s', why);
+          this.opts.onFatal?.(why);
+        }
+      });
+    };
+    if (delay === 0) replace();
+    else slot.restartTimer = setTimeout(replace, delay);
   }
 
   private announce(bound: readonly BoundListener[], before: readonly BoundListener[] = []): void {
@@ -283,7 +354,7 @@ export class WorkerPrimary {
   async applyConfig(next: BootstrapConfig): Promise<void> {
     this.latest = next;
     const targets = this.slots.filter((s) => s.worker !== null && s.greeted);
-    const replies = await Promise.all(targets.map((s) => this.request(s.worker!, { type: 'apply', config: forWorkers(next) })));
+    const replies = await Promise.all(targets.map((s) => this.request(s.worker!, { type: 'apply', config: forWorkers(next, this.slots.length) })));
     const failed: string[] = [];
     let bound: BoundListener[] | null = null;
     replies.forEach((r, i) => {
@@ -303,10 +374,15 @@ export class WorkerPrimary {
   /** Every worker drains for up to drainMs and exits; then the admin server closes. */
   async shutdown(drainMs: number): Promise<void> {
     this.state = 'DRAINING';
+    this.cancelRestarts();
     this.stats.gauge('server.state').set(1);
     this.broadcast({ type: 'shutdown', drainMs });
     await this.workersExited(drainMs + EXIT_GRACE_MS);
     await this.close();
+  }
+
+  private cancelRestarts(): void {
+    for (const s of this.slots) if (s.restartTimer !== null) { clearTimeout(s.restartTimer); s.restartTimer = null; }
   }
 
   private async workersExited(timeoutMs: number): Promise<void> {
@@ -324,6 +400,7 @@ export class WorkerPrimary {
   /** Kills the workers and closes the admin server at once. */
   async close(): Promise<void> {
     if (this.state !== 'DRAINING') this.state = 'DRAINING';
+    this.cancelRestarts();
     for (const s of this.slots) if (s.worker !== null && !s.worker.isDead()) s.worker.process.kill('SIGKILL');
     await this.workersExited(EXIT_GRACE_MS);
     if (this.admin) { await this.admin.close(); this.admin = null; }
@@ -356,8 +433,13 @@ export class WorkerPrimary {
           samples === null ? 'its stats are missing' : 'using its last report');
       }
       for (const part of [slot.retired, samples ?? []]) {
-        mergeStats(view, part, skip);
+        mergeStats(view, part, (name) => skip(name) || OVERLOAD_GAUGE.test(name));
         mergeStats(view, perWorkerListenerStats(part, slot.index), skip);
+      }
+      for (const st of samples ?? []) {
+        if (st.kind !== 'gauge' || !OVERLOAD_GAUGE.test(st.name)) continue;
+        const g = view.gauge(st.name, st.promName, st.labels);
+        if (st.value > g.value) g.set(st.value);
       }
     });
     this.missingWorkers.set(missing);

@@ -1,0 +1,165 @@
+// Envoy's overload manager (bootstrap overload_manager; arch_overview/operations/overload_manager
+// and configuration/operations/overload_manager): resource monitors measured every
+// refresh_interval, triggers turning their pressure into action states (threshold: 0 or saturated;
+// scaled: linear between scaling_threshold and saturation_threshold), and the actions' states
+// published in overloadState (state.ts) for the codecs and listeners. Stats as Envoy names them:
+// `overload.<monitor>.pressure` (percent), `failed_updates`, `skipped_updates`;
+// `overload.<action>.active` (1 when saturated) and `scale_percent`.
+//
+// envoy.resource_monitors.fixed_heap: Envoy measures the bytes tcmalloc has handed out (heap size
+// minus free and unmapped pages), i.e. everything the process allocated. The closest Node figure is
+// the V8 heap in use plus memory held outside it by JS objects (`heapUsed + external`, where
+// external includes every Buffer and ArrayBuffer): request and response bytes live in Buffers, so
+// counting only the V8 heap would miss exactly what an attack makes a proxy hold. Code, stacks and
+// allocator slack (in RSS) are not counted, as they are not in Envoy's figure either. V8 itself
+// aborts the process when its own heap reaches its limit (--max-old-space-size); keep
+// max_heap_size_bytes well below that, or the actions come too late (a warning says so).
+//
+// envoy.resource_monitors.global_downstream_max_connections: pressure is active / max; listeners
+// refuse connections beyond max (stat `listener.<address>.downstream_global_cx_overflow`).
+
+import v8 from 'node:v8';
+import type { OverloadActionName, OverloadManagerConfig, OverloadTriggerConfig, ResourceMonitorConfig } from '../config/types.js';
+import type { Counter, Gauge, StatsStore } from '../../observe/stats.js';
+import { createLogger } from '../../observe/logger.js';
+import { downstreamConnections, overloadState, resetOverloadState } from './state.js';
+
+const log = createLogger('overload');
+
+type StateKey = keyof typeof overloadState;
+
+const ACTION_STATE: Readonly<Record<OverloadActionName, StateKey>> = {
+  'envoy.overload_actions.stop_accepting_requests': 'stopAcceptingRequests',
+  'envoy.overload_actions.disable_http_keepalive': 'disableHttpKeepalive',
+  'envoy.overload_actions.stop_accepting_connections': 'stopAcceptingConnections',
+  'envoy.overload_actions.reject_incoming_connections': 'rejectIncomingConnections',
+};
+
+/** The memory fixed_heap counts, in bytes (see the header). */
+export function heapInUse(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+interface Monitor {
+  readonly config: ResourceMonitorConfig;
+  readonly measure: () => number;
+  pressure: number;
+  readonly pressureGauge: Gauge;
+  readonly failedUpdates: Counter;
+}
+
+interface Action {
+  readonly name: OverloadActionName;
+  readonly key: StateKey;
+  readonly triggers: readonly OverloadTriggerConfig[];
+  state: number;
+  readonly active: Gauge;
+  readonly scalePercent: Gauge;
+}
+
+/** A trigger's state for a pressure: 0..1 (Envoy's Trigger semantics). */
+export function triggerState(t: OverloadTriggerConfig['trigger'], pressure: number): number {
+  if (t.kind === 'threshold') return pressure >= t.value ? 1 : 0;
+  if (pressure >= t.saturationThreshold) return 1;
+  if (pressure <= t.scalingThreshold) return 0;
+  return (pressure - t.scalingThreshold) / (t.saturationThreshold - t.scalingThreshold);
+}
+
+export class OverloadManager {
+  private readonly monitors = new Map<string, Monitor>();
+  private readonly actions: Action[];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(readonly config: OverloadManagerConfig, store: StatsStore) {
+    for (const r of config.resourceMonitors) {
+      const prefix = `overload.${r.name}.`;
+      const labels = { envoy_resource_name: r.name };
+      this.monitors.set(r.name, {
+        config: r,
+        measure: measurer(r),
+        pressure: 0,
+        pressureGauge: store.gauge(`${prefix}pressure`, 'overload_pressure', labels),
+        failedUpdates: store.counter(`${prefix}failed_updates`, 'overload_failed_updates', labels),
+      });
+      store.counter(`${prefix}skipped_updates`, 'overload_skipped_updates', labels); // monitors here are synchronous: never skipped
+      if (r.kind === 'fixed_heap') {
+        const limit = v8.getHeapStatistics().heap_size_limit;
+        if (r.maxHeapSizeBytes > limit) {
+          log.warning('%s: max_heap_size_bytes %d is above V8\'s heap limit (%d bytes): V8 may abort the process before the overload actions trigger',
+            r.name, r.maxHeapSizeBytes, limit);
+        }
+      }
+    }
+    this.actions = config.actions.map((a) => {
+      const labels = { envoy_overload_action: a.name };
+      return {
+        name: a.name, key: ACTION_STATE[a.name], triggers: a.triggers, state: 0,
+        active: store.gauge(`overload.${a.name}.active`, 'overload_active', labels),
+        scalePercent: store.gauge(`overload.${a.name}.scale_percent`, 'overload_scale_percent', labels),
+      };
+    });
+  }
+
+  /** Measures now, then every refresh_interval. */
+  start(): void {
+    for (const m of this.monitors.values()) {
+      if (m.config.kind === 'global_downstream_max_connections') downstreamConnections.max = m.config.maxActiveDownstreamConnections;
+    }
+    this.refresh();
+    this.timer = setInterval(() => this.refresh(), this.config.refreshIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops measuring; every action goes back to inactive. */
+  stop(): void {
+    if (this.timer !== null) { clearInterval(this.timer); this.timer = null; }
+    resetOverloadState();
+  }
+
+  /** One refresh: every monitor's pressure, then every action's state. */
+  refresh(): void {
+    for (const m of this.monitors.values()) {
+      try {
+        m.pressure = m.measure();
+        m.pressureGauge.set(percent(m.pressure));
+      } catch (err) {
+        m.failedUpdates.inc();
+        log.debug('%s: update failed: %s', m.config.name, (err as Error).message);
+      }
+    }
+    for (const a of this.actions) {
+      let state = 0;
+      for (const t of a.triggers) state = Math.max(state, triggerState(t.trigger, this.monitors.get(t.name)!.pressure));
+      if (state !== a.state) this.logChange(a, state);
+      a.state = state;
+      overloadState[a.key] = state;
+      a.active.set(state >= 1 ? 1 : 0);
+      a.scalePercent.set(percent(state));
+    }
+  }
+
+  private logChange(a: Action, state: number): void {
+    const why = a.triggers.map((t) => `${t.name} at ${percent(this.monitors.get(t.name)!.pressure)}%`).join(', ');
+    if (a.state === 0) log.warning('overload action %s active (%d%%): %s', a.name, percent(state), why);
+    else if (state === 0) log.info('overload action %s inactive again: %s', a.name, why);
+    else log.debug('overload action %s at %d%%: %s', a.name, percent(state), why);
+  }
+
+  /** The current pressure of a monitor (tests, diagnostics). */
+  pressure(name: string): number | undefined {
+    return this.monitors.get(name)?.pressure;
+  }
+}
+
+/** A 0..1 value as Envoy's integer percent gauges show it (truncated; 0.5 computed as 0.4999… is still 50). */
+function percent(v: number): number {
+  return Math.floor(v * 100 + 1e-9);
+}
+
+function measurer(r: ResourceMonitorConfig): () => number {
+  switch (r.kind) {
+    case 'fixed_heap': return () => heapInUse() / r.maxHeapSizeBytes;
+    case 'global_downstream_max_connections': return () => downstreamConnections.active / r.maxActiveDownstreamConnections;
+  }
+}
