@@ -64,9 +64,9 @@ function sessionFactory(hcm: CompiledHcm): SessionFactory {
       // Request streams are bounded by their flow-control windows; the session's own
       // bookkeeping (HPACK tables, queued frames) by this many MB.
       maxSessionMemory: 64,
-      // Room above max_headers_count so that an oversized request reaches the codec and is
-      // counted (http2.header_overflow); far beyond it nghttp2 resets the stream itself.
-      maxHeaderListPairs: Math.min(65535, maxHeadersCount * 2 + 16),
+      // No pair limit of node:http2's own (maxHeaderListSize bounds the block): every oversized
+      // request reaches the codec and is counted (http2.header_overflow).
+      maxHeaderListPairs: 65535,
       // Streams refused for want of session memory before the connection is closed.
       maxSessionRejectedStreams: 100,
       // node:http2 counts empty DATA frames without END_STREAM as invalid frames (http2-guard.ts).
