@@ -274,7 +274,8 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
   /** GOAWAY(code) and close; streams are reset. The socket gets a moment to flush the GOAWAY. */
   private closeWith(code: number): void {
     if (this.closed) return;
-    this.session.destroy(undefined, code);
+    try { this.session.goaway(code); } catch { /* already closing */ }
+    this.session.destroy();
     if (!this.socket.destroyed) setTimeout(() => this.socket.destroy(), 1000).unref();
     this.onClosed(false);
   }
