@@ -21,7 +21,7 @@ import { formatAddress } from './http1-downstream.js';
 import type { DownstreamConnectionHandle, HcmSlot } from '../listener/chain.js';
 import { flattenHeaders, toHeaderObject, toMessageHead, type RequestLimits } from './http2-headers.js';
 import { http2CodecStats, prematureResetCounter, type Http2CodecStats } from './http2-stats.js';
-import { PriorityGuard, floodKind } from './http2-guard.js';
+import { PriorityGuard, floodKind, invalidFrameBudget } from './http2-guard.js';
 
 const {
   NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_FLAG_END_STREAM,
@@ -70,7 +70,7 @@ function sessionFactory(hcm: CompiledHcm): SessionFactory {
       // Streams refused for want of session memory before the connection is closed.
       maxSessionRejectedStreams: 100,
       // node:http2 counts empty DATA frames without END_STREAM as invalid frames (http2-guard.ts).
-      maxSessionInvalidFrames: o.maxConsecutiveInboundFramesWithEmptyPayload,
+      maxSessionInvalidFrames: invalidFrameBudget(o),
     });
     f = { server, limits: { maxHeadersCount, underscores: hcm.config.headersWithUnderscoresAction } };
     factories.set(hcm, f);

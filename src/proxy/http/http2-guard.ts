@@ -6,10 +6,13 @@
 //    RST_STREAMs (max_outbound_ack), fixed at 1000 = Envoy's default; its NGHTTP2_ERR_FLOODED
 //    closes the connection and counts http2.outbound_control_flood. Other values are config errors.
 //  - max_consecutive_inbound_frames_with_empty_payload: node:http2 counts every DATA frame with
-//    an empty payload and no END_STREAM as an invalid frame; maxSessionInvalidFrames is set to the
-//    configured value, so the connection closes once more than that many such frames arrived
-//    (over the connection's life, not only consecutive ones: stricter than Envoy); counted as
-//    http2.inbound_empty_frames_flood. nghttp2 itself caps CONTINUATION frames per header block.
+//    an empty payload and no END_STREAM as an invalid frame, in one session-wide budget
+//    (maxSessionInvalidFrames) with other invalid frames: streams refused while the client had
+//    not yet seen max_concurrent_streams, malformed requests. The budget is the configured value
+//    plus max_concurrent_streams plus 100 (so that well-behaved clients racing the SETTINGS are
+//    never cut off): past it the connection closes (http2.inbound_empty_frames_flood). Not
+//    Envoy's "consecutive" count, but the same bound on the flood. nghttp2 itself caps
+//    CONTINUATION frames per header block.
 //  - max_inbound_priority_frames_per_stream: PRIORITY frames are counted from node:http2's
 //    'priority' events; more than max × (1 + streams opened) closes the connection
 //    (http2.inbound_priority_frames_flood), Envoy's formula.
@@ -30,6 +33,11 @@ export function floodKind(err: NodeJS.ErrnoException): 'outbound_control' | 'inb
   if (err.errno === NGHTTP2_ERR_FLOODED) return 'outbound_control';
   if (err.code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES') return 'inbound_empty';
   return null;
+}
+
+/** node:http2's maxSessionInvalidFrames for a connection manager (see above). */
+export function invalidFrameBudget(o: Http2ProtocolOptions): number {
+  return Math.min(0xffffffff, o.maxConsecutiveInboundFramesWithEmptyPayload + Math.min(o.maxConcurrentStreams, 10_000) + 100);
 }
 
 /** PRIORITY-frame accounting of one connection (Envoy: priority frames > max × (1 + inbound streams)). */

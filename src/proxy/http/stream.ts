@@ -784,8 +784,9 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     const info = this.info;
     if (flag !== '') info.addResponseFlag(flag);
     info.responseCodeDetails = details;
-    if (this.responseStarted) { this.resetDownstream(); return; }
+    // Too late for a reply (stream idle timeout, max duration): the upstream request goes too.
     this.abandonAttempt();
+    if (this.responseStarted) { this.resetDownstream(); return; }
     if (location === undefined && (this.grpc || isGrpcRequest(this.head.headers))) {
       this.grpcLocalReply(status, body, routeHeaders, grpcStatus);
       return;
