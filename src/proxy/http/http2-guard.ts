@@ -20,7 +20,7 @@
 //    pending, and response bodies are pushed back per stream, so queued frames stay bounded by the
 //    streams (max_concurrent_streams) and the control-frame limit; only Envoy's default (10000)
 //    is accepted. max_inbound_window_update_frames_per_data_frame_sent: WINDOW_UPDATE frames never
-//    reach JavaScript; only Envoy's default (10) is accepted and it is not enforced (see README).
+//    reach JavaScript; only Envoy's default (10) is accepted, and it is not enforced.
 
 import type { Http2ProtocolOptions } from '../config/types.js';
 import type { Http2CodecStats } from './http2-stats.js';
