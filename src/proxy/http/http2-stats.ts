@@ -18,7 +18,6 @@ export class Http2CodecStats {
   readonly rx_reset: Counter;
   readonly tx_reset: Counter;
   readonly tx_flush_timeout: Counter;
-  readonly stream_refused_errors: Counter;
   readonly streams_active: Gauge;
 
   constructor(store: StatsStore) {
@@ -34,7 +33,6 @@ export class Http2CodecStats {
     this.rx_reset = c('rx_reset');
     this.tx_reset = c('tx_reset');
     this.tx_flush_timeout = c('tx_flush_timeout');
-    this.stream_refused_errors = c('stream_refused_errors');
     this.streams_active = store.gauge('http2.streams_active');
   }
 }
