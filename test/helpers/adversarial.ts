@@ -289,3 +289,92 @@ export function rssOf(pid: number): number {
 export function startProxyChildWithFdLimit(yaml: string, listeners: string[], fdLimit: number, args: string[] = []): Promise<ProxyChild> {
   return startProxyChild(yaml, listeners, args, { fdLimit });
 }
+
+export interface H2Frame { type: number; flags: number; streamId: number; payload: Buffer }
+
+export interface RawH2Client {
+  sock: net.Socket;
+  /** Every frame received so far, in order. */
+  frames: H2Frame[];
+  /** Whether the socket closed. */
+  readonly closed: boolean;
+  write(data: Buffer | Buffer[]): void;
+  /** Resolves once `pred(frames)` holds (checked on every read and on close); rejects after `timeoutMs`. */
+  waitFor(pred: (frames: H2Frame[]) => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /** RST_STREAM error code received for `streamId`, or undefined. */
+  rstCode(streamId: number): number | undefined;
+  /** :status of the response HEADERS on `streamId` (literal or static-table indexed as nghttp2 sends it), or undefined. */
+  goaway(): { lastStreamId: number; code: number } | undefined;
+  close(): void;
+}
+
+/**
+ * A raw HTTP/2 client: sends the preface and a SETTINGS frame with `settings`, ACKs the server's
+ * SETTINGS (unless `ackSettings` is false) and records every frame. Resolves once connected.
+ */
+export async function rawH2Client(port: number, o: { settings?: Array<[number, number]>; ackSettings?: boolean } = {}): Promise<RawH2Client> {
+  const sock = await connect(port);
+  const reader = new FrameReader();
+  const frames: H2Frame[] = [];
+  const waiters = new Set<() => void>();
+  let closed = false;
+  const wake = () => { for (const w of [...waiters]) w(); };
+  sock.on('data', (d: Buffer) => {
+    for (const f of reader.push(d)) {
+      frames.push(f);
+      if (f.type === FrameType.SETTINGS && (f.flags & Flag.ACK) === 0 && o.ackSettings !== false && !sock.destroyed) sock.write(h2Frame(FrameType.SETTINGS, Flag.ACK, 0));
+    }
+    wake();
+  });
+  sock.on('error', () => { /* close follows */ });
+  sock.on('close', () => { closed = true; wake(); });
+  sock.write(Buffer.concat([H2_PREFACE, h2Settings(o.settings ?? [])]));
+  return {
+    sock, frames,
+    get closed() { return closed; },
+    write(data) { if (!sock.destroyed) sock.write(Array.isArray(data) ? Buffer.concat(data) : data); },
+    waitFor(pred, what, timeoutMs = 10_000) {
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (pred(frames)) { waiters.delete(check); clearTimeout(timer); resolve(); }
+          else if (closed && !pred(frames)) { /* keep waiting for the timeout: the predicate may be about close */ }
+        };
+        const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`timed out waiting for ${what}; frames: ${frames.map((f) => `${f.type}/${f.streamId}`).join(' ')}`)); }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    rstCode(streamId) {
+      const f = frames.find((x) => x.type === FrameType.RST_STREAM && x.streamId === streamId);
+      return f === undefined ? undefined : f.payload.readUInt32BE(0);
+    },
+    goaway() {
+      const f = frames.find((x) => x.type === FrameType.GOAWAY);
+      return f === undefined ? undefined : { lastStreamId: f.payload.readUInt32BE(0) & 0x7fffffff, code: f.payload.readUInt32BE(4) };
+    },
+    close() { sock.destroy(); },
+  };
+}
+
+/** The request pseudo-headers for GET `path` (plus `extra` fields). */
+export function h2Get(path: string, extra: Array<[string, string]> = []): Array<[string, string]> {
+  return [[':method', 'GET'], [':scheme', 'http'], [':authority', 'adv.test'], [':path', path], ...extra];
+}
+
+/** The HPACK-decoded :status of a response HEADERS frame from node:http2 (static-table index 8–14 or a literal), or 0. */
+export function h2Status(f: H2Frame): number {
+  const b = f.payload;
+  let i = (f.flags & Flag.PADDED) !== 0 ? 1 : 0;
+  if ((f.flags & Flag.PRIORITY) !== 0) i += 5;
+  // Skip dynamic table size updates (001xxxxx).
+  while (i < b.length && (b[i]! & 0xe0) === 0x20) i++;
+  const c = b[i] ?? 0;
+  const indexed: Record<number, number> = { 0x88: 200, 0x89: 204, 0x8a: 206, 0x8b: 304, 0x8c: 400, 0x8d: 404, 0x8e: 500 };
+  if (indexed[c] !== undefined) return indexed[c]!;
+  // Literal with name index 8 (:status): 0x48 (incremental), 0x08 (without indexing), 0x18 (never indexed).
+  if (c === 0x48 || c === 0x08 || c === 0x18) {
+    const len = b[i + 1]! & 0x7f;
+    if ((b[i + 1]! & 0x80) === 0) return Number(b.subarray(i + 2, i + 2 + len).toString('latin1'));
+  }
+  return 0;
+}

@@ -260,3 +260,87 @@ test('grpc-js end to end: no healthy upstream is UNAVAILABLE', async (t) => {
   assert.equal(err.code, grpc.status.UNAVAILABLE);
   assert.equal(err.details, 'no healthy upstream');
 });
+
+// ───────────────────────────── upstream gRPC errors reach the client intact ─────────────────────────────
+
+/** A grpc-js server whose Unary fails with the status named in the request (`CODE` or `CODE:message`); Spray fails after `n` messages. */
+async function startFailingServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = new grpc.Server();
+  const fail = (req: string): grpc.ServiceError => {
+    const [name, message] = req.split(':');
+    const md = new grpc.Metadata();
+    md.set('x-why', `because ${name}`);
+    md.set('x-bin-bin', Buffer.from([0, 1, 2, 255]));
+    return Object.assign(new Error(message ?? ''), { code: grpc.status[name as keyof typeof grpc.status] as number, details: message ?? '', metadata: md });
+  };
+  server.addService(ECHO, {
+    Unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(fail(call.request.toString())),
+    Collect: () => { /* unused */ },
+    Spray: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      const [n, err] = call.request.toString().split('/');
+      for (let i = 0; i < Number(n); i++) call.write(Buffer.from(`m${i}`));
+      call.emit('error', fail(err!));
+    },
+    Chat: () => { /* unused */ },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { port, close: () => new Promise<void>((r) => server.tryShutdown(() => r())).then(() => server.forceShutdown()) };
+}
+
+test('grpc-js end to end: upstream error statuses, messages and metadata reach the client (trailers-only stays trailers-only)', async (t) => {
+  const srv = await startFailingServer();
+  t.after(() => srv.close());
+  const px = await proxyFor(t, [cluster('up', [srv.port], h2Options())], [toCluster('/', 'up')]);
+  const client = new EchoClient(`127.0.0.1:${px.port}`, grpc.credentials.createInsecure()) as unknown as Record<string, any> & grpc.Client;
+  t.after(() => client.close());
+  const cases: Array<[keyof typeof grpc.status, string]> = [
+    ['NOT_FOUND', 'no such thing'], ['PERMISSION_DENIED', 'go away'], ['UNAVAILABLE', 'later'],
+    ['INVALID_ARGUMENT', 'bad % arg é'], ['RESOURCE_EXHAUSTED', 'quota'], ['UNAUTHENTICATED', 'who are you'],
+  ];
+  for (const [name, msg] of cases) {
+    const err = await new Promise<grpc.ServiceError>((res, rej) =>
+      client.Unary(Buffer.from(`${name}:${msg}`), (er: grpc.ServiceError | null) => (er ? res(er) : rej(new Error('no error')))));
+    assert.equal(err.code, grpc.status[name], `${name}: ${err.message}`);
+    assert.equal(err.details, msg);
+    assert.deepEqual(err.metadata.get('x-why'), [`because ${name}`]);
+    assert.deepEqual(err.metadata.get('x-bin-bin'), [Buffer.from([0, 1, 2, 255])]);
+  }
+  // Server streaming: an error before any message (trailers-only) and after two messages (trailers).
+  for (const n of [0, 2]) {
+    const got: string[] = [];
+    const err = await new Promise<grpc.ServiceError>((res, rej) => {
+      const call = client.Spray(Buffer.from(`${n}/NOT_FOUND:gone after ${n}`));
+      call.on('data', (b: Buffer) => got.push(b.toString()));
+      call.on('error', res);
+      call.on('end', () => rej(new Error('ended without an error')));
+    });
+    assert.equal(err.code, grpc.status.NOT_FOUND, err.message);
+    assert.equal(err.details, `gone after ${n}`);
+    assert.equal(got.length, n);
+  }
+  // The trailers-only shape on the wire: one HEADERS frame with END_STREAM, grpc-status in it.
+  const s = http2.connect(`http://127.0.0.1:${px.port}`);
+  t.after(() => s.close());
+  const body = frame(Buffer.from('PERMISSION_DENIED:no'));
+  const rq = s.request({ ':method': 'POST', ':path': '/test.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers' });
+  rq.end(body);
+  const [headers, flags] = await new Promise<[http2.IncomingHttpHeaders, number]>((res) => rq.on('response', (h, f) => res([h, f])));
+  assert.equal(headers['grpc-status'], String(grpc.status.PERMISSION_DENIED));
+  assert.equal(headers['grpc-message'], 'no');
+  assert.ok((flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0, 'END_STREAM on the response HEADERS');
+  rq.resume();
+  await new Promise((r) => rq.on('close', r));
+});
+
+test('an HTTP/1.1 upstream answering a gRPC call with 503 and no body: the client gets UNAVAILABLE', async (t) => {
+  const { startUpstream } = await import('../helpers/upstream.js');
+  const up = await startUpstream((_req, res) => { res.writeHead(503, { 'content-length': '0' }); res.end(); });
+  t.after(() => up.close());
+  const px = await proxyFor(t, [cluster('up', [up.port])], [toCluster('/', 'up')]);
+  const client = new EchoClient(`127.0.0.1:${px.port}`, grpc.credentials.createInsecure()) as unknown as Record<string, any> & grpc.Client;
+  t.after(() => client.close());
+  const err = await new Promise<grpc.ServiceError>((res, rej) =>
+    client.Unary(Buffer.from('x'), (er: grpc.ServiceError | null) => (er ? res(er) : rej(new Error('no error')))));
+  assert.equal(err.code, grpc.status.UNAVAILABLE, err.message);
+});

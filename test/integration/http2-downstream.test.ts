@@ -104,15 +104,15 @@ test('curl --http2-prior-knowledge GET and POST reach an HTTP/1.1 upstream; :aut
   assert.equal(s.get('http.ingress.downstream_rq_http1_total'), 0);
 });
 
-test('nghttp fetches through the proxy; SETTINGS carry Envoy\'s defaults', async (t) => {
+test('nghttp fetches through the proxy; SETTINGS carry the edge defaults (100 streams, 64 KiB / 1 MiB windows)', async (t) => {
   const up = await startUpstream();
   t.after(() => up.close());
   const p = await startProxy(proxyTo(up.port));
   t.after(() => p.close());
   const r = await run('nghttp', ['-v', `http://127.0.0.1:${p.port}/ng`]);
-  assert.match(r.stdout, /SETTINGS_MAX_CONCURRENT_STREAMS\(0x03\):2147483647/);
-  assert.match(r.stdout, /SETTINGS_INITIAL_WINDOW_SIZE\(0x04\):268435456/);
-  assert.match(r.stdout, /window_size_increment=268369921/); // connection window raised to 256 MiB
+  assert.match(r.stdout, /SETTINGS_MAX_CONCURRENT_STREAMS\(0x03\):100/);
+  assert.match(r.stdout, /SETTINGS_INITIAL_WINDOW_SIZE\(0x04\):65536/);
+  assert.match(r.stdout, /window_size_increment=983041/); // connection window raised to 1 MiB
   assert.match(r.stdout, /recv \(stream_id=\d+\) :status: 200/);
   assert.match(r.stdout, /"url":"\/ng"/);
 });

@@ -130,7 +130,7 @@ export class CompiledHcm {
   /** HTTP filters before the router, in order (empty: the stream runs no filter code at all). */
   readonly filters: readonly HttpFilterFactory[];
 
-  constructor(readonly config: HttpConnectionManagerConfig, readonly clusters: ClusterManager, store: StatsStore,
+  constructor(readonly config: HttpConnectionManagerConfig, readonly clusters: ClusterManager, readonly store: StatsStore,
               loggers?: readonly AccessLogger[]) {
     this.routes = compileRouteTable(config.routeConfig);
     this.accessLoggers = loggers ?? config.accessLogs.map(createAccessLogger);

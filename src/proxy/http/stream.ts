@@ -150,16 +150,28 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
 
   get hcm(): CompiledHcm { return this.codec.hcm; }
 
+  /** Counts the request as started (downstream_rq_total, per protocol, active). */
+  private countRequest(): void {
+    const stats = this.hcm.stats;
+    stats.downstream_rq_total.inc();
+    if (this.info.protocol === 'HTTP/2') stats.downstream_rq_http2_total.inc();
+    else stats.downstream_rq_http1_total.inc();
+    stats.downstream_rq_active.inc();
+  }
+
+  /** The codec refused the request before routing: counted, answered locally, logged. */
+  reject(status: number, body: string, flag: string, details: string): void {
+    this.countRequest();
+    this.info.path = this.head.url;
+    this.localReply(status, body, flag, details);
+  }
+
   /** Runs routing and starts the upstream request or answers locally. */
   start(): void {
     const head = this.head;
     const info = this.info;
     const hcm = this.hcm;
-    const stats = hcm.stats;
-    stats.downstream_rq_total.inc();
-    if (info.protocol === 'HTTP/2') stats.downstream_rq_http2_total.inc();
-    else stats.downstream_rq_http1_total.inc();
-    stats.downstream_rq_active.inc();
+    this.countRequest();
 
     // Request target: origin-form, absolute-form (proxy requests), or asterisk-form.
     let path = head.url;
@@ -178,7 +190,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     info.authority = authority;
     // Overload manager: envoy.overload_actions.stop_accepting_requests.
     if (overloadState.stopAcceptingRequests !== 0 && shed(overloadState.stopAcceptingRequests)) {
-      stats.downstream_rq_overload_close.inc();
+      hcm.stats.downstream_rq_overload_close.inc();
       this.localReply(503, 'envoy overloaded', 'OL', 'overload');
       return;
     }
@@ -789,8 +801,9 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     const info = this.info;
     if (flag !== '') info.addResponseFlag(flag);
     info.responseCodeDetails = details;
-    if (this.responseStarted) { this.resetDownstream(); return; }
+    // Too late for a reply (stream idle timeout, max duration): the upstream request goes too.
     this.abandonAttempt();
+    if (this.responseStarted) { this.resetDownstream(); return; }
     if (location === undefined && (this.grpc || isGrpcRequest(this.head.headers))) {
       this.grpcLocalReply(status, body, routeHeaders, grpcStatus);
       return;

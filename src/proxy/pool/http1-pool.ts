@@ -378,6 +378,18 @@ export class Http1Pool implements UpstreamPool {
     if (i >= 0) {
       this.waiting.splice(i, 1);
       this.cluster.stats.upstream_rq_pending_active.dec();
+      // As Envoy's router cancels (CancelPolicy::CloseExcess): a connection still connecting
+      // for a waiter that gave up is closed, so clients that vanish leave no connections behind.
+      if (this.connecting > this.waiting.length) this.closeOneConnecting();
+    }
+  }
+
+  private closeOneConnecting(): void {
+    for (const c of this.all) {
+      if (c.connected || c.closed) continue;
+      this.doneConnecting();
+      c.destroy();
+      return;
     }
   }
 

@@ -145,7 +145,10 @@ export class Http2UpstreamStream implements UpstreamRequest {
       chunked: contentLength < 0, keepAlive: true, upgrade: null, expectContinue: false, headBytes: 0,
     };
     hd.onResponseHead(head);
-    this.handler?.onUpstreamReadEnd();
+    // A head with END_STREAM (a gRPC trailers-only reply) is the whole response: complete it now,
+    // so that the downstream can send it as one HEADERS frame with END_STREAM too.
+    if (ended) this.onEnd();
+    else this.handler?.onUpstreamReadEnd();
   }
 
   private onEnd(): void {

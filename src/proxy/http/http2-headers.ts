@@ -1,0 +1,183 @@
+// Header conversion for downstream HTTP/2 streams (RFC 9113 §8.2, §8.3): an HTTP/2 request's
+// field list becomes the MessageHead the HTTP/1.1 parser produces (:authority → Host, cookies
+// joined per §8.2.3, connection-specific fields dropped per §8.2.2), with the request checks Envoy
+// makes on HTTP/2: max_headers_count (codec stat http2.header_overflow, stream reset),
+// headers_with_underscores_action (http2.requests_rejected_with_underscores_in_headers, stream
+// reset / http2.dropped_headers_with_underscores), and :path validation (a fragment, control
+// characters or bytes above 0x7e are answered 400, as Envoy's http_reject_path_with_fragment and
+// its header validation do). Response fields go the other way into node:http2 header objects.
+
+import type http2 from 'node:http2';
+import { randomBytes } from 'node:crypto';
+import type { MessageHead } from '../codec/http1/parser.js';
+
+/**
+ * Connection-specific fields (RFC 9113 §8.2.2) and HTTP/1 framing: never sent on an HTTP/2
+ * stream (node:http2 refuses them), never taken from one.
+ */
+export function isConnectionSpecific(name: string): boolean {
+  switch (name) {
+    case 'connection': case 'keep-alive': case 'proxy-connection': case 'transfer-encoding':
+    case 'upgrade': case 'http2-settings':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** A node:http2 header object as a flat [name, value, ...] list (repeated fields kept apart). */
+export function flattenHeaders(h: http2.IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (const name of Object.keys(h)) {
+    const v = h[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) out.push(name, x);
+    else out.push(name, String(v));
+  }
+  return out;
+}
+
+/** Flat fields → a node:http2 header object, without connection-specific fields (and `skip`). */
+export function toHeaderObject(fields: readonly string[], skip: string | null): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (isConnectionSpecific(name) || name === skip || name.charCodeAt(0) === 58 /* : */) continue;
+    if (name === 'te') continue;
+    const v = fields[i + 1]!;
+    const prev = out[name];
+    if (prev === undefined) out[name] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else out[name] = [String(prev), v];
+  }
+  return out;
+}
+
+/** What the connection manager's request checks need (from hcm.config, resolved once). */
+export interface RequestLimits {
+  /** common_http_protocol_options.max_headers_count: fields (pseudo-headers included, as Envoy counts). */
+  readonly maxHeadersCount: number;
+  readonly underscores: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER';
+}
+
+/** Why a request was not turned into a MessageHead. */
+export type RequestRejection =
+  /** Malformed (RFC 9113 §8.1.1): RST_STREAM(PROTOCOL_ERROR). */
+  | 'malformed'
+  /** More fields than max_headers_count: stream reset, http2.header_overflow. */
+  | 'too_many_headers'
+  /** A field name with '_' under REJECT_REQUEST: stream reset, http2.requests_rejected_with_underscores_in_headers. */
+  | 'underscore'
+  /** :path with a fragment, a control character or a byte above 0x7e: 400. */
+  | 'invalid_path';
+
+export interface ParsedRequest {
+  readonly head: MessageHead | null;
+  readonly rejected: RequestRejection | null;
+  /** Fields dropped for DROP_HEADER (counted as http2.dropped_headers_with_underscores). */
+  readonly dropped: number;
+}
+
+const MALFORMED: ParsedRequest = Object.freeze({ head: null, rejected: 'malformed', dropped: 0 });
+const TOO_MANY: ParsedRequest = Object.freeze({ head: null, rejected: 'too_many_headers', dropped: 0 });
+const UNDERSCORE: ParsedRequest = Object.freeze({ head: null, rejected: 'underscore', dropped: 0 });
+
+/**
+ * Whether a :path may be forwarded: no '#' (Envoy rejects fragments), nothing at or below
+ * 0x20, no DEL, no byte above 0x7e (node:http2 hands values over as latin1, one char per byte).
+ */
+export function validPath(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 35 /* # */) return false;
+  }
+  return true;
+}
+
+/**
+ * An HTTP/2 request's fields as the HTTP/1.1 parser would have produced them, or why it cannot
+ * be forwarded (RFC 9113 §8.3: missing pseudo-headers, a bad content-length; Envoy's limits).
+ */
+export function toMessageHead(raw: readonly string[], endStream: boolean, limits: RequestLimits): ParsedRequest {
+  if (raw.length > limits.maxHeadersCount * 2) return TOO_MANY;
+  let method = '', path = '', authority: string | null = null, protocol: string | null = null;
+  let host: string | null = null;
+  let cookies: string | null = null;
+  let contentLength = -1;
+  let expectContinue = false;
+  let headBytes = 0;
+  let dropped = 0;
+  const underscores = limits.underscores;
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    headBytes += name.length + value.length + 4;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      switch (name) {
+        case ':method': method = value; break;
+        case ':path': path = value; break;
+        case ':authority': authority = value; break;
+        case ':protocol': protocol = value.toLowerCase(); break;
+        default: break; // :scheme (the proxy sets x-forwarded-proto from the connection)
+      }
+      continue;
+    }
+    if (underscores !== 'ALLOW' && name.includes('_')) {
+      if (underscores === 'REJECT_REQUEST') return UNDERSCORE;
+      dropped++;
+      continue;
+    }
+    if (isConnectionSpecific(name)) continue;
+    switch (name) {
+      case 'host': host = value; continue;
+      case 'cookie': cookies = cookies === null ? value : cookies + '; ' + value; continue;
+      case 'content-length': {
+        if (!/^\d+$/.test(value)) return MALFORMED;
+        const n = Number(value);
+        if (contentLength >= 0 && n !== contentLength) return MALFORMED;
+        if (contentLength >= 0) continue;
+        contentLength = n;
+        break;
+      }
+      case 'expect':
+        if (value.toLowerCase() === '100-continue') expectContinue = true;
+        break;
+    }
+    headers.push(name, value);
+  }
+  let upgrade: string | null = null;
+  if (method === 'CONNECT' && protocol !== null) {
+    // Extended CONNECT (RFC 8441 §4, §5): an HTTP/1.1 upgrade request towards the upstream.
+    upgrade = protocol;
+    method = 'GET';
+    headers.push('upgrade', protocol);
+    if (protocol === 'websocket' && !headers.includes('sec-websocket-key')) {
+      headers.push('sec-websocket-key', randomBytes(16).toString('base64'));
+    }
+    endStream = true; // no request body: the stream's bytes are the tunnel's
+  } else if (method === 'CONNECT') {
+    path = authority ?? '';
+  } else if (method === '' || path === '') {
+    return MALFORMED;
+  }
+  const hostValue = authority ?? host;
+  if (hostValue !== null) headers.unshift('host', hostValue);
+  if (cookies !== null) headers.push('cookie', cookies);
+  const head: MessageHead = {
+    method,
+    url: path,
+    statusCode: 0,
+    reason: '',
+    versionMinor: 1,
+    headers,
+    contentLength,
+    chunked: !endStream && contentLength < 0,
+    keepAlive: true,
+    upgrade,
+    expectContinue,
+    headBytes,
+  };
+  const rejected = method !== 'CONNECT' && !validPath(path) ? 'invalid_path' : null;
+  return { head, rejected, dropped };
+}
