@@ -448,7 +448,7 @@ export function notYetFields(names: readonly string[], reason?: string): Record<
 }
 
 /**
- * An enum of Istio's values where some are not implemented: those fail with
+ * An enum of Istio's values where Weft serves only some: the others fail with
  * `<path>: VALUE is not supported yet (reason)`; values Istio does not define fail as usual.
  */
 export function oneOfSupported<T extends string>(values: readonly T[], notYetValues: Readonly<Record<string, string | undefined>>): Field<T> {
