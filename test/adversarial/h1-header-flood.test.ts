@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startUpstream } from '../helpers/upstream.js';
-import { bootstrap, cluster, hcm, listener, toCluster } from '../helpers/bootstrap.js';
-import { bystander, connect, startProxyChild, waitUntil } from '../helpers/adversarial.js';
+import { bystander, connect, proxyInFrontOf, waitUntil } from '../helpers/adversarial.js';
 
 const MiB = 1024 * 1024;
 const FIELDS = 14_000;
@@ -17,12 +16,7 @@ const ROUNDS = 25;
 test('14,000 header fields: 431 every time, nothing forwarded, memory flat', { timeout: 120_000 }, async (t) => {
   const up = await startUpstream((req, res) => { res.writeHead(200, { 'content-length': '2', 'x-fields': String(req.rawHeaders.length / 2) }); res.end('ok'); });
   t.after(() => up.close());
-  const px = await startProxyChild(bootstrap({
-    admin: true,
-    listeners: [listener({ name: 'main', filter: hcm({ routes: [toCluster('/', 'up')] }) })],
-    clusters: [cluster('up', [up.port])],
-  }), ['main']);
-  t.after(() => px.close());
+  const px = await proxyInFrontOf(t, up.port);
   const port = px.port('main');
   for (let i = 0; i < 50; i++) await (await fetch(`http://127.0.0.1:${port}/`)).arrayBuffer();
   const seenBefore = up.requests.length;

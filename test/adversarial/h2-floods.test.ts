@@ -5,25 +5,18 @@
 // (http2.inbound_priority_frames_flood). Each closes the attacker's connection; the proxy stays
 // up, a bystander stays fast, RSS and fds come back near their baseline.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startUpstream } from '../helpers/upstream.js';
-import { bootstrap, cluster, hcm, listener, toCluster, type Obj } from '../helpers/bootstrap.js';
+import type { Obj } from '../helpers/bootstrap.js';
 import {
-  bystander, connect, FrameType, h2Frame, h2Get, h2Request, h2Settings, H2_PREFACE, rawH2Client, startProxyChild, waitUntil,
+  bystander, connect, FrameType, h2Frame, h2Get, h2Request, h2Settings, H2_PREFACE, proxyInFrontOf, rawH2Client, waitUntil,
 } from '../helpers/adversarial.js';
 
-type T = { after(fn: () => unknown): void };
-
-async function setup(t: T, http2: Obj = {}) {
+async function setup(t: TestContext, http2: Obj = {}) {
   const up = await startUpstream();
   t.after(() => up.close());
-  const px = await startProxyChild(bootstrap({
-    admin: true,
-    listeners: [listener({ name: 'main', filter: hcm({ routes: [toCluster('/', 'up')], extra: { http2_protocol_options: http2 } }) })],
-    clusters: [cluster('up', [up.port])],
-  }), ['main']);
-  t.after(() => px.close());
+  const px = await proxyInFrontOf(t, up.port, { http2_protocol_options: http2 });
   const port = px.port('main');
   const by = bystander(port);
   let stopped = false;

@@ -8,18 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startUpstream } from '../helpers/upstream.js';
-import { bootstrap, cluster, hcm, listener, toCluster } from '../helpers/bootstrap.js';
-import { bystander, FrameType, h2Get, h2Request, h2RstStream, rawH2Client, startProxyChild, waitUntil } from '../helpers/adversarial.js';
+import { bystander, FrameType, h2Get, h2Request, h2RstStream, proxyInFrontOf, rawH2Client, waitUntil } from '../helpers/adversarial.js';
 
 test('rapid reset over fresh connections: each attacking connection gets GOAWAY after ~500 streams; reset streams never reach the upstream; the bystander stays fast', async (t) => {
   const up = await startUpstream();
   t.after(() => up.close());
-  const px = await startProxyChild(bootstrap({
-    admin: true,
-    listeners: [listener({ name: 'main', filter: hcm({ routes: [toCluster('/', 'up')] }) })],
-    clusters: [cluster('up', [up.port])],
-  }), ['main']);
-  t.after(() => px.close());
+  const px = await proxyInFrontOf(t, up.port);
   const port = px.port('main');
 
   const by = bystander(port);
@@ -64,12 +58,7 @@ test('rapid reset over fresh connections: each attacking connection gets GOAWAY 
 test('a connection whose streams complete normally is never closed by the premature-reset rule', async (t) => {
   const up = await startUpstream();
   t.after(() => up.close());
-  const px = await startProxyChild(bootstrap({
-    admin: true,
-    listeners: [listener({ name: 'main', filter: hcm({ routes: [toCluster('/', 'up')] }) })],
-    clusters: [cluster('up', [up.port])],
-  }), ['main']);
-  t.after(() => px.close());
+  const px = await proxyInFrontOf(t, up.port);
   const cl = await rawH2Client(px.port('main'));
   // 700 streams, 40% reset at once, the rest answered: below the 50% threshold.
   for (let i = 0; i < 700; i += 50) {

@@ -7,6 +7,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { bootstrap, cluster, hcm, listener, toCluster, type Obj } from './bootstrap.js';
 import { startWeft, startWeftWithFdLimit, type WeftProcess } from './process.js';
 
 export interface ProxyChild {
@@ -377,4 +379,19 @@ export function h2Status(f: H2Frame): number {
     if ((b[i + 1]! & 0x80) === 0) return Number(b.subarray(i + 2, i + 2 + len).toString('latin1'));
   }
   return 0;
+}
+
+/**
+ * The common shape of an attack's target: a proxy child (admin on, listener `main`, stat prefix
+ * `ingress`) routing everything to one cluster `up` at `upstreamPort`, closed after the test.
+ * `hcmExtra` adds keys to the HTTP connection manager (e.g. http2_protocol_options).
+ */
+export async function proxyInFrontOf(t: TestContext, upstreamPort: number, hcmExtra: Obj = {}): Promise<ProxyChild> {
+  const px = await startProxyChild(bootstrap({
+    admin: true,
+    listeners: [listener({ name: 'main', filter: hcm({ routes: [toCluster('/', 'up')], extra: hcmExtra }) })],
+    clusters: [cluster('up', [upstreamPort])],
+  }), ['main']);
+  t.after(() => px.close());
+  return px;
 }
