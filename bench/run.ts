@@ -176,7 +176,8 @@ async function main(): Promise<void> {
           : undefined,
       rounds: opts.rounds ?? (opts.quick ? 1 : 3),
       durationS: opts.durationS ?? (opts.quick ? 2 : 8),
-      warmupS: opts.quick ? 0 : 1,
+      // quick runs keep a 1 s warm-up too: a cold JIT makes a Node proxy's first seconds meaningless
+      warmupS: 1,
     };
     const results: ProtocolResult[] = [];
     const has = (s: ProtocolScenario): boolean => opts.scenarios.has(s);

@@ -129,7 +129,7 @@ export function summaryRows(costs: readonly ScenarioCost[]): string[][] {
       return [num(r?.rate, 0), num(r?.cpuUs, usDecimals(r?.cpuUs)), r?.rssKiB === undefined ? '–' : (r.rssKiB / 1024).toFixed(1)];
     });
     const note = [c.quick ? 'quick' : '', c.keptFrom ? `kept from ${c.keptFrom}` : ''].filter((x) => x).join(', ');
-    return [`${c.key}. ${c.name}${note ? ` (${note})` : ''}`, `µs/${c.unit}`, ...cells, ratio('nginx'), ratio('haproxy')];
+    return [`${c.key.charAt(0)}. ${c.name}${note ? ` (${note})` : ''}`, `µs/${c.unit}`, ...cells, ratio('nginx'), ratio('haproxy')];
   });
 }
 

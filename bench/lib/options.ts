@@ -24,7 +24,8 @@ const ALIASES: Readonly<Record<string, Scenario>> = {
 };
 
 export const USAGE = `usage: npm run bench -- [options]
-  --quick            one short round of everything (a smoke run, not numbers to quote)
+  --quick            one short round of everything (a smoke run, not numbers to quote): a 1 × 3 s, b 4 s,
+                     d–k 1 round × 2 s after 1 s of warm-up
   --only a,b,...     scenarios to run (default: all), by letter or name:
                        a  saturation, HTTP/1.1 (with c: RSS under load)    b  fixed rate (1000 rps)
                        d  h2c: HTTP/2 cleartext rps (h2load)               e  grpc: gRPC unary rps (h2load)
