@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A stand-in for Weft in scenarios d–i of `npm run bench`, to check the harness end to end before
-# the features land: `npm run bench -- --quick --only d,e,f,g,h,i --weft bench/stand-in-candidate.sh`.
+# the features land: `npm run bench -- --quick --only d,e,f,g,h,i,j,k --weft bench/stand-in-candidate.sh`.
 # Called as `<this> proxy -c bench/envoy/X.yaml [--log-level L] [--concurrency N] [--validate]`, it
 # runs HAProxy in the foreground on 127.0.0.1:18004 doing what X.yaml asks Weft to do (h2c, gRPC,
 # TLS termination, TCP proxy) or, for bench/peers.yaml, the real Weft (without --concurrency).
@@ -26,6 +26,8 @@ mode=http; bind="127.0.0.1:18004"; server="127.0.0.1:18001"
 case "$(basename "$CONFIG")" in
   h2c.yaml) bind="$bind proto h2" ;;
   grpc.yaml) bind="$bind proto h2"; server="127.0.0.1:18005 proto h2" ;;
+  sidecar-out.yaml) bind="$bind proto h2"; server="127.0.0.1:18006 proto h2" ;;
+  sidecar-in.yaml) bind="127.0.0.1:18006 proto h2"; server="127.0.0.1:18005 proto h2" ;;
   tls.yaml) bind="$bind ssl crt /tmp/weft-bench-tls/server.pem" ;;
   tcp.yaml) mode=tcp ;;
   *) echo "stand-in: unknown config $CONFIG" >&2; exit 1 ;;

@@ -26,6 +26,11 @@ export interface LoadRun {
   readonly exec: () => Promise<LoadResult>;
   /** An unmeasured run of the same load before exec (for tools without a warm-up option of their own). */
   readonly warmup?: (() => Promise<void>) | undefined;
+  /**
+   * Seconds after exec starts at which the tool's measured window begins (its own warm-up: h2load
+   * --warm-up-time, iperf3 -O); the target's CPU time is counted from there.
+   */
+  readonly measureFromS?: number | undefined;
 }
 
 interface ToolOutput {
@@ -69,7 +74,8 @@ function lastLines(out: string, n = 3): string {
 }
 
 export interface H2loadOptions {
-  readonly url: string;
+  /** One URL, or several on the same host:port, which each client requests in turn (a mix). */
+  readonly url: string | readonly string[];
   readonly clients: number;
   readonly streams: number;
   readonly durationS: number;
@@ -91,11 +97,12 @@ export function h2load(o: H2loadOptions): LoadRun {
     ...(o.warmupS > 0 ? [`--warm-up-time=${o.warmupS}`] : []),
     ...(o.dataFile ? ['-d', o.dataFile] : []),
     ...(o.headers ?? []).flatMap((h) => ['-H', h]),
-    o.url,
+    ...(typeof o.url === 'string' ? [o.url] : o.url),
   ]);
   return {
     commands: [commandLine(argv)],
     exec: async () => parseH2load(await runTool(argv, (o.durationS + o.warmupS + 30) * 1000)),
+    measureFromS: o.warmupS,
   };
 }
 
@@ -105,8 +112,9 @@ export function parseH2load({ code, out }: ToolOutput): LoadResult {
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
   const time = /time for request:\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out);
   if (code !== 0 || !rps || !req) return { value: undefined, errors: 0, error: `h2load exited with ${code}: ${lastLines(out)}` };
-  const errors =
-    Number(req[5]) + Number(req[6]) + Number(req[7]) + (codes ? Number(codes[2]) + Number(codes[3]) + Number(codes[4]) : 0);
+  // h2load's "failed" already holds the errored and timed-out requests and the 4xx/5xx responses
+  // (it counts 3xx as succeeded, which a proxy benchmark must not).
+  const errors = Number(req[5]) + (codes ? Number(codes[2]) : 0);
   if (Number(codes?.[1] ?? 0) === 0) return { value: undefined, errors, error: `h2load: no 2xx responses: ${lastLines(out)}` };
   const errorDetail = errors > 0 ? `${req[0]}; ${codes?.[0] ?? ''}` : undefined;
   return { value: Number(rps[1]), meanMs: toMs(time?.[3]), errors, errorDetail };
@@ -220,6 +228,7 @@ export function iperf3(o: Iperf3Options): LoadRun {
   return {
     commands: [commandLine(argv)],
     exec: async () => parseIperf3(await runTool(argv, (o.durationS + o.omitS + 30) * 1000)),
+    measureFromS: o.omitS,
   };
 }
 

@@ -57,12 +57,15 @@ http { access_log off;
 `;
 }
 
-/** An HAProxy HTTP proxy config: one frontend bound as given, one backend server, connection reuse. */
-export function haproxyHttp(dir: string, opts: { bind: string; server: string; nbthread?: number }): string {
+/**
+ * An HAProxy HTTP proxy config: one frontend bound as given, one backend server, connection reuse;
+ * its pid goes to `${dir}/${name}.pid` (name defaults to "ha").
+ */
+export function haproxyHttp(dir: string, opts: { bind: string; server: string; nbthread?: number; name?: string }): string {
   return `global
   nbthread ${opts.nbthread ?? 1}
   maxconn 4000
-  pidfile ${dir}/ha.pid
+  pidfile ${dir}/${opts.name ?? 'ha'}.pid
   daemon
 defaults
   mode http

@@ -12,8 +12,11 @@ import { onCleanup } from './cleanup.js';
 import { commandLine } from './markdown.js';
 import { processTree } from './procfs.js';
 
-/** Every port a scenario may use: upstream, nginx, HAProxy, candidate, second upstream. */
-export const STACK_PORTS = [18001, 18002, 18003, 18004, 18005] as const;
+/**
+ * Every port a scenario may use: upstream, nginx, HAProxy, candidate, second upstream, and the
+ * second sidecars of the two-hop scenario (candidate, nginx, HAProxy).
+ */
+export const STACK_PORTS = [18001, 18002, 18003, 18004, 18005, 18006, 18007, 18008] as const;
 
 export function portOpen(port: number): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
@@ -90,7 +93,7 @@ export class Stack {
   private readonly daemons: Daemon[] = [];
   private readonly cmds: string[] = [];
   private readonly files = new Map<string, string>();
-  private candidateChild: ChildProcess | undefined;
+  private readonly candidateChildren: ChildProcess[] = [];
   private closed = false;
   private readonly unregister: () => void;
 
@@ -163,13 +166,15 @@ export class Stack {
   /**
    * Starts the Weft candidate: first `CMD --validate` (a rejected config means the feature is not
    * there yet), then CMD itself, then `ready` until it passes. Resolves with the roots of its
-   * process tree, or with an error string "candidate not available: <first error line>".
+   * process tree, or with an error string "candidate not available: <first error line>". Several
+   * candidates may run at once (a chain of sidecars), each with its own `name` (log file).
    */
   async candidate(
     shellCmd: string,
     pin: Pinning,
     cwd: string,
     ready: () => Promise<void>,
+    name = 'candidate',
   ): Promise<{ roots: () => number[] } | { error: string }> {
     const validate = spawnSync('bash', ['-c', `exec ${shellCmd} --validate`], { cwd, encoding: 'utf8', timeout: 60_000 });
     if (validate.status !== 0) {
@@ -177,11 +182,11 @@ export class Stack {
     }
     const argv = pinned(pin.cpu, ['bash', '-c', `exec ${shellCmd}`]);
     this.cmds.push(`${commandLine(argv)} &`);
-    const logFile = join(this.dir, 'candidate.log');
+    const logFile = join(this.dir, `${name}.log`);
     const log = openSync(logFile, 'w');
     const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', log, log], detached: true });
     closeSync(log);
-    this.candidateChild = child;
+    this.candidateChildren.push(child);
     const exited = new Promise<string>((resolve) => child.once('exit', (code, sig) => resolve(`exited (${sig ?? code})`)));
     try {
       const outcome = await Promise.race([waitFor('candidate', ready, 15_000).then(() => 'up'), exited]);
@@ -193,7 +198,7 @@ export class Stack {
       } catch {
         // no log
       }
-      this.stopCandidate();
+      this.stopCandidate(child);
       const why = text.trim() ? firstErrorLine(text) : (err as Error).message;
       return { error: `candidate not available: ${why}` };
     }
@@ -212,9 +217,8 @@ export class Stack {
     };
   }
 
-  private stopCandidate(): void {
-    const c = this.candidateChild;
-    if (!c?.pid || c.exitCode !== null || c.signalCode !== null) return;
+  private stopCandidate(c: ChildProcess): void {
+    if (!c.pid || c.exitCode !== null || c.signalCode !== null) return;
     try {
       process.kill(-c.pid, 'SIGTERM');
     } catch {
@@ -234,7 +238,7 @@ export class Stack {
     if (this.closed) return;
     this.closed = true;
     this.unregister();
-    this.stopCandidate();
+    for (const c of this.candidateChildren) this.stopCandidate(c);
     for (const d of this.daemons) {
       if (d.child?.pid && d.child.exitCode === null && d.child.signalCode === null) {
         try {

@@ -1,7 +1,7 @@
 // Scenario b: latency at a fixed, moderate rate (default 1000 rps, HTTP/1.1 keep-alive, 64 B body),
 // where saturation numbers say nothing: p50/p99/p99.9 measured from the scheduled send time, for
 // the upstream directly and through each proxy; the latency each proxy adds over direct; its CPU
-// seconds per 1000 requests (utime+stime of its process tree) and its RSS under that load.
+// microseconds per request (utime+stime of its process tree) and its RSS under that load.
 // The generator (bench/lib/fixed-rate.ts) runs in its own process on CPU 1, the proxies on CPU 0.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -10,6 +10,7 @@ import { cpuSeconds, processTree, rssKiB } from '../lib/procfs.js';
 import { LOAD_CPU, Peers, type Target, type TargetName } from '../lib/peers.js';
 import type { FixedRateResult } from '../lib/fixed-rate.js';
 import { codeBlock, commandLine, fmt, mib, signed, table } from '../lib/markdown.js';
+import { costComment, type ScenarioCost } from '../lib/cost.js';
 
 export interface FixedRateScenarioOptions {
   readonly cwd: string;
@@ -127,7 +128,32 @@ export async function runFixedRateScenario(opts: FixedRateScenarioOptions): Prom
   }
 }
 
-export function renderFixedRate(r: FixedRateScenarioResult): string {
+/** CPU µs per completed request of one row, or undefined. */
+function cpuUs(row: FixedRateRow): number | undefined {
+  const x = row.result;
+  return x && row.cpuS !== undefined && x.completed > 0 ? (row.cpuS / x.completed) * 1e6 : undefined;
+}
+
+/** The scenario's figures for the summary table (rate: the achieved rate). */
+export function fixedRateCost(r: FixedRateScenarioResult, quick: boolean): ScenarioCost {
+  return {
+    key: 'b',
+    name: `HTTP/1.1 at a fixed ${r.opts.rate} rps`,
+    unit: 'req',
+    rows: r.rows
+      .filter((row) => row.result)
+      .map((row) => ({
+        role: row.name,
+        rate: row.result!.achievedRps,
+        cpuUs: cpuUs(row),
+        rssKiB: row.rssPeakKiB,
+        errors: row.result!.errors + row.result!.non2xx + row.result!.unanswered,
+      })),
+    ...(quick ? { quick } : {}),
+  };
+}
+
+export function renderFixedRate(r: FixedRateScenarioResult, quick = false): string {
   const o = r.opts;
   const out: string[] = [];
   out.push(
@@ -137,7 +163,7 @@ export function renderFixedRate(r: FixedRateScenarioResult): string {
   const direct = r.rows.find((row) => row.name === 'direct')?.result;
   out.push(
     table(
-      ['target', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'p50 added', 'p99 added', 'CPU s / 1000 req', 'RSS MiB', 'done / scheduled', 'errors'],
+      ['target', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'p50 added', 'p99 added', 'CPU µs/req', 'RSS MiB', 'done / scheduled', 'errors'],
       r.rows.map((row) => {
         const x = row.result;
         const l = x?.latencyMs;
@@ -150,7 +176,7 @@ export function renderFixedRate(r: FixedRateScenarioResult): string {
           fmt(l?.max, 3),
           isDirect || !direct || !l ? '–' : signed(l.p50 - direct.latencyMs.p50),
           isDirect || !direct || !l ? '–' : signed(l.p99 - direct.latencyMs.p99),
-          x && row.cpuS !== undefined && x.completed > 0 ? fmt(row.cpuS / (x.completed / 1000), 4) : '–',
+          fmt(cpuUs(row), 1),
           mib(row.rssPeakKiB),
           x ? `${x.completed} / ${x.scheduled}` : '–',
           x ? String(x.errors + x.non2xx + x.unanswered) : '–',
@@ -161,7 +187,8 @@ export function renderFixedRate(r: FixedRateScenarioResult): string {
   out.push(
     'For `direct`, CPU and RSS are the upstream nginx itself (what a request costs with no proxy); for the proxies ' +
       'they are the proxy process tree only. CPU is utime+stime from /proc/<pid>/stat over the measured window ' +
-      '(10 ms tick resolution); RSS is the peak VmRSS summed over the tree, sampled every 250 ms.',
+      '(10 ms tick resolution) divided by the requests completed in it; at this moderate rate it includes the proxy\'s ' +
+      'fixed costs (timers, GC) that saturation spreads over more requests; RSS is the peak VmRSS summed over the tree, sampled every 250 ms.',
   );
   out.push('Generator precision (service time = from the actual send; send lag = how late the send was):');
   out.push(
@@ -183,5 +210,6 @@ export function renderFixedRate(r: FixedRateScenarioResult): string {
   out.push(codeBlock([...r.peerCommands, ...r.rows.map((row) => row.command)].join('\n'), 'sh'));
   out.push('Generated configs (in a temp dir, the same as peers.sh writes):');
   out.push(Object.entries(r.configs).map(([name, text]) => `${name}:\n${codeBlock(text, name.endsWith('.cfg') ? '' : 'nginx')}`).join('\n\n'));
+  if (r.rows.some((row) => row.result)) out.push(costComment(fixedRateCost(r, quick)));
   return out.join('\n\n');
 }

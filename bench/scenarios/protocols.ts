@@ -9,238 +9,51 @@
 //   i  multicore HTTP/1.1 rps, 2 workers each, unpinned  candidate bench/peers.yaml --concurrency 2
 // A candidate whose config is rejected today (the feature is on another branch) or that does not
 // come up is reported as "candidate not available: <first error line>"; the peers are measured anyway.
+// Shared machinery (ports, result model, measuring, candidate start-up): ./protocol-common.ts;
+// rendering: ./protocol-render.ts; scenarios j and k (two sidecars, 1,000 streams): ./h2-streams.ts.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { h2load, iperf3, iperf3Probe, sTime, wrk, type LoadResult, type LoadRun } from '../lib/loadgen.js';
-import { codeBlock, commandLine, fmt, mib, table } from '../lib/markdown.js';
-import { haproxyHttp, httpGet, nginxProxyConf, nginxUpstreamConf } from '../lib/peers.js';
-import { grpcFrame, h2Request, httpsGet, protoString } from '../lib/probes.js';
-import { cpuSeconds, processTree, rssKiB } from '../lib/procfs.js';
-import { Stack, waitFor } from '../lib/stack.js';
+import { h2load, iperf3, iperf3Probe, sTime, wrk, type LoadRun } from '../lib/loadgen.js';
+import { commandLine } from '../lib/markdown.js';
+import { haproxyHttp, nginxProxyConf, nginxUpstreamConf } from '../lib/peers.js';
+import { httpsGet } from '../lib/probes.js';
+import {
+  addCandidate,
+  BODY_BYTES,
+  candidateCommand,
+  GRPC_PATH,
+  GRPC_REQUEST,
+  GRPC_RESPONSE,
+  grpcProbe,
+  grpcUpstream,
+  h2cGetProbe,
+  http1Probe,
+  httpsProbe,
+  LOAD_CPU,
+  loads,
+  nginxServer,
+  PORT,
+  PROXY_CPU,
+  ready,
+  rounds,
+  TLS_DIR,
+  withStack,
+  type ByRole,
+  type ProtocolOptions,
+  type ProtocolResult,
+  type Target,
+} from './protocol-common.js';
 
-export const PROTOCOL_SCENARIOS = {
-  d: 'h2c',
-  e: 'grpc',
-  f: 'tls',
-  g: 'https',
-  h: 'tcp',
-  i: 'multicore',
-} as const;
-export type ProtocolScenario = keyof typeof PROTOCOL_SCENARIOS;
-
-/** CPUs: the proxies on PROXY_CPU, the load generator and the upstream on LOAD_CPU. */
-const PROXY_CPU = 0;
-const LOAD_CPU = 1;
-const PORT = { upstream: 18001, nginx: 18002, haproxy: 18003, candidate: 18004, upstream2: 18005 } as const;
-/** Where scenarios f/g put the generated certificate; bench/envoy/tls.yaml names these files. */
-export const TLS_DIR = '/tmp/weft-bench-tls';
-const BODY_BYTES = 64;
-const GRPC_PATH = '/pkg.Svc/Method';
-const GRPC_REQUEST = grpcFrame(protoString('weft-bench request'));
-const GRPC_RESPONSE = grpcFrame(protoString('weft-bench response'));
-
-export interface ProtocolOptions {
-  readonly cwd: string;
-  readonly nginx: string;
-  readonly haproxy: string;
-  /** Command that starts Weft without its `proxy` arguments, e.g. `node dist/src/cli/main.js`. */
-  readonly weft: string | undefined;
-  /** Why there is no candidate at all (--no-candidate, not built). */
-  readonly candidateSkipped: string | undefined;
-  readonly rounds: number;
-  readonly durationS: number;
-  readonly warmupS: number;
-}
-
-type Role = 'direct' | 'nginx' | 'haproxy' | 'candidate';
-
-interface Target {
-  readonly role: Role;
-  /** What the row is, e.g. "nginx grpc_pass". */
-  readonly label: string;
-  readonly port: number;
-  readonly roots: () => number[];
-}
-
-interface Row {
-  readonly target: Target;
-  readonly results: LoadResult[];
-  /** Share of one core used by the target's process tree during each run (1 = one full core). */
-  readonly cpu: number[];
-  /** Peak RSS of the target's process tree during each run, KiB. */
-  readonly rssKiB: number[];
-}
-
-export interface ProtocolResult {
-  readonly id: ProtocolScenario;
-  readonly title: string;
-  readonly intro: string;
-  readonly metric: string;
-  readonly decimals: number;
-  readonly latency: 'percentiles' | 'mean' | 'none';
-  /** Whether the proxies are pinned to one core (all but scenario i). */
-  readonly pinned: boolean;
-  /** The peer the per-CPU-second ratio is taken against (HAProxy for TCP, where nginx is absent). */
-  readonly reference?: 'nginx' | 'haproxy';
-  readonly rows: Row[];
-  /** The candidate row that could not be measured, and why. */
-  readonly candidateError: string | undefined;
-  readonly goal: Goal | undefined;
-  readonly notes: string[];
-  readonly setup: string[];
-  readonly load: { readonly label: string; readonly commands: string[] }[];
-  readonly configs: Record<string, string>;
-  readonly candidateCmd: string | undefined;
-}
-
-/** Per role: the median value, and the value per second of the target's own CPU. */
-type ByRole = (role: Role, per?: 'cpu') => number | undefined;
-
-interface Goal {
-  readonly text: string;
-  readonly check: (by: ByRole) => boolean | undefined;
-}
-
-const median = (xs: number[]): number | undefined => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return undefined;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-async function measureOnce(target: Target, run: LoadRun): Promise<{ result: LoadResult; cpu: number; rssKiB: number }> {
-  const pids = processTree(target.roots());
-  const before = new Map(pids.map((p) => [p, cpuSeconds([p])]));
-  let rss = 0;
-  const sample = (): void => void (rss = Math.max(rss, rssKiB(processTree(target.roots()))));
-  const timer = setInterval(sample, 250);
-  const t0 = process.hrtime.bigint();
-  const result = await run.exec();
-  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  clearInterval(timer);
-  sample();
-  let used = 0;
-  for (const p of processTree(target.roots())) used += cpuSeconds([p]) - (before.get(p) ?? 0);
-  return { result, cpu: used / wallS, rssKiB: rss };
-}
-
-/** Rounds × targets, interleaved (round 1: every target, round 2: every target, ...). */
-async function rounds(
-  id: string,
-  targets: Target[],
-  n: number,
-  load: (t: Target) => LoadRun,
-): Promise<Row[]> {
-  const rows = targets.map((target) => ({ target, results: [] as LoadResult[], cpu: [] as number[], rssKiB: [] as number[] }));
-  for (let r = 1; r <= n; r++) {
-    for (const row of rows) {
-      process.stderr.write(`  ${id}: round ${r}/${n}, ${row.target.label}\n`);
-      const run = load(row.target);
-      await run.warmup?.();
-      const { result, cpu, rssKiB } = await measureOnce(row.target, run);
-      if (result.error) process.stderr.write(`    ${result.error}\n`);
-      row.results.push(result);
-      row.cpu.push(cpu);
-      row.rssKiB.push(rssKiB);
-    }
-  }
-  return rows;
-}
-
-function candidateCommand(o: ProtocolOptions, config: string, extra = ''): string | undefined {
-  return o.weft ? `${o.weft} proxy -c ${config} --log-level warning${extra}` : undefined;
-}
-
-/** Starts the candidate (if any) and adds it to the targets, or returns why it is absent. */
-async function addCandidate(
-  stack: Stack,
-  o: ProtocolOptions,
-  cmd: string | undefined,
-  cpu: number | undefined,
-  targets: Target[],
-  label: string,
-  ready: (port: number) => Promise<void>,
-): Promise<string | undefined> {
-  if (!cmd) return o.candidateSkipped ?? 'candidate not available: no candidate command';
-  const started = await stack.candidate(cmd, { cpu }, o.cwd, () => ready(PORT.candidate));
-  if ('error' in started) return started.error;
-  targets.push({ role: 'candidate', label, port: PORT.candidate, roots: started.roots });
-  return undefined;
-}
-
-/** Checks each peer once before measuring; a peer that fails is an error of the whole scenario. */
-async function ready(targets: Target[], probe: (port: number) => Promise<void>): Promise<void> {
-  for (const t of targets) await waitFor(`${t.label} on 127.0.0.1:${t.port}`, () => probe(t.port));
-}
-
-const h2cGetProbe = async (port: number): Promise<void> => {
-  const r = await h2Request(port, { path: '/' });
-  if (r.status !== 200 || r.body.length !== BODY_BYTES) throw new Error(`h2c GET: status ${r.status}, ${r.body.length} bytes`);
-};
-
-const grpcProbe = async (port: number): Promise<void> => {
-  const r = await h2Request(port, {
-    method: 'POST',
-    path: GRPC_PATH,
-    headers: { 'content-type': 'application/grpc', te: 'trailers' },
-    body: GRPC_REQUEST,
-  });
-  const status = r.trailers['grpc-status'] ?? r.headers['grpc-status'];
-  if (r.status !== 200 || status !== '0' || !r.body.equals(GRPC_RESPONSE)) {
-    throw new Error(`gRPC call: :status ${r.status}, grpc-status ${status ?? 'none'}, ${r.body.length} bytes`);
-  }
-};
-
-const httpsProbe = async (port: number): Promise<void> => {
-  const r = await httpsGet(port);
-  if (r.status !== 200 || r.body.length !== BODY_BYTES) throw new Error(`HTTPS GET: status ${r.status}, ${r.body.length} bytes`);
-};
-
-const http1Probe = async (port: number): Promise<void> => {
-  const r = await httpGet(port);
-  if (r.status !== 200 || r.body.length !== BODY_BYTES) throw new Error(`GET: status ${r.status}, ${r.body.length} bytes`);
-};
-
-function nginxServer(dir: string, name: string, workers: number | 'auto', http: string): string {
-  return `worker_processes ${workers}; daemon on; pid ${dir}/${name}.pid; error_log ${dir}/${name}.err;
-events { worker_connections 8192; }
-http { access_log off; default_type text/plain;
-${http}
-}
-`;
-}
-
-/** Runs one scenario with its own stack; a failure to set the peers up becomes a note, not a crash. */
-async function withStack(
-  fallback: Omit<ProtocolResult, 'rows' | 'candidateError' | 'notes' | 'setup' | 'load' | 'configs'>,
-  body: (stack: Stack) => Promise<ProtocolResult[]>,
-): Promise<ProtocolResult[]> {
-  let stack: Stack | undefined;
-  try {
-    stack = await Stack.create();
-    const dir = stack.dir;
-    return (await body(stack)).map((r) => withTempDirAsVar(r, dir));
-  } catch (err) {
-    const failed: ProtocolResult = {
-      ...fallback,
-      rows: [],
-      candidateError: undefined,
-      notes: [`Not measured: ${(err as Error).message}`],
-      setup: stack?.commands() ?? [],
-      load: [],
-      configs: stack?.configs() ?? {},
-    };
-    return [withTempDirAsVar(failed, stack?.dir)];
-  } finally {
-    await stack?.close();
-  }
-}
-
+export { PROTOCOL_SCENARIOS, TLS_DIR, type ProtocolOptions, type ProtocolResult, type ProtocolScenario } from './protocol-common.js';
+export { renderProtocol } from './protocol-render.js';
 // --- d. HTTP/2 cleartext -------------------------------------------------------------------------
 
 export async function runH2c(o: ProtocolOptions): Promise<ProtocolResult[]> {
   const cmd = candidateCommand(o, 'bench/envoy/h2c.yaml');
   const meta = {
     id: 'd' as const,
+    short: 'h2c → HTTP/1.1',
+    unit: 'req',
     title: 'd. HTTP/2 (h2c) requests per second',
     intro:
       `h2load (CPU ${LOAD_CPU}, 1 thread, 10 clients × 10 concurrent streams, prior-knowledge h2c) against each target, rounds interleaved. ` +
@@ -292,16 +105,14 @@ export async function runH2c(o: ProtocolOptions): Promise<ProtocolResult[]> {
   });
 }
 
-function loads(targets: Target[], load: (t: Target) => LoadRun): { label: string; commands: string[] }[] {
-  return targets.map((t) => ({ label: t.label, commands: load(t).commands }));
-}
-
 // --- e. gRPC unary -------------------------------------------------------------------------------
 
 export async function runGrpc(o: ProtocolOptions): Promise<ProtocolResult[]> {
   const cmd = candidateCommand(o, 'bench/envoy/grpc.yaml');
   const meta = {
     id: 'e' as const,
+    short: 'gRPC unary, h2c → h2c',
+    unit: 'req',
     title: 'e. gRPC unary requests per second',
     intro:
       `h2load (CPU ${LOAD_CPU}, 1 thread, 10 clients × 10 concurrent streams) sends the same gRPC unary call to each target: ` +
@@ -319,16 +130,7 @@ export async function runGrpc(o: ProtocolOptions): Promise<ProtocolResult[]> {
   };
   return withStack(meta, async (stack) => {
     const d = stack.dir;
-    stack.write('grpc-response', GRPC_RESPONSE, false);
-    const reqFile = stack.write('grpc-request', GRPC_REQUEST, false);
-    const up = stack.nginx(
-      o.nginx,
-      'grpcup',
-      nginxServer(d, 'grpcup', 1, `  server { listen 127.0.0.1:${PORT.upstream2} http2; keepalive_requests 10000000; etag off;
-    location / { root ${d}; default_type application/grpc; try_files /grpc-response =404;
-      error_page 405 =200 $uri; add_trailer grpc-status 0; } }`),
-      { cpu: LOAD_CPU },
-    );
+    const { up, reqFile } = grpcUpstream(stack, o);
     const px = stack.nginx(
       o.nginx,
       'px',
@@ -394,6 +196,8 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
   const clients = 16;
   const metaF = {
     id: 'f' as const,
+    short: 'new TLS handshakes',
+    unit: 'handshake',
     title: 'f. New TLS handshakes per second on one core',
     intro:
       `${clients} \`openssl s_time -new\` processes in parallel (CPU ${LOAD_CPU}) against each TLS-terminating proxy (CPU ${PROXY_CPU}), rounds interleaved. ` +
@@ -417,6 +221,8 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
   };
   const metaG = {
     id: 'g' as const,
+    short: 'HTTPS keep-alive',
+    unit: 'req',
     title: 'g. HTTPS keep-alive requests per second',
     intro:
       `wrk (CPU ${LOAD_CPU}, 1 thread, 50 keep-alive connections) over HTTPS against each TLS-terminating proxy (CPU ${PROXY_CPU}, same certificate), ` +
@@ -491,13 +297,14 @@ export async function runTcp(o: ProtocolOptions): Promise<ProtocolResult[]> {
   const cmd = candidateCommand(o, 'bench/envoy/tcp.yaml');
   const meta = {
     id: 'h' as const,
+    short: 'TCP proxy',
+    unit: 'MB',
     title: 'h. TCP proxy throughput',
     intro:
       `iperf3 (one stream, client and server both on CPU ${LOAD_CPU}) pushes bulk data through each TCP proxy (CPU ${PROXY_CPU}) to the ` +
       `iperf3 server on 127.0.0.1:${PORT.upstream}; MB/s is what the server received (10^6 bytes per second), rounds interleaved. ` +
       '`direct` is iperf3 without a proxy (client and server sharing one core).',
     metric: 'MB/s',
-    reference: 'haproxy' as const,
     decimals: 0,
     latency: 'none' as const,
     pinned: true,
@@ -558,6 +365,8 @@ export async function runMulticore(o: ProtocolOptions): Promise<ProtocolResult[]
   const cmd = candidateCommand(o, 'bench/peers.yaml', ' --concurrency 2');
   const meta = {
     id: 'i' as const,
+    short: 'HTTP/1.1, 2 workers, unpinned',
+    unit: 'req',
     title: 'i. HTTP/1.1 requests per second with two workers',
     intro:
       'wrk (1 thread, 50 keep-alive connections) against each proxy running two workers: `weft proxy --concurrency 2`, ' +
@@ -594,120 +403,5 @@ export async function runMulticore(o: ProtocolOptions): Promise<ProtocolResult[]
     const rows = await rounds('i', targets, o.rounds, load);
     return [{ ...meta, rows, candidateError, notes: [], setup: stack.commands(), load: loads(targets, load), configs: stack.configs() }];
   });
-}
-
-// --- rendering -----------------------------------------------------------------------------------
-
-export function renderProtocol(r: ProtocolResult, rounds: number, durationS: number, warmupS: number): string {
-  const out: string[] = [`## ${r.title}`, r.intro];
-  const value = (row: Row): number | undefined => median(row.results.map((x) => x.value ?? NaN));
-  const perCpu = (row: Row): number | undefined => {
-    const v = value(row);
-    const cpu = median(row.cpu);
-    return v !== undefined && cpu ? v / cpu : undefined;
-  };
-  const by: ByRole = (role, per) => {
-    const row = r.rows.find((x) => x.target.role === role);
-    return row ? (per === 'cpu' ? perCpu(row) : value(row)) : undefined;
-  };
-  const nginx = by('nginx');
-  const haproxy = by('haproxy');
-  const ref = r.reference ?? 'nginx';
-  const refPerCpu = by(ref, 'cpu');
-  if (r.rows.length > 0) {
-    const latencyCols = r.latency === 'percentiles' ? ['p50 ms', 'p99 ms'] : r.latency === 'mean' ? ['mean ms'] : [];
-    const rows = r.rows.map((row) => {
-      const v = value(row);
-      const cpu = median(row.cpu);
-      const lat =
-        r.latency === 'percentiles'
-          ? [fmt(median(row.results.map((x) => x.p50Ms ?? NaN)), 3), fmt(median(row.results.map((x) => x.p99Ms ?? NaN)), 3)]
-          : r.latency === 'mean'
-            ? [fmt(median(row.results.map((x) => x.meanMs ?? NaN)), 3)]
-            : [];
-      return [
-        row.target.label,
-        fmt(v, r.decimals),
-        ...lat,
-        fmt(cpu, 2),
-        fmt(perCpu(row), r.decimals),
-        v !== undefined && nginx ? fmt(v / nginx, 2) : '–',
-        v !== undefined && haproxy ? fmt(v / haproxy, 2) : '–',
-        perCpu(row) !== undefined && refPerCpu ? fmt(perCpu(row)! / refPerCpu, 2) : '–',
-        mib(row.rssKiB.length > 0 ? Math.max(...row.rssKiB) : undefined),
-        String(row.results.reduce((s, x) => s + x.errors, 0)),
-      ];
-    });
-    if (r.candidateError) rows.push([r.candidateError.replace(/\|/g, '\\|'), '–', ...latencyCols.map(() => '–'), '–', '–', '–', '–', '–', '–', '–']);
-    out.push(
-      `Median of ${rounds} round(s) × ${durationS} s per target` +
-        (warmupS > 0
-          ? `, each measured run after ${warmupS} s of the same load unmeasured (h2load \`--warm-up-time\`, iperf3 \`-O\`, or a separate wrk / s_time run).`
-          : ', no warm-up (a cold JIT costs a Node proxy a lot in the first seconds).') +
-        ' `CPU` is the target process tree\'s utime+stime over the run (/proc, 10 ms ticks) in cores; `per CPU-s` divides the rate by it; ' +
-        'peak RSS is VmRSS summed over the tree, sampled every 250 ms.',
-      table(
-        ['target', r.metric, ...latencyCols, 'CPU', `${r.metric} per CPU-s`, 'vs nginx', 'vs haproxy', `per CPU-s vs ${ref}`, 'peak RSS MiB', 'errors'],
-        rows,
-      ),
-    );
-  }
-  if (r.goal) {
-    const cand = by('candidate');
-    const met = cand === undefined ? undefined : r.goal.check(by);
-    const verdict =
-      cand === undefined ? 'not measured (no candidate)' : met === undefined ? 'cannot tell (peer missing)' : met ? '**met**' : '**not met**';
-    out.push(`Target (issue): ${r.goal.text} — ${verdict}.`);
-  }
-  for (const row of r.rows) {
-    const errs = [...new Set(row.results.map((x) => x.error).filter((e): e is string => e !== undefined))];
-    for (const e of errs) out.push(`- ${row.target.label}: ${e}`);
-    const detail = row.results.find((x) => x.errorDetail)?.errorDetail;
-    if (detail) out.push(`- ${row.target.label} errors (first round that had any): ${detail}`);
-  }
-  if (r.pinned) {
-    const slack = r.rows.filter((row) => row.target.role !== 'direct' && (median(row.cpu) ?? 1) < 0.9);
-    if (slack.length > 0) {
-      out.push(
-        `- CPU below 0.9 for ${slack.map((row) => row.target.label).join(', ')}: that proxy's core was not saturated, so ` +
-          `CPU ${LOAD_CPU} (load generator and upstream) or the machine's other load set the pace; \`per CPU-s\` is the fairer comparison there.`,
-      );
-    }
-  }
-  for (const n of r.notes) out.push(`- ${n}`);
-  if (r.setup.length > 0 || r.load.length > 0) {
-    const cand = r.candidateCmd ? `# candidate: ${r.candidateCmd}\n` : '';
-    out.push('Commands (from the repo root; `$D` is the run\'s temp dir; the load command per target, run once per round):');
-    out.push(
-      codeBlock(
-        cand +
-          r.setup.join('\n') +
-          '\n' +
-          r.load.map((l) => `# ${l.label}\n${l.commands.join('\n')}`).join('\n'),
-        'sh',
-      ),
-    );
-  }
-  const configs = Object.entries(r.configs);
-  if (configs.length > 0) {
-    out.push(
-      '<details><summary>Generated peer configs</summary>\n\n' +
-        configs.map(([name, text]) => `${name}:\n${codeBlock(text, name.endsWith('.cfg') ? '' : 'nginx')}`).join('\n\n') +
-        '\n\n</details>',
-    );
-  }
-  return out.join('\n\n');
-}
-
-/** Replaces the temp dir in commands and configs with `$D`, so the report reads the same every run. */
-function withTempDirAsVar(r: ProtocolResult, dir: string | undefined): ProtocolResult {
-  if (!dir) return r;
-  const sub = (s: string): string => s.split(dir).join('$D');
-  return {
-    ...r,
-    setup: r.setup.map(sub),
-    load: r.load.map((l) => ({ label: l.label, commands: l.commands.map(sub) })),
-    configs: Object.fromEntries(Object.entries(r.configs).map(([k, v]) => [k, sub(v)])),
-  };
 }
 

@@ -1,13 +1,15 @@
 // Scenario a (+ c): HTTP/1.1 keep-alive saturation through ../shared/bench/peers.sh — wrk with 50
 // connections on CPU 1 against the upstream directly, nginx, HAProxy and the candidate (CPU 0),
-// median of interleaved rounds; rps and p50/p99 per target, ratios against nginx and HAProxy, and
-// (scenario c) the peak RSS of each target's process tree while it is under load.
+// median of interleaved rounds; rps and p50/p99 per target, CPU µs per request (peers.sh's
+// cpu_us_per_req: the proxy's process-tree CPU time over the requests it served), ratios against nginx
+// and HAProxy, and (scenario c) the peak RSS of each target's process tree while it is under load.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { onCleanup } from '../lib/cleanup.js';
 import { PeakRssSampler } from '../lib/procfs.js';
 import { PORTS, waitForBenchPorts, type TargetName } from '../lib/peers.js';
 import { codeBlock, commandLine, fmt, mib, signed, table } from '../lib/markdown.js';
+import { costComment, parseCpuLine, type ScenarioCost } from '../lib/cost.js';
 
 export interface SaturationOptions {
   readonly peersSh: string;
@@ -27,6 +29,8 @@ export interface SaturationRow {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly rssPeakKiB: number | undefined;
+  /** CPU µs of the target's process tree per request (median over rounds); undefined for direct. */
+  readonly cpuUsPerReq: number | undefined;
 }
 
 export interface SaturationResult {
@@ -89,8 +93,12 @@ async function runPeersSh(opts: SaturationOptions, candidateCmd: string | undefi
   return { argv, code, stdout, stderr, sampler };
 }
 
-/** Parses peers.sh's table: "<target> <rps> <p50_ms> <p99_ms>" lines. */
-function parseTable(stdout: string, sampler: PeakRssSampler): SaturationRow[] {
+/**
+ * Parses peers.sh's table ("<target> <rps> <p50_ms> <p99_ms>" lines) and its cpu_us_per_req line;
+ * peak RSS per target comes from `rssOf` (the sampler of the run).
+ */
+export function parseTable(stdout: string, rssOf: (name: TargetName) => number | undefined): SaturationRow[] {
+  const cpu = parseCpuLine(stdout);
   const rows: SaturationRow[] = [];
   for (const line of stdout.split('\n')) {
     const m = /^(direct|nginx|haproxy|candidate)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$/.exec(line);
@@ -101,7 +109,8 @@ function parseTable(stdout: string, sampler: PeakRssSampler): SaturationRow[] {
       rps: Number(m[2]),
       p50Ms: Number(m[3]),
       p99Ms: Number(m[4]),
-      rssPeakKiB: sampler.peakKiB(PORTS[name]),
+      rssPeakKiB: rssOf(name),
+      cpuUsPerReq: cpu[name],
     });
   }
   return rows;
@@ -124,12 +133,24 @@ export async function runSaturation(opts: SaturationOptions): Promise<Saturation
   }
   if (run.code !== 0) notes.push(`peers.sh exited with ${run.code}: ${run.stderr.trim() || '(no output)'}`);
   else if (run.stderr.trim()) notes.push(`peers.sh reported: ${run.stderr.trim()}`);
-  const rows = parseTable(run.stdout, run.sampler);
+  const rows = parseTable(run.stdout, (name) => run.sampler.peakKiB(PORTS[name]));
   const resultLine = run.stdout.split('\n').find((l) => l.startsWith('RESULT '));
   return { opts, commands, rows, output: run.stdout.trim(), resultLine, notes };
 }
 
-export function renderSaturation(r: SaturationResult): string {
+/** The figures of one body size for the summary table. */
+export function saturationCost(r: SaturationResult, quick: boolean): ScenarioCost {
+  const body = r.opts.bodyBytes >= 1024 ? `${r.opts.bodyBytes / 1024} KiB` : `${r.opts.bodyBytes} B`;
+  return {
+    key: `a (${body})`,
+    name: `HTTP/1.1 keep-alive, ${body} body`,
+    unit: 'req',
+    rows: r.rows.map((row) => ({ role: row.name, rate: row.rps, cpuUs: row.cpuUsPerReq, rssKiB: row.rssPeakKiB, errors: 0 })),
+    ...(quick ? { quick } : {}),
+  };
+}
+
+export function renderSaturation(r: SaturationResult, quick = false): string {
   const o = r.opts;
   const out: string[] = [];
   out.push(
@@ -142,18 +163,26 @@ export function renderSaturation(r: SaturationResult): string {
     const haproxy = by.get('haproxy');
     out.push(
       table(
-        ['target', 'rps', 'p50 ms', 'p99 ms', 'p99 added ms', 'rps vs nginx', 'rps vs haproxy', 'peak RSS MiB'],
+        ['target', 'rps', 'p50 ms', 'p99 ms', 'p99 added ms', 'CPU µs/req', 'CPU vs nginx', 'CPU vs haproxy', 'rps vs nginx', 'rps vs haproxy', 'peak RSS MiB'],
         r.rows.map((row) => [
           row.name,
           fmt(row.rps),
           fmt(row.p50Ms, 3),
           fmt(row.p99Ms, 3),
           row.name === 'direct' || !direct ? '–' : signed(row.p99Ms - direct.p99Ms),
+          fmt(row.cpuUsPerReq, 1),
+          row.cpuUsPerReq !== undefined && nginx?.cpuUsPerReq ? fmt(row.cpuUsPerReq / nginx.cpuUsPerReq, 2) : '–',
+          row.cpuUsPerReq !== undefined && haproxy?.cpuUsPerReq ? fmt(row.cpuUsPerReq / haproxy.cpuUsPerReq, 2) : '–',
           nginx ? fmt(row.rps / nginx.rps, 2) : '–',
           haproxy ? fmt(row.rps / haproxy.rps, 2) : '–',
           mib(row.rssPeakKiB),
         ]),
       ),
+    );
+    out.push(
+      '`CPU µs/req` is peers.sh\'s `cpu_us_per_req`: the target\'s process-tree utime+stime over each wrk round divided by the ' +
+        'requests wrk counted, median over rounds (not measured for `direct`); at saturation wrk and the upstream share CPU 1, ' +
+        'so this, not rps, is the figure that separates the proxies.',
     );
     out.push('peers.sh output:');
     out.push(codeBlock(r.output));
@@ -163,5 +192,6 @@ export function renderSaturation(r: SaturationResult): string {
     out.push(`Command (from the repo root):`);
     out.push(codeBlock(r.commands.join('\n'), 'sh'));
   }
+  if (r.rows.length > 0) out.push(costComment(saturationCost(r, quick)));
   return out.join('\n\n');
 }
