@@ -19,7 +19,8 @@ interface Latin1Sliceable {
 const MAX_INT = 0x7fffffff;
 
 export class Decoder implements HpackDecoder {
-  private readonly table: DynamicTable;
+  /** The dynamic table (exposed for tests). */
+  readonly table: DynamicTable;
   /** The largest size update the peer may send (our SETTINGS_HEADER_TABLE_SIZE). */
   private limit: number;
   /** We lowered the limit below the table's current size: the next block must start with a size update. */

@@ -44,7 +44,8 @@ function writeString(buf: Buffer, o: number, s: string): number {
 }
 
 export class Encoder implements HpackEncoder {
-  private readonly table: DynamicTable;
+  /** The dynamic table (exposed for tests). */
+  readonly table: DynamicTable;
   /** The largest table this encoder uses whatever the peer allows (bounds memory, like nghttp2's default deflater). */
   private readonly cap: number;
   private buf: Buffer = Buffer.allocUnsafeSlow(4096);

@@ -206,6 +206,13 @@ export class DynamicTable {
     return e === undefined ? 0 : STATIC_LENGTH + this.inserted - e.newest;
   }
 
+  /** The entries, newest first (tests and debugging). */
+  entries(): Array<[string, string]> {
+    const list: Array<[string, string]> = [];
+    for (let i = 0; i < this.count; i++) list.push([this.name(i), this.value(i)]);
+    return list;
+  }
+
   private evict(): void {
     const slot = (this.head - this.count) & this.mask;
     const name = this.names[slot];
