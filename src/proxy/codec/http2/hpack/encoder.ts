@@ -37,6 +37,17 @@ function writeInt(buf: Buffer, o: number, flags: number, prefixBits: number, val
 /** §5.2: a string literal, Huffman-coded when that is shorter. */
 function writeString(buf: Buffer, o: number, s: string): number {
   const len = s.length;
+  if (len < 64 && o + 1 + len * 4 <= buf.length) {
+    // Short and room for the worst case (30 bits per byte): Huffman-code it in place, then keep it if shorter.
+    const end = huffmanEncode(s, buf, o + 1);
+    const n = end - o - 1;
+    if (n < len) {
+      buf[o] = 0x80 | n;
+      return end;
+    }
+    buf[o] = len;
+    return o + 1 + (buf as unknown as Latin1Writable).latin1Write(s, o + 1, len);
+  }
   const hlen = huffmanEncodedLength(s);
   if (hlen < len) {
     o = writeInt(buf, o, 0x80, 7, hlen);
@@ -44,6 +55,12 @@ function writeString(buf: Buffer, o: number, s: string): number {
   }
   o = writeInt(buf, o, 0, 7, len);
   return o + (buf as unknown as Latin1Writable).latin1Write(s, o, len);
+}
+
+/** Copies `src[from..from+n)` to `dst` at `o` (n ≤ LITERAL_MEMO: a loop beats Buffer#copy's overhead); returns o + n. */
+function copySmall(src: Uint8Array, from: number, n: number, dst: Uint8Array, o: number): number {
+  for (let i = 0; i < n; i++) dst[o + i] = src[from + i];
+  return o + n;
 }
 
 export class Encoder implements HpackEncoder {
@@ -128,7 +145,7 @@ export class Encoder implements HpackEncoder {
           continue;
         }
         if (kind === LastKind.LITERAL) {
-          o += (e.literal as Buffer).copy(buf, o, 0, e.lastNum);
+          o = copySmall(e.literal as Buffer, 0, e.lastNum, buf, o);
           continue;
         }
         if (kind === LastKind.DYNAMIC && table.has(e.lastNum)) {
@@ -173,7 +190,7 @@ export class Encoder implements HpackEncoder {
         // With a static name index the representation does not depend on the table: memoize it.
         if (e.staticIndex !== 0 && o - from <= LITERAL_MEMO) {
           if (e.literal === null) e.literal = Buffer.allocUnsafe(LITERAL_MEMO);
-          buf.copy(e.literal, 0, from, o);
+          copySmall(buf, from, o - from, e.literal, 0);
           e.lastValue = value;
           e.lastKind = LastKind.LITERAL;
           e.lastNum = o - from;
