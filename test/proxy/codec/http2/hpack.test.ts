@@ -163,10 +163,10 @@ test('RFC 7541 C.6.2: our encoder reuses the dynamic table like the RFC, with a 
 
 test('encoder: repeated fields become one-byte indexed references; :path, content-length and huge values are not indexed', () => {
   const enc = createHpackEncoder();
-  const list = ['x-request-id', 'abc', ':path', '/pkg.Service/Method', 'content-length', '12', 'x-big', 'v'.repeat(3100)];
+  const list = ['x-tenant', 'abc', ':path', '/pkg.Service/Method', 'content-length', '12', 'x-big', 'v'.repeat(3100)];
   const first = Buffer.from(enc.encode(list));
   const second = Buffer.from(enc.encode(list));
-  // x-request-id is the only entry: index 62 = 0xbe; :path, content-length and x-big stay literal.
+  // x-tenant is the only entry: index 62 = 0xbe; :path, content-length and x-big stay literal.
   assert.equal(second[0], 0xbe);
   assert.ok(second.length > 3100 * 0.6 && second.length < first.length);
   const dec = createHpackDecoder(4096);
@@ -175,7 +175,19 @@ test('encoder: repeated fields become one-byte indexed references; :path, conten
     assert.equal(dec.decode(block, out, 1 << 20), true);
     assert.deepEqual(out, list);
   }
-  assert.deepEqual((enc as Encoder).table.entries(), [['x-request-id', 'abc']]);
+  assert.deepEqual((enc as Encoder).table.entries(), [['x-tenant', 'abc']]);
+});
+
+test('encoder: request and trace ids (unique per request) are literals without indexing and do not churn the table', () => {
+  const enc = new Encoder();
+  const dec = new Decoder(4096);
+  for (let i = 0; i < 200; i++) {
+    const list = ['content-type', 'application/grpc', 'x-request-id', `7f3c2a9e-1b4d-4e8f-9a2c-${i}`, 'traceparent', `00-${i}-01`, 'x-custom', 'same'];
+    const block = Buffer.from(enc.encode(list));
+    if (i > 0) assert.equal(block[0], 0xbf, 'content-type stays at index 63: only x-custom was inserted after it');
+    assert.deepEqual(decodeAll(dec, block).flat(), list);
+  }
+  assert.deepEqual(enc.table.entries(), [['x-custom', 'same'], ['content-type', 'application/grpc']]);
 });
 
 test('encoder: never-indexed literals for authorization and short cookies (as nghttp2), indexing for long cookies', () => {
