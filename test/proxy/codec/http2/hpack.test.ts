@@ -295,6 +295,15 @@ test('decoder memo: repeated non-indexed literals decode to the same string; cha
   assertHpackError(() => dec.decode(hex('040c 2f73 616d 706c 652f 7061 74'), [], 1 << 20), /truncated/);
   // Never-indexed literals (0001xxxx) use the memo too and keep their value.
   assert.deepEqual(decodeAll(dec, hex('1f08 03 612062 1f08 03 612062')), [['authorization', 'a b'], ['authorization', 'a b']]);
+  // Literal names (not indexed: request ids) go through a few memo slots: more names than slots, in turns.
+  const names = ['x-request-id', 'traceparent', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'tracestate', 'x-amzn-trace-id', 'sentry-trace'];
+  for (let round = 0; round < 4; round++) {
+    const order = round % 2 === 1 ? [...names].reverse() : names;
+    const list = order.flatMap((n, i) => [n, `${round}-${i}`]);
+    const out: string[] = [];
+    assert.equal(dec.decode(Buffer.from(enc.encode(list)), out, 1 << 20), true);
+    assert.deepEqual(out, list);
+  }
 });
 
 // ─────────────────────────── Huffman ───────────────────────────

@@ -22,8 +22,19 @@ const MAX_INT = 0x7fffffff;
 let huff: Buffer = Buffer.allocUnsafeSlow(4096);
 const HUFF_SCRATCH_MAX = 65536;
 
-/** Longest encoded literal value (length prefix included) memoized per static name index. */
-const MEMO_BYTES = 64;
+/** Longest encoded literal (length prefix included) memoized. */
+const MEMO_BYTES = 48;
+/** Memo slots: one per static name index (values), then a few for literal names. */
+const NAME_SLOTS_FIRST = STATIC_LENGTH;
+const NAME_SLOTS = 6;
+
+/** Encoded bytes → string of recently decoded literals (see Decoder.readMemoized). Allocated on first use. */
+class LiteralMemo {
+  readonly bytes = Buffer.allocUnsafe((NAME_SLOTS_FIRST + NAME_SLOTS) * MEMO_BYTES);
+  readonly sizes = new Uint8Array(NAME_SLOTS_FIRST + NAME_SLOTS);
+  readonly values: string[] = new Array<string>(NAME_SLOTS_FIRST + NAME_SLOTS).fill('');
+  next = 0;
+}
 
 export class Decoder implements HpackDecoder {
   /** The dynamic table (exposed for tests). */
@@ -35,7 +46,7 @@ export class Decoder implements HpackDecoder {
   /** Read position inside the block being decoded. */
   private pos = 0;
   /** Per static name index, the encoded bytes and string of the last non-indexed literal value (readMemoized), allocated on first use. */
-  private memo: { bytes: Array<Buffer | null>; sizes: Uint8Array; values: string[] } | null = null;
+  private memo: LiteralMemo | null = null;
 
   /**
    * The table starts at the protocol's initial 4096 bytes (RFC 7541 §4.2 / RFC 9113 §6.5.2): the
@@ -95,7 +106,7 @@ export class Decoder implements HpackDecoder {
         const indexing = (b & 0x40) !== 0;
         const index = this.readInt(block, indexing ? 6 : 4);
         if (index === 0) {
-          name = this.readString(block, true);
+          name = this.readMemoized(block, this.memoFor(), NAME_SLOTS_FIRST, NAME_SLOTS);
         } else if (index <= STATIC_LENGTH) {
           name = STATIC_NAMES[index - 1];
         } else {
@@ -107,7 +118,7 @@ export class Decoder implements HpackDecoder {
           // Past the list limit, a field that is not indexed is only validated, not materialized.
           value = this.readString(block, fits || indexing);
         } else {
-          value = this.readMemoized(block, index);
+          value = this.readMemoized(block, this.memoFor(), index - 1, 1);
         }
         if (indexing) table.add(name, value);
       }
@@ -147,11 +158,14 @@ export class Decoder implements HpackDecoder {
   }
 
   /**
-   * The value of a literal that is not indexed, with a static name index (e.g. a gRPC :path,
-   * which encoders do not index): when its encoded bytes are those of the last such value for
-   * that name, the same string is returned without decoding or allocating.
+   * A string literal through `memo`: when its encoded bytes (length prefix included) are those
+   * memoized in one of the slots [first, first + count), the same string is returned without
+   * decoding or allocating; else it is decoded and memoized in slot `first + (next % count)`.
+   * Used for the values of non-indexed literals with a static name (one slot per name, e.g. a
+   * gRPC :path, which encoders do not index) and for literal names (a few slots, e.g.
+   * x-request-id, which is not indexed either).
    */
-  private readMemoized(block: Buffer, nameIndex: number): string {
+  private readMemoized(block: Buffer, memo: LiteralMemo, first: number, count: number): string {
     const from = this.pos;
     if (from >= block.length) throw new HpackError('HPACK: truncated block (string expected)');
     const length = this.readInt(block, 7);
@@ -159,24 +173,27 @@ export class Decoder implements HpackDecoder {
     const size = end - from;
     this.pos = from;
     if (size > MEMO_BYTES || end > block.length) return this.readString(block, true);
-    let memo = this.memo;
-    if (memo === null) memo = this.memo = { bytes: new Array<Buffer | null>(STATIC_LENGTH).fill(null), sizes: new Uint8Array(STATIC_LENGTH), values: new Array<string>(STATIC_LENGTH).fill('') };
-    const slot = nameIndex - 1;
-    let bytes = memo.bytes[slot];
-    if (bytes === null) bytes = memo.bytes[slot] = Buffer.allocUnsafe(MEMO_BYTES);
-    if (memo.sizes[slot] === size) {
+    const bytes = memo.bytes;
+    for (let slot = first; slot < first + count; slot++) {
+      if (memo.sizes[slot] !== size) continue;
+      const base = slot * MEMO_BYTES;
       let i = 0;
-      while (i < size && bytes[i] === block[from + i]) i++;
+      while (i < size && bytes[base + i] === block[from + i]) i++;
       if (i === size) {
         this.pos = end;
         return memo.values[slot];
       }
     }
     const value = this.readString(block, true);
-    block.copy(bytes, 0, from, end);
+    const slot = first + (count === 1 ? 0 : memo.next++ % count);
+    block.copy(bytes, slot * MEMO_BYTES, from, end);
     memo.sizes[slot] = size;
     memo.values[slot] = value;
     return value;
+  }
+
+  private memoFor(): LiteralMemo {
+    return (this.memo ??= new LiteralMemo());
   }
 
   /** §5.2: a string literal at this.pos; '' without materializing it when `keep` is false (still validated). */

@@ -64,6 +64,16 @@ function copySmall(src: Uint8Array, from: number, n: number, dst: Uint8Array, o:
   return o + n;
 }
 
+/** The encoded literal names (§5.2) of UNIQUE_PER_REQUEST, which are sent with every request and never indexed. */
+const UNIQUE_NAME_LITERALS: ReadonlyMap<string, Buffer> = (() => {
+  const m = new Map<string, Buffer>();
+  for (const name of UNIQUE_PER_REQUEST) {
+    const b = Buffer.alloc(name.length + 8);
+    m.set(name, b.subarray(0, writeString(b, 0, name)));
+  }
+  return m;
+})();
+
 export class Encoder implements HpackEncoder {
   /** The dynamic table (exposed for tests). */
   readonly table: DynamicTable;
@@ -124,14 +134,15 @@ export class Encoder implements HpackEncoder {
         const st = STATIC_LOOKUP.get(name);
         if (st === undefined) {
           // In neither table: a literal name, indexed when small enough and not a per-request id.
-          if ((name.length + value.length + ENTRY_OVERHEAD) * 4 <= table.maxSize * 3 && !UNIQUE_PER_REQUEST.has(name)) {
+          const unique = UNIQUE_NAME_LITERALS.get(name);
+          if (unique === undefined && (name.length + value.length + ENTRY_OVERHEAD) * 4 <= table.maxSize * 3) {
             buf[o++] = 0x40;
             o = writeString(buf, o, name);
             o = writeString(buf, o, value);
             table.add(name, value);
           } else {
             buf[o++] = 0;
-            o = writeString(buf, o, name);
+            o = unique !== undefined ? copySmall(unique, 0, unique.length, buf, o) : writeString(buf, o, name);
             o = writeString(buf, o, value);
           }
           continue;
