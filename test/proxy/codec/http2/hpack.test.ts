@@ -276,10 +276,18 @@ test('decoder memo: repeated non-indexed literals decode to the same string; cha
   const enc = new Encoder();
   const path = (p: string): Buffer => Buffer.from(enc.encode([':path', p]));
   const first: string[] = [];
-  dec.decode(path('/pkg.Service/Method'), first, 1 << 20);
+  dec.decode(path('/pkg.Service/Method'), first, 1 << 20); // the first block: no memo yet
+  assert.equal((dec as unknown as { memo: unknown }).memo, null);
   const second: string[] = [];
   dec.decode(path('/pkg.Service/Method'), second, 1 << 20);
   assert.equal(second[1], '/pkg.Service/Method');
+  // White box: the memoized string is what a repeat returns (proof that the memo is used).
+  const memo = (dec as unknown as { memo: { values: string[] } }).memo;
+  memo.values[4 - 1] = 'memoized';
+  const hit: string[] = [];
+  dec.decode(path('/pkg.Service/Method'), hit, 1 << 20);
+  assert.equal(hit[1], 'memoized');
+  memo.values[4 - 1] = '/pkg.Service/Method';
   const third: string[] = [];
   dec.decode(path('/pkg.Service/Other!'), third, 1 << 20); // same length, other bytes
   assert.equal(third[1], '/pkg.Service/Other!');

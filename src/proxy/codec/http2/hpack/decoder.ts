@@ -47,6 +47,8 @@ export class Decoder implements HpackDecoder {
   private pos = 0;
   /** Per static name index, the encoded bytes and string of the last non-indexed literal value (readMemoized), allocated on first use. */
   private memo: LiteralMemo | null = null;
+  /** Blocks decoded so far, until the memo exists. */
+  private blocks = 0;
 
   /**
    * The table starts at the protocol's initial 4096 bytes (RFC 7541 §4.2 / RFC 9113 §6.5.2): the
@@ -70,6 +72,9 @@ export class Decoder implements HpackDecoder {
     let listSize = 0;
     let fits = true;
     this.pos = 0;
+    // Memoizing pays from the second block on (a connection's first block would only fill it).
+    let memo = this.memo;
+    if (memo === null && this.blocks++ > 0) memo = this.memo = new LiteralMemo();
 
     // §4.2 / §6.3: size updates only before the first field.
     if (this.updateRequired) {
@@ -106,7 +111,7 @@ export class Decoder implements HpackDecoder {
         const indexing = (b & 0x40) !== 0;
         const index = this.readInt(block, indexing ? 6 : 4);
         if (index === 0) {
-          name = this.readMemoized(block, this.memoFor(), NAME_SLOTS_FIRST, NAME_SLOTS);
+          name = memo === null ? this.readString(block, true) : this.readMemoized(block, memo, NAME_SLOTS_FIRST, NAME_SLOTS);
         } else if (index <= STATIC_LENGTH) {
           name = STATIC_NAMES[index - 1];
         } else {
@@ -114,11 +119,11 @@ export class Decoder implements HpackDecoder {
           if (i >= table.count) throw new HpackError(`HPACK: name index ${index} beyond the table`);
           name = table.name(i);
         }
-        if (indexing || !fits || index === 0 || index > STATIC_LENGTH) {
+        if (indexing || !fits || index === 0 || index > STATIC_LENGTH || memo === null) {
           // Past the list limit, a field that is not indexed is only validated, not materialized.
           value = this.readString(block, fits || indexing);
         } else {
-          value = this.readMemoized(block, this.memoFor(), index - 1, 1);
+          value = this.readMemoized(block, memo, index - 1, 1);
         }
         if (indexing) table.add(name, value);
       }
@@ -186,14 +191,11 @@ export class Decoder implements HpackDecoder {
     }
     const value = this.readString(block, true);
     const slot = first + (count === 1 ? 0 : memo.next++ % count);
-    block.copy(bytes, slot * MEMO_BYTES, from, end);
+    const base = slot * MEMO_BYTES;
+    for (let i = 0; i < size; i++) bytes[base + i] = block[from + i];
     memo.sizes[slot] = size;
     memo.values[slot] = value;
     return value;
-  }
-
-  private memoFor(): LiteralMemo {
-    return (this.memo ??= new LiteralMemo());
   }
 
   /** §5.2: a string literal at this.pos; '' without materializing it when `keep` is false (still validated). */
