@@ -111,6 +111,8 @@ export class Session implements H2Session {
   private goawayReceived = false;
   private flushScheduled = false;
   private flushing = false;
+  /** The socket is to be ended once the current flush has written. */
+  private endPending = false;
   private pings: PendingPing[] = [];
   private pingSeq = 0;
   private readonly recentResets = new Int32Array(RECENT_RESETS);
@@ -467,7 +469,8 @@ export class Session implements H2Session {
   /** Moves queued DATA into the writer (as windows and the socket allow) and writes everything out. */
   flush(): void {
     this.flushScheduled = false;
-    if (this.state === State.Closed || this.flushing) return;
+    if (this.flushing) return;
+    if (this.state === State.Closed) { this.endPending = false; return; }
     this.flushing = true;
     try {
       for (let turns = 0; turns < 64; turns++) {
@@ -484,6 +487,11 @@ export class Session implements H2Session {
       }
     } finally {
       this.flushing = false;
+    }
+    if (this.endPending) {
+      this.endPending = false;
+      const s = this.socket;
+      if (!s.destroyed && !s.writableEnded) s.end();
     }
   }
 
@@ -558,12 +566,9 @@ export class Session implements H2Session {
 
   /** Writes what is queued, then FIN; destroys the socket if that takes longer than CLOSE_LINGER_MS. */
   private endSocket(): void {
-    const inRead = this.inRead;
-    this.inRead = false;
-    this.flush();
-    this.inRead = inRead;
+    this.endPending = true;
+    if (!this.flushing) this.flush(); // else the flush in progress ends the socket after its write
     const s = this.socket;
-    if (!s.destroyed && !s.writableEnded) s.end();
     this.lingerTimer = setTimeout(() => { if (!s.destroyed) s.destroy(); this.finish(); }, CLOSE_LINGER_MS);
     this.lingerTimer.unref();
   }
