@@ -194,7 +194,7 @@ export class FrameWriter {
     const c = this.chunks;
     if (c.length === 0) return true;
     const s = this.socket;
-    if (s.destroyed) { this.drop(); return false; }
+    if (s.destroyed || s.writableEnded) { this.drop(); return false; }
     this.fifo.push(this.pendingFrames, this.pendingControl);
     this.inflightFrames += this.pendingFrames;
     this.inflightControl += this.pendingControl;

@@ -479,8 +479,10 @@ export class Session implements H2Session {
     if (this.flushing) return;
     if (this.state === State.Closed) { this.endPending = false; return; }
     this.flushing = true;
+    let more = false;
     try {
       for (let turns = 0; turns < 64; turns++) {
+        more = false;
         if (this.ready.length > 0 && this.state === State.Open) this.moveData();
         while (this.drains.length > 0) {
           const st = this.drains.shift()!;
@@ -489,9 +491,13 @@ export class Session implements H2Session {
         }
         if (this.writer.pendingBytes === 0) break;
         if ((this.state as State) === State.Closed) { this.writer.drop(); break; }
-        if (!this.writer.flush()) break;
-        if (this.ready.length === 0 || this.connSendWindow <= 0) break;
+        if (!this.writer.flush()) break; // 'drain' calls flush again
+        more = this.ready.length > 0 && this.connSendWindow > 0;
+        if (!more) break;
       }
+    } catch (err) {
+      this.flushing = false;
+      this.connError(ErrorCode.INTERNAL_ERROR, `internal error: ${(err as Error)?.message ?? String(err)}`);
     } finally {
       this.flushing = false;
     }
@@ -499,6 +505,8 @@ export class Session implements H2Session {
       this.endPending = false;
       const s = this.socket;
       if (!s.destroyed && !s.writableEnded) s.end();
+    } else if (more && this.state === State.Open) {
+      this.scheduleFlush(); // a large backlog: go on next turn, after other connections had theirs
     }
   }
 
