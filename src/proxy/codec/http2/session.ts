@@ -434,8 +434,11 @@ export class Session implements H2Session {
     this.checkDrained();
   }
 
-  /** END_STREAM went out (handed to the writer). */
-  streamLocalEnded(st: H2StreamImpl): void { this.maybeClose(st); }
+  /** END_STREAM went out (handed to the writer): the stream closes, or the handler hears onLocalEnd while the peer's side is open. */
+  streamLocalEnded(st: H2StreamImpl): void {
+    if (st.remoteEnded) this.maybeClose(st);
+    else st.handler?.onLocalEnd?.();
+  }
 
   /** Closes a stream whose both directions ended. */
   maybeClose(st: H2StreamImpl): void {

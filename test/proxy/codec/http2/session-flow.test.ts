@@ -179,3 +179,27 @@ test('writes: on a socket that never pushes back (writes complete at once), a la
   await waitUntil(() => session.activeStreams === 0, 5000, 'stream closed');
   session.destroy();
 });
+
+test('onLocalEnd: a complete response sent while the request is still open is reported; RST_STREAM(NO_ERROR) then follows the response (RFC 9113 §8.1)', async (t) => {
+  let localEnds = 0;
+  const srv = await startH2Server(t, (st) => {
+    const rec = new Recorder();
+    st.handler = Object.assign(rec, { onLocalEnd: () => { localEnds++; st.reset(0); } });
+    st.sendHeaders([':status', '413'], false);
+    st.sendData(Buffer.from('too large'), true);
+  });
+  const c = await rawH2Client(srv.port);
+  t.after(() => c.close());
+  c.write([h2Request(1, h2Get('/'), false), data(1, 100)]);
+  await c.waitFor(() => c.rstCode(1) !== undefined, 'RST_STREAM');
+  assert.equal(c.rstCode(1), 0);
+  assert.equal(localEnds, 1);
+  const types = c.frames.filter((f) => f.streamId === 1).map((f) => f.type);
+  assert.deepEqual(types, [FrameType.HEADERS, FrameType.DATA, FrameType.RST_STREAM]);
+  assert.ok((c.frames.find((f) => f.type === FrameType.DATA)!.flags & Flag.END_STREAM) !== 0);
+  // The request's DATA still in flight after our reset is ignored.
+  c.write(data(1, 100, true));
+  await roundTrip(c, 9);
+  assert.equal(c.frames.filter((f) => f.type === FrameType.RST_STREAM).length, 1);
+  assert.equal(c.goaway(), undefined);
+});
