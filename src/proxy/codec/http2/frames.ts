@@ -7,7 +7,10 @@
 // completes.
 
 import type { Duplex } from 'node:stream';
-import { FRAME_HEADER_LENGTH, Flag, FrameType } from './constants.js';
+import {
+  DEFAULT_HEADER_TABLE_SIZE, DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType, SettingId,
+} from './constants.js';
+import type { H2LocalSettings } from './types.js';
 
 const SLAB_SIZE = 16 * 1024;
 /** DATA payloads up to this size are copied next to their frame header rather than written as separate pieces. */
@@ -220,4 +223,16 @@ export class FrameWriter {
     this.slabStart = this.slabPos;
     this.pendingBytes = this.pendingFrames = this.pendingControl = 0;
   }
+}
+
+/** Our SETTINGS as [id, value, ...] (§6.5.2): push always off, defaults left out. */
+export function localSettingsPairs(st: H2LocalSettings, role: 'server' | 'client'): number[] {
+  const pairs: number[] = [SettingId.ENABLE_PUSH, 0];
+  if (st.headerTableSize !== DEFAULT_HEADER_TABLE_SIZE) pairs.push(SettingId.HEADER_TABLE_SIZE, st.headerTableSize);
+  pairs.push(SettingId.MAX_CONCURRENT_STREAMS, st.maxConcurrentStreams);
+  if (st.initialWindowSize !== DEFAULT_INITIAL_WINDOW_SIZE) pairs.push(SettingId.INITIAL_WINDOW_SIZE, st.initialWindowSize);
+  if (st.maxFrameSize !== DEFAULT_MAX_FRAME_SIZE) pairs.push(SettingId.MAX_FRAME_SIZE, st.maxFrameSize);
+  pairs.push(SettingId.MAX_HEADER_LIST_SIZE, st.maxHeaderListSize);
+  if (st.enableConnectProtocol && role === 'server') pairs.push(SettingId.ENABLE_CONNECT_PROTOCOL, 1);
+  return pairs;
 }
