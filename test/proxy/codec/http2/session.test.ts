@@ -6,9 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import net from 'node:net';
+import { createH2Session } from '../../../../src/proxy/codec/http2/session.js';
 import { h2Get, h2Request, rawH2Client, waitUntil } from '../../../helpers/adversarial.js';
 import type { H2Session, H2Stream } from '../../../../src/proxy/codec/http2/types.js';
-import { Recorder, field, startH2Server } from './session-helpers.js';
+import { Recorder, field, sessionOptions, startH2Server } from './session-helpers.js';
 
 function nodeClient(t: { after(fn: () => unknown): void }, port: number, opts: http2.ClientSessionOptions = {}): http2.ClientHttp2Session {
   const c = http2.connect(`http://127.0.0.1:${port}`, opts);
@@ -137,7 +139,7 @@ test('server session: shutdown() sends GOAWAY(2^31-1) + PING, then the final GOA
   assert.equal(r.headers[':status'], 200);
   assert.equal(r.body.toString(), 'late');
   await waitUntil(() => srv.events.closes === 1, 5000, 'server session closed after the drain');
-  assert.equal(goaways[0], 2 ** 31 - 1);
+  assert.deepEqual(goaways, [2 ** 31 - 1, 1], 'first GOAWAY(2^31-1), then the final one naming stream 1');
 });
 
 test('server session: a client that vanishes (socket end) resets the open streams and closes the session once', async (t) => {
@@ -168,4 +170,30 @@ test('server session: a 48 MiB response over large windows streams through (back
   const r = await nodeRequest(c, { ':path': '/big' });
   assert.equal(r.headers[':status'], 200);
   assert.equal(r.body.length, 48 << 20);
+});
+
+test('server session: the client preface already read and unshifted onto the socket (protocol detection) is accepted', async (t) => {
+  const sockets = new Set<net.Socket>();
+  let closes = 0;
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    // Protocol detection: read the first bytes, put them back, then hand the socket over.
+    sock.once('readable', () => {
+      const first = sock.read() as Buffer | null;
+      assert.ok(first !== null && first.subarray(0, 3).toString('latin1') === 'PRI');
+      sock.unshift(first);
+      createH2Session(sock, sessionOptions('server'), {
+        onStream: (st) => { st.handler = new Recorder(); st.sendHeaders([':status', '200'], false); st.sendData(Buffer.from('detected'), true); },
+        onClose: () => { closes++; },
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(async () => { for (const s of sockets) s.destroy(); await new Promise<void>((r) => server.close(() => r())); });
+  const c = nodeClient(t, (server.address() as net.AddressInfo).port);
+  const r = await nodeRequest(c, { ':path': '/' });
+  assert.equal(r.headers[':status'], 200);
+  assert.equal(r.body.toString(), 'detected');
+  c.close();
+  await waitUntil(() => closes === 1, 5000, 'session closed');
 });
