@@ -79,35 +79,6 @@ test('a GOAWAY without a retry policy: streams above last-stream-id are answered
   assert.equal((await request(px.port, '/after')).body, 'new');
 });
 
-test('upstream stream resets: REFUSED_STREAM is retried with refused-stream, a reset after the head truncates the response, the session stays in use', async (t) => {
-  let n = 0;
-  const up = await startH2Upstream((stream, seen) => {
-    const path = String(seen.headers[':path']);
-    if (path === '/refuse' && n++ === 0) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
-    if (path === '/midway') {
-      stream.respond({ ':status': 200, 'content-length': '100000' });
-      stream.write(Buffer.alloc(1000, 'x'), () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
-      return;
-    }
-    stream.respond({ ':status': 200 });
-    stream.end('fine');
-  });
-  t.after(() => up.close());
-  const px = await proxyTo(t, up.port, h2Options(), { retry_policy: { retry_on: 'refused-stream', num_retries: 1 } });
-  const r1 = await request(px.port, '/refuse');
-  assert.equal(r1.status, 200);
-  assert.equal(r1.body, 'fine');
-  assert.equal(px.server.stats.value('cluster.up.upstream_rq_retry'), 1);
-  const r2 = await tryRequest(px.port, '/midway');
-  assert.ok(r2.status === 0 || r2.body.length < 100000, 'the truncated response is not presented as complete');
-  const r3 = await request(px.port, '/ok');
-  assert.equal(r3.body, 'fine');
-  const stats = px.server.stats;
-  assert.equal(stats.value('cluster.up.upstream_cx_total'), 1, 'stream resets do not cost the session');
-  assert.equal(stats.value('cluster.up.upstream_rq_rx_reset'), 2);
-  assert.equal(stats.value('cluster.up.http2.rx_reset'), 2);
-});
-
 test('an upstream that vanishes with streams in flight: each one is answered 503, the pool opens a new session', async (t) => {
   const held: http2.ServerHttp2Stream[] = [];
   let vanish!: () => void;
@@ -183,6 +154,11 @@ function block(fields: Array<[string, string]>): Buffer {
   const parts: Buffer[] = [];
   for (const [n, v] of fields) parts.push(Buffer.from([0x00, n.length]), Buffer.from(n, 'latin1'), Buffer.from([v.length]), Buffer.from(v, 'latin1'));
   return Buffer.concat(parts);
+}
+function rst(id: number, code: number): Buffer {
+  const p = Buffer.alloc(4);
+  p.writeUInt32BE(code, 0);
+  return frame(3, 0, id, p);
 }
 function frame(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const h = Buffer.alloc(9);
@@ -269,3 +245,35 @@ test('malformed responses are upstream protocol errors (502), the stream is rese
   assert.equal(px.server.stats.value('cluster.up.http2.rx_messaging_error'), 3);
   assert.equal(px.server.stats.value('cluster.up.http2.header_overflow'), 1);
 });
+
+test('upstream stream resets: REFUSED_STREAM is retried with refused-stream, a reset after the head cuts the response short, the session stays in use', async (t) => {
+  const up = await rawUpstream((id, write) => {
+    const n = (id - 1) / 2;
+    if (n === 0) { write(rst(id, 7 /* REFUSED_STREAM */)); return; }
+    if (n === 2) {
+      write(frame(1, 4, id, block([[':status', '200'], ['content-length', '100000']])));
+      write(frame(0, 0, id, Buffer.alloc(1000, 'x')));
+      write(rst(id, 2 /* INTERNAL_ERROR */));
+      return;
+    }
+    write(frame(1, 4, id, block([[':status', '200']])));
+    write(frame(0, 1, id, Buffer.from('fine')));
+  });
+  t.after(() => up.close());
+  const px = await proxyTo(t, up.port, h2Options(), { retry_policy: { retry_on: 'refused-stream', num_retries: 1 } });
+  const r1 = await request(px.port, '/refuse');
+  assert.equal(r1.status, 200);
+  assert.equal(r1.body, 'fine');
+  assert.equal(px.server.stats.value('cluster.up.upstream_rq_retry'), 1);
+  const r2 = await tryRequest(px.port, '/midway');
+  assert.equal(r2.status, 0, 'the response cut short by the reset is not presented as complete');
+  const r3 = await request(px.port, '/ok');
+  assert.equal(r3.body, 'fine');
+  const stats = px.server.stats;
+  assert.equal(stats.value('cluster.up.upstream_cx_total'), 1, 'stream resets do not cost the session');
+  assert.equal(stats.value('cluster.up.upstream_rq_rx_reset'), 2);
+  assert.equal(stats.value('cluster.up.http2.rx_reset'), 2);
+  assert.equal(stats.value('cluster.up.http2.stream_refused_errors'), 1);
+  assert.deepEqual(up.resets, [], 'nothing to reset from our side');
+});
+

@@ -76,6 +76,8 @@ export class Http2Session implements H2SessionHandler {
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly openedAt = performance.now();
   private localClose = false;
+  /** The session ended on a protocol error or a flood (its streams are upstream protocol errors). */
+  protocolError = false;
   /** Stream slots in use when the connection started to go away (before the session reset them). */
   private activeAtEnd = -1;
 
@@ -146,6 +148,7 @@ export class Http2Session implements H2SessionHandler {
 
   onProtocolError(_code: number, detail: string): void {
     this.markEnding();
+    this.protocolError = true;
     // The session sends its GOAWAY and closes by itself.
     if (!this.ready) this.onConnectFailed('connect-failure', `protocol error: ${detail}`, false);
     else this.pool.cluster.stats.upstream_cx_protocol_error.inc();
@@ -153,6 +156,7 @@ export class Http2Session implements H2SessionHandler {
 
   onFlood(kind: H2FloodKind): void {
     this.markEnding();
+    this.protocolError = true;
     this.stats.flood(kind).inc();
     this.pool.cluster.stats.upstream_cx_protocol_error.inc();
   }

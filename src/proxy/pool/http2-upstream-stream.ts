@@ -2,10 +2,10 @@
 // through and, under it, the handler of one stream of Weft's own HTTP/2 codec
 // (src/proxy/codec/http2/). Translates the router's HTTP/1.1-shaped request into an HTTP/2 field
 // list (pseudo-headers first, `host` → `:authority`, connection-specific fields dropped, RFC 9113
-// §8.2.2 and §8.3.1) and checks each response before the router sees it: one `:status` first,
-// no other pseudo-header, no pseudo-header after a regular field, a content-length the DATA
-// matches, at most max_headers_count fields (RFC 9113 §8.1.1: otherwise malformed, the stream is
-// reset with PROTOCOL_ERROR and the router hears an upstream protocol error).
+// §8.2.2 and §8.3.1) and the response into the HTTP/1.1-shaped head the router takes. The session
+// already rejects malformed responses (RFC 9113 §8.1.1, src/proxy/codec/http2/validate.ts); this
+// adds max_headers_count and DATA on a response without content (HEAD, 204, 304). Either way the
+// stream is reset with PROTOCOL_ERROR and the router hears an upstream protocol error (502).
 
 import type { MessageHead } from '../codec/http1/parser.js';
 import { ErrorCode } from '../codec/http2/constants.js';
@@ -61,22 +61,6 @@ function trailerFields(t: readonly string[]): string[] {
   return out;
 }
 
-/** A non-negative decimal without sign or spaces, or -1. */
-function decimal(v: string): number {
-  if (v.length === 0 || v.length > 15) return -1;
-  let n = 0;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
-}
-
-/** Field names and values a response may not carry on to an HTTP/1.1 client (RFC 9113 §8.2.1). */
-const BAD_NAME = /[^!#$%&'*+\-.^_`|~0-9a-z]/;
-const BAD_VALUE = /[\0\r\n]/;
-
 /** One request on an HTTP/2 session: a reserved stream slot until sendHead opens the stream. */
 export class Http2UpstreamStream implements UpstreamRequest, H2StreamHandler {
   readonly protocol = 'HTTP/2' as const;
@@ -87,10 +71,8 @@ export class Http2UpstreamStream implements UpstreamRequest, H2StreamHandler {
   /** The final (non-1xx) response head arrived. */
   private responded = false;
   private headRequest = false;
-  private status = 0;
-  /** content-length of the response (-1: none, or not to be checked). */
-  private expectedLength = -1;
-  private receivedLength = 0;
+  /** The response has no content (HEAD, 204, 304): DATA is malformed. */
+  private noBody = false;
   /** In the session's list of streams to tell about the end of the current read. */
   touched = false;
 
@@ -170,50 +152,24 @@ export class Http2UpstreamStream implements UpstreamRequest, H2StreamHandler {
     const hd = this.handler;
     if (hd === null) return;
     if (trailers) {
-      for (let i = 0; i < headers.length; i += 2) {
-        const name = headers[i]!;
-        if (name.charCodeAt(0) === 58 || BAD_NAME.test(name) || BAD_VALUE.test(headers[i + 1]!)) { this.malformed('a pseudo-header or an invalid field in trailers'); return; }
-      }
       this.session.stats.trailers.inc();
       this.complete(headers);
       return;
     }
-    // One :status, first (RFC 9113 §8.3.2).
+    // The session checked the head (RFC 9113 §8.3.2): [':status', three digits, regular fields...].
+    const v = headers[1]!;
+    const status = (v.charCodeAt(0) - 48) * 100 + (v.charCodeAt(1) - 48) * 10 + (v.charCodeAt(2) - 48);
+    if (status < 200) return; // informational: skipped (RFC 9113 §8.1)
     const n = headers.length;
-    if (n < 2 || headers[0] !== ':status') { this.malformed('response without :status first'); return; }
-    const status = decimal(headers[1]!);
-    if (status < 100 || status > 999 || headers[1]!.length !== 3) { this.malformed('invalid :status'); return; }
-    if (status < 200) {
-      // Informational: skipped (RFC 9113 §8.1); 101 does not exist in HTTP/2 (§8.6).
-      if (status === 101 || endStream) this.malformed('101 or an informational response with END_STREAM');
-      return;
-    }
+    if ((n - 2) >> 1 > this.session.pool.maxResponseHeaders) { this.malformed('more response header fields than max_headers_count', true); return; }
     let cl = -1;
     for (let i = 2; i < n; i += 2) {
       const name = headers[i]!;
-      if (BAD_NAME.test(name)) { this.malformed(name.charCodeAt(0) === 58 ? 'a pseudo-header other than :status' : 'an invalid field name'); return; }
-      const value = headers[i + 1]!;
-      if (BAD_VALUE.test(value)) { this.malformed('an invalid field value'); return; }
-      if (name === 'content-length') {
-        const v = decimal(value);
-        if (v < 0 || (cl >= 0 && v !== cl)) { this.malformed('an invalid content-length'); return; }
-        if (cl >= 0) { headers.splice(i, 2); i -= 2; continue; } // a repeated equal value: keep one
-        cl = v;
-      }
-    }
-    if ((headers.length - 2) / 2 > this.session.pool.maxResponseHeaders) {
-      this.malformed('more response header fields than max_headers_count', true);
-      return;
+      if (name.length === 14 && name === 'content-length') { cl = Number(headers[i + 1]); break; }
     }
     headers.splice(0, 2);
     this.responded = true;
-    this.status = status;
-    const bodiless = this.headRequest || status === 204 || status === 304;
-    if (!bodiless) {
-      // A content-length with no DATA to follow, or DATA it does not match, is malformed (§8.1.1).
-      if (endStream && cl > 0) { this.malformed('content-length without DATA'); return; }
-      this.expectedLength = cl;
-    }
+    this.noBody = this.headRequest || status === 204 || status === 304;
     const head: MessageHead = {
       method: '', url: '', statusCode: status, reason: '', versionMinor: 1, headers,
       contentLength: endStream ? 0 : cl, chunked: !endStream && cl < 0, keepAlive: true, upgrade: null,
@@ -229,13 +185,9 @@ export class Http2UpstreamStream implements UpstreamRequest, H2StreamHandler {
   onData(chunk: Buffer, endStream: boolean): void {
     const hd = this.handler;
     if (hd === null) return;
-    if (!this.responded) { this.malformed('DATA before the response head'); return; }
-    const len = chunk.length;
-    if (len > 0) {
-      const expected = this.expectedLength;
-      this.receivedLength += len;
-      if (expected >= 0 && this.receivedLength > expected) { this.malformed('more DATA than content-length'); return; }
-      if (this.status === 204 || this.status === 304 || this.headRequest) { this.malformed('DATA in a response without a body'); return; }
+    // The session checked that the head came first and that DATA matches content-length.
+    if (chunk.length > 0) {
+      if (this.noBody) { this.malformed('DATA in a response without content'); return; }
       hd.onResponseData(chunk);
     }
     if (endStream) this.complete(null);
@@ -244,17 +196,26 @@ export class Http2UpstreamStream implements UpstreamRequest, H2StreamHandler {
 
   onReset(code: number, remote: boolean): void {
     this.releaseSlot();
-    const st = this.session.stats;
+    const session = this.session;
+    const st = session.stats;
     if (remote) st.rx_reset.inc();
     const hd = this.handler;
     if (hd === null) return;
     this.handler = null;
-    const refused = remote && !this.responded && code === ErrorCode.REFUSED_STREAM;
-    if (refused) {
-      st.stream_refused_errors.inc();
-      hd.onResponseReset('refused', 'remote refused stream reset');
+    if (remote) {
+      if (!this.responded && code === ErrorCode.REFUSED_STREAM) {
+        st.stream_refused_errors.inc();
+        hd.onResponseReset('refused', 'remote refused stream reset');
+      } else {
+        hd.onResponseReset('reset', `remote reset (code ${code})`);
+      }
+    } else if (session.h2 !== null && !session.h2.closed) {
+      // A stream error the session found (a malformed response, RFC 9113 §8.1.1; flow control): it sent RST_STREAM.
+      st.rx_messaging_error.inc();
+      st.tx_reset.inc();
+      hd.onResponseReset('protocol', `upstream HTTP/2 stream error (code ${code})`);
     } else {
-      hd.onResponseReset('reset', remote ? `remote reset (code ${code})` : 'connection termination');
+      hd.onResponseReset(session.protocolError ? 'protocol' : 'reset', session.protocolError ? 'upstream HTTP/2 protocol error' : 'connection termination');
     }
   }
 
@@ -273,7 +234,6 @@ export class Http2UpstreamStream implements UpstreamRequest, H2StreamHandler {
   private complete(trailers: string[] | null): void {
     const hd = this.handler;
     if (hd === null) return;
-    if (this.expectedLength >= 0 && this.receivedLength !== this.expectedLength) { this.malformed('less DATA than content-length'); return; }
     this.handler = null;
     // A complete response ends the exchange; a request still being sent is cut short cleanly (RFC 9113 §8.1).
     const st = this.stream;
