@@ -74,3 +74,70 @@ test('an HTTP/2 upstream that stops reading: request bodies are backpressured, p
   assert.ok(report.ok > 0);
   assert.ok(report.p50Ms < 200, `bystander p50 ${report.p50Ms.toFixed(1)} ms`);
 });
+
+test('a client that stops reading a response from an HTTP/2 upstream: the upstream stream gets no window, proxy memory stays bounded, reading again finishes the response', async (t) => {
+  const total = 160 * MiB;
+  const chunk = Buffer.alloc(64 * 1024, 'r');
+  let written = 0;
+  const up = await startH2Upstream((stream) => {
+    stream.respond({ ':status': 200, 'content-length': String(total) });
+    const pump = (): void => {
+      while (written < total) {
+        written += chunk.length;
+        if (!stream.write(chunk)) { stream.once('drain', pump); return; }
+      }
+      stream.end();
+    };
+    pump();
+  });
+  t.after(() => up.close());
+  const fast = await startUpstream();
+  t.after(() => fast.close());
+  const px = await startProxyChild(bootstrap({
+    admin: true,
+    listeners: [listener({ name: 'main', filter: hcm({ routes: [toCluster('/download', 'h2'), toCluster('/', 'fast')] }) })],
+    // A 1 MiB stream window: what the upstream may send ahead of the client is bounded by it.
+    clusters: [cluster('h2', [up.port], h2Options({ initial_stream_window_size: MiB })), cluster('fast', [fast.port])],
+  }), ['main']);
+  t.after(() => px.close());
+  const port = px.port('main');
+  const by = bystander(port);
+  let report: Awaited<ReturnType<typeof by.stop>> | null = null;
+  t.after(async () => { report ??= await by.stop(); });
+  await waitUntil(async () => (await px.stat('http.ingress.downstream_rq_2xx')) > 0, 10_000, 'the bystander served');
+  const rss0 = px.rss();
+
+  const sock = await connect(port);
+  t.after(() => sock.destroy());
+  let got = 0;
+  let headSeen = false;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => { done = r; });
+  sock.on('data', (d: Buffer) => {
+    if (!headSeen) {
+      const s = d.toString('latin1');
+      const i = s.indexOf('\r\n\r\n');
+      if (i < 0) return;
+      headSeen = true;
+      got += d.length - i - 4;
+      sock.pause(); // stops reading right after the head
+    } else {
+      got += d.length;
+    }
+    if (got >= total) done();
+  });
+  sock.write('GET /download HTTP/1.1\r\nHost: adv.test\r\n\r\n');
+  await waitUntil(() => headSeen, 10_000, 'the response head');
+  const ahead = await settle(() => written, 1000, 60_000, 'the upstream writer stalled');
+  const grown = px.rss() - rss0;
+  t.diagnostic(`upstream stalled after ${(ahead / MiB).toFixed(1)} MiB of ${total / MiB}; proxy RSS +${(grown / MiB).toFixed(1)} MiB`);
+  assert.ok(ahead < 48 * MiB, `the upstream sent ${(ahead / MiB).toFixed(1)} MiB to a stopped reader`);
+  assert.ok(grown < 64 * MiB, `proxy RSS grew ${(grown / MiB).toFixed(1)} MiB`);
+
+  sock.resume();
+  await finished;
+  assert.equal(got, total);
+  report = await by.stop();
+  assert.equal(report.errors, 0, 'bystander errors');
+  assert.ok(report.p50Ms < 200, `bystander p50 ${report.p50Ms.toFixed(1)} ms`);
+});
