@@ -170,9 +170,9 @@ function frame(type: number, flags: number, id: number, payload: Buffer = Buffer
 /**
  * A raw HTTP/2 server: sends an empty SETTINGS, ACKs the client's, and calls `onRequest(id, write)`
  * for every HEADERS frame the client opens a stream with (the request block is not decoded).
- * Counts the RST_STREAM frames it receives.
+ * Records the RST_STREAM frames it receives; `onFrame` sees every frame.
  */
-async function rawUpstream(onRequest: (id: number, write: (b: Buffer) => void) => void) {
+async function rawUpstream(onRequest: (id: number, write: (b: Buffer) => void) => void, onFrame?: (type: number, payload: Buffer) => void) {
   const sockets = new Set<net.Socket>();
   const resets: Array<{ id: number; code: number }> = [];
   const server = net.createServer((sock) => {
@@ -190,6 +190,7 @@ async function rawUpstream(onRequest: (id: number, write: (b: Buffer) => void) =
         const type = buf[3]!, flags = buf[4]!, id = buf.readUInt32BE(5) & 0x7fffffff;
         const payload = buf.subarray(9, 9 + len);
         buf = buf.subarray(9 + len);
+        onFrame?.(type, payload);
         if (type === 4 && (flags & 1) === 0) sock.write(frame(4, 1, 0));
         else if (type === 1) onRequest(id, (b) => sock.write(b));
         else if (type === 3) resets.push({ id, code: payload.readUInt32BE(0) });
@@ -277,3 +278,43 @@ test('upstream stream resets: REFUSED_STREAM is retried with refused-stream, a r
   assert.deepEqual(up.resets, [], 'nothing to reset from our side');
 });
 
+
+test('an upstream that breaks the protocol mid-stream: GOAWAY(PROTOCOL_ERROR), the request is a 502, the next one gets a new session', async (t) => {
+  let conn = 0;
+  const goaways: number[] = [];
+  const up = await rawUpstream((id, write) => {
+    if (conn++ === 0) {
+      write(frame(1, 4, id, block([[':status', '200']])));
+      write(frame(0, 0, 0, Buffer.from('x'))); // DATA on stream 0: a connection error (RFC 9113 §6.1)
+      return;
+    }
+    write(frame(1, 4, id, block([[':status', '200']])));
+    write(frame(0, 1, id, Buffer.from('fine')));
+  }, (type, payload) => { if (type === 7) goaways.push(payload.readUInt32BE(4)); });
+  t.after(() => up.close());
+  const px = await proxyTo(t, up.port);
+  const r1 = await tryRequest(px.port, '/broken');
+  assert.ok(r1.status === 502 || r1.status === 0, `status ${r1.status}`);
+  const r2 = await request(px.port, '/next');
+  assert.equal(r2.body, 'fine');
+  const stats = px.server.stats;
+  assert.equal(stats.value('cluster.up.upstream_cx_protocol_error'), 1);
+  assert.equal(stats.value('cluster.up.upstream_cx_total'), 2);
+  await waitUntil(() => goaways.length > 0, 5000, 'the GOAWAY');
+  assert.equal(goaways[0], 1 /* PROTOCOL_ERROR */);
+});
+
+test('an upstream that accepts TCP but never sends SETTINGS: connect_timeout, 503 UF, upstream_cx_connect_timeout', async (t) => {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => { sockets.add(s); s.resume(); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  const port = (server.address() as AddressInfo).port;
+  const px = await proxyTo(t, port, { ...h2Options(), connect_timeout: '0.3s' });
+  const r = await request(px.port, '/silent');
+  assert.equal(r.status, 503);
+  assert.match(r.body, /connection failure|timeout/);
+  assert.equal(px.server.stats.value('cluster.up.upstream_cx_connect_timeout'), 1);
+  assert.equal(px.server.stats.value('cluster.up.upstream_cx_active'), 0);
+  await waitUntil(() => sockets.size === 0, 5000, 'the proxy to close the silent connection');
+});
