@@ -10,6 +10,8 @@ import type { Duplex } from 'node:stream';
 import { FRAME_HEADER_LENGTH, Flag, FrameType } from './constants.js';
 
 const SLAB_SIZE = 16 * 1024;
+/** DATA payloads up to this size are copied next to their frame header rather than written as separate pieces. */
+const COPY_BELOW = 1024;
 
 /** Called when a count crosses its limit ('outbound' or 'outbound_control'). */
 export type OverflowHandler = (kind: 'outbound' | 'outbound_control') => void;
@@ -172,9 +174,15 @@ export class FrameWriter {
     this.count(false);
   }
 
-  /** A DATA payload piece, queued as is (no copy). */
+  /** A DATA payload piece: queued as is (no copy), except small ones, copied into the slab (fewer pieces for writev). */
   payload(view: Buffer): void {
-    if (view.length === 0) return;
+    const n = view.length;
+    if (n === 0) return;
+    if (n <= COPY_BELOW) {
+      const at = this.reserve(n); // may switch to a new slab: read this.slab after
+      view.copy(this.slab, at);
+      return;
+    }
     this.seal();
     this.chunks.push(view);
     this.pendingBytes += view.length;
@@ -186,7 +194,7 @@ export class FrameWriter {
     const c = this.chunks;
     if (c.length === 0) return true;
     const s = this.socket;
-    if (s.destroyed) { this.drop(); return false; }
+    if (s.destroyed || s.writableEnded) { this.drop(); return false; }
     this.fifo.push(this.pendingFrames, this.pendingControl);
     this.inflightFrames += this.pendingFrames;
     this.inflightControl += this.pendingControl;
