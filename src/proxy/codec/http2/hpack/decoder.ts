@@ -18,6 +18,24 @@ interface Latin1Sliceable {
 /** Integers above this are refused (§5.1 leaves the limit to the implementation; indexes and lengths need far less). */
 const MAX_INT = 0x7fffffff;
 
+/** Scratch for Huffman decoding, shared by all decoders (decoding is synchronous; each string is sliced out at once). Grows as needed. */
+let huff: Buffer = Buffer.allocUnsafeSlow(4096);
+const HUFF_SCRATCH_MAX = 65536;
+
+/** Longest encoded literal (length prefix included) memoized. */
+const MEMO_BYTES = 48;
+/** Memo slots: one per static name index (values), then a few for literal names. */
+const NAME_SLOTS_FIRST = STATIC_LENGTH;
+const NAME_SLOTS = 6;
+
+/** Encoded bytes → string of recently decoded literals (see Decoder.readMemoized). Allocated on first use. */
+class LiteralMemo {
+  readonly bytes = Buffer.allocUnsafe((NAME_SLOTS_FIRST + NAME_SLOTS) * MEMO_BYTES);
+  readonly sizes = new Uint8Array(NAME_SLOTS_FIRST + NAME_SLOTS);
+  readonly values: string[] = new Array<string>(NAME_SLOTS_FIRST + NAME_SLOTS).fill('');
+  next = 0;
+}
+
 export class Decoder implements HpackDecoder {
   /** The dynamic table (exposed for tests). */
   readonly table: DynamicTable;
@@ -27,8 +45,10 @@ export class Decoder implements HpackDecoder {
   private updateRequired = false;
   /** Read position inside the block being decoded. */
   private pos = 0;
-  /** Scratch for Huffman decoding (grows as needed). */
-  private huff: Buffer = Buffer.allocUnsafeSlow(256);
+  /** Per static name index, the encoded bytes and string of the last non-indexed literal value (readMemoized), allocated on first use. */
+  private memo: LiteralMemo | null = null;
+  /** Blocks decoded so far, until the memo exists. */
+  private blocks = 0;
 
   /**
    * The table starts at the protocol's initial 4096 bytes (RFC 7541 §4.2 / RFC 9113 §6.5.2): the
@@ -52,6 +72,9 @@ export class Decoder implements HpackDecoder {
     let listSize = 0;
     let fits = true;
     this.pos = 0;
+    // Memoizing pays from the second block on (a connection's first block would only fill it).
+    let memo = this.memo;
+    if (memo === null && this.blocks++ > 0) memo = this.memo = new LiteralMemo();
 
     // §4.2 / §6.3: size updates only before the first field.
     if (this.updateRequired) {
@@ -88,7 +111,7 @@ export class Decoder implements HpackDecoder {
         const indexing = (b & 0x40) !== 0;
         const index = this.readInt(block, indexing ? 6 : 4);
         if (index === 0) {
-          name = this.readString(block, true);
+          name = memo === null ? this.readString(block, true) : this.readMemoized(block, memo, NAME_SLOTS_FIRST, NAME_SLOTS);
         } else if (index <= STATIC_LENGTH) {
           name = STATIC_NAMES[index - 1];
         } else {
@@ -96,8 +119,12 @@ export class Decoder implements HpackDecoder {
           if (i >= table.count) throw new HpackError(`HPACK: name index ${index} beyond the table`);
           name = table.name(i);
         }
-        // Past the list limit, a field that is not indexed is only validated, not materialized.
-        value = this.readString(block, fits || indexing);
+        if (indexing || !fits || index === 0 || index > STATIC_LENGTH || memo === null) {
+          // Past the list limit, a field that is not indexed is only validated, not materialized.
+          value = this.readString(block, fits || indexing);
+        } else {
+          value = this.readMemoized(block, memo, index - 1, 1);
+        }
         if (indexing) table.add(name, value);
       }
       if (fits) {
@@ -135,6 +162,42 @@ export class Decoder implements HpackDecoder {
     return value;
   }
 
+  /**
+   * A string literal through `memo`: when its encoded bytes (length prefix included) are those
+   * memoized in one of the slots [first, first + count), the same string is returned without
+   * decoding or allocating; else it is decoded and memoized in slot `first + (next % count)`.
+   * Used for the values of non-indexed literals with a static name (one slot per name, e.g. a
+   * gRPC :path, which encoders do not index) and for literal names (a few slots, e.g.
+   * x-request-id, which is not indexed either).
+   */
+  private readMemoized(block: Buffer, memo: LiteralMemo, first: number, count: number): string {
+    const from = this.pos;
+    if (from >= block.length) throw new HpackError('HPACK: truncated block (string expected)');
+    const length = this.readInt(block, 7);
+    const end = this.pos + length;
+    const size = end - from;
+    this.pos = from;
+    if (size > MEMO_BYTES || end > block.length) return this.readString(block, true);
+    const bytes = memo.bytes;
+    for (let slot = first; slot < first + count; slot++) {
+      if (memo.sizes[slot] !== size) continue;
+      const base = slot * MEMO_BYTES;
+      let i = 0;
+      while (i < size && bytes[base + i] === block[from + i]) i++;
+      if (i === size) {
+        this.pos = end;
+        return memo.values[slot];
+      }
+    }
+    const value = this.readString(block, true);
+    const slot = first + (count === 1 ? 0 : memo.next++ % count);
+    const base = slot * MEMO_BYTES;
+    for (let i = 0; i < size; i++) bytes[base + i] = block[from + i];
+    memo.sizes[slot] = size;
+    memo.values[slot] = value;
+    return value;
+  }
+
   /** §5.2: a string literal at this.pos; '' without materializing it when `keep` is false (still validated). */
   private readString(block: Buffer, keep: boolean): string {
     if (this.pos >= block.length) throw new HpackError('HPACK: truncated block (string expected)');
@@ -150,9 +213,14 @@ export class Decoder implements HpackDecoder {
       return '';
     }
     const need = maxDecodedLength(length);
-    if (need > this.huff.length) this.huff = Buffer.allocUnsafeSlow(Math.max(need, this.huff.length * 2));
-    const n = huffmanDecode(block, start, end, this.huff);
+    let dst = huff;
+    if (need > dst.length) {
+      // The shared scratch grows up to HUFF_SCRATCH_MAX; a rarer, larger string gets a one-off buffer.
+      dst = Buffer.allocUnsafeSlow(need);
+      if (need <= HUFF_SCRATCH_MAX) huff = dst;
+    }
+    const n = huffmanDecode(block, start, end, dst);
     if (n < 0) throw new HpackError('HPACK: invalid Huffman code (EOS or bad padding)');
-    return (this.huff as unknown as Latin1Sliceable).latin1Slice(0, n);
+    return (dst as unknown as Latin1Sliceable).latin1Slice(0, n);
   }
 }
