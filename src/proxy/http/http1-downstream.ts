@@ -385,6 +385,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     this.socket.destroy();
   }
 
+  /** Buffer accounting: what the socket has queued (one stream at a time, so all of it is the current stream's). */
+  queuedResponseBytes(): number { return this.socket.writableLength; }
+
   pauseRequest(): void { this.blockRead(RB_BODY); }
   resumeRequest(): void { this.unblockRead(RB_BODY); }
 
