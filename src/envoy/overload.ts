@@ -245,7 +245,8 @@ export const overloadManager: Reader<OverloadManagerConfig> = message(OVERLOAD_M
   // undefined: present but invalid (already reported); null: tracks nothing.
   const tracking = m.has('buffer_factory_config') ? m.opt('buffer_factory_config', bufferFactoryConfig) : null;
   const minimumAccountToTrackPowerOfTwo = tracking ?? null;
-  const reset = actions.findIndex((a) => a.name === RESET_HIGH_MEMORY_STREAM);
+  // Index in the input, as above.
+  const reset = Array.isArray(rawActions) ? rawActions.findIndex((x) => (x as { name?: unknown } | null)?.name === RESET_HIGH_MEMORY_STREAM) : -1;
   if (reset >= 0 && tracking === null) {
     // Without tracked accounts the action would have no stream to reset (Envoy's docs require it too).
     m.at('buffer_factory_config').field('minimum_account_to_track_power_of_two')
