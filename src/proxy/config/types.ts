@@ -144,6 +144,8 @@ export interface ListenerConfig {
   /** `listener_filters_timeout`; Envoy default 15 s; 0 disables. */
   readonly listenerFiltersTimeoutMs: number;
   readonly continueOnListenerFiltersTimeout: boolean;
+  /** traffic_direction when INBOUND or OUTBOUND (absent: unspecified); `/drain_listeners?inboundonly` drains the INBOUND ones. */
+  readonly trafficDirection?: 'INBOUND' | 'OUTBOUND';
 }
 
 /** envoy.filters.listener.tls_inspector / http_inspector (`listener_filters` entries). */

@@ -324,6 +324,14 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
       this.framing = Framing.Close;
       this.closeAfter = true;
     }
+    if (!this.closeAfter && status !== 101) {
+      // A drain sequence on the listener: this response may be the connection's last.
+      const drain = this.slot.drain;
+      if (drain != null && drain.drainClose()) {
+        this.closeAfter = true;
+        this.hcm.stats.downstream_cx_drain_close.inc();
+      }
+    }
     if (status !== 101) {
       if (this.closeAfter) headers.push('connection', 'close');
       else if (this.clientVersionMinor === 0) headers.push('connection', 'keep-alive');
@@ -556,6 +564,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   // ─────────────────────────── drain and tunnels ───────────────────────────
 
   private slotDraining = false;
+  /** DownstreamConnectionHandle: a drain sequence is applied per response (sendResponseHead). */
+  readonly drainsPerResponse = true;
 
   /** Stop keeping the connection alive: close now if idle, else after the current response. */
   destroy(): void {
