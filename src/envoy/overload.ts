@@ -159,7 +159,7 @@ const scaleTimersConfig: Reader<ScaleTimerConfig[]> = reader(`a ${SCALE_TIMERS_T
   const m = readMessage(ctx, v, SCALE_TIMERS, { allowTypeKey: true });
   if (m === undefined) return undefined;
   const type = (v as Record<string, unknown>)['@type'];
-  if (type !== SCALE_TIMERS_TYPE) return ctx.field('@type').expected(show(SCALE_TIMERS_TYPE), type);
+  if (type !== SCALE_TIMERS_TYPE) return ctx.key('@type').expected(show(SCALE_TIMERS_TYPE), type);
   const timers = m.req('timer_scale_factors', list(scaleTimer, { minItems: 1 }));
   if (timers === undefined) return undefined;
   const seen = new Set<string>();
