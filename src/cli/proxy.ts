@@ -15,6 +15,7 @@ import { WorkerPrimary } from '../proxy/workers/primary.js';
 import { log, setLevel } from '../observe/logger.js';
 import { followParent } from './parent-watch.js';
 import { WEFT_VERSION } from '../version.js';
+import { DRAIN_STRATEGIES, type DrainStrategy } from '../proxy/overload/drain.js';
 
 const USAGE = `Usage: weft proxy -c FILE [options]
 
@@ -23,7 +24,11 @@ Runs the proxy from an Envoy v3 bootstrap file (YAML or JSON).
 Options:
   -c, --config FILE      the bootstrap file (required)
       --validate         check the file, print every error, exit 0 (valid) or 1 (invalid)
-      --drain-time-s N   on SIGTERM, how long in-flight requests may take to finish (default 600)
+      --drain-time-s N   on SIGTERM, how long in-flight requests may take to finish (default 600);
+                         also the drain sequence of POST /drain_listeners?graceful
+      --drain-strategy S gradual (default): during a drain sequence, a growing share of responses
+                         close their connection (HTTP/1.1 Connection: close, HTTP/2 GOAWAY);
+                         immediate: every one does from the start
       --concurrency N    worker processes sharing the listeners (default: the number of CPUs);
                          1 runs everything in one process
   -l, --log-level LEVEL  trace, debug, info, warning, error, critical, off (default info)
@@ -49,6 +54,7 @@ export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): P
         config: { type: 'string', short: 'c' },
         validate: { type: 'boolean', default: false },
         'drain-time-s': { type: 'string', default: '600' },
+        'drain-strategy': { type: 'string', default: 'gradual' },
         concurrency: { type: 'string' },
         'log-level': { type: 'string', short: 'l', default: 'info' },
         'no-watch': { type: 'boolean', default: false },
@@ -65,6 +71,12 @@ export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): P
   if (!setLevel(values['log-level']!)) { console.error(`weft proxy: unknown log level '${values['log-level']}'`); return 2; }
   const drainS = Number(values['drain-time-s']);
   if (!Number.isFinite(drainS) || drainS < 0) { console.error(`weft proxy: --drain-time-s: expected a number of seconds >= 0, got '${values['drain-time-s']}'`); return 2; }
+
+  const drainStrategy = values['drain-strategy'] as DrainStrategy;
+  if (!DRAIN_STRATEGIES.includes(drainStrategy)) {
+    console.error(`weft proxy: --drain-strategy: expected ${DRAIN_STRATEGIES.join(' or ')}, got '${values['drain-strategy']}'`);
+    return 2;
+  }
 
   const concurrency = values.concurrency === undefined ? availableParallelism() : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) { console.error(`weft proxy: --concurrency: expected a whole number >= 1, got '${values.concurrency}'`); return 2; }
@@ -88,9 +100,9 @@ export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): P
     : null;
   const initial = xds === null ? loaded.value : xds.initialConfig();
   const server = concurrency === 1
-    ? new ProxyServer(initial, { commandLine, version: WEFT_VERSION })
+    ? new ProxyServer(initial, { commandLine, version: WEFT_VERSION, drainTimeMs: drainS * 1000, drainStrategy })
     : new WorkerPrimary(initial, {
-      concurrency, commandLine, drainMs: drainS * 1000, version: WEFT_VERSION,
+      concurrency, commandLine, drainMs: drainS * 1000, drainStrategy, version: WEFT_VERSION,
       onFatal: () => stop('giving up on workers', 1),
     });
   // Signal handlers go in before anything listens: a SIGHUP or SIGTERM that arrives during
@@ -130,11 +142,15 @@ export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): P
     watcher?.close();
     if (!started) { xds?.close(); return; } // startup sees `stopping` and shuts down
     if (graceful && leaveMs > 0 && xds !== null) {
-      // Istio's termination sequence: the endpoint leaves EDS first, the listeners keep serving
-      // meanwhile, then connections are drained (Connection: close, GOAWAY) and the process exits.
-      log.info('%s: leaving the mesh; serving for %d ms while callers move away, then draining for up to %ds', why, leaveMs, drainS);
+      // Istio's termination sequence: the endpoint leaves EDS first; the listeners keep serving
+      // meanwhile, while a drain sequence on the inbound listeners tells callers to go elsewhere
+      // (Connection: close, GOAWAY; Istio runs it with the immediate strategy), then the listeners
+      // stop, in-flight requests finish and the process exits.
+      log.info('%s: leaving the mesh; serving for %d ms while callers move away (%s drain of the inbound listeners), then draining for up to %ds',
+        why, leaveMs, drainStrategy, drainS);
       server.readiness.hold(new Promise<void>(() => {})); // /ready fails from now on
       xds.leave();
+      server.startDrainSequence(leaveMs, { inboundOnly: true });
       const timer = setTimeout(() => skipLeave?.(), leaveMs);
       skipLeave = () => {
         skipLeave = null;

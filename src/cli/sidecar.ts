@@ -34,8 +34,10 @@ Options:
       --print-bootstrap      print the bootstrap and exit
       --drain-duration D     Istio's terminationDrainDuration: on SIGTERM the sidecar tells the control
                              plane it is leaving (its endpoint is removed and pushed to the other
-                             proxies), keeps serving for D while callers move away, then drains
-                             (e.g. 5s, 500ms, 0 to skip; default 5s)
+                             proxies), keeps serving for D while callers move away (its inbound
+                             listener tells them to reconnect: Connection: close, GOAWAY, as
+                             --drain-strategy says), then drains (e.g. 5s, 500ms, 0 to skip; default 5s)
+      --drain-strategy S     immediate (default, as Istio runs Envoy) or gradual
       --drain-time-s N       then, how long in-flight requests may take (default 5)
   -l, --log-level LEVEL      trace, debug, info, warning, error, critical, off (default info)
   -h, --help                 this text`;
@@ -61,7 +63,9 @@ export function parseLabels(text: string): Record<string, string> {
 }
 
 /** Reads the flags into SidecarOptions; throws an Error naming the flag on bad input. */
-export function sidecarOptions(args: string[]): SidecarOptions & { printBootstrap: boolean; drainS: string; drainDurationMs: number; logLevel: string } {
+export function sidecarOptions(args: string[]): SidecarOptions & {
+  printBootstrap: boolean; drainS: string; drainDurationMs: number; drainStrategy: string; logLevel: string;
+} {
   const { values } = parseArgs({
     args,
     options: {
@@ -81,6 +85,7 @@ export function sidecarOptions(args: string[]): SidecarOptions & { printBootstra
       'print-bootstrap': { type: 'boolean', default: false },
       'drain-duration': { type: 'string', default: '5s' },
       'drain-time-s': { type: 'string', default: '5' },
+      'drain-strategy': { type: 'string', default: 'immediate' },
       'log-level': { type: 'string', short: 'l', default: 'info' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -99,6 +104,9 @@ export function sidecarOptions(args: string[]): SidecarOptions & { printBootstra
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(values.namespace!)) throw new Error(`--namespace: expected a DNS-1123 label, got '${values.namespace}'`);
   const drainDurationMs = durationMs(values['drain-duration']!);
   if (drainDurationMs === undefined) throw new Error(`--drain-duration: expected a duration such as 5s, 500ms or 0, got '${values['drain-duration']}'`);
+  if (values['drain-strategy'] !== 'immediate' && values['drain-strategy'] !== 'gradual') {
+    throw new Error(`--drain-strategy: expected immediate or gradual, got '${values['drain-strategy']}'`);
+  }
   return {
     service: values.service,
     namespace: values.namespace!,
@@ -117,6 +125,7 @@ export function sidecarOptions(args: string[]): SidecarOptions & { printBootstra
     printBootstrap: values['print-bootstrap']!,
     drainS: values['drain-time-s']!,
     drainDurationMs,
+    drainStrategy: values['drain-strategy'],
     logLevel: values['log-level']!,
   };
 }
@@ -136,7 +145,7 @@ export async function runSidecar(args: string[]): Promise<number> {
   const file = join(dir, 'bootstrap.json');
   writeFileSync(file, JSON.stringify(bootstrap, null, 2));
   try {
-    return await runProxy(['-c', file, '--concurrency', '1', '--no-watch', '--drain-time-s', o.drainS, '-l', o.logLevel],
+    return await runProxy(['-c', file, '--concurrency', '1', '--no-watch', '--drain-time-s', o.drainS, '--drain-strategy', o.drainStrategy, '-l', o.logLevel],
       { terminationDrainMs: o.drainDurationMs });
   } finally {
     rmSync(dir, { recursive: true, force: true });

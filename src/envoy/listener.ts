@@ -5,7 +5,7 @@ import type { FilterChainConfig, FilterChainMatchConfig, ListenerConfig, Network
 import { address, cidrRange, formatAddress, isHostname } from './core.js';
 import type { Ctx } from './decode/context.js';
 import {
-  asList, bool, defineMessage, duration, integer, isObject, itemCtx, list, message, reader, string, uint32, wrapped, type Reader,
+  asList, bool, defineMessage, duration, enumeration, integer, isObject, itemCtx, list, message, reader, string, uint32, wrapped, type Reader,
 } from './decode/readers.js';
 import { typedConfig } from './decode/typed.js';
 import { listenerFilter, transportSocket } from './tls.js';
@@ -103,7 +103,7 @@ const LISTENER = defineMessage({
   name: 'envoy.config.listener.v3.Listener',
   fields: [
     'name', 'address', 'filter_chains', 'default_filter_chain', 'per_connection_buffer_limit_bytes', 'listener_filters',
-    'listener_filters_timeout', 'continue_on_listener_filters_timeout',
+    'listener_filters_timeout', 'continue_on_listener_filters_timeout', 'traffic_direction',
   ],
   unsupported: [
     'additional_addresses', 'fcds_config', 'filter_chain_matcher', 'use_original_dst', 'metadata', 'deprecated_v1',
@@ -113,11 +113,12 @@ const LISTENER = defineMessage({
     'tcp_backlog_size', 'max_connections_to_accept_per_socket_event', 'bind_to_port', 'internal_listener',
     'enable_mptcp', 'ignore_global_conn_limit', 'bypass_overload_manager', 'tcp_keepalive',
   ],
-  // Only label stats / tracing in Envoy; Weft names listener stats by listener name.
-  informational: ['stat_prefix', 'traffic_direction'],
+  // Only labels stats in Envoy; Weft names listener stats by listener name.
+  informational: ['stat_prefix'],
 });
 
 const listenerAddress = address({ host: 'ip', allowPortZero: true });
+const trafficDirection = enumeration({ UNSPECIFIED: 0, INBOUND: 1, OUTBOUND: 2 });
 
 /** envoy.config.listener.v3.Listener. A missing name defaults to the address (`127.0.0.1:10000`). */
 export const listener: Reader<ListenerConfig> = message(LISTENER, (m) => {
@@ -145,6 +146,8 @@ export const listener: Reader<ListenerConfig> = message(LISTENER, (m) => {
   checkInspectors(m.at('filter_chains'), chains, listenerFilters.map((f) => f.kind));
   const name = m.get('name', string, '');
   const bufferLimit = m.get('per_connection_buffer_limit_bytes', wrapped(uint32), DEFAULT_BUFFER_LIMIT_BYTES);
+  // envoy.config.core.v3.TrafficDirection: which listeners /drain_listeners?inboundonly drains.
+  const direction = m.get('traffic_direction', trafficDirection, 'UNSPECIFIED');
   if (addr === undefined) return undefined;
   return {
     name: name === '' ? formatAddress(addr) : name,
@@ -155,6 +158,7 @@ export const listener: Reader<ListenerConfig> = message(LISTENER, (m) => {
     listenerFilters,
     listenerFiltersTimeoutMs: m.get('listener_filters_timeout', duration, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS),
     continueOnListenerFiltersTimeout: m.get('continue_on_listener_filters_timeout', bool, false),
+    ...(direction === 'UNSPECIFIED' ? {} : { trafficDirection: direction }),
   };
 });
 

@@ -17,6 +17,7 @@ import { bootstrapConfigDump, serverInfoOf, type AdminContext } from './admin/ha
 import { createAccessLogger, type AccessLogger } from '../observe/access-log/logger.js';
 import { log, setLevel } from '../observe/logger.js';
 import { OverloadManager } from './overload/manager.js';
+import { DrainSequence, type DrainStrategy } from './overload/drain.js';
 
 export type ServerState = 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING';
 
@@ -28,6 +29,18 @@ export interface ProxyServerOptions {
   readonly announceListeners?: boolean;
   /** For the `server.concurrency` gauge: worker processes serving the listeners (default 1). */
   readonly concurrency?: number;
+  /** `--drain-time-s`: the drain sequence of `POST /drain_listeners?graceful` (default 600 s, as Envoy). */
+  readonly drainTimeMs?: number;
+  /** `--drain-strategy` (default gradual, as Envoy). */
+  readonly drainStrategy?: DrainStrategy;
+}
+
+/** Which listeners a drain applies to (Envoy's /drain_listeners flags). */
+export interface DrainListenersOptions {
+  /** Enter a drain sequence of the drain time first (the listeners keep accepting), then stop them. */
+  readonly graceful?: boolean;
+  /** Only the listeners whose traffic_direction is INBOUND. */
+  readonly inboundOnly?: boolean;
 }
 
 export class ProxyServer {
@@ -162,6 +175,8 @@ export class ProxyServer {
 
   /** Closes everything at once. */
   async close(): Promise<void> {
+    for (const t of this.drainTimers) clearTimeout(t);
+    this.drainTimers.clear();
     this.overload?.stop();
     this.overload = null;
     for (const l of this.listeners.values()) l.close();
@@ -192,8 +207,38 @@ export class ProxyServer {
     return [...this.listeners.values()].map((l) => ({ name: l.config.name, address: { address: l.config.address.address, port: l.port } }));
   }
 
-  drainListeners(): void {
-    for (const l of this.listeners.values()) void l.drain();
+  private drainTimers = new Set<NodeJS.Timeout>();
+
+  private drainTargets(inboundOnly: boolean | undefined): ListenerRuntime[] {
+    return [...this.listeners.values()].filter((l) => !inboundOnly || l.config.trafficDirection === 'INBOUND');
+  }
+
+  /**
+   * Starts a drain sequence (overload/drain.ts) of `durationMs` on the listeners: they keep
+   * accepting, and their connections are told to close (Connection: close, GOAWAY), gradually or at
+   * once as the drain strategy says. A sidecar leaving the mesh runs one on its inbound listeners.
+   */
+  startDrainSequence(durationMs: number, opts: { inboundOnly?: boolean } = {}): void {
+    const strategy = this.opts.drainStrategy ?? 'gradual';
+    for (const l of this.drainTargets(opts.inboundOnly)) l.startDrainSequence(new DrainSequence(durationMs, strategy));
+  }
+
+  /** POST /drain_listeners: stop the listeners (after a drain sequence of the drain time when graceful). */
+  drainListeners(opts: DrainListenersOptions = {}): void {
+    const targets = this.drainTargets(opts.inboundOnly);
+    if (!opts.graceful) {
+      for (const l of targets) void l.drain();
+      return;
+    }
+    const ms = this.opts.drainTimeMs ?? 600_000;
+    const strategy = this.opts.drainStrategy ?? 'gradual';
+    for (const l of targets) l.startDrainSequence(new DrainSequence(ms, strategy));
+    const timer = setTimeout(() => {
+      this.drainTimers.delete(timer);
+      for (const l of targets) void l.drain();
+    }, ms);
+    timer.unref();
+    this.drainTimers.add(timer);
   }
 
   /** What the admin endpoints see of this process (also what a worker reports to its primary). */
@@ -219,7 +264,7 @@ export class ProxyServer {
           },
         })),
       })),
-      drainListeners: () => this.drainListeners(),
+      drainListeners: (o) => this.drainListeners(o),
       quit: () => this.onQuit?.(),
       setLogLevel: (level: string) => setLevel(level),
       listeners: () => [...this.listeners.values()].map((l) => ({ name: l.config.name, address: l.config.address })),

@@ -57,6 +57,11 @@ export interface OverloadManagerConfig {
   readonly refreshIntervalMs: number;
   readonly resourceMonitors: readonly ResourceMonitorConfig[];
   readonly actions: readonly OverloadActionConfig[];
+  /**
+   * buffer_factory_config.minimum_account_to_track_power_of_two: streams holding at least 2^N
+   * bytes in buffers are tracked for reset_high_memory_stream; null = none tracked.
+   */
+  readonly minimumAccountToTrackPowerOfTwo: number | null;
 }
 
 export type ResourceMonitorConfig =
@@ -69,7 +74,18 @@ export type OverloadActionName =
   | 'envoy.overload_actions.stop_accepting_requests'
   | 'envoy.overload_actions.disable_http_keepalive'
   | 'envoy.overload_actions.stop_accepting_connections'
-  | 'envoy.overload_actions.reject_incoming_connections';
+  | 'envoy.overload_actions.reject_incoming_connections'
+  | 'envoy.overload_actions.reset_high_memory_stream'
+  | 'envoy.overload_actions.reduce_timeouts';
+
+/** ScaleTimersOverloadActionConfig.TimerType values Weft scales. */
+export type ScaledTimerType = 'HTTP_DOWNSTREAM_CONNECTION_IDLE' | 'HTTP_DOWNSTREAM_STREAM_IDLE';
+
+/** One ScaleTimer: the timer's minimum under saturation, absolute or as a share of its configured value. */
+export interface ScaleTimerConfig {
+  readonly timer: ScaledTimerType;
+  readonly min: { readonly kind: 'timeout'; readonly ms: number } | { readonly kind: 'scale'; readonly percent: number };
+}
 
 export interface OverloadTriggerConfig {
   /** The resource monitor's name. */
@@ -82,6 +98,8 @@ export interface OverloadTriggerConfig {
 export interface OverloadActionConfig {
   readonly name: OverloadActionName;
   readonly triggers: readonly OverloadTriggerConfig[];
+  /** reduce_timeouts only: ScaleTimersOverloadActionConfig.timer_scale_factors. */
+  readonly scaleTimers?: readonly ScaleTimerConfig[];
 }
 
 /** envoy.config.core.v3.ConfigSource, the one form Weft supports: `{ads: {}}`. */
@@ -126,6 +144,8 @@ export interface ListenerConfig {
   /** `listener_filters_timeout`; Envoy default 15 s; 0 disables. */
   readonly listenerFiltersTimeoutMs: number;
   readonly continueOnListenerFiltersTimeout: boolean;
+  /** traffic_direction when INBOUND or OUTBOUND (absent: unspecified); `/drain_listeners?inboundonly` drains the INBOUND ones. */
+  readonly trafficDirection?: 'INBOUND' | 'OUTBOUND';
 }
 
 /** envoy.filters.listener.tls_inspector / http_inspector (`listener_filters` entries). */

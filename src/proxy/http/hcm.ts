@@ -45,6 +45,8 @@ export class HcmStats {
   /** Overload manager actions (src/proxy/overload/). */
   readonly downstream_rq_overload_close: Counter;
   readonly downstream_cx_overload_disable_keepalive: Counter;
+  /** Connections told to close by a drain sequence (src/proxy/overload/drain.ts). */
+  readonly downstream_cx_drain_close: Counter;
   readonly no_route: Counter;
   readonly no_cluster: Counter;
   readonly rq_redirect: Counter;
@@ -95,6 +97,7 @@ export class HcmStats {
     this.downstream_rq_ws_on_non_ws_route = c('downstream_rq_ws_on_non_ws_route');
     this.downstream_rq_overload_close = c('downstream_rq_overload_close');
     this.downstream_cx_overload_disable_keepalive = c('downstream_cx_overload_disable_keepalive');
+    this.downstream_cx_drain_close = c('downstream_cx_drain_close');
     this.no_route = c('no_route');
     this.no_cluster = c('no_cluster');
     this.rq_redirect = c('rq_redirect');

@@ -9,6 +9,7 @@
 // requests, bytes after an upgrade request) stay within per_connection_buffer_limit_bytes.
 
 import { overloadState, shed } from '../overload/state.js';
+import { scaledTimers, type ScaledTimerUser } from '../overload/scaled-timers.js';
 import type net from 'node:net';
 import { Http1Parser, type Http1ParserHandler, type MessageHead } from '../codec/http1/parser.js';
 import type { Http1ParseError } from '../codec/http1/errors.js';
@@ -40,7 +41,7 @@ const RB_BODY = 1;
 /** The parser holds more unparsed bytes than the buffer limit (pipelined requests, bytes after an upgrade request). */
 const RB_HELD = 2;
 
-export class Http1DownstreamConnection implements Http1ParserHandler, DownstreamCodec, DownstreamConnectionHandle {
+export class Http1DownstreamConnection implements Http1ParserHandler, DownstreamCodec, DownstreamConnectionHandle, ScaledTimerUser {
   hcm: CompiledHcm;
   readonly parser: Http1Parser;
   readonly remoteAddress: string;
@@ -80,6 +81,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private headersTimer: NodeJS.Timeout | null = null;
   private streamIdleTimer: NodeJS.Timeout | null = null;
   private streamIdleMs = 0;
+  /** The stream idle timeout as configured (streamIdleMs is it scaled by reduce_timeouts). */
+  private streamIdleBaseMs = 0;
   private activity = 0;
   private activitySeen = -1;
   private durationTimer: NodeJS.Timeout | null = null;
@@ -109,6 +112,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     socket.on('close', () => this.onSocketClose());
     socket.on('drain', () => this.stream?.onDownstreamDrain());
     this.markIdle();
+    scaledTimers.register(this);
     if (cfg.maxConnectionDurationMs > 0) {
       this.durationTimer = setTimeout(() => this.onMaxConnectionDuration(), cfg.maxConnectionDurationMs);
       this.durationTimer.unref();
@@ -164,6 +168,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     if (this.streamIdleTimer) clearTimeout(this.streamIdleTimer);
     if (this.durationTimer) clearTimeout(this.durationTimer);
     if (this.closeTimer) clearTimeout(this.closeTimer);
+    scaledTimers.unregister(this);
     this.parser.discard();
     const s = this.stream;
     if (s !== null && !s.isDone && !this.tunnelled) {
@@ -324,6 +329,14 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
       this.framing = Framing.Close;
       this.closeAfter = true;
     }
+    if (!this.closeAfter && status !== 101) {
+      // A drain sequence on the listener: this response may be the connection's last.
+      const drain = this.slot.drain;
+      if (drain != null && drain.drainClose()) {
+        this.closeAfter = true;
+        this.hcm.stats.downstream_cx_drain_close.inc();
+      }
+    }
     if (status !== 101) {
       if (this.closeAfter) headers.push('connection', 'close');
       else if (this.clientVersionMinor === 0) headers.push('connection', 'keep-alive');
@@ -384,6 +397,9 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   resetStream(_stream: ActiveStream): void {
     this.socket.destroy();
   }
+
+  /** Buffer accounting: what the socket has queued (one stream at a time, so all of it is the current stream's). */
+  queuedResponseBytes(): number { return this.socket.writableLength; }
 
   pauseRequest(): void { this.blockRead(RB_BODY); }
   resumeRequest(): void { this.unblockRead(RB_BODY); }
@@ -506,12 +522,13 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   }
 
   setStreamIdleTimeout(ms: number): void {
-    if (ms > 0) { this.armStreamIdle(ms); return; }
+    this.streamIdleBaseMs = ms;
+    if (ms > 0) { this.armStreamIdle(scaledTimers.streamIdleMs(ms)); return; }
     if (this.streamIdleTimer !== null) { clearInterval(this.streamIdleTimer); this.streamIdleTimer = null; }
   }
 
   private markIdle(now = 0): void {
-    const ms = this.hcm.config.idleTimeoutMs;
+    const ms = scaledTimers.connectionIdleMs(this.hcm.config.idleTimeoutMs);
     if (ms <= 0) return;
     this.idleSince = now || performance.now();
     if (this.idleTimer === null) {
@@ -523,7 +540,7 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   private onIdleTimer(): void {
     this.idleTimer = null;
     if (this.closed) return;
-    const ms = this.hcm.config.idleTimeoutMs;
+    const ms = scaledTimers.connectionIdleMs(this.hcm.config.idleTimeoutMs);
     const left = this.idleSince + ms - performance.now();
     if (this.stream !== null || left > 1) {
       this.idleTimer = setTimeout(() => this.onIdleTimer(), this.stream !== null ? ms : left);
@@ -532,6 +549,18 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
     }
     this.hcm.stats.downstream_cx_idle_timeout.inc();
     this.endSocket();
+  }
+
+  /** reduce_timeouts changed its state: the armed idle timers run with the newly scaled values. */
+  onTimerScaleChange(): void {
+    if (this.closed || this.tunnelled) return;
+    if (this.idleTimer !== null && this.stream === null) {
+      clearTimeout(this.idleTimer);
+      const left = this.idleSince + scaledTimers.connectionIdleMs(this.hcm.config.idleTimeoutMs) - performance.now();
+      this.idleTimer = setTimeout(() => this.onIdleTimer(), Math.max(0, left));
+      this.idleTimer.unref();
+    }
+    if (this.streamIdleTimer !== null && this.streamIdleBaseMs > 0) this.armStreamIdle(scaledTimers.streamIdleMs(this.streamIdleBaseMs));
   }
 
   /** max_connection_duration: as Envoy, drain: close now when idle, else Connection: close on the response in progress. */
@@ -553,6 +582,8 @@ export class Http1DownstreamConnection implements Http1ParserHandler, Downstream
   // ─────────────────────────── drain and tunnels ───────────────────────────
 
   private slotDraining = false;
+  /** DownstreamConnectionHandle: a drain sequence is applied per response (sendResponseHead). */
+  readonly drainsPerResponse = true;
 
   /** Stop keeping the connection alive: close now if idle, else after the current response. */
   destroy(): void {

@@ -90,6 +90,11 @@ class SniffingConnection implements DownstreamConnectionHandle {
     this.onClose(this);
   };
 
+  /** Nothing is in flight before the protocol is known: a drain sweep skips it until then. */
+  get drainsPerResponse(): boolean {
+    return this.inner === null || this.inner.drainsPerResponse === true;
+  }
+
   drain(): void {
     if (this.inner !== null) this.inner.drain();
     else this.socket.destroy(); // nothing in flight yet

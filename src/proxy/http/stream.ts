@@ -5,6 +5,7 @@
 // Protocol-neutral towards the downstream: it talks to a DownstreamCodec.
 
 import { overloadState, shed } from '../overload/state.js';
+import { bufferAccounts, type AccountedStream } from '../overload/accounts.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
 import type { LocalOriginResult } from '../cluster/outlier.js';
@@ -55,6 +56,8 @@ export interface DownstreamCodec {
   readonly retainedLastWrite: boolean;
   /** The stream is finished on both sides. */
   onStreamDone(stream: ActiveStream): void;
+  /** Response bytes queued towards the client, not yet written out (buffer accounting); absent: not known. */
+  queuedResponseBytes?(): number;
 }
 
 /** Local-reply texts, as Envoy words them. */
@@ -62,7 +65,7 @@ const BODY_NO_HEALTHY = 'no healthy upstream';
 const BODY_OVERFLOW = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
 const BODY_TIMEOUT = 'upstream request timeout';
 
-export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSource, FilterStream {
+export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSource, FilterStream, AccountedStream {
   readonly info = new StreamInfo();
   /** The HTTP/1.1 request head as it will go upstream (built once, reused by retries; '' for HTTP/2-only clusters). */
   upstreamHead = '';
@@ -92,6 +95,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
   private bodyBytes = 0;
   private readonly bufferLimit: number;
   private trailers: string[] | null = null;
+  /** In the overload manager's buffer accounts (reset_high_memory_stream): holds at least their minimum. */
+  private accounted = false;
 
   // upstream attempt
   private host: Host | null = null;
@@ -397,6 +402,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
         this.bodyBytes += chunk.length;
         this.codec.pauseRequest();
       }
+      if (this.bodyBytes >= bufferAccounts.minimum && !this.accounted && this.body !== null) this.account();
     }
     if (this.conn !== null && !this.discarding) {
       if (this.body !== null) this.flushBody();
@@ -610,6 +616,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
       if (this.codec.retainedLastWrite) conn.markReadRetained();
       if (!more) conn.pauseReading();
     }
+    // The client is not keeping up: the queued bytes may put the stream in the buffer accounts.
+    if (!more && !this.accounted && bufferAccounts.minimum !== Infinity && this.bufferedBytes() >= bufferAccounts.minimum) this.account();
   }
 
   /** The downstream can take more response bytes. */
@@ -861,6 +869,36 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     this.finish();
   }
 
+  // ─────────────────────────── buffer accounting (overload manager) ───────────────────────────
+
+  private account(): void {
+    this.accounted = true;
+    bufferAccounts.track(this);
+  }
+
+  /** AccountedStream: the request body kept for replay or while connecting, and response bytes queued to the client. */
+  bufferedBytes(): number {
+    return (this.body !== null ? this.bodyBytes : 0) + (this.codec.queuedResponseBytes?.() ?? 0);
+  }
+
+  /**
+   * AccountedStream: envoy.overload_actions.reset_high_memory_stream picked this stream. As Envoy's
+   * connection manager on an OverloadManager reset: downstream_rq_rx_reset, flag OL, details
+   * `overload`; the client's stream is reset (HTTP/1.1: the connection closes) and the upstream
+   * request abandoned.
+   */
+  resetForOverload(): void {
+    if (this.done) return;
+    this.hcm.stats.downstream_rq_rx_reset.inc();
+    this.info.addResponseFlag('OL');
+    this.info.responseCodeDetails = 'overload';
+    this.abandonAttempt();
+    if (this.retryTimer !== null) { clearTimeout(this.retryTimer); this.retryTimer = null; this.cluster!.activeRetries--; }
+    this.clearRouteTimeout();
+    this.codec.resetStream(this);
+    this.finish();
+  }
+
   /** The client went away or the connection failed under the stream. */
   onDownstreamReset(): void {
     if (this.done) return;
@@ -881,6 +919,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
   finish(): void {
     if (this.done) return;
     this.done = true;
+    if (this.accounted) { this.accounted = false; bufferAccounts.untrack(this); }
     if (this.durationTimer !== null) { clearTimeout(this.durationTimer); this.durationTimer = null; }
     const filters = this.filters;
     if (filters !== null) for (let i = 0; i < filters.length; i++) filters[i]!.onDestroy();

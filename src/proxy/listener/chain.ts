@@ -7,11 +7,14 @@
 import type net from 'node:net';
 import type { CompiledHcm } from '../http/hcm.js';
 import type { CompiledTcpProxy } from '../tcp/tcp-proxy.js';
+import type { DrainSequence } from '../overload/drain.js';
 
 /** An HTTP connection manager chain: connections take `hcm` again for each request. */
 export interface HcmSlot {
   readonly kind: 'http';
   hcm: CompiledHcm;
+  /** The listener's drain sequence while one runs (codecs ask it whether to close after a response); null or absent otherwise. */
+  drain?: DrainSequence | null;
 }
 
 /** A TCP proxy chain. */
@@ -46,6 +49,11 @@ export interface DownstreamConnectionHandle {
   drain(): void;
   /** Close now. */
   destroy(): void;
+  /**
+   * True when the connection asks its slot's drain sequence itself at each response (HTTP/1.1);
+   * otherwise a draining listener calls drain() on it in a sweep (HTTP/2: GOAWAY).
+   */
+  readonly drainsPerResponse?: boolean;
 }
 
 export type ConnectionClosed = (c: DownstreamConnectionHandle) => void;

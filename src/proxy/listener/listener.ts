@@ -30,6 +30,7 @@ import { HttpInspectorStats, ProtocolInspection, type Inspected } from './http-i
 import type { PreparedUpstream } from '../tcp/tcp-proxy.js';
 import { ListenerAdmission } from './admission.js';
 import { ConnectionLimiter } from './connection-limit.js';
+import type { DrainSequence } from '../overload/drain.js';
 
 /** A TCP upstream opened during protocol detection for the chain in `slot`. */
 interface Preconnect {
@@ -82,7 +83,7 @@ function narrowByServerName(chains: readonly ChainRuntime[], sni: string | null)
 }
 
 function newSlot(f: CompiledNetworkFilter): ChainSlot {
-  return f.kind === 'http' ? { kind: 'http', hcm: f.hcm } : { kind: 'tcp', tcp: f.tcp };
+  return f.kind === 'http' ? { kind: 'http', hcm: f.hcm, drain: null } : { kind: 'tcp', tcp: f.tcp };
 }
 
 /** Puts a new compiled filter into an existing slot of the same kind; false when the kind changed. */
@@ -162,6 +163,7 @@ export class ListenerRuntime {
     const oldTls = [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])].map((c) => c.tls);
     this.chains = config.filterChains.map(make);
     this.defaultChain = config.defaultFilterChain ? make(config.defaultFilterChain) : null;
+    if (this.drainSequence !== null) this.setSlotsDrain(this.drainSequence);
     this.limiters = limiters;
     this.config = config;
     if (this.httpInspectorStats === null && config.listenerFilters.some((f) => f.kind === 'http_inspector')) {
@@ -367,8 +369,54 @@ export class ListenerRuntime {
 
   private onIdle: (() => void) | null = null;
 
+  // ─────────────────────────── drain sequence ───────────────────────────
+
+  private drainSequence: DrainSequence | null = null;
+  private drainSweep: NodeJS.Timeout | null = null;
+
+  /** Whether a drain sequence runs (or ran) on this listener. */
+  get drainSequenceStarted(): boolean { return this.drainSequence !== null; }
+
+  private setSlotsDrain(seq: DrainSequence | null): void {
+    for (const c of [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])]) if (c.slot.kind === 'http') c.slot.drain = seq;
+  }
+
+  /**
+   * Envoy's drain sequence (overload/drain.ts): the listener keeps accepting; HTTP/1.1 connections
+   * close after a response (the codec asks the sequence per response); the others (HTTP/2) are
+   * drained (GOAWAY) by a sweep, a growing share of them as the drain time goes by. A second call
+   * while one runs is ignored (the first sequence's schedule stands).
+   */
+  startDrainSequence(seq: DrainSequence): void {
+    if (this.drainSequence !== null || this.draining) return;
+    this.drainSequence = seq;
+    this.setSlotsDrain(seq);
+    const asked = new WeakSet<DownstreamConnectionHandle>();
+    let prev = 0;
+    const sweep = (): void => {
+      const chance = seq.sweepChance(prev);
+      prev = seq.elapsedMs;
+      for (const c of this.connections) {
+        if (c.drainsPerResponse === true || c.slot.kind !== 'http' || asked.has(c)) continue;
+        if (chance >= 1 || Math.random() < chance) {
+          asked.add(c);
+          c.slot.hcm.stats.downstream_cx_drain_close.inc();
+          c.drain();
+        }
+      }
+    };
+    sweep();
+    this.drainSweep = setInterval(sweep, Math.max(50, Math.min(1000, seq.durationMs / 20)));
+    this.drainSweep.unref();
+  }
+
+  private stopDrainSweep(): void {
+    if (this.drainSweep !== null) { clearInterval(this.drainSweep); this.drainSweep = null; }
+  }
+
   /** Stops accepting; open connections close after their current response. Resolves when none is left. */
   drain(): Promise<void> {
+    this.stopDrainSweep();
     this.draining = true;
     this.server?.close();
     // Connections not handed over yet (listener filters, TLS handshake) have no request in flight.
@@ -380,6 +428,7 @@ export class ListenerRuntime {
 
   /** Closes everything now. */
   close(): void {
+    this.stopDrainSweep();
     this.draining = true;
     this.server?.close();
     for (const s of [...this.pending]) s.destroy();

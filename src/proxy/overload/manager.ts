@@ -17,12 +17,19 @@
 //
 // envoy.resource_monitors.global_downstream_max_connections: pressure is active / max; listeners
 // refuse connections beyond max (stat `listener.<address>.downstream_global_cx_overflow`).
+//
+// Two actions are carried out here rather than read by the codecs: reset_high_memory_stream
+// resets the streams holding the most buffered bytes (accounts.ts) each time its state changes to
+// a non-zero value, as Envoy's workers do (counter `envoy.overload_actions.reset_high_memory_stream.count`);
+// reduce_timeouts hands its state to the scaled timers (scaled-timers.ts).
 
 import v8 from 'node:v8';
 import type { OverloadActionName, OverloadManagerConfig, OverloadTriggerConfig, ResourceMonitorConfig } from '../config/types.js';
 import type { Counter, Gauge, StatsStore } from '../../observe/stats.js';
 import { createLogger } from '../../observe/logger.js';
 import { downstreamConnections, overloadState, resetOverloadState } from './state.js';
+import { bufferAccounts } from './accounts.js';
+import { scaledTimers } from './scaled-timers.js';
 
 const log = createLogger('overload');
 
@@ -33,7 +40,12 @@ const ACTION_STATE: Readonly<Record<OverloadActionName, StateKey>> = {
   'envoy.overload_actions.disable_http_keepalive': 'disableHttpKeepalive',
   'envoy.overload_actions.stop_accepting_connections': 'stopAcceptingConnections',
   'envoy.overload_actions.reject_incoming_connections': 'rejectIncomingConnections',
+  'envoy.overload_actions.reset_high_memory_stream': 'resetHighMemoryStream',
+  'envoy.overload_actions.reduce_timeouts': 'reduceTimeouts',
 };
+
+const RESET_HIGH_MEMORY_STREAM: OverloadActionName = 'envoy.overload_actions.reset_high_memory_stream';
+const REDUCE_TIMEOUTS: OverloadActionName = 'envoy.overload_actions.reduce_timeouts';
 
 /** The memory fixed_heap counts, in bytes (see the header). */
 export function heapInUse(): number {
@@ -70,8 +82,11 @@ export class OverloadManager {
   private readonly monitors = new Map<string, Monitor>();
   private readonly actions: Action[];
   private timer: NodeJS.Timeout | null = null;
+  /** `envoy.overload_actions.reset_high_memory_stream.count`: streams reset by that action. */
+  private readonly resetStreamsCount: Counter;
 
   constructor(readonly config: OverloadManagerConfig, store: StatsStore) {
+    this.resetStreamsCount = store.counter('envoy.overload_actions.reset_high_memory_stream.count', 'envoy_overload_actions_reset_high_memory_stream_count');
     for (const r of config.resourceMonitors) {
       const prefix = `overload.${r.name}.`;
       const labels = { envoy_resource_name: r.name };
@@ -103,6 +118,11 @@ export class OverloadManager {
 
   /** Measures now, then every refresh_interval. */
   start(): void {
+    bufferAccounts.configure(this.config.minimumAccountToTrackPowerOfTwo);
+    if (this.config.minimumAccountToTrackPowerOfTwo !== null && !this.actions.some((a) => a.name === RESET_HIGH_MEMORY_STREAM)) {
+      log.warning('buffer_factory_config: streams are tracked by their buffered bytes, but no %s action resets them', RESET_HIGH_MEMORY_STREAM);
+    }
+    scaledTimers.configure(this.config.actions.find((a) => a.name === REDUCE_TIMEOUTS)?.scaleTimers ?? null);
     for (const m of this.monitors.values()) {
       if (m.config.kind === 'global_downstream_max_connections') downstreamConnections.max = m.config.maxActiveDownstreamConnections;
     }
@@ -115,6 +135,8 @@ export class OverloadManager {
   stop(): void {
     if (this.timer !== null) { clearInterval(this.timer); this.timer = null; }
     resetOverloadState();
+    bufferAccounts.configure(null);
+    scaledTimers.configure(null);
   }
 
   /** One refresh: every monitor's pressure, then every action's state. */
@@ -131,12 +153,23 @@ export class OverloadManager {
     for (const a of this.actions) {
       let state = 0;
       for (const t of a.triggers) state = Math.max(state, triggerState(t.trigger, this.monitors.get(t.name)!.pressure));
-      if (state !== a.state) this.logChange(a, state);
+      const changed = state !== a.state;
+      if (changed) this.logChange(a, state);
       a.state = state;
       overloadState[a.key] = state;
+      if (changed && a.name === RESET_HIGH_MEMORY_STREAM && state > 0) this.resetStreams(state);
+      else if (changed && a.name === REDUCE_TIMEOUTS) scaledTimers.setState(state);
       a.active.set(state >= 1 ? 1 : 0);
       a.scalePercent.set(percent(state));
     }
+  }
+
+  /** reset_high_memory_stream fired at `state`: Envoy's resetAccountsGivenPressure. */
+  private resetStreams(state: number): void {
+    const n = bufferAccounts.resetGivenPressure(state);
+    if (n === 0) return;
+    this.resetStreamsCount.add(n);
+    log.warning('%s at %d%%: reset %d streams holding the most buffered bytes', RESET_HIGH_MEMORY_STREAM, percent(state), n);
   }
 
   private logChange(a: Action, state: number): void {

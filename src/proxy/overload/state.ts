@@ -13,6 +13,10 @@ export const overloadState = {
   stopAcceptingConnections: 0,
   /** envoy.overload_actions.reject_incoming_connections: new connections are closed at accept. */
   rejectIncomingConnections: 0,
+  /** envoy.overload_actions.reset_high_memory_stream: acted on by the manager (accounts.ts), read by nobody else. */
+  resetHighMemoryStream: 0,
+  /** envoy.overload_actions.reduce_timeouts: acted on through scaled-timers.ts. */
+  reduceTimeouts: 0,
 };
 
 /** Whether to act on one request or connection when the action's state is `scale` (Envoy's bernoulli draw). */
@@ -36,5 +40,7 @@ export function resetOverloadState(): void {
   overloadState.disableHttpKeepalive = 0;
   overloadState.stopAcceptingConnections = 0;
   overloadState.rejectIncomingConnections = 0;
+  overloadState.resetHighMemoryStream = 0;
+  overloadState.reduceTimeouts = 0;
   downstreamConnections.max = Infinity;
 }

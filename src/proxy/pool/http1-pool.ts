@@ -432,8 +432,11 @@ export class Http1Pool implements UpstreamPool {
   release(req: UpstreamRequest): void {
     const c = req as UpstreamConnection;
     if (c.closed) return;
-    if (this.draining || (this.maxRequestsPerConnection > 0 && c.requests >= this.maxRequestsPerConnection)) {
-      if (!this.draining) this.cluster.stats.upstream_cx_max_requests.inc();
+    const spent = this.maxRequestsPerConnection > 0 && c.requests >= this.maxRequestsPerConnection;
+    // A draining pool (its host left the cluster) still serves the requests already waiting for
+    // it: they would otherwise wait forever; it closes each connection once nobody waits.
+    if (spent || (this.draining && this.waiting.length === 0)) {
+      if (spent && !this.draining) this.cluster.stats.upstream_cx_max_requests.inc();
       c.destroy();
       return;
     }
@@ -457,6 +460,16 @@ export class Http1Pool implements UpstreamPool {
     if (this.waiting.length > this.connecting && !this.draining) {
       const limits = this.cluster.config.connectionPool;
       if (stats.upstream_cx_active.value < limits.maxConnections) this.open();
+    }
+    // Draining: no new connection; the waiters no connection is left for fail (and may be retried elsewhere).
+    if (this.draining) {
+      let usable = this.connecting;
+      for (const o of this.all) if (o.connected && !o.closed) usable++;
+      while (this.waiting.length > usable) {
+        const w = this.waiting.shift()!;
+        stats.upstream_rq_pending_active.dec();
+        w.onPoolFailure('connect-failure', 'host removed from the cluster');
+      }
     }
   }
 

@@ -22,6 +22,7 @@
 // started from the same config. (A worker restarted after a reload that added port-0 listeners
 // may count them differently; fixed ports have no such caveat.)
 
+import type { DrainStrategy } from '../overload/drain.js';
 import { ReadinessGate } from '../admin/readiness.js';
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +54,8 @@ export interface WorkerPrimaryOptions {
   readonly concurrency: number;
   /** Drain time on SIGTERM a worker applies when it is signalled directly. */
   readonly drainMs: number;
+  /** `--drain-strategy` for the workers' drain sequences (default gradual). */
+  readonly drainStrategy?: DrainStrategy;
   /** For /server_info. */
   readonly commandLine?: readonly string[];
   readonly version?: string;
@@ -180,8 +183,8 @@ export class WorkerPrimary {
   private readonly workerDeaths;
   private onQuit: (() => void) | null = null;
   private fatal = false;
-  /** POST /drain_listeners happened: a worker started later drains at once too. */
-  private listenersDrained = false;
+  /** POST /drain_listeners happened (with these flags): a worker started later drains at once too. */
+  private listenersDrained: { graceful?: boolean; inboundOnly?: boolean } | null = null;
   /** What the admin shows: rebuilt from the workers on each /stats request. */
   private statsView = new StatsStore();
   private clustersView: AdminCluster[] = [];
@@ -245,12 +248,12 @@ export class WorkerPrimary {
       return { listeners: [], error: 'shutting down' };
     }
     const r = await this.request(w, {
-      type: 'start', slot: slot.index, config: forWorkers(this.latest, this.slots.length), logLevel: getLevel(), drainMs: this.opts.drainMs,
+      type: 'start', slot: slot.index, config: forWorkers(this.latest, this.slots.length), logLevel: getLevel(), drainMs: this.opts.drainMs, drainStrategy: this.opts.drainStrategy,
     });
     if (r === null || r.type !== 'started') return { listeners: [], error: 'exited before it started' };
     if (r.error !== undefined) return { listeners: [], error: r.error };
     if (slot.worker === w) slot.ready = true;
-    if (this.listenersDrained) w.send({ type: 'drain_listeners' } satisfies ToWorker);
+    if (this.listenersDrained !== null) w.send({ type: 'drain_listeners', ...this.listenersDrained } satisfies ToWorker);
     log.info('worker %d started (pid %d)', slot.index, w.process.pid);
     return { listeners: r.listeners };
   }
@@ -371,6 +374,11 @@ export class WorkerPrimary {
     this.configReloads.inc();
   }
 
+  /** A drain sequence on every worker's listeners (they keep accepting); see ProxyServer.startDrainSequence. */
+  startDrainSequence(durationMs: number, opts: { inboundOnly?: boolean } = {}): void {
+    this.broadcast({ type: 'drain_sequence', durationMs, inboundOnly: opts.inboundOnly === true });
+  }
+
   /** Every worker drains for up to drainMs and exits; then the admin server closes. */
   async shutdown(drainMs: number): Promise<void> {
     this.state = 'DRAINING';
@@ -476,7 +484,7 @@ export class WorkerPrimary {
       configDump: () => bootstrapConfigDump(this.config),
       clusters: () => this.clustersView,
       listeners: () => this.listeners.map((l) => ({ name: l.name, address: l.address })),
-      drainListeners: () => { this.listenersDrained = true; this.broadcast({ type: 'drain_listeners' }); },
+      drainListeners: (o) => { this.listenersDrained = o; this.broadcast({ type: 'drain_listeners', ...o }); },
       quit: () => this.onQuit?.(),
       setLogLevel: (level: string) => {
         if (!setLevel(level)) return false;

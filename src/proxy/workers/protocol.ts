@@ -2,6 +2,7 @@
 // channel with `advanced` serialization, so configs and snapshots cross as structured clones).
 // Requests that expect an answer carry a `seq` the answer repeats.
 
+import type { DrainStrategy } from '../overload/drain.js';
 import type { StatSample } from '../../observe/stats-snapshot.js';
 import type { AdminCluster } from '../admin/handlers.js';
 import type { BootstrapConfig, SocketAddress } from '../config/types.js';
@@ -14,12 +15,14 @@ export interface BoundListener {
 
 export type ToWorker =
   /** First message: the validated config (without admin) to start; answered by `started`. */
-  | { type: 'start'; seq: number; slot: number; config: BootstrapConfig; logLevel: string; drainMs: number }
+  | { type: 'start'; seq: number; slot: number; config: BootstrapConfig; logLevel: string; drainMs: number; drainStrategy?: DrainStrategy }
   /** A new validated config; answered by `applied`. */
   | { type: 'apply'; seq: number; config: BootstrapConfig }
   | { type: 'stats'; seq: number }
   | { type: 'clusters'; seq: number }
-  | { type: 'drain_listeners' }
+  | { type: 'drain_listeners'; graceful?: boolean; inboundOnly?: boolean }
+  /** A drain sequence on the listeners, which keep accepting (a sidecar leaving the mesh). */
+  | { type: 'drain_sequence'; durationMs: number; inboundOnly: boolean }
   | { type: 'log_level'; level: string }
   /** Drain for up to drainMs, close, exit 0. */
   | { type: 'shutdown'; drainMs: number };

@@ -36,7 +36,9 @@ export function runWorker(): void {
       case 'start': {
         setLevel(m.logLevel);
         drainMs = m.drainMs;
-        const s = new ProxyServer(m.config, { announceListeners: false, commandLine: process.argv.slice(1) });
+        const s = new ProxyServer(m.config, {
+          announceListeners: false, commandLine: process.argv.slice(1), drainTimeMs: m.drainMs, drainStrategy: m.drainStrategy,
+        });
         server = s;
         try {
           await s.start();
@@ -68,7 +70,8 @@ export function runWorker(): void {
       // Queries and one-shot actions are answered at once, even while a reload is under way.
       case 'stats': send({ type: 'stats', seq: m.seq, stats: server === null ? [] : snapshotStats(server.stats) }); return;
       case 'clusters': send({ type: 'clusters', seq: m.seq, clusters: server === null ? [] : server.adminContext().clusters() }); return;
-      case 'drain_listeners': server?.drainListeners(); return;
+      case 'drain_listeners': server?.drainListeners({ graceful: m.graceful, inboundOnly: m.inboundOnly }); return;
+      case 'drain_sequence': server?.startDrainSequence(m.durationMs, { inboundOnly: m.inboundOnly }); return;
       case 'log_level': setLevel(m.level); return;
       case 'shutdown': stop(m.drainMs); return;
       default:

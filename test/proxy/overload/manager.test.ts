@@ -28,6 +28,7 @@ test('fixed_heap drives the actions and the overload.* stats (heapUsed + externa
   const store = new StatsStore();
   const cfg: OverloadManagerConfig = {
     refreshIntervalMs: 60_000,
+    minimumAccountToTrackPowerOfTwo: null,
     resourceMonitors: [{ kind: 'fixed_heap', name: HEAP, maxHeapSizeBytes: 1000 }],
     actions: [
       { name: 'envoy.overload_actions.stop_accepting_requests', triggers: [{ name: HEAP, trigger: { kind: 'threshold', value: 0.95 } }] },
@@ -84,8 +85,8 @@ test('overload_manager decoding: what Weft does not do is an error naming the fi
       triggers: [{ name: ${HEAP}, threshold: { value: 0.9 } }]
 `).join('\n');
   assert.match(errs, /overload_manager\.loadshed_points: unsupported field/);
-  assert.match(errs, /overload_manager\.actions\[0\]\.name: not supported: V8 gives free heap memory back/);
-  assert.match(errs, /overload_manager\.actions\[1\]\.name: not supported yet: Weft does not account the bytes each stream buffers/);
+  assert.match(errs, /overload_manager\.actions\[0\]\.name: not supported: it returns free malloc memory to the system, which a Node process cannot ask for/);
+  assert.match(errs, /overload_manager\.buffer_factory_config\.minimum_account_to_track_power_of_two: expected a power of two in 10\.\.56 \(actions\[1\] envoy\.overload_actions\.reset_high_memory_stream resets the streams it tracks\)/);
   assert.match(errs, /overload_manager\.actions\[2\]\.triggers\[0\]\.name: expected the name of a configured resource monitor/);
   assert.match(errs, /overload_manager\.actions\[3\]\.triggers\[0\]\.scaled\.scaling_threshold: expected a value below saturation_threshold/);
   assert.match(errs, /overload_manager\.actions\[4\]\.name: expected one of envoy\.overload_actions\.stop_accepting_requests/);
