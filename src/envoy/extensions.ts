@@ -9,6 +9,7 @@ import { corsFilterExtension, corsPolicyExtension } from './cors.js';
 import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
 import { faultFilterExtension, faultPerRouteExtension } from './fault.js';
 import { httpConnectionManagerExtension } from './hcm.js';
+import { networkRbacExtension, rbacFilterExtension, rbacPerRouteExtension } from './rbac.js';
 import { downstreamConnectionsMonitorExtension, fixedHeapMonitorExtension } from './overload.js';
 import { routerFilterExtension } from './router-filter.js';
 import {
@@ -22,13 +23,16 @@ export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   httpConnectionManagerExtension,
   tcpProxyExtension,
   connectionLimitExtension,
+  networkRbacExtension,
   // HTTP filters
   routerFilterExtension,
   faultFilterExtension,
   corsFilterExtension,
+  rbacFilterExtension,
   // HTTP filters' typed_per_filter_config
   faultPerRouteExtension,
   corsPolicyExtension,
+  rbacPerRouteExtension,
   // access loggers
   fileAccessLogExtension,
   stdoutAccessLogExtension,

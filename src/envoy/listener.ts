@@ -58,7 +58,7 @@ const networkFilter: Reader<NetworkFilterConfig> = message(FILTER, (m) => {
 
 /**
  * Only the last network filter may be terminal, and the last one must be: the HTTP connection
- * manager and the TCP proxy always are, connection_limit never is.
+ * manager and the TCP proxy always are, connection_limit and rbac never are.
  */
 function checkTerminalLast(ctx: Ctx, raw: unknown, filters: readonly NetworkFilterConfig[]): void {
   const items = asList(raw);
@@ -69,8 +69,8 @@ function checkTerminalLast(ctx: Ctx, raw: unknown, filters: readonly NetworkFilt
       const name = f.kind === 'tcp_proxy' ? 'tcp_proxy' : 'http_connection_manager';
       ctx.index(i).expected(`the ${name} (a terminal filter) only as the last filter`, items[i]);
     }
-    if (last && f.kind === 'connection_limit') {
-      ctx.index(i).expected('a terminal filter last (http_connection_manager or tcp_proxy after connection_limit)', items[i]);
+    if (last && (f.kind === 'connection_limit' || f.kind === 'rbac')) {
+      ctx.index(i).expected(`a terminal filter last (http_connection_manager or tcp_proxy after ${f.kind})`, items[i]);
     }
   });
 }

@@ -3,6 +3,10 @@
 // types (see src/envoy/); runtime code never sees raw YAML, JSON or protobuf.
 // Field names follow Envoy's v3 API in camelCase so they stay recognisable.
 
+import type { HttpRbacConfig, NetworkRbacConfig } from '../rbac/config.js';
+
+export type { HttpRbacConfig, NetworkRbacConfig } from '../rbac/config.js';
+
 /** A socket address: `socket_address` in envoy.config.core.v3.Address. */
 export interface SocketAddress {
   readonly address: string;   // IPv4 or IPv6 literal, or a DNS name for clusters
@@ -235,7 +239,7 @@ export interface UpstreamTlsConfig {
 }
 
 /** Network filters: the terminal ones (the HTTP connection manager or the TCP proxy, always last) and connection_limit before them. */
-export type NetworkFilterConfig = HttpConnectionManagerConfig | TcpProxyConfig | ConnectionLimitConfig;
+export type NetworkFilterConfig = HttpConnectionManagerConfig | TcpProxyConfig | ConnectionLimitConfig | NetworkRbacConfig;
 
 /** The filters that end a filter chain. */
 export type TerminalNetworkFilterConfig = HttpConnectionManagerConfig | TcpProxyConfig;
@@ -335,7 +339,14 @@ export interface HttpConnectionManagerConfig {
 }
 
 /** One entry of `http_filters` (the router is last). */
-export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig;
+export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig | RbacFilterConfig;
+
+/** envoy.extensions.filters.http.rbac.v3.RBAC (src/proxy/rbac/config.ts). */
+export interface RbacFilterConfig {
+  readonly kind: 'rbac';
+  readonly name: string;
+  readonly config: HttpRbacConfig;
+}
 
 export interface RouterFilterConfig {
   readonly kind: 'router';
@@ -411,6 +422,8 @@ export interface CorsPolicyConfig {
 export type PerFilterConfig =
   | { readonly kind: 'fault'; readonly config: FaultConfig }
   | CorsPolicyConfig
+  /** envoy.extensions.filters.http.rbac.v3.RBACPerRoute: `config` null (no `rbac`) = no enforcement on the route. */
+  | { readonly kind: 'rbac'; readonly config: HttpRbacConfig | null }
   /** envoy.config.route.v3.FilterConfig with disabled: true: the filter is skipped here. */
   | { readonly kind: 'disabled' };
 

@@ -4,6 +4,7 @@
 // response flags, response forwarding with backpressure, and the access log at the end.
 // Protocol-neutral towards the downstream: it talks to a DownstreamCodec.
 
+import type net from 'node:net';
 import { overloadState, shed } from '../overload/state.js';
 import { bufferAccounts, type AccountedStream } from '../overload/accounts.js';
 import type { Cluster } from '../cluster/cluster.js';
@@ -345,6 +346,12 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     if (route === null || route.kind !== 'route') return '';
     if (this.selected === undefined) this.selected = route.selectCluster(this.head.headers, Math.random());
     return this.selected === null ? '' : this.selected.name;
+  }
+
+  /** FilterStream: the HTTP/1 codec is the connection; an HTTP/2 stream reaches it through its session. */
+  downstreamSocket(): net.Socket | null {
+    const c = this.codec as DownstreamCodec & { socket?: net.Socket; h2s?: { session?: { socket?: net.Socket } } };
+    return c.socket ?? c.h2s?.session?.socket ?? null;
   }
 
   /** FilterStream. */

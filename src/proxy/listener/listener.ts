@@ -9,7 +9,8 @@
 // Before anything reads a new connection, admission.ts decides whether the listener takes it
 // (descriptor guard, the runtime listener connection limit, global_downstream_max_connections,
 // overload actions); once a filter chain is chosen, its connection_limit filters decide
-// (connection-limit.ts), before TLS termination.
+// (connection-limit.ts), before TLS termination; its rbac filters decide after TLS termination,
+// before the terminal filter (rbac.ts).
 //
 // Protocol detection (http_inspector) never stalls a server-speaks-first protocol: while the
 // client has sent nothing, the TCP proxy chain a silent client would get is pre-connected; if its
@@ -30,6 +31,7 @@ import { HttpInspectorStats, ProtocolInspection, type Inspected } from './http-i
 import type { PreparedUpstream } from '../tcp/tcp-proxy.js';
 import { ListenerAdmission } from './admission.js';
 import { ConnectionLimiter } from './connection-limit.js';
+import { NetworkRbac } from './rbac.js';
 import type { DrainSequence } from '../overload/drain.js';
 
 /** A TCP upstream opened during protocol detection for the chain in `slot`. */
@@ -60,6 +62,8 @@ interface ChainRuntime {
   readonly tls: DownstreamTls | null;
   /** The chain's connection_limit filters, in order (usually none). */
   readonly limits: readonly ConnectionLimiter[];
+  /** The chain's rbac filters, in order (usually none): evaluated at hand-over, after TLS. */
+  readonly rbac: readonly NetworkRbac[];
 }
 
 /** Narrows `chains` on one criterion: those matching specifically when any does, else those that accept anything. */
@@ -158,6 +162,7 @@ export class ListenerRuntime {
         slot: prev?.slot ?? newSlot(filter),
         tls: fc.transportSocket === null ? null : new DownstreamTls(fc.transportSocket, this.tlsStats),
         limits: limitsOf(fc),
+        rbac: fc.filters.flatMap((f) => (f.kind === 'rbac' ? [new NetworkRbac(f, this.store)] : [])),
       };
     };
     const oldTls = [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])].map((c) => c.tls);
@@ -325,6 +330,16 @@ export class ListenerRuntime {
   }
 
   private handOver(socket: net.Socket, chain: ChainRuntime, facts: ConnectionFacts, prepared?: PreparedUpstream): void {
+    for (const rbac of chain.rbac) {
+      if (rbac.admit(socket, facts.serverName)) continue;
+      prepared?.cancel();
+      socket.once('close', () => {
+        this.stats.downstream_cx_active.dec();
+        this.stats.downstream_cx_destroy.inc();
+        if (this.draining && this.connections.size === 0 && this.pending.size === 0) this.onIdle?.();
+      });
+      return;
+    }
     const conn = serveConnection(socket, chain.slot, facts, this.config.perConnectionBufferLimitBytes, (c) => {
       this.connections.delete(c);
       this.stats.downstream_cx_active.dec();

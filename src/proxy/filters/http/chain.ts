@@ -7,6 +7,7 @@ import type { RouteTable } from '../../router/route-table.js';
 import { CorsFilterFactory } from './cors.js';
 import { FaultFilterFactory } from './fault.js';
 import type { HttpFilterFactory } from './filter.js';
+import { RbacFilterFactory } from './rbac.js';
 
 export function buildHttpFilters(configs: readonly HttpFilterConfig[], routes: RouteTable, store: StatsStore,
                                  statPrefix: string): readonly HttpFilterFactory[] {
@@ -16,6 +17,7 @@ export function buildHttpFilters(configs: readonly HttpFilterConfig[], routes: R
       case 'router': break;
       case 'fault': out.push(new FaultFilterFactory(c.name, c.config, routes, store, statPrefix)); break;
       case 'cors': out.push(new CorsFilterFactory(c.name, routes, store, statPrefix)); break;
+      case 'rbac': out.push(new RbacFilterFactory(c.name, c.config, routes, store, statPrefix)); break;
     }
   }
   return out;

@@ -2,6 +2,7 @@
 // need): a factory compiled once per connection-manager version, with each route's effective
 // typed_per_filter_config resolved up front, and a cheap instance per stream.
 
+import type net from 'node:net';
 import type { MessageHead } from '../../codec/http1/parser.js';
 import type { PerFilterConfig } from '../../config/types.js';
 import type { CompiledRoute, RouteTable } from '../../router/route-table.js';
@@ -21,6 +22,8 @@ export interface FilterStream {
   readonly currentRoute: CompiledRoute | null;
   /** The cluster the request is bound for ('' for no route, direct responses and redirects). */
   upstreamClusterName(): string;
+  /** The downstream connection's socket (a tls.TLSSocket when the listener terminated TLS); null when unknown. */
+  downstreamSocket(): net.Socket | null;
   /** Whether the request is gRPC (content-type application/grpc...). */
   isGrpc(): boolean;
   /**
