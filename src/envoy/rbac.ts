@@ -1,9 +1,9 @@
 // Decoders for Envoy's role-based access control: envoy.config.rbac.v3 (RBAC, Policy, Permission,
 // Principal), the HTTP filter envoy.extensions.filters.http.rbac.v3.RBAC with its per-route
 // RBACPerRoute, and the network filter envoy.extensions.filters.network.rbac.v3.RBAC.
-// Fields Weft does not implement (metadata, filter_state, CEL conditions, xds.type.matcher trees,
-// audit logging, per-rule stats, CONTINUOUS enforcement) are refused as 'not supported yet',
-// naming the field path. In the network filter, HTTP-only rules (header, url_path) are refused: a
+// Fields Weft does not implement yet (metadata, filter_state, CEL conditions, xds.type.matcher
+// trees, audit logging, per-rule stats, CONTINUOUS enforcement) are refused as unsupported, naming
+// the field path. In the network filter, HTTP-only rules (header, url_path) are refused: a
 // connection has no request to match them against.
 
 import type {
@@ -12,15 +12,15 @@ import type {
 import { cidrRange, stringMatcher } from './core.js';
 import { show } from './decode/context.js';
 import {
-  bool, defineMessage, duration, enumeration, integer, list, mapOf, message, nonEmptyString, reader, string,
+  bool, defineMessage, duration, enumeration, integer, list, mapOf, message, nonEmptyString, reader, string, supportedValue,
   type Msg, type Reader,
 } from './decode/readers.js';
 import type { Extension } from './decode/typed.js';
 import { headerMatcher } from './route.js';
 
-/** Refuses each of `names` that is set: Weft does not implement it (yet). */
-function notYet(m: Msg, names: readonly string[]): void {
-  for (const n of names) if (m.has(n)) m.at(n).fail(`not supported yet, got ${show(m.raw(n))}`);
+/** track_per_rule_stats: only false (the default) is implemented. */
+function noPerRuleStats(m: Msg): void {
+  if (m.get('track_per_rule_stats', bool, false)) m.at('track_per_rule_stats').fail('unsupported field (not supported yet when true), got true');
 }
 
 /** `any: true` (the proto only allows true). */
@@ -47,7 +47,8 @@ const PERMISSION_RULES = [
 const PERMISSION_NOT_YET = ['metadata', 'matcher', 'uri_template', 'sourced_metadata'] as const;
 const PERMISSION = defineMessage({
   name: 'envoy.config.rbac.v3.Permission',
-  fields: [...PERMISSION_RULES, ...PERMISSION_NOT_YET],
+  fields: [...PERMISSION_RULES],
+  unsupported: [...PERMISSION_NOT_YET],
 });
 const PERMISSION_SET = defineMessage({ name: 'envoy.config.rbac.v3.Permission.Set', fields: ['rules'] });
 
@@ -57,7 +58,8 @@ const PRINCIPAL_IDS = [
 const PRINCIPAL_NOT_YET = ['metadata', 'filter_state', 'sourced_metadata', 'custom'] as const;
 const PRINCIPAL = defineMessage({
   name: 'envoy.config.rbac.v3.Principal',
-  fields: [...PRINCIPAL_IDS, ...PRINCIPAL_NOT_YET],
+  fields: [...PRINCIPAL_IDS],
+  unsupported: [...PRINCIPAL_NOT_YET],
 });
 const PRINCIPAL_SET = defineMessage({ name: 'envoy.config.rbac.v3.Principal.Set', fields: ['ids'] });
 const AUTHENTICATED = defineMessage({ name: 'envoy.config.rbac.v3.Principal.Authenticated', fields: ['principal_name'] });
@@ -71,8 +73,7 @@ interface RbacReaders {
 
 function rbacReaders(http: boolean): RbacReaders {
   const permission: Reader<RbacPermissionConfig> = message(PERMISSION, (m): RbacPermissionConfig | undefined => {
-    notYet(m, PERMISSION_NOT_YET);
-    const which = m.oneof([...PERMISSION_RULES, ...PERMISSION_NOT_YET], { required: true });
+    const which = m.oneof(PERMISSION_RULES, { required: true, others: PERMISSION_NOT_YET });
     switch (which) {
       case 'and_rules':
       case 'or_rules': {
@@ -118,8 +119,7 @@ function rbacReaders(http: boolean): RbacReaders {
   const authenticated = message(AUTHENTICATED, (m) => ({ principalName: m.opt('principal_name', stringMatcher) ?? null }));
 
   const principal: Reader<RbacPrincipalConfig> = message(PRINCIPAL, (m): RbacPrincipalConfig | undefined => {
-    notYet(m, PRINCIPAL_NOT_YET);
-    const which = m.oneof([...PRINCIPAL_IDS, ...PRINCIPAL_NOT_YET], { required: true });
+    const which = m.oneof(PRINCIPAL_IDS, { required: true, others: PRINCIPAL_NOT_YET });
     switch (which) {
       case 'and_ids':
       case 'or_ids': {
@@ -157,7 +157,6 @@ function rbacReaders(http: boolean): RbacReaders {
   const principalSet = message(PRINCIPAL_SET, (m) => m.req('ids', list(principal, { minItems: 1 })));
 
   const policy: Reader<RbacPolicyConfig> = message(POLICY, (m) => {
-    notYet(m, ['condition', 'checked_condition', 'cel_config']);
     const permissions = m.req('permissions', list(permission, { minItems: 1 }));
     const principals = m.req('principals', list(principal, { minItems: 1 }));
     if (permissions === undefined || principals === undefined) return undefined;
@@ -165,7 +164,6 @@ function rbacReaders(http: boolean): RbacReaders {
   });
 
   const rules: Reader<RbacRulesConfig> = message(RBAC_RULES, (m) => {
-    notYet(m, ['audit_logging_options']);
     const action = m.get('action', enumeration({ ALLOW: 0, DENY: 1, LOG: 2 }), 'ALLOW');
     const policies = m.get('policies', mapOf(policy), new Map<string, RbacPolicyConfig>());
     // Envoy keeps policies in a map ordered by name: the first match by name is the effective policy.
@@ -177,12 +175,14 @@ function rbacReaders(http: boolean): RbacReaders {
 
 const POLICY = defineMessage({
   name: 'envoy.config.rbac.v3.Policy',
-  fields: ['permissions', 'principals', 'condition', 'checked_condition', 'cel_config'],
+  fields: ['permissions', 'principals'],
+  unsupported: ['condition', 'checked_condition', 'cel_config'],
 });
 
 const RBAC_RULES = defineMessage({
   name: 'envoy.config.rbac.v3.RBAC',
-  fields: ['action', 'policies', 'audit_logging_options'],
+  fields: ['action', 'policies'],
+  unsupported: ['audit_logging_options'],
 });
 
 const HTTP_READERS = rbacReaders(true);
@@ -197,15 +197,12 @@ export const networkRbacRules = NETWORK_READERS.rules;
 
 const HTTP_RBAC = defineMessage({
   name: 'envoy.extensions.filters.http.rbac.v3.RBAC',
-  fields: [
-    'rules', 'rules_stat_prefix', 'shadow_rules', 'shadow_rules_stat_prefix', 'matcher', 'shadow_matcher',
-    'track_per_rule_stats',
-  ],
+  fields: ['rules', 'rules_stat_prefix', 'shadow_rules', 'shadow_rules_stat_prefix', 'track_per_rule_stats'],
+  unsupported: ['matcher', 'shadow_matcher'],
 });
 
 function httpRbacFields(m: Msg): HttpRbacConfig {
-  notYet(m, ['matcher', 'shadow_matcher']);
-  if (m.get('track_per_rule_stats', bool, false)) m.at('track_per_rule_stats').fail('not supported yet, got true');
+  noPerRuleStats(m);
   return {
     rules: m.opt('rules', httpRbacRules) ?? null,
     rulesStatPrefix: m.get('rules_stat_prefix', string, ''),
@@ -246,10 +243,8 @@ export const rbacPerRouteExtension: Extension<'http_filter_per_route'> = {
 
 const NETWORK_RBAC = defineMessage({
   name: 'envoy.extensions.filters.network.rbac.v3.RBAC',
-  fields: [
-    'rules', 'matcher', 'shadow_rules', 'shadow_matcher', 'shadow_rules_stat_prefix', 'stat_prefix', 'enforcement_type',
-    'delay_deny', 'track_per_rule_stats',
-  ],
+  fields: ['rules', 'shadow_rules', 'shadow_rules_stat_prefix', 'stat_prefix', 'enforcement_type', 'delay_deny', 'track_per_rule_stats'],
+  unsupported: ['matcher', 'shadow_matcher'],
   // Weft always enforces once the transport is ready (after the TLS handshake, before the
   // terminal filter sees the connection): the decision is the one Envoy takes on the first byte.
   informational: ['enforce_on_transport_ready'],
@@ -260,11 +255,10 @@ export const networkRbacExtension: Extension<'network_filter'> = {
   typeUrl: 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
   spec: NETWORK_RBAC,
   decode(m): NetworkRbacConfig | undefined {
-    notYet(m, ['matcher', 'shadow_matcher']);
-    if (m.get('track_per_rule_stats', bool, false)) m.at('track_per_rule_stats').fail('not supported yet, got true');
+    noPerRuleStats(m);
     const statPrefix = m.req('stat_prefix', nonEmptyString);
     const enforcement = m.get('enforcement_type', enumeration({ ONE_TIME_ON_FIRST_BYTE: 0, CONTINUOUS: 1 }), 'ONE_TIME_ON_FIRST_BYTE');
-    if (enforcement === 'CONTINUOUS') m.at('enforcement_type').fail('not supported yet, got "CONTINUOUS"');
+    supportedValue(m.at('enforcement_type'), enforcement, ['ONE_TIME_ON_FIRST_BYTE']);
     const rules = m.opt('rules', networkRbacRules) ?? null;
     const shadowRules = m.opt('shadow_rules', networkRbacRules) ?? null;
     const delayDenyMs = m.get('delay_deny', duration, 0);

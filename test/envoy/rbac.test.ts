@@ -134,7 +134,7 @@ test('HTTP RBAC: no rules = no enforcement; empty rules decode to an ALLOW with 
   assert.deepEqual(f1.config.rules, { action: 'ALLOW', policies: [] });
 });
 
-test('HTTP RBAC: unimplemented fields are refused as not supported yet, naming the field path', () => {
+test('HTTP RBAC: unimplemented fields are refused as unsupported, naming the field path', () => {
   const errs = errors(httpBootstrap({
     matcher: { matcher_tree: {} },
     shadow_matcher: {},
@@ -150,18 +150,18 @@ test('HTTP RBAC: unimplemented fields are refused as not supported yet, naming t
       },
     },
   }));
-  assertError(errs, `${FILTER_PATH}.matcher`, 'not supported yet');
-  assertError(errs, `${FILTER_PATH}.shadow_matcher`, 'not supported yet');
-  assertError(errs, `${FILTER_PATH}.track_per_rule_stats`, 'not supported yet');
-  assertError(errs, `${FILTER_PATH}.rules.audit_logging_options`, 'not supported yet');
+  assertError(errs, `${FILTER_PATH}.matcher`, 'unsupported field');
+  assertError(errs, `${FILTER_PATH}.shadow_matcher`, 'unsupported field');
+  assertError(errs, `${FILTER_PATH}.track_per_rule_stats`, 'unsupported field');
+  assertError(errs, `${FILTER_PATH}.rules.audit_logging_options`, 'unsupported field');
   const pol = `${FILTER_PATH}.rules.policies["p q"]`;
-  assertError(errs, `${pol}.permissions[0].metadata`, 'not supported yet');
-  assertError(errs, `${pol}.permissions[1].matcher`, 'not supported yet');
-  assertError(errs, `${pol}.permissions[2].uri_template`, 'not supported yet');
-  assertError(errs, `${pol}.principals[0].filter_state`, 'not supported yet');
-  assertError(errs, `${pol}.principals[1].metadata`, 'not supported yet');
-  assertError(errs, `${pol}.principals[2].custom`, 'not supported yet');
-  assertError(errs, `${pol}.condition`, 'not supported yet');
+  assertError(errs, `${pol}.permissions[0].metadata`, 'unsupported field');
+  assertError(errs, `${pol}.permissions[1].matcher`, 'unsupported field');
+  assertError(errs, `${pol}.permissions[2].uri_template`, 'unsupported field');
+  assertError(errs, `${pol}.principals[0].filter_state`, 'unsupported field');
+  assertError(errs, `${pol}.principals[1].metadata`, 'unsupported field');
+  assertError(errs, `${pol}.principals[2].custom`, 'unsupported field');
+  assertError(errs, `${pol}.condition`, 'unsupported field');
 });
 
 test('HTTP RBAC: invalid values are refused with their path', () => {
@@ -231,9 +231,9 @@ test('network RBAC: HTTP-only rules, CONTINUOUS, matchers, a missing stat_prefix
     rules: { policies: { a: policy([{ header: { name: 'x', present_match: true } }], [{ url_path: { path: { exact: '/' } } }]) } },
   }));
   assertError(errs, `${NET_PATH}.stat_prefix`, 'non-empty string');
-  assertError(errs, `${NET_PATH}.enforcement_type`, 'not supported yet');
-  assertError(errs, `${NET_PATH}.matcher`, 'not supported yet');
-  assertError(errs, `${NET_PATH}.track_per_rule_stats`, 'not supported yet');
+  assertError(errs, `${NET_PATH}.enforcement_type`, 'CONTINUOUS is not supported yet');
+  assertError(errs, `${NET_PATH}.matcher`, 'unsupported field');
+  assertError(errs, `${NET_PATH}.track_per_rule_stats`, 'unsupported field');
   assertError(errs, `${NET_PATH}.rules.policies["a"].permissions[0].header`, 'only available in envoy.filters.http.rbac');
   assertError(errs, `${NET_PATH}.rules.policies["a"].principals[0].url_path`, 'only available in envoy.filters.http.rbac');
   const lastErrs = errors(networkBootstrap({ stat_prefix: 'x' }, true));

@@ -55,6 +55,7 @@ function connectionOf(socket: net.Socket | null, sni: string | null): RbacConnec
 /** The subject of one evaluation, reused (evaluation is synchronous). */
 class HttpSubject implements RbacSubject, HeaderSource {
   conn!: RbacConnection;
+  /** Set for the duration of one evaluation (then cleared, so no stream is kept alive). */
   stream!: FilterStream;
   get request(): HeaderSource { return this; }
   get authority(): string { return this.stream.info.authority; }
@@ -95,8 +96,10 @@ class RbacRouteFilter implements HttpFilter {
       else stats.shadow_denied.inc();
     }
     const engine = this.engine;
+    const matched = engine === null ? 0 : engine.match(subject);
+    subject.stream = null!;
+    subject.conn = null!;
     if (engine === null) return CONTINUE;
-    const matched = engine.match(subject);
     if (engine.action === 'LOG') (matched >= 0 ? stats.logged : stats.not_logged).inc();
     if (engine.allows(matched)) {
       stats.allowed.inc();
