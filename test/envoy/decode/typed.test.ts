@@ -22,11 +22,14 @@ test('the built-in list registers exactly the supported type URLs', () => {
     // HTTPFault is both the filter config and its per-route config.
     'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
     'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+    'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+    'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
     ROUTER,
     'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
     'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
     'type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit',
     'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+    'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
     'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
     'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig',
     'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig',
@@ -59,7 +62,10 @@ test('a type from another category, an unknown type or a missing "@type" is an e
   read(c, { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy' });
   read(c, {});
   read(c, 'router');
-  const filters = [ROUTER, 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors'];
+  const filters = [
+    ROUTER, 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
+    'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+  ];
   const expected = `expected a supported HTTP filter type (${filters.join(' | ')})`;
   assert.deepEqual(c.errors, [
     `typed_config["@type"]: ${expected}, got "${STDOUT}"`,
