@@ -54,9 +54,24 @@ function connectionOf(socket: net.Socket | null, sni: string | null): RbacConnec
 
 /** The subject of one evaluation, reused (evaluation is synchronous). */
 class HttpSubject implements RbacSubject, HeaderSource {
-  conn!: RbacConnection;
+  conn: RbacConnection = null!;
   /** Set for the duration of one evaluation (then cleared, so no stream is kept alive). */
-  stream!: FilterStream;
+  private stream: FilterStream = null!;
+  /** pathOnly() of the current evaluation, computed on first use. */
+  private pathNoQuery: string | null = null;
+
+  begin(conn: RbacConnection, stream: FilterStream): void {
+    this.conn = conn;
+    this.stream = stream;
+    this.pathNoQuery = null;
+  }
+
+  end(): void {
+    this.conn = null!;
+    this.stream = null!;
+    this.pathNoQuery = null;
+  }
+
   get request(): HeaderSource { return this; }
   get authority(): string { return this.stream.info.authority; }
   get path(): string { return this.stream.info.path; }
@@ -64,11 +79,13 @@ class HttpSubject implements RbacSubject, HeaderSource {
   get headers(): readonly string[] { return this.stream.info.requestHeaders; }
 
   pathOnly(): string {
+    if (this.pathNoQuery !== null) return this.pathNoQuery;
     const p = this.stream.info.path;
     let end = p.indexOf('?');
     const hash = p.indexOf('#');
     if (hash >= 0 && (end < 0 || hash < end)) end = hash;
-    return end < 0 ? p : p.slice(0, end);
+    this.pathNoQuery = end < 0 ? p : p.slice(0, end);
+    return this.pathNoQuery;
   }
 
   remoteIp(): Uint8Array | null {
@@ -88,8 +105,7 @@ class RbacRouteFilter implements HttpFilter {
     if (conn === null) return CONTINUE;
     const stats = this.owner.stats;
     const subject = this.owner.subject;
-    subject.conn = conn;
-    subject.stream = stream;
+    subject.begin(conn, stream);
     const shadow = this.shadow;
     if (shadow !== null) {
       if (shadow.allows(shadow.match(subject))) stats.shadow_allowed.inc();
@@ -97,8 +113,7 @@ class RbacRouteFilter implements HttpFilter {
     }
     const engine = this.engine;
     const matched = engine === null ? 0 : engine.match(subject);
-    subject.stream = null!;
-    subject.conn = null!;
+    subject.end();
     if (engine === null) return CONTINUE;
     if (engine.action === 'LOG') (matched >= 0 ? stats.logged : stats.not_logged).inc();
     if (engine.allows(matched)) {
