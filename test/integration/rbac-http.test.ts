@@ -170,7 +170,7 @@ test('per route: FilterConfig disabled and RBACPerRoute without rbac turn it off
   assert.equal(lines[3], '403 [-] rbac_access_denied_matched_policy[no-post]');
 });
 
-test('HTTP/2 (h2c): each stream is evaluated, denied streams get 403 on a connection that stays usable', async (t) => {
+test('HTTP/2 (h2c): each stream is evaluated, denied streams get 403 (gRPC: PERMISSION_DENIED) on a connection that stays usable', async (t) => {
   const s = await setup(t, {
     rules: { action: 'DENY', policies: { block: { permissions: [{ url_path: { path: { exact: '/blocked' } } }], principals: [{ source_ip: { address_prefix: '127.0.0.0', prefix_len: 8 } }] } } },
   });
@@ -188,7 +188,17 @@ test('HTTP/2 (h2c): each stream is evaluated, denied streams get 403 on a connec
   assert.deepEqual(await req('/blocked'), { status: 403, body: 'RBAC: access denied' });
   assert.deepEqual(await req('/fine'), { status: 200, body: 'ok' });
   assert.deepEqual(await req('/blocked?q=1'), { status: 403, body: 'RBAC: access denied' });
-  assert.equal(stat(s.p, 'http.ingress.rbac.denied'), 2);
+  // A gRPC request is denied with a trailers-only PERMISSION_DENIED (7), as Envoy maps 403.
+  const grpcHead = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+    const r = session.request({ ':path': '/blocked', ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers' });
+    r.on('response', (h) => { resolve(h); r.close(); });
+    r.on('error', reject);
+    r.end();
+  });
+  assert.equal(grpcHead[':status'], 200);
+  assert.equal(grpcHead['grpc-status'], '7');
+  assert.equal(grpcHead['grpc-message'], 'RBAC: access denied');
+  assert.equal(stat(s.p, 'http.ingress.rbac.denied'), 3);
   assert.equal(stat(s.p, 'http.ingress.rbac.allowed'), 1);
 });
 
