@@ -125,6 +125,8 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle, H2
     // The session reads the socket (bytes already read by protocol detection were unshifted onto
     // it); a FIN, an error or a close ends it with its streams (onClose).
     this.session = createH2Session(socket, cfg.options, this);
+    // Protocol detection may have paused the socket (and unshifted what it read).
+    socket.resume();
     this.markIdle();
   }
 

@@ -56,6 +56,9 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
   private earlyEnd = false;
   /** RST_STREAM(NO_ERROR) once the complete response has left (RFC 9113 §8.1: the request is not wanted). */
   private rstOnFlush = false;
+  /** The response is complete but still queued: the idle interval watches it (tx_flush_timeout). */
+  private flushWait = false;
+  private flushSeen = -1;
   /** The session's stream buffer is over its limit (sendData said so) until onDrain. */
   private blocked = false;
   /** The upstream's FIN was forwarded as END_STREAM (tunnel). */
@@ -97,6 +100,7 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
       const r = parsed.rejected;
       if (r === 'too_many_headers') conn.codecStats.header_overflow.inc();
       else if (r === 'underscore') conn.codecStats.requests_rejected_with_underscores_in_headers.inc();
+      else conn.codecStats.rx_messaging_error.inc();
       this.closeStream(ErrorCode.PROTOCOL_ERROR);
       return;
     }
@@ -144,6 +148,7 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
 
   onData(chunk: Buffer, endStream: boolean): void {
     this.activity++;
+    if (this.rstOnFlush) { this.onLocalEndCheck(); return; } // the request is not wanted
     if (this.holding) {
       if (chunk.length > 0) (this.early ??= []).push(chunk);
       if (endStream) this.earlyEnd = true;
@@ -190,7 +195,7 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
     this.blocked = false;
     if (this.closed) return;
     if (this.rstOnFlush) {
-      if (this.h2s.queuedBytes === 0) this.closeStream(ErrorCode.NO_ERROR);
+      if (this.h2s.localEnded) this.closeStream(ErrorCode.NO_ERROR);
       return;
     }
     if (this.tunnelled) { this.tunnelConn?.resumeReading(); return; }
@@ -348,6 +353,7 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
   }
 
   private onIdleTick(): void {
+    if (this.flushWait) { this.onFlushTick(); return; }
     const a = this.active;
     if (a === null || a.isDone || this.tunnelled) { this.setStreamIdleTimeout(0); return; }
     if (this.activity !== this.activitySeen) { this.activitySeen = this.activity; return; }
@@ -358,48 +364,55 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
   }
 
   onStreamDone(_stream: ActiveStream): void {
-    this.clearTimers();
-    if (this.closed || this.tunnelled) return;
+    this.clearRouteTimer();
+    if (this.closed || this.tunnelled) { this.clearTimers(); return; }
     // The response is complete but the client is still sending: once the response is flushed,
     // end the stream with RST_STREAM(NO_ERROR) (RFC 9113 §8.1).
     // (A refused upgrade is the same: the stream's bytes are for no one.)
     if (this.responseEnded && !this.requestEnded && !this.earlyEnd) this.resetWhenFlushed();
-    if (!this.closed && this.h2s.queuedBytes > 0) this.armFlushTimer();
+    if (this.closed || this.h2s.localEnded || this.idleTimer === null) { this.clearTimers(); return; }
+    // The response is queued but not all sent (usually until the session's next flush; or the
+    // client's flow-control window is closed): as Envoy, the stream idle timeout keeps running
+    // (the same interval, no new timer); when nothing moves for a whole period the stream is reset
+    // (http2.tx_flush_timeout) and its buffered bytes are freed.
+    this.flushWait = true;
+    this.flushSeen = -1;
   }
 
-  /** RST_STREAM(NO_ERROR) once nothing of the response is queued any more; until then the request gets no more window. */
+  private onFlushTick(): void {
+    const h2s = this.h2s;
+    if (this.closed) { this.clearTimers(); return; }
+    if (h2s.localEnded) {
+      this.clearTimers();
+      if (this.rstOnFlush) this.closeStream(ErrorCode.NO_ERROR);
+      return;
+    }
+    const now = h2s.queuedBytes;
+    if (now !== this.flushSeen) { this.flushSeen = now; return; }
+    this.clearTimers();
+    this.conn.codecStats.tx_flush_timeout.inc();
+    this.closeStream(ErrorCode.INTERNAL_ERROR);
+  }
+
+  /** RST_STREAM(NO_ERROR) once our END_STREAM went out (nothing of the response queued); until then the request gets no more window. */
   private resetWhenFlushed(): void {
     if (this.closed) return;
     this.dropEarly();
-    if (this.h2s.queuedBytes === 0) { this.closeStream(ErrorCode.NO_ERROR); return; }
+    if (this.h2s.localEnded) { this.closeStream(ErrorCode.NO_ERROR); return; }
     this.rstOnFlush = true;
     this.h2s.pause();
+    // Usually the session's next flush (a setImmediate already queued) sends the end: look after it.
+    setImmediate(resetIfFlushed, this);
   }
 
-  /**
-   * The response is complete but not yet sent (the client's flow-control window is closed): as
-   * Envoy, the stream idle timeout keeps running; when nothing moves for a whole period the
-   * stream is reset (http2.tx_flush_timeout) and its buffered bytes are freed.
-   */
-  private armFlushTimer(): void {
-    const ms = this.idleMs;
-    if (ms <= 0) return;
-    const h2s = this.h2s;
-    let seen = h2s.queuedBytes;
-    this.idleTimer = setInterval(() => {
-      if (this.closed) { this.clearTimers(); return; }
-      const now = h2s.queuedBytes;
-      if (now === 0) {
-        this.clearTimers();
-        if (this.rstOnFlush) this.closeStream(ErrorCode.NO_ERROR);
-        return;
-      }
-      if (now !== seen) { seen = now; return; }
-      this.clearTimers();
-      this.conn.codecStats.tx_flush_timeout.inc();
-      this.closeStream(ErrorCode.INTERNAL_ERROR);
-    }, ms);
-    this.idleTimer.unref();
+  /** Our END_STREAM was handed to the writer while the request is still open. */
+  onLocalEnd(): void {
+    if (this.rstOnFlush && !this.closed) this.closeStream(ErrorCode.NO_ERROR);
+  }
+
+  /** After the session's flush: the reset resetWhenFlushed waits for, if the end is out. */
+  onLocalEndCheck(): void {
+    if (this.h2s.localEnded) this.onLocalEnd();
   }
 
   // ─────────────── RFC 8441 tunnel ───────────────
@@ -473,4 +486,9 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
     this.hcm.stats.downstream_cx_upgrades_active.dec();
     this.active?.finishTunnel(this.tunnelIn, this.tunnelOut);
   }
+}
+
+/** setImmediate target (no closure per stream): the reset resetWhenFlushed waits for, if the end went out meanwhile. */
+function resetIfFlushed(c: Http2StreamCodec): void {
+  c.onLocalEndCheck();
 }
