@@ -17,7 +17,7 @@ import { startUpstream, type UpstreamHandler } from '../helpers/upstream.js';
 import type { Obj } from '../helpers/bootstrap.js';
 import {
   bystander, connect, Flag, FrameType, h2Frame, h2Get, h2Request, h2Settings, h2Status, h2WindowUpdate, H2_PREFACE,
-  proxyInFrontOf, rawH2Client, settle, waitUntil, type H2Frame, type RawH2Client,
+  FrameReader, proxyInFrontOf, rawH2Client, waitUntil, type H2Frame, type RawH2Client,
 } from '../helpers/adversarial.js';
 
 async function setup(t: TestContext, http2: Obj = {}, handler?: UpstreamHandler) {
@@ -135,11 +135,13 @@ test('a configured max_inbound_window_update_frames_per_data_frame_sent takes ef
 // ─────────────────────────── outbound queue limits ───────────────────────────
 
 /**
- * A client that asks for a 32 MiB response with windows wide open and never reads it: once the
- * proxy's socket is backed up, it sends `pings` PINGs whose ACKs can only queue. Returns whether
- * the proxy closed the connection within `waitMs`.
+ * A client that asks for a 32 MiB response with windows wide open and stops reading it: once the
+ * proxy's socket is backed up, it sends `pings` PINGs whose ACKs can only queue. Then
+ * `expectFlood`: the proxy closes the connection (a paused socket does not see that: the
+ * proxy's downstream_cx_http2_active says it); else the client reads everything again and gets
+ * every ACK on a connection that stayed open.
  */
-async function pingsWhileBlocked(e: Awaited<ReturnType<typeof setup>>, pings: number, waitMs: number): Promise<boolean> {
+async function pingsWhileBlocked(e: Awaited<ReturnType<typeof setup>>, pings: number, expectFlood: boolean): Promise<void> {
   const s = await connect(e.port);
   s.pause();
   s.on('error', () => { /* reset by the proxy */ });
@@ -150,14 +152,39 @@ async function pingsWhileBlocked(e: Awaited<ReturnType<typeof setup>>, pings: nu
       H2_PREFACE, h2Settings([[4, 2 ** 31 - 1]]), h2WindowUpdate(0, 2 ** 31 - 1 - 65_535), h2Frame(FrameType.SETTINGS, Flag.ACK, 0),
       h2Request(1, h2Get('/huge'), true),
     ]));
+    const active = () => e.px.stat('http.ingress.downstream_cx_http2_active');
     // The proxy stops moving response bytes once the socket is full (a small outbound limit may
-    // already be crossed by the response's own DATA frames queued for the socket).
-    await waitUntil(async () => closed || (await e.px.stat('http.ingress.downstream_cx_tx_bytes_total')) > 1 << 20, 10_000, 'the response flowing');
-    if (!closed) await settle(() => e.px.stat('http.ingress.downstream_cx_tx_bytes_total'), 500, 20_000, 'the response blocked');
-    if (!closed) s.write(Buffer.concat(Array.from({ length: pings }, (_, i) => { const p = Buffer.alloc(8); p.writeUInt32BE(i, 4); return h2Frame(FrameType.PING, 0, 0, p); })));
-    const end = Date.now() + waitMs;
-    while (!closed && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    return closed;
+    // already be crossed by the response's own DATA frames queued for the socket). The
+    // bystander's 2-byte bodies count in the same stat: "settled" is less than 64 KiB in 500 ms.
+    await waitUntil(async () => (await active()) === 0 || (await e.px.stat('http.ingress.downstream_cx_tx_bytes_total')) > 1 << 20, 10_000, 'the response flowing');
+    let last = -Infinity;
+    await waitUntil(async () => {
+      if ((await active()) === 0) return true;
+      const now = await e.px.stat('http.ingress.downstream_cx_tx_bytes_total');
+      const quiet = now - last < 65_536;
+      last = now;
+      if (!quiet) await new Promise((r) => setTimeout(r, 500));
+      return quiet;
+    }, 20_000, 'the response blocked');
+    if ((await active()) !== 0) {
+      s.write(Buffer.concat(Array.from({ length: pings }, (_, i) => { const p = Buffer.alloc(8); p.writeUInt32BE(i, 4); return h2Frame(FrameType.PING, 0, 0, p); })));
+    }
+    if (expectFlood) {
+      await waitUntil(async () => (await active()) === 0, 10_000, 'the proxy closed the connection');
+      return;
+    }
+    const reader = new FrameReader();
+    let acks = 0, ended = false;
+    s.on('data', (d: Buffer) => {
+      for (const f of reader.push(d)) {
+        if (f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0) acks++;
+        if (f.type === FrameType.DATA && f.streamId === 1 && (f.flags & Flag.END_STREAM) !== 0) ended = true;
+      }
+    });
+    s.resume();
+    await waitUntil(() => acks === pings && ended, 30_000, `${pings} PING ACKs and the whole response`);
+    assert.equal(closed, false);
+    assert.equal(await active(), 1, 'the connection stayed open');
   } finally { s.destroy(); }
 }
 
@@ -170,12 +197,12 @@ const hugeHandler: UpstreamHandler = (req, res) => {
 
 test('a configured max_outbound_control_frames takes effect (http2.outbound_control_flood); Envoy\'s default allows the same PINGs', async (t) => {
   const strict = await setup(t, { max_outbound_control_frames: 10 }, hugeHandler);
-  assert.equal(await pingsWhileBlocked(strict, 100, 10_000), true, 'the proxy closed the connection');
-  await waitUntil(async () => (await strict.px.stat('http2.outbound_control_flood')) === 1, 10_000, 'http2.outbound_control_flood');
+  await pingsWhileBlocked(strict, 100, true);
+  assert.equal(await strict.px.stat('http2.outbound_control_flood'), 1);
   assert.equal(await strict.px.stat('http2.outbound_flood'), 0);
   await strict.finish();
   const lenient = await setup(t, {}, hugeHandler);
-  assert.equal(await pingsWhileBlocked(lenient, 100, 1000), false, 'the connection stays');
+  await pingsWhileBlocked(lenient, 100, false);
   assert.equal(await lenient.px.stat('http2.outbound_control_flood'), 0);
   assert.equal(await lenient.px.stat('http2.outbound_flood'), 0);
   await waitUntil(async () => (await lenient.px.stat('http.ingress.downstream_cx_http2_active')) === 0, 10_000, 'the client gone');
@@ -184,8 +211,8 @@ test('a configured max_outbound_control_frames takes effect (http2.outbound_cont
 
 test('a configured max_outbound_frames takes effect (http2.outbound_flood)', async (t) => {
   const strict = await setup(t, { max_outbound_frames: 20 }, hugeHandler);
-  assert.equal(await pingsWhileBlocked(strict, 100, 10_000), true, 'the proxy closed the connection');
-  await waitUntil(async () => (await strict.px.stat('http2.outbound_flood')) === 1, 10_000, 'http2.outbound_flood');
+  await pingsWhileBlocked(strict, 100, true);
+  assert.equal(await strict.px.stat('http2.outbound_flood'), 1);
   await strict.finish();
 });
 
