@@ -29,6 +29,9 @@ import type { H2FloodKind, H2Session, H2SessionHandler, H2SessionOptions, H2Stre
 /** The client connection preface (RFC 9113 §3.4). */
 export const H2_PREFACE = PREFACE;
 
+/** The most response bytes one stream queues in the session (see h2Config). */
+const STREAM_BUFFER_CAP = 64 * 1024;
+
 /** Envoy's overload.premature_reset_total_stream_count default. */
 const PREMATURE_RESET_TOTAL_STREAMS = 500;
 
@@ -68,9 +71,12 @@ function h2Config(hcm: CompiledHcm, bufferLimit: number): H2Config {
         maxInboundPriorityFramesPerStream: o.maxInboundPriorityFramesPerStream,
         maxInboundWindowUpdateFramesPerDataFrameSent: o.maxInboundWindowUpdateFramesPerDataFrameSent,
       },
-      // Response bytes a stream may hold while the client's window is closed: Envoy's
-      // per-stream high watermark is the connection buffer limit.
-      streamBufferLimit: bufferLimit,
+      // Response bytes a stream may hold while the client does not take them (its window closed,
+      // the socket full): Envoy's per-stream high watermark is the connection buffer limit; capped
+      // at 64 KiB (about a stream window) so that a zero-window client pins at most
+      // max_concurrent_streams × 64 KiB per connection (the upstream waits meanwhile, and the
+      // stream idle timeout frees both: http2.tx_flush_timeout).
+      streamBufferLimit: Math.min(bufferLimit, STREAM_BUFFER_CAP),
     };
     c = { options, limits: { maxHeadersCount: hcm.config.maxHeadersCount, underscores: hcm.config.headersWithUnderscoresAction } };
     byLimit.set(bufferLimit, c);
