@@ -187,7 +187,7 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
     if (this.closed) return;
     // The connection is going away: it abandons its streams itself (and counts the active ones).
     if (!remote && this.conn.sessionClosed) return;
-    this.wireClosed(remote && code !== ErrorCode.NO_ERROR, false);
+    this.wireClosed(remote && code !== ErrorCode.NO_ERROR, true);
   }
 
   onDrain(): void {
@@ -202,20 +202,23 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
     this.active?.onDownstreamDrain();
   }
 
-  /** Both directions ended and everything went out. */
+  /**
+   * Both directions ended and our END_STREAM went out (possibly from inside sendResponseHead or
+   * sendResponseEnd: the ActiveStream is finishing, it is no reset).
+   */
   onClose(): void {
     if (this.closed) return;
     this.wireClosed(false, false);
   }
 
-  /** The stream is over on the wire. `local`: we reset it ourselves (the ActiveStream knows). */
-  private wireClosed(remoteReset: boolean, local: boolean): void {
+  /** The stream is over on the wire. `reset`: by the client or the session (the ActiveStream is told), not by us. */
+  private wireClosed(remoteReset: boolean, reset: boolean): void {
     this.closed = true;
     this.clearTimers();
     this.heldHead = null;
     this.heldData = null;
     const a = this.active;
-    if (!local && a !== null && !a.isDone && !this.tunnelled) a.onDownstreamReset();
+    if (reset && a !== null && !a.isDone && !this.tunnelled) a.onDownstreamReset();
     const early = !this.headSent && performance.now() - this.openedAt < PREMATURE_RESET_MIN_LIFETIME_MS;
     this.conn.streamClosed(this, remoteReset, early);
     if (this.tunnelled) this.tunnelStreamGone();
@@ -226,7 +229,7 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
     if (this.closed) return;
     if (code !== ErrorCode.NO_ERROR) this.conn.codecStats.tx_reset.inc();
     this.h2s.reset(code);
-    this.wireClosed(false, true);
+    this.wireClosed(false, false);
   }
 
   /** The connection went away under the stream; true when it was still active. */
