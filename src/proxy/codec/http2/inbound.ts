@@ -5,7 +5,7 @@
 // SETTINGS validation (§6.5.2), and the counters behind Envoy's inbound flood limits.
 
 import { DEFAULT_MAX_FRAME_SIZE, ErrorCode, Flag, FrameType, MAX_MAX_FRAME_SIZE, MAX_WINDOW_SIZE, SettingId } from './constants.js';
-import type { Session } from './session.js';
+import { Closed, type Session } from './session.js';
 import { H2StreamImpl } from './stream.js';
 import { HpackError, type H2RemoteSettings } from './types.js';
 import { checkRequest, checkResponse, checkTrailers } from './validate.js';
@@ -53,7 +53,7 @@ function onData(s: Session, b: Buffer, p: number, len: number, flags: number, id
   if (st === undefined) {
     if (s.isIdle(id)) { s.connError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream'); return; }
     s.connConsumed(len);
-    if (!s.recentlyReset(id)) s.refuse(id, ErrorCode.STREAM_CLOSED, null);
+    onClosedStream(s, id, false);
     return;
   }
   s.connConsumed(len);
@@ -120,6 +120,25 @@ function onContinuation(s: Session, b: Buffer, p: number, len: number, flags: nu
   onHeaderBlock(s, id, block, s.contEnd, s.contSelfDep);
 }
 
+/**
+ * DATA or a header block on a stream no longer in the table (§5.1 closed): ignored after we reset
+ * it (frames in flight), a connection error STREAM_CLOSED after it closed normally (both
+ * END_STREAMs), a stream error STREAM_CLOSED after the peer reset it. A HEADERS with a peer's
+ * stream id below the highest it used that was never opened is a new stream with a lower id:
+ * PROTOCOL_ERROR (§5.1.1).
+ */
+function onClosedStream(s: Session, id: number, newStreamAttempt: boolean): void {
+  switch (s.howClosed(id)) {
+    case Closed.ResetByUs: return;
+    case Closed.Normally: s.connError(ErrorCode.STREAM_CLOSED, `frame on closed stream ${id}`); return;
+    case Closed.ResetByPeer: s.refuse(id, ErrorCode.STREAM_CLOSED, null); return;
+    default:
+      if (newStreamAttempt && s.role === 'server') s.connError(ErrorCode.PROTOCOL_ERROR, `stream id ${id} lower than one already used`);
+      else if (s.role === 'server') s.refuse(id, ErrorCode.STREAM_CLOSED, null);
+      // client: frames on our own long-closed streams are ignored
+  }
+}
+
 /** Decodes a header block; false after a connection error (COMPRESSION_ERROR). `ok` tells whether the list fit maxHeaderListSize. */
 function decode(s: Session, block: Buffer, out: string[]): 0 | 1 | 2 {
   try {
@@ -140,9 +159,9 @@ function onHeaderBlock(s: Session, id: number, block: Buffer, endStream: boolean
     const peers = (id & 1) === s.peerParity;
     if (peers && s.role === 'server' && id > s.lastPeerStreamId) { openStream(s, id, block, endStream, selfDep); return; }
     if (s.isIdle(id)) { s.connError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on an idle stream the peer may not open'); return; }
-    // A closed stream: decode to keep the HPACK tables in sync, then STREAM_CLOSED unless we reset it.
+    // A closed stream: decode to keep the HPACK tables in sync first.
     if (decode(s, block, out) === DECODE_FAILED) return;
-    if (!s.recentlyReset(id)) s.refuse(id, ErrorCode.STREAM_CLOSED, null);
+    onClosedStream(s, id, peers);
     return;
   }
   const r = decode(s, block, out);

@@ -30,7 +30,11 @@ const CLOSE_LINGER_MS = 1000;
 /** First 4 payload bytes of PINGs: user pings and the drain ping are told apart. */
 const PING_USER = 0x57656674; // 'Weft'
 const PING_DRAIN = 0x44524149; // 'DRAI'
-const RECENT_RESETS = 64;
+/** How many closed streams the session remembers (how they closed decides what frames on them mean, §5.1). */
+const CLOSED_RING = 128;
+
+/** How a remembered stream closed. */
+export const enum Closed { Unknown = 0, ResetByUs = 1, ResetByPeer = 2, Normally = 3 }
 
 interface PendingPing { readonly lo: number; readonly t: number; readonly cb: (err: Error | null, rttMs: number) => void }
 
@@ -111,10 +115,13 @@ export class Session implements H2Session {
   private goawayReceived = false;
   private flushScheduled = false;
   private flushing = false;
+  /** The socket is to be ended once the current flush has written. */
+  private endPending = false;
   private pings: PendingPing[] = [];
   private pingSeq = 0;
-  private readonly recentResets = new Int32Array(RECENT_RESETS);
-  private recentAt = 0;
+  private readonly closedIds = new Int32Array(CLOSED_RING);
+  private readonly closedHow = new Uint8Array(CLOSED_RING);
+  private closedAt = 0;
   private lingerTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
 
@@ -381,19 +388,21 @@ export class Session implements H2Session {
   /** Sends RST_STREAM for a stream that is not (or no longer) in the table; frames that follow on it are ignored. */
   refuse(id: number, code: number, reason: H2StreamRefusal | null): void {
     this.writer.rstStream(id, code);
-    this.rememberReset(id);
+    this.rememberClosed(id, Closed.ResetByUs);
     if (reason !== null) this.h.onStreamRefused?.(reason);
   }
 
-  rememberReset(id: number): void {
-    this.recentResets[this.recentAt] = id;
-    this.recentAt = (this.recentAt + 1) % RECENT_RESETS;
+  rememberClosed(id: number, how: Closed): void {
+    this.closedIds[this.closedAt] = id;
+    this.closedHow[this.closedAt] = how;
+    this.closedAt = (this.closedAt + 1) % CLOSED_RING;
   }
 
-  recentlyReset(id: number): boolean {
-    const r = this.recentResets;
-    for (let i = 0; i < RECENT_RESETS; i++) if (r[i] === id) return true;
-    return false;
+  /** How a recently closed stream closed (Unknown when it is no longer remembered or was never opened). */
+  howClosed(id: number): Closed {
+    const r = this.closedIds;
+    for (let i = 0; i < CLOSED_RING; i++) if (r[i] === id) return this.closedHow[i] as Closed;
+    return Closed.Unknown;
   }
 
   /** RST_STREAM(code) from our side; `notify`: the handler hears onReset(code, false) (a stream error we detected). */
@@ -401,10 +410,9 @@ export class Session implements H2Session {
     if (st.closed) return;
     if (this.state === State.Open) {
       this.writer.rstStream(st.id, code);
-      this.rememberReset(st.id);
     }
     st.localEnded = true;
-    this.closeStream(st);
+    this.closeStream(st, Closed.ResetByUs);
     if (notify) st.handler?.onReset(code, false);
     this.scheduleFlush();
   }
@@ -412,12 +420,13 @@ export class Session implements H2Session {
   /** The peer reset the stream (RST_STREAM, or its GOAWAY refused it). */
   remoteReset(st: H2StreamImpl, code: number): void {
     if (st.closed) return;
-    this.closeStream(st);
+    this.closeStream(st, Closed.ResetByPeer);
     st.handler?.onReset(code, true);
   }
 
   /** Takes the stream out of the table (no callback). */
-  private closeStream(st: H2StreamImpl): void {
+  private closeStream(st: H2StreamImpl, how: Closed): void {
+    this.rememberClosed(st.id, how);
     st.closed = true;
     st.dropQueue();
     this.streams.delete(st.id);
@@ -431,7 +440,7 @@ export class Session implements H2Session {
   /** Closes a stream whose both directions ended. */
   maybeClose(st: H2StreamImpl): void {
     if (!st.localEnded || !st.remoteEnded || st.closed) return;
-    this.closeStream(st);
+    this.closeStream(st, Closed.Normally);
     st.handler?.onClose?.();
   }
 
@@ -467,7 +476,8 @@ export class Session implements H2Session {
   /** Moves queued DATA into the writer (as windows and the socket allow) and writes everything out. */
   flush(): void {
     this.flushScheduled = false;
-    if (this.state === State.Closed || this.flushing) return;
+    if (this.flushing) return;
+    if (this.state === State.Closed) { this.endPending = false; return; }
     this.flushing = true;
     try {
       for (let turns = 0; turns < 64; turns++) {
@@ -484,6 +494,11 @@ export class Session implements H2Session {
       }
     } finally {
       this.flushing = false;
+    }
+    if (this.endPending) {
+      this.endPending = false;
+      const s = this.socket;
+      if (!s.destroyed && !s.writableEnded) s.end();
     }
   }
 
@@ -558,12 +573,9 @@ export class Session implements H2Session {
 
   /** Writes what is queued, then FIN; destroys the socket if that takes longer than CLOSE_LINGER_MS. */
   private endSocket(): void {
-    const inRead = this.inRead;
-    this.inRead = false;
-    this.flush();
-    this.inRead = inRead;
+    this.endPending = true;
+    if (!this.flushing) this.flush(); // else the flush in progress ends the socket after its write
     const s = this.socket;
-    if (!s.destroyed && !s.writableEnded) s.end();
     this.lingerTimer = setTimeout(() => { if (!s.destroyed) s.destroy(); this.finish(); }, CLOSE_LINGER_MS);
     this.lingerTimer.unref();
   }

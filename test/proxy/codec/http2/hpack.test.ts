@@ -227,6 +227,64 @@ test('encoder: the scratch buffer grows for large blocks and latin1 bytes surviv
   assert.deepEqual(out2, list.slice(78));
 });
 
+test('encoder memo: a memoized dynamic entry that was evicted is not referenced; literal memos follow value changes', () => {
+  const enc = new Encoder();
+  const dec = new Decoder(4096);
+  const roundTrip = (list: string[]): Buffer => {
+    const block = Buffer.from(enc.encode(list));
+    const out: string[] = [];
+    assert.equal(dec.decode(block, out, 1 << 20), true);
+    assert.deepEqual(out, list);
+    return block;
+  };
+  enc.setMaxTableSize(120); // room for two 4x-byte entries
+  roundTrip(['x-a', '1', 'x-b', '2']);
+  assert.equal(roundTrip(['x-a', '1']).toString('hex'), 'bf'); // memo: x-a is the second newest
+  roundTrip(['x-c', '3', 'x-d', '4']); // evicts x-a and x-b
+  assert.equal(enc.table.entries().some(([n]) => n === 'x-a'), false);
+  const again = roundTrip(['x-a', '1']);
+  assert.equal(again[0], 0x40); // a new literal, not the stale index
+  // Non-indexed literals with a static name: memoized bytes, updated when the value changes.
+  const p1 = roundTrip([':path', '/pkg.Service/One']);
+  assert.deepEqual(roundTrip([':path', '/pkg.Service/One']), p1);
+  const p2 = roundTrip([':path', '/pkg.Service/Two']);
+  assert.notDeepEqual(p2, p1);
+  assert.deepEqual(roundTrip([':path', '/pkg.Service/Two']), p2);
+  roundTrip([':path', '/pkg.Service/One', ':path', '/pkg.Service/Two', ':path', '/pkg.Service/One']);
+  // Same-length output twice: the view may be the same object, its bytes are the new block's.
+  const a = enc.encode([':path', '/aaaa']);
+  const aHex = a.toString('hex');
+  const b = enc.encode([':path', '/bbbb']);
+  assert.equal(b.length, a.length);
+  assert.notEqual(b.toString('hex'), aHex);
+});
+
+test('decoder memo: repeated non-indexed literals decode to the same string; changes, raw/Huffman forms and truncation are honoured', () => {
+  const dec = new Decoder(4096);
+  const enc = new Encoder();
+  const path = (p: string): Buffer => Buffer.from(enc.encode([':path', p]));
+  const first: string[] = [];
+  dec.decode(path('/pkg.Service/Method'), first, 1 << 20);
+  const second: string[] = [];
+  dec.decode(path('/pkg.Service/Method'), second, 1 << 20);
+  assert.equal(second[1], '/pkg.Service/Method');
+  const third: string[] = [];
+  dec.decode(path('/pkg.Service/Other!'), third, 1 << 20); // same length, other bytes
+  assert.equal(third[1], '/pkg.Service/Other!');
+  // The same value raw (04 0c ...) and Huffman-coded: different bytes, same string.
+  assert.deepEqual(decodeAll(dec, hex('040c 2f73 616d 706c 652f 7061 7468')), [[':path', '/sample/path']]);
+  const huffman = Buffer.alloc(32);
+  const end = huffmanEncode('/sample/path', huffman, 2);
+  huffman[0] = 0x04;
+  huffman[1] = 0x80 | (end - 2);
+  assert.deepEqual(decodeAll(dec, huffman.subarray(0, end)), [[':path', '/sample/path']]);
+  assert.deepEqual(decodeAll(dec, hex('040c 2f73 616d 706c 652f 7061 7468')), [[':path', '/sample/path']]);
+  // A truncated copy of the memoized bytes is an error, not a memo hit.
+  assertHpackError(() => dec.decode(hex('040c 2f73 616d 706c 652f 7061 74'), [], 1 << 20), /truncated/);
+  // Never-indexed literals (0001xxxx) use the memo too and keep their value.
+  assert.deepEqual(decodeAll(dec, hex('1f08 03 612062 1f08 03 612062')), [['authorization', 'a b'], ['authorization', 'a b']]);
+});
+
 // ─────────────────────────── Huffman ───────────────────────────
 
 test('Huffman: every byte value round-trips; the computed length is the written length; shorter strings get Huffman', () => {

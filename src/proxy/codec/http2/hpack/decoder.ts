@@ -18,6 +18,13 @@ interface Latin1Sliceable {
 /** Integers above this are refused (§5.1 leaves the limit to the implementation; indexes and lengths need far less). */
 const MAX_INT = 0x7fffffff;
 
+/** Scratch for Huffman decoding, shared by all decoders (decoding is synchronous; each string is sliced out at once). Grows as needed. */
+let huff: Buffer = Buffer.allocUnsafeSlow(4096);
+const HUFF_SCRATCH_MAX = 65536;
+
+/** Longest encoded literal value (length prefix included) memoized per static name index. */
+const MEMO_BYTES = 64;
+
 export class Decoder implements HpackDecoder {
   /** The dynamic table (exposed for tests). */
   readonly table: DynamicTable;
@@ -27,8 +34,8 @@ export class Decoder implements HpackDecoder {
   private updateRequired = false;
   /** Read position inside the block being decoded. */
   private pos = 0;
-  /** Scratch for Huffman decoding (grows as needed). */
-  private huff: Buffer = Buffer.allocUnsafeSlow(256);
+  /** Per static name index, the encoded bytes and string of the last non-indexed literal value (readMemoized), allocated on first use. */
+  private memo: { bytes: Array<Buffer | null>; sizes: Uint8Array; values: string[] } | null = null;
 
   /**
    * The table starts at the protocol's initial 4096 bytes (RFC 7541 §4.2 / RFC 9113 §6.5.2): the
@@ -96,8 +103,12 @@ export class Decoder implements HpackDecoder {
           if (i >= table.count) throw new HpackError(`HPACK: name index ${index} beyond the table`);
           name = table.name(i);
         }
-        // Past the list limit, a field that is not indexed is only validated, not materialized.
-        value = this.readString(block, fits || indexing);
+        if (indexing || !fits || index === 0 || index > STATIC_LENGTH) {
+          // Past the list limit, a field that is not indexed is only validated, not materialized.
+          value = this.readString(block, fits || indexing);
+        } else {
+          value = this.readMemoized(block, index);
+        }
         if (indexing) table.add(name, value);
       }
       if (fits) {
@@ -135,6 +146,39 @@ export class Decoder implements HpackDecoder {
     return value;
   }
 
+  /**
+   * The value of a literal that is not indexed, with a static name index (e.g. a gRPC :path,
+   * which encoders do not index): when its encoded bytes are those of the last such value for
+   * that name, the same string is returned without decoding or allocating.
+   */
+  private readMemoized(block: Buffer, nameIndex: number): string {
+    const from = this.pos;
+    if (from >= block.length) throw new HpackError('HPACK: truncated block (string expected)');
+    const length = this.readInt(block, 7);
+    const end = this.pos + length;
+    const size = end - from;
+    this.pos = from;
+    if (size > MEMO_BYTES || end > block.length) return this.readString(block, true);
+    let memo = this.memo;
+    if (memo === null) memo = this.memo = { bytes: new Array<Buffer | null>(STATIC_LENGTH).fill(null), sizes: new Uint8Array(STATIC_LENGTH), values: new Array<string>(STATIC_LENGTH).fill('') };
+    const slot = nameIndex - 1;
+    let bytes = memo.bytes[slot];
+    if (bytes === null) bytes = memo.bytes[slot] = Buffer.allocUnsafe(MEMO_BYTES);
+    if (memo.sizes[slot] === size) {
+      let i = 0;
+      while (i < size && bytes[i] === block[from + i]) i++;
+      if (i === size) {
+        this.pos = end;
+        return memo.values[slot];
+      }
+    }
+    const value = this.readString(block, true);
+    block.copy(bytes, 0, from, end);
+    memo.sizes[slot] = size;
+    memo.values[slot] = value;
+    return value;
+  }
+
   /** §5.2: a string literal at this.pos; '' without materializing it when `keep` is false (still validated). */
   private readString(block: Buffer, keep: boolean): string {
     if (this.pos >= block.length) throw new HpackError('HPACK: truncated block (string expected)');
@@ -150,9 +194,14 @@ export class Decoder implements HpackDecoder {
       return '';
     }
     const need = maxDecodedLength(length);
-    if (need > this.huff.length) this.huff = Buffer.allocUnsafeSlow(Math.max(need, this.huff.length * 2));
-    const n = huffmanDecode(block, start, end, this.huff);
+    let dst = huff;
+    if (need > dst.length) {
+      // The shared scratch grows up to HUFF_SCRATCH_MAX; a rarer, larger string gets a one-off buffer.
+      dst = Buffer.allocUnsafeSlow(need);
+      if (need <= HUFF_SCRATCH_MAX) huff = dst;
+    }
+    const n = huffmanDecode(block, start, end, dst);
     if (n < 0) throw new HpackError('HPACK: invalid Huffman code (EOS or bad padding)');
-    return (this.huff as unknown as Latin1Sliceable).latin1Slice(0, n);
+    return (dst as unknown as Latin1Sliceable).latin1Slice(0, n);
   }
 }

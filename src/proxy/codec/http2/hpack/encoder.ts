@@ -7,7 +7,10 @@
 import { DEFAULT_HEADER_TABLE_SIZE } from '../constants.js';
 import type { HpackEncoder } from '../types.js';
 import { huffmanEncode, huffmanEncodedLength } from './huffman.js';
-import { DynamicTable, ENTRY_OVERHEAD, IndexPolicy, STATIC_LOOKUP } from './table.js';
+import { DynamicTable, ENTRY_OVERHEAD, IndexPolicy, LastKind, NameEntry, STATIC_LOOKUP } from './table.js';
+
+/** Longest literal representation memoized per name (e.g. a gRPC :path). */
+const LITERAL_MEMO = 96;
 
 /** Buffer's fast latin1 write (not in @types/node). */
 interface Latin1Writable {
@@ -34,6 +37,17 @@ function writeInt(buf: Buffer, o: number, flags: number, prefixBits: number, val
 /** §5.2: a string literal, Huffman-coded when that is shorter. */
 function writeString(buf: Buffer, o: number, s: string): number {
   const len = s.length;
+  if (len < 64 && o + 1 + len * 4 <= buf.length) {
+    // Short and room for the worst case (30 bits per byte): Huffman-code it in place, then keep it if shorter.
+    const end = huffmanEncode(s, buf, o + 1);
+    const n = end - o - 1;
+    if (n < len) {
+      buf[o] = 0x80 | n;
+      return end;
+    }
+    buf[o] = len;
+    return o + 1 + (buf as unknown as Latin1Writable).latin1Write(s, o + 1, len);
+  }
   const hlen = huffmanEncodedLength(s);
   if (hlen < len) {
     o = writeInt(buf, o, 0x80, 7, hlen);
@@ -43,15 +57,24 @@ function writeString(buf: Buffer, o: number, s: string): number {
   return o + (buf as unknown as Latin1Writable).latin1Write(s, o, len);
 }
 
+/** Copies `src[from..from+n)` to `dst` at `o` (n ≤ LITERAL_MEMO: a loop beats Buffer#copy's overhead); returns o + n. */
+function copySmall(src: Uint8Array, from: number, n: number, dst: Uint8Array, o: number): number {
+  for (let i = 0; i < n; i++) dst[o + i] = src[from + i];
+  return o + n;
+}
+
 export class Encoder implements HpackEncoder {
   /** The dynamic table (exposed for tests). */
   readonly table: DynamicTable;
   /** The largest table this encoder uses whatever the peer allows (bounds memory, like nghttp2's default deflater). */
   private readonly cap: number;
-  private buf: Buffer = Buffer.allocUnsafeSlow(4096);
+  /** The output scratch: small and pooled at first (most blocks are), grown as needed. */
+  private buf: Buffer = Buffer.allocUnsafe(1024);
   /** Smallest table size since the last block (-1: no update pending), and the latest. */
   private pendingMin = -1;
   private pendingFinal = 0;
+  /** The last returned view of `buf`. */
+  private view: Buffer | null = null;
 
   constructor(cap = DEFAULT_HEADER_TABLE_SIZE) {
     this.cap = cap;
@@ -86,6 +109,7 @@ export class Encoder implements HpackEncoder {
       o = writeInt(buf, o, 0x20, 5, final);
       table.resize(final);
     }
+    const byName = table.byName as Map<string, NameEntry>;
     const n = fields.length;
     for (let i = start; i + 1 < n; i += 2) {
       const name = fields[i];
@@ -94,47 +118,96 @@ export class Encoder implements HpackEncoder {
       const need = o + name.length + value.length + 18;
       if (need > buf.length) buf = this.grow(o, need);
 
-      const st = STATIC_LOOKUP.get(name);
-      let policy = IndexPolicy.INDEX;
-      let nameIndex = 0;
-      if (st !== undefined) {
-        policy = st.policy;
-        if (policy === IndexPolicy.COOKIE) policy = value.length < 20 ? IndexPolicy.NEVER : IndexPolicy.INDEX;
-        nameIndex = st.index;
-        if (policy !== IndexPolicy.NEVER) {
-          const idx = st.values.get(value);
+      let e = byName.get(name);
+      if (e === undefined) {
+        const st = STATIC_LOOKUP.get(name);
+        if (st === undefined) {
+          // In neither table: a literal name, indexed when small enough.
+          if ((name.length + value.length + ENTRY_OVERHEAD) * 4 <= table.maxSize * 3) {
+            buf[o++] = 0x40;
+            o = writeString(buf, o, name);
+            o = writeString(buf, o, value);
+            table.add(name, value);
+          } else {
+            buf[o++] = 0;
+            o = writeString(buf, o, name);
+            o = writeString(buf, o, value);
+          }
+          continue;
+        }
+        byName.set(name, (e = new NameEntry(st)));
+      }
+      // The memo: the same value as last time for this name.
+      if (value === e.lastValue) {
+        const kind = e.lastKind;
+        if (kind === LastKind.STATIC) {
+          o = writeInt(buf, o, 0x80, 7, e.lastNum);
+          continue;
+        }
+        if (kind === LastKind.LITERAL) {
+          o = copySmall(e.literal as Buffer, 0, e.lastNum, buf, o);
+          continue;
+        }
+        if (kind === LastKind.DYNAMIC && table.has(e.lastNum)) {
+          o = writeInt(buf, o, 0x80, 7, table.indexOf(e.lastNum));
+          continue;
+        }
+      }
+      let policy = e.policy;
+      if (policy === IndexPolicy.COOKIE) policy = value.length < 20 ? IndexPolicy.NEVER : IndexPolicy.INDEX;
+      if (policy !== IndexPolicy.NEVER) {
+        if (e.staticValues !== null) {
+          const idx = e.staticValues.get(value);
           if (idx !== undefined) {
+            e.lastValue = value;
+            e.lastKind = LastKind.STATIC;
+            e.lastNum = idx;
             o = writeInt(buf, o, 0x80, 7, idx);
             continue;
           }
         }
-      }
-      if (table.count !== 0 && policy !== IndexPolicy.NEVER) {
-        const idx = table.find(name, value);
-        if (idx !== 0) {
-          o = writeInt(buf, o, 0x80, 7, idx);
-          continue;
+        if (e.values !== null) {
+          const seq = e.values.get(value);
+          if (seq !== undefined) {
+            e.lastValue = value;
+            e.lastKind = LastKind.DYNAMIC;
+            e.lastNum = seq;
+            o = writeInt(buf, o, 0x80, 7, table.indexOf(seq));
+            continue;
+          }
         }
-        if (nameIndex === 0) nameIndex = table.findName(name);
       }
+      // A name without a static index has live dynamic entries (else it would have no NameEntry).
+      const nameIndex = e.staticIndex !== 0 ? e.staticIndex : table.indexOf(e.newest);
       if (policy === IndexPolicy.INDEX && (name.length + value.length + ENTRY_OVERHEAD) * 4 <= table.maxSize * 3) {
         o = writeInt(buf, o, 0x40, 6, nameIndex);
-        if (nameIndex === 0) o = writeString(buf, o, name);
         o = writeString(buf, o, value);
-        table.add(name, value);
+        table.add(name, value); // memoizes the new entry
       } else {
+        const from = o;
         o = writeInt(buf, o, policy === IndexPolicy.NEVER ? 0x10 : 0, 4, nameIndex);
-        if (nameIndex === 0) o = writeString(buf, o, name);
         o = writeString(buf, o, value);
+        // With a static name index the representation does not depend on the table: memoize it.
+        if (e.staticIndex !== 0 && o - from <= LITERAL_MEMO) {
+          if (e.literal === null) e.literal = Buffer.allocUnsafe(LITERAL_MEMO);
+          copySmall(buf, from, o - from, e.literal, 0);
+          e.lastValue = value;
+          e.lastKind = LastKind.LITERAL;
+          e.lastNum = o - from;
+        }
       }
     }
-    return buf.subarray(0, o);
+    // The same view as last time when the length is the same (the contract allows reusing it).
+    let view = this.view;
+    if (view === null || view.length !== o) this.view = view = buf.subarray(0, o);
+    return view;
   }
 
   private grow(used: number, need: number): Buffer {
     const next = Buffer.allocUnsafeSlow(Math.max(need, this.buf.length * 2));
     this.buf.copy(next, 0, 0, used);
     this.buf = next;
+    this.view = null;
     return next;
   }
 }

@@ -1,7 +1,8 @@
 // HPACK tables (RFC 7541 §2.3, §4): the static table of Appendix A with the encoder's lookups
 // (name+value → index, name → index), and the dynamic table: a ring buffer of entries sized per
 // §4.1 (name + value + 32 octets), FIFO eviction (§4.4), resizing (§4.3, §6.3). The encoder's
-// table also keeps name → value → entry maps so that a lookup never allocates.
+// table also keeps a NameEntry per name (its entries, value → entry, a memo of its last encoding)
+// so that a lookup never allocates.
 
 /** Entry size per RFC 7541 §4.1. */
 export const ENTRY_OVERHEAD = 32;
@@ -120,10 +121,43 @@ export const STATIC_LOOKUP: ReadonlyMap<string, StaticName> = (() => {
   return m;
 })();
 
-/** An encoder's view of one name in the dynamic table: the newest entry with it, and per value the newest entry. */
-interface DynamicName {
-  newest: number;
-  readonly values: Map<string, number>;
+/** How the encoder represented a name's value last time (NameEntry.lastKind). */
+export const enum LastKind {
+  NONE = 0,
+  /** lastNum: a static-table index. */
+  STATIC = 1,
+  /** lastNum: the seq of a dynamic-table entry (valid while not evicted). */
+  DYNAMIC = 2,
+  /** The field's whole literal representation is in `literal[0..lastNum)` (a static name index, no table effect). */
+  LITERAL = 3,
+}
+
+/**
+ * The encoder's state for one header name: its static-table facts, its dynamic-table entries
+ * (the newest with the name; per value the newest) and a one-value memo of how it was last
+ * encoded, so that a repeated field costs one Map lookup and one string comparison.
+ * Static names get an entry when first seen; other names while they have dynamic entries.
+ */
+export class NameEntry {
+  /** Lowest static index with this name, 0 when not in the static table. */
+  readonly staticIndex: number;
+  readonly staticValues: ReadonlyMap<string, number> | null;
+  readonly policy: IndexPolicy;
+  /** Seq of the newest dynamic entry with this name, -1 when none. */
+  newest = -1;
+  /** value → seq of its newest dynamic entry (created at the first insertion). */
+  values: Map<string, number> | null = null;
+  lastValue: string | null = null;
+  lastKind: LastKind = LastKind.NONE;
+  lastNum = 0;
+  /** The cached literal representation (LastKind.LITERAL), allocated on first use. */
+  literal: Buffer | null = null;
+
+  constructor(st: StaticName | undefined) {
+    this.staticIndex = st === undefined ? 0 : st.index;
+    this.staticValues = st === undefined ? null : st.values;
+    this.policy = st === undefined ? IndexPolicy.INDEX : st.policy;
+  }
 }
 
 /**
@@ -143,14 +177,15 @@ export class DynamicTable {
   maxSize: number;
   /** Entries inserted so far (the next entry's seq). */
   inserted = 0;
-  private readonly lookup: Map<string, DynamicName> | null;
+  /** Encoder only: name → NameEntry (null in the decoder). */
+  readonly byName: Map<string, NameEntry> | null;
 
   constructor(maxSize: number, indexed: boolean) {
     this.maxSize = maxSize;
     this.names = new Array<string>(16).fill('');
     this.values = new Array<string>(16).fill('');
     this.mask = 15;
-    this.lookup = indexed ? new Map() : null;
+    this.byName = indexed ? new Map() : null;
   }
 
   /** Name of the entry with dynamic index `i` (0 = newest); `i` must be < count. */
@@ -162,12 +197,12 @@ export class DynamicTable {
     return this.values[(this.head - 1 - i) & this.mask];
   }
 
-  /** Adds an entry (§4.4: evicts first; an entry larger than the table empties it and is not added). */
-  add(name: string, value: string): void {
+  /** Adds an entry (§4.4: evicts first; an entry larger than the table empties it and is not added). Returns its seq, or -1. */
+  add(name: string, value: string): number {
     const entrySize = name.length + value.length + ENTRY_OVERHEAD;
     if (entrySize > this.maxSize) {
       while (this.count > 0) this.evict();
-      return;
+      return -1;
     }
     while (this.size + entrySize > this.maxSize) this.evict();
     if (this.count === this.mask + 1) this.grow();
@@ -178,12 +213,17 @@ export class DynamicTable {
     this.count++;
     this.size += entrySize;
     const seq = this.inserted++;
-    if (this.lookup !== null) {
-      let e = this.lookup.get(name);
-      if (e === undefined) this.lookup.set(name, (e = { newest: seq, values: new Map() }));
-      else e.newest = seq;
+    if (this.byName !== null) {
+      let e = this.byName.get(name);
+      if (e === undefined) this.byName.set(name, (e = new NameEntry(STATIC_LOOKUP.get(name))));
+      e.newest = seq;
+      if (e.values === null) e.values = new Map();
       e.values.set(value, seq);
+      e.lastValue = value;
+      e.lastKind = LastKind.DYNAMIC;
+      e.lastNum = seq;
     }
+    return seq;
   }
 
   /** Sets the maximum size (§4.3), evicting what no longer fits. */
@@ -192,18 +232,14 @@ export class DynamicTable {
     while (this.size > maxSize) this.evict();
   }
 
-  /** Encoder: the HPACK index (≥ 62) of the newest entry name: value, or 0. */
-  find(name: string, value: string): number {
-    const e = (this.lookup as Map<string, DynamicName>).get(name);
-    if (e === undefined) return 0;
-    const seq = e.values.get(value);
-    return seq === undefined ? 0 : STATIC_LENGTH + this.inserted - seq;
+  /** Whether the entry numbered `seq` is still in the table. */
+  has(seq: number): boolean {
+    return seq >= this.inserted - this.count;
   }
 
-  /** Encoder: the HPACK index (≥ 62) of the newest entry named `name`, or 0. */
-  findName(name: string): number {
-    const e = (this.lookup as Map<string, DynamicName>).get(name);
-    return e === undefined ? 0 : STATIC_LENGTH + this.inserted - e.newest;
+  /** The HPACK index (≥ 62) of the live entry numbered `seq`. */
+  indexOf(seq: number): number {
+    return STATIC_LENGTH + this.inserted - seq;
   }
 
   /** The entries, newest first (tests and debugging). */
@@ -221,11 +257,19 @@ export class DynamicTable {
     this.values[slot] = '';
     this.count--;
     this.size -= name.length + value.length + ENTRY_OVERHEAD;
-    if (this.lookup !== null) {
+    if (this.byName !== null) {
       const seq = this.inserted - 1 - this.count;
-      const e = this.lookup.get(name) as DynamicName;
-      if (e.newest === seq) this.lookup.delete(name);
-      else if (e.values.get(value) === seq) e.values.delete(value);
+      const e = this.byName.get(name) as NameEntry;
+      if (e.newest === seq) {
+        // Its newest entry was the oldest left: no entry with this name remains.
+        if (e.staticIndex === 0) this.byName.delete(name);
+        else {
+          e.newest = -1;
+          (e.values as Map<string, number>).clear();
+        }
+      } else if ((e.values as Map<string, number>).get(value) === seq) {
+        (e.values as Map<string, number>).delete(value);
+      }
     }
   }
 
