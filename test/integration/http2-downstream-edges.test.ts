@@ -1,4 +1,5 @@
-// Downstream HTTP/2 behaviours of the connection manager on Weft's own session, with raw frames:
+// Downstream HTTP/2 behaviours of the connection manager on Weft's own session, with raw frames
+// (and, for h2 negotiated by ALPN on a TLS listener, curl and node:http2 over https):
 // Expect: 100-continue (an interim 100 HEADERS before the final head), a response complete
 // before the request (RST_STREAM(NO_ERROR) once the response is out, RFC 9113 §8.1, also when
 // the client's window held the response back), a request body arriving in the same read as its
@@ -7,12 +8,15 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProxy } from '../helpers/proxy.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
-import { cluster, direct, FILE_LOG_TYPE, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
+import { bootstrap, cluster, direct, FILE_LOG_TYPE, hcm, listener, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
+import { makePki } from '../helpers/certs.js';
+import { curl } from '../helpers/tls-clients.js';
 import { Flag, FrameType, h2Frame, h2Request, h2WindowUpdate, rawH2Client, type H2Frame, type RawH2Client } from '../helpers/adversarial.js';
 import { createHpackDecoder } from '../../src/proxy/codec/http2/hpack/index.js';
 
@@ -127,4 +131,47 @@ test('a bodiless local reply ends the stream inside the send: no downstream rese
   assert.deepEqual(await waitForLines(log, 1), ['204 -']);
   assert.equal(stat('http.ingress.downstream_rq_rx_reset'), 0);
   assert.equal(stat('http2.rx_reset'), 0);
+});
+
+test('h2 by ALPN on a TLS listener: curl --http2 and node:http2 over https, a POST with trailers, the scheme is https', async (t) => {
+  const pki = await makePki();
+  t.after(() => pki.close());
+  const leaf = await pki.issue('h2', { sans: ['DNS:localhost'] });
+  const up = await startUpstream();
+  t.after(() => up.close());
+  const tlsSocket = {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: { tls_certificates: [{ certificate_chain: { filename: leaf.cert }, private_key: { filename: leaf.key } }], alpn_protocols: ['h2', 'http/1.1'] },
+    },
+  };
+  const p = await startProxy(bootstrap({
+    listeners: [listener({ chains: [{ filters: [hcm({ routes: [toCluster('/', 'up')] })], transport_socket: tlsSocket }] })],
+    clusters: [cluster('up', [up.port])],
+  }));
+  t.after(() => p.close());
+  const r = await curl(['-sS', '--http2', '--cacert', pki.cert, '-o', '-', '-w', '\n%{http_version} %{http_code}', `https://localhost:${p.port}/curl`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\n2 200$/);
+  assert.equal(up.requests[0]!.headers['x-forwarded-proto'], 'https');
+
+  const session = http2.connect(`https://localhost:${p.port}`, { ca: readFileSync(pki.cert) });
+  t.after(() => session.close());
+  const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ':path': '/post' }, { waitForTrailers: true });
+    req.on('wantTrailers', () => req.sendTrailers({ 'x-check': 'tls' }));
+    let status = 0, body = '';
+    req.on('response', (h) => { status = Number(h[':status']); });
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => { body += d; });
+    req.on('end', () => resolve({ status, body }));
+    req.on('error', reject);
+    req.end('over tls');
+  });
+  assert.equal(reply.status, 200);
+  const seen = up.requests.find((q) => q.url === '/post')!;
+  assert.equal(seen.body.toString(), 'over tls');
+  assert.equal(seen.trailers['x-check'], 'tls');
+  assert.equal(p.server.stats.value('http.ingress.downstream_cx_http2_total'), 2);
 });
