@@ -7,9 +7,14 @@
 // completes.
 
 import type { Duplex } from 'node:stream';
-import { FRAME_HEADER_LENGTH, Flag, FrameType } from './constants.js';
+import {
+  DEFAULT_HEADER_TABLE_SIZE, DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_LENGTH, Flag, FrameType, SettingId,
+} from './constants.js';
+import type { H2LocalSettings } from './types.js';
 
 const SLAB_SIZE = 16 * 1024;
+/** DATA payloads up to this size are copied next to their frame header rather than written as separate pieces. */
+const COPY_BELOW = 1024;
 
 /** Called when a count crosses its limit ('outbound' or 'outbound_control'). */
 export type OverflowHandler = (kind: 'outbound' | 'outbound_control') => void;
@@ -172,9 +177,15 @@ export class FrameWriter {
     this.count(false);
   }
 
-  /** A DATA payload piece, queued as is (no copy). */
+  /** A DATA payload piece: queued as is (no copy), except small ones, copied into the slab (fewer pieces for writev). */
   payload(view: Buffer): void {
-    if (view.length === 0) return;
+    const n = view.length;
+    if (n === 0) return;
+    if (n <= COPY_BELOW) {
+      const at = this.reserve(n); // may switch to a new slab: read this.slab after
+      view.copy(this.slab, at);
+      return;
+    }
     this.seal();
     this.chunks.push(view);
     this.pendingBytes += view.length;
@@ -186,7 +197,7 @@ export class FrameWriter {
     const c = this.chunks;
     if (c.length === 0) return true;
     const s = this.socket;
-    if (s.destroyed) { this.drop(); return false; }
+    if (s.destroyed || s.writableEnded) { this.drop(); return false; }
     this.fifo.push(this.pendingFrames, this.pendingControl);
     this.inflightFrames += this.pendingFrames;
     this.inflightControl += this.pendingControl;
@@ -212,4 +223,16 @@ export class FrameWriter {
     this.slabStart = this.slabPos;
     this.pendingBytes = this.pendingFrames = this.pendingControl = 0;
   }
+}
+
+/** Our SETTINGS as [id, value, ...] (§6.5.2): push always off, defaults left out. */
+export function localSettingsPairs(st: H2LocalSettings, role: 'server' | 'client'): number[] {
+  const pairs: number[] = [SettingId.ENABLE_PUSH, 0];
+  if (st.headerTableSize !== DEFAULT_HEADER_TABLE_SIZE) pairs.push(SettingId.HEADER_TABLE_SIZE, st.headerTableSize);
+  pairs.push(SettingId.MAX_CONCURRENT_STREAMS, st.maxConcurrentStreams);
+  if (st.initialWindowSize !== DEFAULT_INITIAL_WINDOW_SIZE) pairs.push(SettingId.INITIAL_WINDOW_SIZE, st.initialWindowSize);
+  if (st.maxFrameSize !== DEFAULT_MAX_FRAME_SIZE) pairs.push(SettingId.MAX_FRAME_SIZE, st.maxFrameSize);
+  pairs.push(SettingId.MAX_HEADER_LIST_SIZE, st.maxHeaderListSize);
+  if (st.enableConnectProtocol && role === 'server') pairs.push(SettingId.ENABLE_CONNECT_PROTOCOL, 1);
+  return pairs;
 }

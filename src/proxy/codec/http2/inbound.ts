@@ -5,7 +5,8 @@
 // SETTINGS validation (§6.5.2), and the counters behind Envoy's inbound flood limits.
 
 import { DEFAULT_MAX_FRAME_SIZE, ErrorCode, Flag, FrameType, MAX_MAX_FRAME_SIZE, MAX_WINDOW_SIZE, SettingId } from './constants.js';
-import { Closed, type Session } from './session.js';
+import { Closed } from './closed.js';
+import type { Session } from './session.js';
 import { H2StreamImpl } from './stream.js';
 import { HpackError, type H2RemoteSettings } from './types.js';
 import { checkRequest, checkResponse, checkTrailers } from './validate.js';
@@ -128,7 +129,7 @@ function onContinuation(s: Session, b: Buffer, p: number, len: number, flags: nu
  * PROTOCOL_ERROR (§5.1.1).
  */
 function onClosedStream(s: Session, id: number, newStreamAttempt: boolean): void {
-  switch (s.howClosed(id)) {
+  switch (s.closedStreams.lookup(id)) {
     case Closed.ResetByUs: return;
     case Closed.Normally: s.connError(ErrorCode.STREAM_CLOSED, `frame on closed stream ${id}`); return;
     case Closed.ResetByPeer: s.refuse(id, ErrorCode.STREAM_CLOSED, null); return;

@@ -9,10 +9,10 @@
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import {
-  DEFAULT_HEADER_TABLE_SIZE, DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, ErrorCode, FRAME_HEADER_LENGTH,
-  MAX_STREAM_ID, PREFACE, SettingId,
+  DEFAULT_HEADER_TABLE_SIZE, DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, ErrorCode, FRAME_HEADER_LENGTH, MAX_STREAM_ID, PREFACE,
 } from './constants.js';
-import { FrameWriter } from './frames.js';
+import { ClosedStreams, Closed } from './closed.js';
+import { FrameWriter, localSettingsPairs } from './frames.js';
 import { createHpackDecoder, createHpackEncoder } from './hpack/index.js';
 import { onFrame } from './inbound.js';
 import { CONNECTION_LOST, H2StreamImpl, SendResult } from './stream.js';
@@ -30,12 +30,6 @@ const CLOSE_LINGER_MS = 1000;
 /** First 4 payload bytes of PINGs: user pings and the drain ping are told apart. */
 const PING_USER = 0x57656674; // 'Weft'
 const PING_DRAIN = 0x44524149; // 'DRAI'
-/** How many closed streams the session remembers (how they closed decides what frames on them mean, §5.1). */
-const CLOSED_RING = 128;
-
-/** How a remembered stream closed. */
-export const enum Closed { Unknown = 0, ResetByUs = 1, ResetByPeer = 2, Normally = 3 }
-
 interface PendingPing { readonly lo: number; readonly t: number; readonly cb: (err: Error | null, rttMs: number) => void }
 
 export function createH2Session(socket: Duplex, options: H2SessionOptions, handler: H2SessionHandler): H2Session {
@@ -119,9 +113,8 @@ export class Session implements H2Session {
   private endPending = false;
   private pings: PendingPing[] = [];
   private pingSeq = 0;
-  private readonly closedIds = new Int32Array(CLOSED_RING);
-  private readonly closedHow = new Uint8Array(CLOSED_RING);
-  private closedAt = 0;
+  /** Recently closed streams and how they closed. */
+  readonly closedStreams = new ClosedStreams();
   private lingerTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
 
@@ -159,15 +152,7 @@ export class Session implements H2Session {
 
     // Our preface (§3.4): the client's magic, then SETTINGS, then the connection window.
     if (this.role === 'client') this.writer.payload(PREFACE);
-    const st = this.settings;
-    const pairs: number[] = [SettingId.ENABLE_PUSH, 0];
-    if (st.headerTableSize !== DEFAULT_HEADER_TABLE_SIZE) pairs.push(SettingId.HEADER_TABLE_SIZE, st.headerTableSize);
-    pairs.push(SettingId.MAX_CONCURRENT_STREAMS, st.maxConcurrentStreams);
-    if (st.initialWindowSize !== DEFAULT_INITIAL_WINDOW_SIZE) pairs.push(SettingId.INITIAL_WINDOW_SIZE, st.initialWindowSize);
-    if (st.maxFrameSize !== DEFAULT_MAX_FRAME_SIZE) pairs.push(SettingId.MAX_FRAME_SIZE, st.maxFrameSize);
-    pairs.push(SettingId.MAX_HEADER_LIST_SIZE, st.maxHeaderListSize);
-    if (st.enableConnectProtocol && this.role === 'server') pairs.push(SettingId.ENABLE_CONNECT_PROTOCOL, 1);
-    this.writer.settings(pairs);
+    this.writer.settings(localSettingsPairs(this.settings, this.role));
     if (this.connRecvSize > DEFAULT_INITIAL_WINDOW_SIZE) {
       this.writer.windowUpdate(0, this.connRecvSize - DEFAULT_INITIAL_WINDOW_SIZE);
       this.connRecvAvail = this.connRecvSize;
@@ -388,21 +373,8 @@ export class Session implements H2Session {
   /** Sends RST_STREAM for a stream that is not (or no longer) in the table; frames that follow on it are ignored. */
   refuse(id: number, code: number, reason: H2StreamRefusal | null): void {
     this.writer.rstStream(id, code);
-    this.rememberClosed(id, Closed.ResetByUs);
+    this.closedStreams.remember(id, Closed.ResetByUs);
     if (reason !== null) this.h.onStreamRefused?.(reason);
-  }
-
-  rememberClosed(id: number, how: Closed): void {
-    this.closedIds[this.closedAt] = id;
-    this.closedHow[this.closedAt] = how;
-    this.closedAt = (this.closedAt + 1) % CLOSED_RING;
-  }
-
-  /** How a recently closed stream closed (Unknown when it is no longer remembered or was never opened). */
-  howClosed(id: number): Closed {
-    const r = this.closedIds;
-    for (let i = 0; i < CLOSED_RING; i++) if (r[i] === id) return this.closedHow[i] as Closed;
-    return Closed.Unknown;
   }
 
   /** RST_STREAM(code) from our side; `notify`: the handler hears onReset(code, false) (a stream error we detected). */
@@ -426,7 +398,7 @@ export class Session implements H2Session {
 
   /** Takes the stream out of the table (no callback). */
   private closeStream(st: H2StreamImpl, how: Closed): void {
-    this.rememberClosed(st.id, how);
+    this.closedStreams.remember(st.id, how);
     st.closed = true;
     st.dropQueue();
     this.streams.delete(st.id);
@@ -434,8 +406,11 @@ export class Session implements H2Session {
     this.checkDrained();
   }
 
-  /** END_STREAM went out (handed to the writer). */
-  streamLocalEnded(st: H2StreamImpl): void { this.maybeClose(st); }
+  /** END_STREAM went out (handed to the writer): the stream closes, or the handler hears onLocalEnd while the peer's side is open. */
+  streamLocalEnded(st: H2StreamImpl): void {
+    if (st.remoteEnded) this.maybeClose(st);
+    else st.handler?.onLocalEnd?.();
+  }
 
   /** Closes a stream whose both directions ended. */
   maybeClose(st: H2StreamImpl): void {
@@ -479,8 +454,10 @@ export class Session implements H2Session {
     if (this.flushing) return;
     if (this.state === State.Closed) { this.endPending = false; return; }
     this.flushing = true;
+    let more = false;
     try {
       for (let turns = 0; turns < 64; turns++) {
+        more = false;
         if (this.ready.length > 0 && this.state === State.Open) this.moveData();
         while (this.drains.length > 0) {
           const st = this.drains.shift()!;
@@ -489,9 +466,13 @@ export class Session implements H2Session {
         }
         if (this.writer.pendingBytes === 0) break;
         if ((this.state as State) === State.Closed) { this.writer.drop(); break; }
-        if (!this.writer.flush()) break;
-        if (this.ready.length === 0 || this.connSendWindow <= 0) break;
+        if (!this.writer.flush()) break; // 'drain' calls flush again
+        more = this.ready.length > 0 && this.connSendWindow > 0;
+        if (!more) break;
       }
+    } catch (err) {
+      this.flushing = false;
+      this.connError(ErrorCode.INTERNAL_ERROR, `internal error: ${(err as Error)?.message ?? String(err)}`);
     } finally {
       this.flushing = false;
     }
@@ -499,6 +480,8 @@ export class Session implements H2Session {
       this.endPending = false;
       const s = this.socket;
       if (!s.destroyed && !s.writableEnded) s.end();
+    } else if (more && this.state === State.Open) {
+      this.scheduleFlush(); // a large backlog: go on next turn, after other connections had theirs
     }
   }
 

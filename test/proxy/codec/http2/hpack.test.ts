@@ -163,10 +163,10 @@ test('RFC 7541 C.6.2: our encoder reuses the dynamic table like the RFC, with a 
 
 test('encoder: repeated fields become one-byte indexed references; :path, content-length and huge values are not indexed', () => {
   const enc = createHpackEncoder();
-  const list = ['x-request-id', 'abc', ':path', '/pkg.Service/Method', 'content-length', '12', 'x-big', 'v'.repeat(3100)];
+  const list = ['x-tenant', 'abc', ':path', '/pkg.Service/Method', 'content-length', '12', 'x-big', 'v'.repeat(3100)];
   const first = Buffer.from(enc.encode(list));
   const second = Buffer.from(enc.encode(list));
-  // x-request-id is the only entry: index 62 = 0xbe; :path, content-length and x-big stay literal.
+  // x-tenant is the only entry: index 62 = 0xbe; :path, content-length and x-big stay literal.
   assert.equal(second[0], 0xbe);
   assert.ok(second.length > 3100 * 0.6 && second.length < first.length);
   const dec = createHpackDecoder(4096);
@@ -175,7 +175,19 @@ test('encoder: repeated fields become one-byte indexed references; :path, conten
     assert.equal(dec.decode(block, out, 1 << 20), true);
     assert.deepEqual(out, list);
   }
-  assert.deepEqual((enc as Encoder).table.entries(), [['x-request-id', 'abc']]);
+  assert.deepEqual((enc as Encoder).table.entries(), [['x-tenant', 'abc']]);
+});
+
+test('encoder: request and trace ids (unique per request) are literals without indexing and do not churn the table', () => {
+  const enc = new Encoder();
+  const dec = new Decoder(4096);
+  for (let i = 0; i < 200; i++) {
+    const list = ['content-type', 'application/grpc', 'x-request-id', `7f3c2a9e-1b4d-4e8f-9a2c-${i}`, 'traceparent', `00-${i}-01`, 'x-custom', 'same'];
+    const block = Buffer.from(enc.encode(list));
+    if (i > 0) assert.equal(block[0], 0xbf, 'content-type stays at index 63: only x-custom was inserted after it');
+    assert.deepEqual(decodeAll(dec, block).flat(), list);
+  }
+  assert.deepEqual(enc.table.entries(), [['x-custom', 'same'], ['content-type', 'application/grpc']]);
 });
 
 test('encoder: never-indexed literals for authorization and short cookies (as nghttp2), indexing for long cookies', () => {
@@ -264,10 +276,18 @@ test('decoder memo: repeated non-indexed literals decode to the same string; cha
   const enc = new Encoder();
   const path = (p: string): Buffer => Buffer.from(enc.encode([':path', p]));
   const first: string[] = [];
-  dec.decode(path('/pkg.Service/Method'), first, 1 << 20);
+  dec.decode(path('/pkg.Service/Method'), first, 1 << 20); // the first block: no memo yet
+  assert.equal((dec as unknown as { memo: unknown }).memo, null);
   const second: string[] = [];
   dec.decode(path('/pkg.Service/Method'), second, 1 << 20);
   assert.equal(second[1], '/pkg.Service/Method');
+  // White box: the memoized string is what a repeat returns (proof that the memo is used).
+  const memo = (dec as unknown as { memo: { values: string[] } }).memo;
+  memo.values[4 - 1] = 'memoized';
+  const hit: string[] = [];
+  dec.decode(path('/pkg.Service/Method'), hit, 1 << 20);
+  assert.equal(hit[1], 'memoized');
+  memo.values[4 - 1] = '/pkg.Service/Method';
   const third: string[] = [];
   dec.decode(path('/pkg.Service/Other!'), third, 1 << 20); // same length, other bytes
   assert.equal(third[1], '/pkg.Service/Other!');
@@ -283,6 +303,15 @@ test('decoder memo: repeated non-indexed literals decode to the same string; cha
   assertHpackError(() => dec.decode(hex('040c 2f73 616d 706c 652f 7061 74'), [], 1 << 20), /truncated/);
   // Never-indexed literals (0001xxxx) use the memo too and keep their value.
   assert.deepEqual(decodeAll(dec, hex('1f08 03 612062 1f08 03 612062')), [['authorization', 'a b'], ['authorization', 'a b']]);
+  // Literal names (not indexed: request ids) go through a few memo slots: more names than slots, in turns.
+  const names = ['x-request-id', 'traceparent', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'tracestate', 'x-amzn-trace-id', 'sentry-trace'];
+  for (let round = 0; round < 4; round++) {
+    const order = round % 2 === 1 ? [...names].reverse() : names;
+    const list = order.flatMap((n, i) => [n, `${round}-${i}`]);
+    const out: string[] = [];
+    assert.equal(dec.decode(Buffer.from(enc.encode(list)), out, 1 << 20), true);
+    assert.deepEqual(out, list);
+  }
 });
 
 // ─────────────────────────── Huffman ───────────────────────────

@@ -6,12 +6,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
+import { createH2Session } from '../../../../src/proxy/codec/http2/session.js';
 import {
   Flag, FrameType, type RawH2Client, h2Frame, h2Get, h2Request, h2Settings, h2WindowUpdate, rawH2Client, waitUntil,
 } from '../../../helpers/adversarial.js';
 import type { H2Stream } from '../../../../src/proxy/codec/http2/types.js';
-import { Recorder, startH2Server } from './session-helpers.js';
+import { Recorder, sessionOptions, startH2Server } from './session-helpers.js';
 
 async function roundTrip(c: RawH2Client, tag: number): Promise<void> {
   const p = Buffer.alloc(8); p.writeUInt32BE(tag, 4);
@@ -150,4 +151,55 @@ test('close(code): GOAWAY(code, last stream), open streams reset (remote false),
   await waitUntil(() => c.closed && srv.events.closes === 1, 5000, 'closed');
   const pinged = await new Promise<Error | null>((r) => srv.events.sessions[0]!.ping((err) => r(err)));
   assert.ok(pinged instanceof Error);
+});
+
+test('writes: on a socket that never pushes back (writes complete at once), a large backlog keeps moving over later turns', async () => {
+  // An in-memory socket: every write completes synchronously, so 'drain' never comes.
+  class Sink extends Duplex {
+    received = 0;
+    override _read(): void {}
+    override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void { this.received += chunk.length; cb(); }
+    override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void { for (const c of chunks) this.received += c.chunk.length; cb(); }
+  }
+  const sink = new Sink();
+  const total = 24 << 20;
+  const session = createH2Session(sink, sessionOptions('server', { streamBufferLimit: 64 << 20 }), {
+    onStream: (st) => {
+      st.handler = new Recorder();
+      st.sendHeaders([':status', '200'], false);
+      st.sendData(Buffer.alloc(total, 0x61), true);
+    },
+    onClose: () => {},
+  });
+  sink.push(Buffer.concat([
+    Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), h2Settings([[4, 2 ** 31 - 1]]), h2Frame(FrameType.SETTINGS, Flag.ACK, 0),
+    h2WindowUpdate(0, 2 ** 31 - 1 - 65_535), h2Request(1, h2Get('/'), true),
+  ]));
+  await waitUntil(() => sink.received > total, 10_000, `all ${total} bytes written (so far ${sink.received})`);
+  await waitUntil(() => session.activeStreams === 0, 5000, 'stream closed');
+  session.destroy();
+});
+
+test('onLocalEnd: a complete response sent while the request is still open is reported; RST_STREAM(NO_ERROR) then follows the response (RFC 9113 §8.1)', async (t) => {
+  let localEnds = 0;
+  const srv = await startH2Server(t, (st) => {
+    const rec = new Recorder();
+    st.handler = Object.assign(rec, { onLocalEnd: () => { localEnds++; st.reset(0); } });
+    st.sendHeaders([':status', '413'], false);
+    st.sendData(Buffer.from('too large'), true);
+  });
+  const c = await rawH2Client(srv.port);
+  t.after(() => c.close());
+  c.write([h2Request(1, h2Get('/'), false), data(1, 100)]);
+  await c.waitFor(() => c.rstCode(1) !== undefined, 'RST_STREAM');
+  assert.equal(c.rstCode(1), 0);
+  assert.equal(localEnds, 1);
+  const types = c.frames.filter((f) => f.streamId === 1).map((f) => f.type);
+  assert.deepEqual(types, [FrameType.HEADERS, FrameType.DATA, FrameType.RST_STREAM]);
+  assert.ok((c.frames.find((f) => f.type === FrameType.DATA)!.flags & Flag.END_STREAM) !== 0);
+  // The request's DATA still in flight after our reset is ignored.
+  c.write(data(1, 100, true));
+  await roundTrip(c, 9);
+  assert.equal(c.frames.filter((f) => f.type === FrameType.RST_STREAM).length, 1);
+  assert.equal(c.goaway(), undefined);
 });

@@ -155,3 +155,17 @@ test('server session: a client that vanishes (socket end) resets the open stream
   assert.equal(srv.events.sessions[0]!.closed, true);
   assert.equal(srv.events.sessions[0]!.activeStreams, 0);
 });
+
+test('server session: a 48 MiB response over large windows streams through (backlog moved over several turns, no stall)', async (t) => {
+  const piece = Buffer.alloc(4 << 20, 0x5a);
+  const srv = await startH2Server(t, (st) => {
+    st.handler = new Recorder();
+    st.sendHeaders([':status', '200'], false);
+    for (let i = 0; i < 12; i++) st.sendData(piece, i === 11);
+  }, { streamBufferLimit: 64 << 20 });
+  const c = nodeClient(t, srv.port, { settings: { initialWindowSize: 2 ** 31 - 1 } });
+  c.on('connect', () => c.setLocalWindowSize(2 ** 31 - 1));
+  const r = await nodeRequest(c, { ':path': '/big' });
+  assert.equal(r.headers[':status'], 200);
+  assert.equal(r.body.length, 48 << 20);
+});

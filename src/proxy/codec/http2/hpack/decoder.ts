@@ -22,8 +22,19 @@ const MAX_INT = 0x7fffffff;
 let huff: Buffer = Buffer.allocUnsafeSlow(4096);
 const HUFF_SCRATCH_MAX = 65536;
 
-/** Longest encoded literal value (length prefix included) memoized per static name index. */
-const MEMO_BYTES = 64;
+/** Longest encoded literal (length prefix included) memoized. */
+const MEMO_BYTES = 48;
+/** Memo slots: one per static name index (values), then a few for literal names. */
+const NAME_SLOTS_FIRST = STATIC_LENGTH;
+const NAME_SLOTS = 6;
+
+/** Encoded bytes → string of recently decoded literals (see Decoder.readMemoized). Allocated on first use. */
+class LiteralMemo {
+  readonly bytes = Buffer.allocUnsafe((NAME_SLOTS_FIRST + NAME_SLOTS) * MEMO_BYTES);
+  readonly sizes = new Uint8Array(NAME_SLOTS_FIRST + NAME_SLOTS);
+  readonly values: string[] = new Array<string>(NAME_SLOTS_FIRST + NAME_SLOTS).fill('');
+  next = 0;
+}
 
 export class Decoder implements HpackDecoder {
   /** The dynamic table (exposed for tests). */
@@ -35,7 +46,9 @@ export class Decoder implements HpackDecoder {
   /** Read position inside the block being decoded. */
   private pos = 0;
   /** Per static name index, the encoded bytes and string of the last non-indexed literal value (readMemoized), allocated on first use. */
-  private memo: { bytes: Array<Buffer | null>; sizes: Uint8Array; values: string[] } | null = null;
+  private memo: LiteralMemo | null = null;
+  /** Blocks decoded so far, until the memo exists. */
+  private blocks = 0;
 
   /**
    * The table starts at the protocol's initial 4096 bytes (RFC 7541 §4.2 / RFC 9113 §6.5.2): the
@@ -59,6 +72,9 @@ export class Decoder implements HpackDecoder {
     let listSize = 0;
     let fits = true;
     this.pos = 0;
+    // Memoizing pays from the second block on (a connection's first block would only fill it).
+    let memo = this.memo;
+    if (memo === null && this.blocks++ > 0) memo = this.memo = new LiteralMemo();
 
     // §4.2 / §6.3: size updates only before the first field.
     if (this.updateRequired) {
@@ -95,7 +111,7 @@ export class Decoder implements HpackDecoder {
         const indexing = (b & 0x40) !== 0;
         const index = this.readInt(block, indexing ? 6 : 4);
         if (index === 0) {
-          name = this.readString(block, true);
+          name = memo === null ? this.readString(block, true) : this.readMemoized(block, memo, NAME_SLOTS_FIRST, NAME_SLOTS);
         } else if (index <= STATIC_LENGTH) {
           name = STATIC_NAMES[index - 1];
         } else {
@@ -103,11 +119,11 @@ export class Decoder implements HpackDecoder {
           if (i >= table.count) throw new HpackError(`HPACK: name index ${index} beyond the table`);
           name = table.name(i);
         }
-        if (indexing || !fits || index === 0 || index > STATIC_LENGTH) {
+        if (indexing || !fits || index === 0 || index > STATIC_LENGTH || memo === null) {
           // Past the list limit, a field that is not indexed is only validated, not materialized.
           value = this.readString(block, fits || indexing);
         } else {
-          value = this.readMemoized(block, index);
+          value = this.readMemoized(block, memo, index - 1, 1);
         }
         if (indexing) table.add(name, value);
       }
@@ -147,11 +163,14 @@ export class Decoder implements HpackDecoder {
   }
 
   /**
-   * The value of a literal that is not indexed, with a static name index (e.g. a gRPC :path,
-   * which encoders do not index): when its encoded bytes are those of the last such value for
-   * that name, the same string is returned without decoding or allocating.
+   * A string literal through `memo`: when its encoded bytes (length prefix included) are those
+   * memoized in one of the slots [first, first + count), the same string is returned without
+   * decoding or allocating; else it is decoded and memoized in slot `first + (next % count)`.
+   * Used for the values of non-indexed literals with a static name (one slot per name, e.g. a
+   * gRPC :path, which encoders do not index) and for literal names (a few slots, e.g.
+   * x-request-id, which is not indexed either).
    */
-  private readMemoized(block: Buffer, nameIndex: number): string {
+  private readMemoized(block: Buffer, memo: LiteralMemo, first: number, count: number): string {
     const from = this.pos;
     if (from >= block.length) throw new HpackError('HPACK: truncated block (string expected)');
     const length = this.readInt(block, 7);
@@ -159,21 +178,21 @@ export class Decoder implements HpackDecoder {
     const size = end - from;
     this.pos = from;
     if (size > MEMO_BYTES || end > block.length) return this.readString(block, true);
-    let memo = this.memo;
-    if (memo === null) memo = this.memo = { bytes: new Array<Buffer | null>(STATIC_LENGTH).fill(null), sizes: new Uint8Array(STATIC_LENGTH), values: new Array<string>(STATIC_LENGTH).fill('') };
-    const slot = nameIndex - 1;
-    let bytes = memo.bytes[slot];
-    if (bytes === null) bytes = memo.bytes[slot] = Buffer.allocUnsafe(MEMO_BYTES);
-    if (memo.sizes[slot] === size) {
+    const bytes = memo.bytes;
+    for (let slot = first; slot < first + count; slot++) {
+      if (memo.sizes[slot] !== size) continue;
+      const base = slot * MEMO_BYTES;
       let i = 0;
-      while (i < size && bytes[i] === block[from + i]) i++;
+      while (i < size && bytes[base + i] === block[from + i]) i++;
       if (i === size) {
         this.pos = end;
         return memo.values[slot];
       }
     }
     const value = this.readString(block, true);
-    block.copy(bytes, 0, from, end);
+    const slot = first + (count === 1 ? 0 : memo.next++ % count);
+    const base = slot * MEMO_BYTES;
+    for (let i = 0; i < size; i++) bytes[base + i] = block[from + i];
     memo.sizes[slot] = size;
     memo.values[slot] = value;
     return value;

@@ -1,13 +1,14 @@
 // HPACK encoder (RFC 7541 §4, §5, §6): indexed fields for exact static/dynamic matches (§6.1),
 // literals with incremental indexing for fields that repeat (§6.2.1), without indexing for values
-// that rarely do (§6.2.2), never-indexed for credentials (§6.2.3, §7.1.3), as nghttp2 decides;
+// that rarely do (§6.2.2: nghttp2's list, plus request/trace ids), never-indexed for credentials
+// (§6.2.3, §7.1.3), as nghttp2 decides;
 // Huffman coding when shorter (§5.2); pending table size updates emitted at the start of the next
 // block (§4.2: the smallest size seen, then the final one). Output goes into a reused scratch buffer.
 
 import { DEFAULT_HEADER_TABLE_SIZE } from '../constants.js';
 import type { HpackEncoder } from '../types.js';
 import { huffmanEncode, huffmanEncodedLength } from './huffman.js';
-import { DynamicTable, ENTRY_OVERHEAD, IndexPolicy, LastKind, NameEntry, STATIC_LOOKUP } from './table.js';
+import { DynamicTable, ENTRY_OVERHEAD, IndexPolicy, LastKind, NameEntry, STATIC_LOOKUP, UNIQUE_PER_REQUEST } from './table.js';
 
 /** Longest literal representation memoized per name (e.g. a gRPC :path). */
 const LITERAL_MEMO = 96;
@@ -62,6 +63,16 @@ function copySmall(src: Uint8Array, from: number, n: number, dst: Uint8Array, o:
   for (let i = 0; i < n; i++) dst[o + i] = src[from + i];
   return o + n;
 }
+
+/** The encoded literal names (§5.2) of UNIQUE_PER_REQUEST, which are sent with every request and never indexed. */
+const UNIQUE_NAME_LITERALS: ReadonlyMap<string, Buffer> = (() => {
+  const m = new Map<string, Buffer>();
+  for (const name of UNIQUE_PER_REQUEST) {
+    const b = Buffer.alloc(name.length + 8);
+    m.set(name, b.subarray(0, writeString(b, 0, name)));
+  }
+  return m;
+})();
 
 export class Encoder implements HpackEncoder {
   /** The dynamic table (exposed for tests). */
@@ -122,15 +133,16 @@ export class Encoder implements HpackEncoder {
       if (e === undefined) {
         const st = STATIC_LOOKUP.get(name);
         if (st === undefined) {
-          // In neither table: a literal name, indexed when small enough.
-          if ((name.length + value.length + ENTRY_OVERHEAD) * 4 <= table.maxSize * 3) {
+          // In neither table: a literal name, indexed when small enough and not a per-request id.
+          const unique = UNIQUE_NAME_LITERALS.get(name);
+          if (unique === undefined && (name.length + value.length + ENTRY_OVERHEAD) * 4 <= table.maxSize * 3) {
             buf[o++] = 0x40;
             o = writeString(buf, o, name);
             o = writeString(buf, o, value);
             table.add(name, value);
           } else {
             buf[o++] = 0;
-            o = writeString(buf, o, name);
+            o = unique !== undefined ? copySmall(unique, 0, unique.length, buf, o) : writeString(buf, o, name);
             o = writeString(buf, o, value);
           }
           continue;

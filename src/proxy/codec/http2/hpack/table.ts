@@ -102,6 +102,18 @@ const POLICIES: ReadonlyMap<string, IndexPolicy> = new Map([
   ['cookie', IndexPolicy.COOKIE],
 ]);
 
+/**
+ * Names outside the static table whose values are unique per request (request and trace ids, which
+ * a mesh adds to every request): never worth a table entry, and indexing them would evict the
+ * entries that do repeat every ~50 requests. Sent as literals without indexing. Weft's addition to
+ * nghttp2's list above.
+ */
+export const UNIQUE_PER_REQUEST: ReadonlySet<string> = new Set([
+  'x-request-id', 'x-client-trace-id', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'b3', 'traceparent',
+  'tracestate', 'x-cloud-trace-context', 'x-amzn-trace-id', 'uber-trace-id', 'sentry-trace', 'x-datadog-trace-id',
+  'x-datadog-parent-id', 'grpc-trace-bin',
+]);
+
 /** An encoder's view of one static-table name: its lowest index, the indexes of its values, its indexing policy. */
 export interface StaticName {
   readonly index: number;
