@@ -330,15 +330,18 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
 
   armRouteTimer(ms: number): void {
     if (this.routeTimer !== null) clearTimeout(this.routeTimer);
-    this.routeTimer = setTimeout(() => {
-      this.routeTimer = null;
-      const a = this.active;
-      if (a !== null && !a.isDone) {
-        this.hcm.stats.downstream_rq_timeout.inc();
-        a.onRouteTimeout();
-      }
-    }, ms);
+    this.routeTimer = setTimeout(routeTimeoutOf, ms, this);
     this.routeTimer.unref();
+  }
+
+  /** The route timeout fired. */
+  onRouteTimer(): void {
+    this.routeTimer = null;
+    const a = this.active;
+    if (a !== null && !a.isDone) {
+      this.hcm.stats.downstream_rq_timeout.inc();
+      a.onRouteTimeout();
+    }
   }
 
   clearRouteTimer(): void {
@@ -351,11 +354,12 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
     this.idleMs = ms;
     if (ms <= 0 || this.closed) return;
     this.activitySeen = this.activity;
-    this.idleTimer = setInterval(() => this.onIdleTick(), ms);
+    this.idleTimer = setInterval(idleTickOf, ms, this);
     this.idleTimer.unref();
   }
 
-  private onIdleTick(): void {
+  /** A stream idle period passed (or, once the response is complete, a flush-watch period). */
+  onIdleTick(): void {
     if (this.flushWait) { this.onFlushTick(); return; }
     const a = this.active;
     if (a === null || a.isDone || this.tunnelled) { this.setStreamIdleTimeout(0); return; }
@@ -495,3 +499,7 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
 function resetIfFlushed(c: Http2StreamCodec): void {
   c.onLocalEndCheck();
 }
+
+/** Timer targets (no closure per stream). */
+function routeTimeoutOf(c: Http2StreamCodec): void { c.onRouteTimer(); }
+function idleTickOf(c: Http2StreamCodec): void { c.onIdleTick(); }
