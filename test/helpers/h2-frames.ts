@@ -78,6 +78,14 @@ export function continuation(id: number, block: Buffer | ReadonlyArray<readonly 
   return frame(T.CONTINUATION, endHeaders ? F.END_HEADERS : 0, id, Buffer.isBuffer(block) ? block : literalBlock(block));
 }
 
+/** A header block of any size as HEADERS + CONTINUATION frames of at most `maxFrame` octets. */
+export function headerFrames(id: number, block: Buffer, o: { end?: boolean; maxFrame?: number } = {}): Buffer {
+  const max = o.maxFrame ?? 16384;
+  const out = [headers(id, block.subarray(0, max), { end: o.end, endHeaders: block.length <= max })];
+  for (let i = max; i < block.length; i += max) out.push(continuation(id, block.subarray(i, i + max), i + max >= block.length));
+  return Buffer.concat(out);
+}
+
 export function priority(id: number, p: PrioritySpec): Buffer { return frame(T.PRIORITY, 0, id, priorityFields(p)); }
 
 export function rst(id: number, code: number): Buffer {
