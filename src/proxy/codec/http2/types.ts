@@ -152,6 +152,13 @@ export interface H2StreamHandler {
   onDrain(): void;
   /** Both directions ended normally and everything queued was handed to the socket. */
   onClose?(): void;
+  /**
+   * Optional (added for the downstream adapter): our END_STREAM (the last DATA frame, an empty
+   * one, or the trailers) was handed to the socket writer while the peer's side is still open.
+   * Nothing of ours is queued on the stream any more, so a reset now drops nothing (RFC 9113
+   * §8.1: a server that sent a complete response may end the request with RST_STREAM(NO_ERROR)).
+   */
+  onLocalEnd?(): void;
 }
 
 export interface H2Stream {
