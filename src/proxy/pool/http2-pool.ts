@@ -1,215 +1,66 @@
-// HTTP/2 upstream session pool, one per host (RFC 9113 over node:http2 client sessions): requests
-// are multiplexed on a session up to min(our max_concurrent_streams, the peer's
-// SETTINGS_MAX_CONCURRENT_STREAMS); a new session opens when every session is full (bounded by
-// circuit_breakers max_connections, waiters bounded by max_pending_requests). A GOAWAY drains a
-// session (no new streams; streams above its last-stream-id come back as refused), as do
-// max_requests_per_connection and host removal; idle sessions close after idle_timeout.
-// Requests and responses are translated to and from the HTTP/1.1 shapes the router uses.
+// HTTP/2 upstream session pool, one per host (RFC 9113 on Weft's own HTTP/2 codec,
+// src/proxy/codec/http2/session.ts, in the client role): requests are multiplexed on a session up
+// to min(our max_concurrent_streams, the peer's SETTINGS_MAX_CONCURRENT_STREAMS); a new session
+// opens when every session is full (bounded by circuit_breakers max_connections, waiters bounded by
+// max_pending_requests). A GOAWAY drains a session (no new streams; streams above its
+// last-stream-id come back as refused, so the router can retry them), as do
+// max_requests_per_connection and host removal; idle sessions close after idle_timeout. One
+// request is an Http2UpstreamStream (http2-upstream-stream.ts).
 
-import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
-import type { MessageHead } from '../codec/http1/parser.js';
+import { DEFAULT_MAX_FRAME_SIZE } from '../codec/http2/constants.js';
+import { createH2Session } from '../codec/http2/session.js';
+import type { H2FloodKind, H2FloodLimits, H2RemoteSettings, H2Session, H2SessionHandler, H2SessionOptions } from '../codec/http2/types.js';
 import { openUpstreamSocket } from './connect.js';
 import { poolFor } from './http1-pool.js';
-import type {
-  PoolFailure, PoolWaiter, UpstreamPool, UpstreamRequest, UpstreamRequestSource, UpstreamResponseHandler,
-} from './upstream.js';
+import { http2UpstreamStats, type Http2UpstreamStats } from './http2-pool-stats.js';
+import { Http2UpstreamStream } from './http2-upstream-stream.js';
+import type { PoolFailure, PoolWaiter, UpstreamPool, UpstreamRequest } from './upstream.js';
 
-const {
-  NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM,
-} = http2.constants;
+export { Http2UpstreamStream, requestFields } from './http2-upstream-stream.js';
 
-/** Request fields that are connection-specific in HTTP/2 (RFC 9113 §8.2.2) and never sent. */
-function isConnectionSpecific(name: string): boolean {
-  switch (name) {
-    case 'connection': case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade':
-    case 'http2-settings': case 'host':
-      return true;
-    default:
-      return false;
-  }
+/** Envoy's default max_headers_count, for responses too (as the HTTP/1.1 pool). */
+const DEFAULT_MAX_RESPONSE_HEADERS = 100;
+/** SETTINGS_MAX_HEADER_LIST_SIZE we send: the HTTP/1.1 pool's response head limit, 96 KiB. */
+const MAX_RESPONSE_HEADER_LIST_SIZE = 96 * 1024;
+/** Envoy's flood-protection defaults (protocol.proto); a cluster's Http2ProtocolOptions does not set them. */
+const FLOOD_LIMITS: H2FloodLimits = Object.freeze({
+  maxOutboundFrames: 10_000,
+  maxOutboundControlFrames: 1_000,
+  maxConsecutiveInboundFramesWithEmptyPayload: 1,
+  maxInboundPriorityFramesPerStream: 100,
+  maxInboundWindowUpdateFramesPerDataFrameSent: 10,
+});
+
+/** The session options of a cluster (built once per pool). */
+function sessionOptions(cluster: Cluster): H2SessionOptions {
+  const h2 = cluster.config.http2;
+  return {
+    role: 'client',
+    settings: {
+      headerTableSize: h2.hpackTableSize,
+      maxConcurrentStreams: h2.maxConcurrentStreams,
+      initialWindowSize: h2.initialStreamWindowSize,
+      maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+      maxHeaderListSize: MAX_RESPONSE_HEADER_LIST_SIZE,
+      enableConnectProtocol: false,
+    },
+    connectionWindowSize: h2.initialConnectionWindowSize,
+    limits: FLOOD_LIMITS,
+    streamBufferLimit: cluster.config.perConnectionBufferLimitBytes,
+  };
 }
 
-/** HTTP/1.1-shaped request → HTTP/2 header object (`host` → `:authority`, repeated fields as arrays). */
-export function toHttp2RequestHeaders(src: UpstreamRequestSource, scheme: string): http2.OutgoingHttpHeaders {
-  const out: Record<string, string | string[]> = Object.create(null);
-  const hs = src.upstreamHeaders;
-  let authority = '';
-  for (let i = 0; i < hs.length; i += 2) {
-    const name = hs[i]!;
-    const value = hs[i + 1]!;
-    if (name === 'host') { if (authority === '') authority = value; continue; }
-    if (isConnectionSpecific(name)) continue;
-    if (name === 'te' && value !== 'trailers') continue;
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = [prev, value];
-  }
-  out[':method'] = src.upstreamMethod;
-  out[':path'] = src.upstreamPath;
-  out[':scheme'] = scheme;
-  if (authority !== '') out[':authority'] = authority;
-  return out;
-}
-
-/** HTTP/2 header object → flat [name, value, ...] without pseudo-headers. */
-export function flattenHttp2Headers(h: http2.IncomingHttpHeaders): string[] {
-  const out: string[] = [];
-  for (const name of Object.keys(h)) {
-    if (name.charCodeAt(0) === 58 /* : */) continue;
-    const v = h[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) out.push(name, x);
-    else out.push(name, String(v));
-  }
-  return out;
-}
-
-/** Flat trailer list → HTTP/2 header object. */
-function trailersObject(t: readonly string[] | null): http2.OutgoingHttpHeaders {
-  const out: Record<string, string | string[]> = Object.create(null);
-  if (t === null) return out;
-  for (let i = 0; i < t.length; i += 2) {
-    const name = t[i]!;
-    if (isConnectionSpecific(name) || name === 'content-length') continue;
-    const prev = out[name];
-    if (prev === undefined) out[name] = t[i + 1]!;
-    else if (Array.isArray(prev)) prev.push(t[i + 1]!);
-    else out[name] = [prev, t[i + 1]!];
-  }
-  return out;
-}
-
-/** One request on an HTTP/2 session: a reserved stream slot until sendHead opens the stream. */
-export class Http2UpstreamStream implements UpstreamRequest {
-  readonly protocol = 'HTTP/2' as const;
-  private stream: http2.ClientHttp2Stream | null = null;
-  private handler: UpstreamResponseHandler | null = null;
-  private slotHeld = true;
-  private requestEnded = false;
-  private requestTrailers: string[] | null = null;
-  private responseTrailers: string[] | null = null;
-  private responded = false;
-
-  constructor(readonly session: Http2Session) {}
-
-  get closed(): boolean { return this.session.closed || (this.stream !== null && this.stream.destroyed); }
-
-  begin(handler: UpstreamResponseHandler): void { this.handler = handler; }
-
-  sendHead(src: UpstreamRequestSource, endStream: boolean): void {
-    const headers = toHttp2RequestHeaders(src, this.session.scheme);
-    let st: http2.ClientHttp2Stream;
-    try {
-      st = this.session.session!.request(headers, { endStream, waitForTrailers: !endStream });
-    } catch (err) {
-      // The session started closing (GOAWAY) between acquire and now: nothing reached the upstream.
-      this.releaseSlot();
-      const h = this.handler;
-      this.handler = null;
-      queueMicrotask(() => h?.onResponseReset('refused', (err as Error).message));
-      return;
-    }
-    this.stream = st;
-    this.requestEnded = endStream;
-    st.on('response', (h, flags) => this.onResponse(h, flags));
-    st.on('data', (chunk: Buffer) => {
-      const hd = this.handler;
-      if (hd === null) return;
-      hd.onResponseData(chunk);
-      hd.onUpstreamReadEnd();
-    });
-    st.on('trailers', (h) => { this.responseTrailers = flattenHttp2Headers(h); });
-    st.on('end', () => this.onEnd());
-    st.on('wantTrailers', () => { st.sendTrailers(trailersObject(this.requestTrailers)); });
-    st.on('drain', () => this.handler?.onUpstreamDrain());
-    st.on('error', () => { /* 'close' follows and reports */ });
-    st.on('close', () => this.onClose(st));
-  }
-
-  private onResponse(h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number): void {
-    const hd = this.handler;
-    if (hd === null) return;
-    this.responded = true;
-    const headers = flattenHttp2Headers(h);
-    const ended = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
-    let contentLength = -1;
-    const cl = h['content-length'];
-    if (ended) contentLength = 0;
-    else if (typeof cl === 'string' && /^\d+$/.test(cl)) contentLength = Number(cl);
-    const head: MessageHead = {
-      method: '', url: '', statusCode: h[':status'] ?? 0, reason: '', versionMinor: 1, headers, contentLength,
-      chunked: contentLength < 0, keepAlive: true, upgrade: null, expectContinue: false, headBytes: 0,
-    };
-    hd.onResponseHead(head);
-    // A head with END_STREAM (a gRPC trailers-only reply) is the whole response: complete it now,
-    // so that the downstream can send it as one HEADERS frame with END_STREAM too.
-    if (ended) this.onEnd();
-    else this.handler?.onUpstreamReadEnd();
-  }
-
-  private onEnd(): void {
-    const hd = this.handler;
-    this.handler = null;
-    if (hd === null) return;
-    if (!this.responded) { hd.onResponseReset('protocol', 'stream ended without a response'); return; }
-    // A complete response ends the exchange; a request still being sent is cut short cleanly.
-    const st = this.stream;
-    if (!this.requestEnded && st !== null && !st.closed) st.close(NGHTTP2_NO_ERROR);
-    hd.onResponseComplete(this.responseTrailers);
-  }
-
-  private onClose(st: http2.ClientHttp2Stream): void {
-    this.releaseSlot();
-    const hd = this.handler;
-    this.handler = null;
-    if (hd === null) return;
-    const refused = !this.responded && (st.rstCode === NGHTTP2_REFUSED_STREAM || this.session.refusedAbove(st.id));
-    hd.onResponseReset(refused ? 'refused' : 'reset', refused ? 'remote refused stream reset' : `stream reset (code ${st.rstCode ?? 0})`);
-  }
-
-  sendData(chunk: Buffer): boolean {
-    const st = this.stream;
-    if (st === null || st.destroyed) return true;
-    return st.write(chunk);
-  }
-
-  sendEnd(trailers: string[] | null): void {
-    this.requestTrailers = trailers;
-    this.requestEnded = true;
-    const st = this.stream;
-    if (st !== null && !st.destroyed) st.end();
-  }
-
-  abort(): void {
-    this.handler = null;
-    const st = this.stream;
-    if (st === null) { this.releaseSlot(); return; }
-    if (!st.closed && !st.destroyed) st.close(NGHTTP2_CANCEL);
-  }
-
-  pauseReading(): void { this.stream?.pause(); }
-  resumeReading(): void { if (this.stream !== null && !this.stream.destroyed) this.stream.resume(); }
-  markReadRetained(): void { /* node:http2 hands out fresh buffers */ }
-  cork(): void { /* frames are batched by the session */ }
-  uncork(): void { /* idem */ }
-
-  /** Gives the stream slot back to the session (once). */
-  releaseSlot(): void {
-    if (!this.slotHeld) return;
-    this.slotHeld = false;
-    this.session.onStreamDone();
-  }
-}
+const ignore = (): void => { /* the session reports socket errors through onClose */ };
 
 /** One HTTP/2 connection to the host. */
-export class Http2Session {
-  session: http2.ClientHttp2Session | null = null;
+export class Http2Session implements H2SessionHandler {
+  h2: H2Session | null = null;
   readonly socket: net.Socket;
   readonly scheme: 'http' | 'https';
+  readonly stats: Http2UpstreamStats;
   /** The peer's SETTINGS arrived: streams can be opened. */
   ready = false;
   closed = false;
@@ -219,15 +70,20 @@ export class Http2Session {
   active = 0;
   requests = 0;
   maxStreams: number;
-  /** last-stream-id of a GOAWAY received; streams above it were not processed. */
-  private goawayLastStreamId = -1;
+  /** Streams with response events in the current read (told about its end by onReadEnd). */
+  private readonly touched: Http2UpstreamStream[] = [];
   private connectTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly openedAt = performance.now();
   private localClose = false;
+  /** The session ended on a protocol error or a flood (its streams are upstream protocol errors). */
+  protocolError = false;
+  /** Stream slots in use when the connection started to go away (before the session reset them). */
+  private activeAtEnd = -1;
 
   constructor(readonly pool: Http2Pool) {
     const cluster = pool.cluster;
+    this.stats = pool.stats;
     const up = openUpstreamSocket(cluster, pool.host, { alpn: pool.auto ? ['h2', 'http/1.1'] : ['h2'] });
     this.socket = up.socket;
     this.scheme = up.readyEvent === 'secureConnect' ? 'https' : 'http';
@@ -249,49 +105,75 @@ export class Http2Session {
   }
 
   private startSession(): void {
-    const h2 = this.pool.cluster.config.http2;
-    const s = http2.connect(`${this.scheme}://${this.pool.host.key}`, {
-      createConnection: () => this.socket,
-      settings: { enablePush: false, initialWindowSize: h2.initialStreamWindowSize, headerTableSize: h2.hpackTableSize },
-      // Streams above the peer's limit are held by nghttp2 rather than refused; the pool never goes above it.
-      peerMaxConcurrentStreams: Math.min(h2.maxConcurrentStreams, 1000),
-      maxSessionMemory: 64,
+    const sock = this.socket;
+    // Registered before the session's own listeners: the slots in use when the peer goes away.
+    sock.on('error', ignore);
+    sock.once('close', () => {
+      this.markEnding();
+      // The session reports its end through onClose; this only guards against a missed one.
+      setImmediate(() => this.onClosed());
     });
-    this.session = s;
-    s.on('connect', () => {
-      try { s.setLocalWindowSize(h2.initialConnectionWindowSize); } catch { /* older peers: keep the default */ }
-    });
-    s.on('remoteSettings', (settings) => {
-      const peer = settings.maxConcurrentStreams ?? 0xffffffff;
-      this.maxStreams = Math.max(1, Math.min(h2.maxConcurrentStreams, peer));
-      if (!this.ready) {
-        this.ready = true;
-        if (this.connectTimer) { clearTimeout(this.connectTimer); this.connectTimer = null; }
-        const cs = this.pool.cluster.stats;
-        cs.upstream_cx_connect_ms.record(performance.now() - this.openedAt);
-        this.pool.onReady(this);
-      } else {
-        this.pool.dispatch();
-      }
-    });
-    s.on('goaway', (_code: number, lastStreamId: number) => {
-      this.goawayLastStreamId = lastStreamId;
-      this.startDraining();
-    });
-    s.on('error', (e: Error) => {
-      if (!this.ready) this.onConnectFailed('connect-failure', (e as NodeJS.ErrnoException).code ?? e.message);
-      else this.pool.cluster.stats.upstream_cx_protocol_error.inc();
-    });
-    s.on('close', () => this.onClosed());
+    sock.once('end', () => this.markEnding());
+    this.h2 = createH2Session(sock, this.pool.sessionOptions, this);
   }
 
-  /** Was stream `id` refused by a GOAWAY (above its last-stream-id)? */
-  refusedAbove(id: number | undefined): boolean {
-    return this.goawayLastStreamId >= 0 && id !== undefined && id > this.goawayLastStreamId;
+  // ─────────────────────────── H2SessionHandler ───────────────────────────
+
+  onRemoteSettings(settings: H2RemoteSettings, first: boolean): void {
+    const peer = settings.maxConcurrentStreams;
+    this.maxStreams = Math.max(1, Math.min(this.pool.cluster.config.http2.maxConcurrentStreams, peer));
+    if (!first && this.ready) { this.pool.dispatch(); return; }
+    if (this.ready) return;
+    this.ready = true;
+    if (this.connectTimer) { clearTimeout(this.connectTimer); this.connectTimer = null; }
+    this.pool.cluster.stats.upstream_cx_connect_ms.record(performance.now() - this.openedAt);
+    this.pool.onReady(this);
+  }
+
+  onGoaway(_code: number, _lastStreamId: number): void {
+    // Streams above lastStreamId were already reset with REFUSED_STREAM (reported as refused).
+    this.startDraining();
+  }
+
+  onReadEnd(): void {
+    const t = this.touched;
+    if (t.length === 0) return;
+    for (let i = 0; i < t.length; i++) {
+      const s = t[i]!;
+      s.touched = false;
+      s.readEnd();
+    }
+    t.length = 0;
+  }
+
+  onProtocolError(_code: number, detail: string): void {
+    this.markEnding();
+    this.protocolError = true;
+    // The session sends its GOAWAY and closes by itself.
+    if (!this.ready) this.onConnectFailed('connect-failure', `protocol error: ${detail}`, false);
+    else this.pool.cluster.stats.upstream_cx_protocol_error.inc();
+  }
+
+  onFlood(kind: H2FloodKind): void {
+    this.markEnding();
+    this.protocolError = true;
+    this.stats.flood(kind).inc();
+    this.pool.cluster.stats.upstream_cx_protocol_error.inc();
+  }
+
+  onClose(): void { this.onClosed(); }
+
+  // ─────────────────────────── streams ───────────────────────────
+
+  /** `s` had response events in this read: tell it when the read is over. */
+  touch(s: Http2UpstreamStream): void {
+    if (s.touched) return;
+    s.touched = true;
+    this.touched.push(s);
   }
 
   get hasCapacity(): boolean {
-    return this.ready && !this.draining && !this.closed && this.active < this.maxStreams;
+    return this.ready && !this.draining && !this.closed && this.active < this.maxStreams && this.h2 !== null && this.h2.canOpenStream;
   }
 
   /** Reserves a stream slot. */
@@ -299,7 +181,7 @@ export class Http2Session {
     this.active++;
     this.requests++;
     if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = null; }
-    if (this.active === 1) this.session?.ref();
+    if (this.active === 1) this.socket.ref();
     const max = this.pool.maxRequestsPerConnection;
     if (max > 0 && this.requests >= max) {
       this.pool.cluster.stats.upstream_cx_max_requests.inc();
@@ -310,7 +192,7 @@ export class Http2Session {
 
   onStreamDone(): void {
     this.active--;
-    if (this.closed) return;
+    if (this.closed || this.activeAtEnd >= 0) return;
     if (this.draining) {
       if (this.active === 0) this.close();
       return;
@@ -321,7 +203,7 @@ export class Http2Session {
 
   /** No stream is open: the session does not keep the process alive and closes after idle_timeout. */
   armIdle(): void {
-    this.session?.unref();
+    this.socket.unref();
     const ms = this.pool.idleTimeoutMs;
     if (ms > 0 && this.idleTimer === null) {
       this.idleTimer = setTimeout(() => {
@@ -346,13 +228,20 @@ export class Http2Session {
   close(): void {
     if (this.closed) return;
     this.localClose = true;
-    if (this.session !== null && !this.session.closed) this.session.close();
-    else if (this.session === null) this.destroy();
+    if (this.h2 === null) this.destroy();
+    else if (!this.h2.closed) this.h2.shutdown();
   }
 
+  /** Closes at once (open streams are reset). */
   destroy(): void {
-    if (this.session !== null) this.session.destroy();
-    else { this.socket.destroy(); this.onClosed(); }
+    this.markEnding();
+    if (this.h2 !== null && !this.h2.closed) { this.localClose = true; this.h2.destroy(); return; }
+    this.socket.destroy();
+    this.onClosed();
+  }
+
+  private markEnding(): void {
+    if (this.activeAtEnd < 0) this.activeAtEnd = this.active;
   }
 
   private onConnectTimeout(): void {
@@ -362,14 +251,14 @@ export class Http2Session {
     this.onConnectFailed('connect-timeout', 'connect timeout');
   }
 
-  private onConnectFailed(reason: PoolFailure, detail: string): void {
+  private onConnectFailed(reason: PoolFailure, detail: string, destroy = true): void {
     if (this.ready || this.closed) return;
     if (reason === 'connect-failure') {
       this.pool.cluster.stats.upstream_cx_connect_fail.inc();
       this.pool.host.stats.cxConnectFail++;
     }
     this.pool.onConnectFailed(this, reason, detail);
-    this.destroy();
+    if (destroy) this.destroy();
   }
 
   private onClosed(): void {
@@ -377,16 +266,18 @@ export class Http2Session {
     this.closed = true;
     if (this.connectTimer) { clearTimeout(this.connectTimer); this.connectTimer = null; }
     if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = null; }
+    if (!this.socket.destroyed) this.socket.destroy();
     const cs = this.pool.cluster.stats;
     cs.upstream_cx_rx_bytes_total.add(this.socket.bytesRead);
     cs.upstream_cx_tx_bytes_total.add(this.socket.bytesWritten);
     if (this.ready) {
       // A connection that never came up is a connect failure, not a destroyed connection.
-      if (this.active > 0) cs.upstream_cx_destroy_with_active_rq.inc();
+      if (this.activeAtEnd > 0 || this.active > 0) cs.upstream_cx_destroy_with_active_rq.inc();
       if (this.localClose) cs.upstream_cx_destroy_local.inc();
       else cs.upstream_cx_destroy_remote.inc();
       cs.upstream_cx_length_ms.record(performance.now() - this.openedAt);
     }
+    this.touched.length = 0;
     this.pool.onClosed(this);
   }
 }
@@ -406,9 +297,16 @@ export class Http2Pool implements UpstreamPool {
   /** auto_config: ALPN decides; a host that does not negotiate h2 (or plaintext) goes to the HTTP/1.1 pool. */
   readonly auto: boolean;
   private http1Fallback = false;
+  readonly stats: Http2UpstreamStats;
+  readonly sessionOptions: H2SessionOptions;
+  /** max_headers_count for responses (Envoy's default 100). */
+  readonly maxResponseHeaders: number;
 
   constructor(readonly cluster: Cluster, readonly host: Host) {
     const cfg = cluster.config;
+    this.stats = http2UpstreamStats(cluster);
+    this.sessionOptions = sessionOptions(cluster);
+    this.maxResponseHeaders = cfg.maxResponseHeadersCount ?? DEFAULT_MAX_RESPONSE_HEADERS;
     this.connectTimeoutMs = cfg.connectTimeoutMs;
     this.idleTimeoutMs = cfg.connectionPool.idleTimeoutMs;
     this.maxRequestsPerConnection = cfg.connectionPool.maxRequestsPerConnection;
