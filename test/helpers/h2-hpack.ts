@@ -152,7 +152,19 @@ export class HpackDecoder {
   /** The limit a size update may not pass: the SETTINGS_HEADER_TABLE_SIZE we advertised. */
   constructor(public settingsMax = 4096, private maxSize = settingsMax) {}
 
+  /** Set when our SETTINGS_HEADER_TABLE_SIZE went below the table's size: the next block must open with a size update. */
+  private updateRequired = false;
+
   get dynamicTable(): ReadonlyArray<readonly [string, string]> { return this.table; }
+
+  /**
+   * Our SETTINGS_HEADER_TABLE_SIZE changed (and was acknowledged). Below the current maximum, the
+   * peer's encoder must signal a size update at the start of its next block (RFC 7541 §4.2).
+   */
+  setSettingsMax(n: number): void {
+    if (n < this.maxSize) this.updateRequired = true;
+    this.settingsMax = n;
+  }
 
   private evict(limit: number): void {
     while (this.size > limit && this.table.length > 0) {
@@ -196,6 +208,10 @@ export class HpackDecoder {
       i += len;
       return (huff ? huffmanDecode(raw) : raw).toString('latin1');
     };
+    if (this.updateRequired && (block.length === 0 || (block[0]! & 0xe0) !== 0x20)) {
+      throw new HpackDecodeError(`no dynamic table size update opens the block after SETTINGS_HEADER_TABLE_SIZE fell to ${this.settingsMax}`);
+    }
+    this.updateRequired = false;
     while (i < block.length) {
       const b = block[i]!;
       if (b & 0x80) { out.push(this.entry(int(7))); fieldsSeen = true; continue; }

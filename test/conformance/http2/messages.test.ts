@@ -192,7 +192,7 @@ conformanceSuite('HTTP/2 conformance: HTTP semantics', ({ h2case }) => {
   }, { settings: [[S.MAX_FRAME_SIZE, 32768]] });
 
   h2case('responses: with the client\'s SETTINGS_HEADER_TABLE_SIZE 0 the first block starts with a table size update and no dynamic entry is used', async (c) => {
-    c.decoder.settingsMax = 0;
+    c.decoder.setSettingsMax(0);
     for (const id of [1, 3, 5]) {
       c.send(headers(id, req('/'), { end: true }));
       const r = await c.response(id);
