@@ -4,7 +4,7 @@
 // depend on the path. Used by every *.test.ts file of this folder.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, afterEach, before } from 'node:test';
 import type http from 'node:http';
 import { bootstrap, cluster, hcm, listener, toCluster, type Obj } from '../../helpers/bootstrap.js';
 import { startProxyChild, waitUntil, type ProxyChild } from '../../helpers/adversarial.js';
@@ -97,29 +97,37 @@ export async function startTarget(o: { http2?: Obj; hcmExtra?: Obj } = {}): Prom
   };
 }
 
+/** How many cases of a file run at once (each on its own connection): H2CONF_CONCURRENCY overrides. */
+export const CASE_CONCURRENCY = Number(process.env.H2CONF_CONCURRENCY ?? 6);
+
+export const NO_CONNECTION_LEFT = 'afterwards the proxy holds no client connection (http.ingress.downstream_cx_active back to 0)';
+
+export type CaseFn = (c: H2Conn) => Promise<void>;
+
 /**
- * Runs a file's cases as one suite: the target starts before the first case and is closed after
- * the last, the proxy is checked alive after each case, and cases run `concurrency` at a time
- * (each on its own connection, so a case that waits for a verdict in vain does not hold up the
- * others). `h2case` runs one case on a fresh connection to the listener, closed afterwards.
+ * Registers the target's lifecycle in the calling suite (started before its first test, closed
+ * after its last, checked alive after each test) and returns what its tests use: `run(fn)` is a
+ * test body running `fn` on a fresh connection to the listener (closed afterwards);
+ * `noConnectionLeft` is the body of the suite's last test. (The files call node:test's `test`
+ * themselves, so that each result is reported under its own file.)
  */
-export function conformanceSuite(title: string, body: (s: {
-  h2case(name: string, fn: (c: H2Conn) => Promise<void>, opts?: OpenOptions): void;
+export function useTarget(o: Parameters<typeof startTarget>[0] = {}): {
   target(): Target;
-}) => void, o: Parameters<typeof startTarget>[0] & { concurrency?: number } = {}): void {
+  run(fn: CaseFn, opts?: OpenOptions): () => Promise<void>;
+  noConnectionLeft(): Promise<void>;
+} {
   let tg: Target | undefined;
   const target = (): Target => { if (tg === undefined) throw new Error('target not started'); return tg; };
-  describe(title, () => {
-    before(async () => { tg = await startTarget(o); });
-    after(async () => { await tg?.close(); });
-    describe('cases', { concurrency: Number(process.env.H2CONF_CONCURRENCY ?? o.concurrency ?? 6) }, () => {
-      afterEach(() => { tg?.assertUp(); });
-      body({ target, h2case(name, fn, opts) { test(name, () => withConn(target().port, fn, opts)); } });
-    });
-    test('afterwards the proxy holds no client connection (http.ingress.downstream_cx_active back to 0)', async () => {
+  before(async () => { tg = await startTarget(o); });
+  after(async () => { await tg?.close(); });
+  afterEach(() => { tg?.assertUp(); });
+  return {
+    target,
+    run: (fn, opts) => () => withConn(target().port, fn, opts),
+    async noConnectionLeft() {
       const px = target().px;
       await waitUntil(async () => (await px.stat('http.ingress.downstream_cx_active')) === 0, 5_000, 'downstream_cx_active 0')
         .catch(async () => assert.fail(`downstream_cx_active is still ${await px.stat('http.ingress.downstream_cx_active')} after every case closed its connection`));
-    });
-  });
+    },
+  };
 }
