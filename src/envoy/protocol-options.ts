@@ -123,35 +123,25 @@ export const http2ProtocolOptions: Reader<Http2Options> = message(
 
 /**
  * envoy.config.core.v3.Http2ProtocolOptions for the downstream side (the HTTP connection
- * manager): the SETTINGS Weft sends, its connection window, extended CONNECT and the flood limits
- * (enforced as src/proxy/http/http2-guard.ts explains; three accept only Envoy's default).
+ * manager): the SETTINGS Weft sends, its connection window, extended CONNECT and Envoy's flood
+ * limits, each enforced by Weft's HTTP/2 session (src/proxy/codec/http2/) with the configured value.
  * Metadata, custom settings and keepalive PINGs are not supported (config errors).
  */
 const FLOOD_LIMITS = [
   'max_outbound_frames', 'max_outbound_control_frames', 'max_consecutive_inbound_frames_with_empty_payload',
   'max_inbound_priority_frames_per_stream', 'max_inbound_window_update_frames_per_data_frame_sent',
 ] as const;
-/**
- * A limit node:http2 fixes (nghttp2's max_outbound_ack is 1000) or cannot see (outbound frame
- * counts, inbound WINDOW_UPDATE frames): only Envoy's default is accepted (src/proxy/http/http2-guard.ts).
- */
-const fixedLimit = (value: number, why: string) => wrapped(integer(value, value, `${value} (${why})`));
 
 export const downstreamHttp2ProtocolOptions: Reader<Http2ProtocolOptions> = message(
   defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, [...HTTP2_SETTINGS, 'allow_connect', ...FLOOD_LIMITS]) }),
   (m) => ({
     ...http2Settings(m, HTTP2_DEFAULTS),
     allowConnect: m.get('allow_connect', bool, HTTP2_DEFAULTS.allowConnect),
-    maxOutboundFrames: m.get('max_outbound_frames',
-      fixedLimit(FLOOD_DEFAULTS.maxOutboundFrames, 'Envoy\'s default; node:http2 bounds queued frames by streams and ACK limits, other values cannot be enforced'),
-      FLOOD_DEFAULTS.maxOutboundFrames),
-    maxOutboundControlFrames: m.get('max_outbound_control_frames',
-      fixedLimit(FLOOD_DEFAULTS.maxOutboundControlFrames, 'Envoy\'s default; nghttp2\'s queued-ACK limit is fixed at it in node:http2'),
-      FLOOD_DEFAULTS.maxOutboundControlFrames),
+    // protocol.proto: the outbound limits and the WINDOW_UPDATE ratio are at least 1.
+    maxOutboundFrames: m.get('max_outbound_frames', wrapped(integer(1, 4_294_967_295)), FLOOD_DEFAULTS.maxOutboundFrames),
+    maxOutboundControlFrames: m.get('max_outbound_control_frames', wrapped(integer(1, 4_294_967_295)), FLOOD_DEFAULTS.maxOutboundControlFrames),
     maxConsecutiveInboundFramesWithEmptyPayload: m.get('max_consecutive_inbound_frames_with_empty_payload', wrapped(integer(0, 2_147_483_647)), FLOOD_DEFAULTS.maxConsecutiveInboundFramesWithEmptyPayload),
     maxInboundPriorityFramesPerStream: m.get('max_inbound_priority_frames_per_stream', wrapped(uint32), FLOOD_DEFAULTS.maxInboundPriorityFramesPerStream),
-    maxInboundWindowUpdateFramesPerDataFrameSent: m.get('max_inbound_window_update_frames_per_data_frame_sent',
-      fixedLimit(FLOOD_DEFAULTS.maxInboundWindowUpdateFramesPerDataFrameSent, 'Envoy\'s default; node:http2 does not expose WINDOW_UPDATE frames, other values cannot be enforced'),
-      FLOOD_DEFAULTS.maxInboundWindowUpdateFramesPerDataFrameSent),
+    maxInboundWindowUpdateFramesPerDataFrameSent: m.get('max_inbound_window_update_frames_per_data_frame_sent', wrapped(integer(1, 4_294_967_295)), FLOOD_DEFAULTS.maxInboundWindowUpdateFramesPerDataFrameSent),
   }),
 );

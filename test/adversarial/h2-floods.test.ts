@@ -1,5 +1,6 @@
 // Adversarial: Envoy's HTTP/2 flood protections on the downstream, one test per limit, with raw
-// frames (see src/proxy/http/http2-guard.ts for how each is enforced on node:http2):
+// frames (enforced by Weft's HTTP/2 session, src/proxy/codec/http2/; the limits node:http2 could
+// not enforce are in h2-session-limits.test.ts):
 // a PING flood and a SETTINGS flood whose ACKs are never read (http2.outbound_control_flood),
 // empty DATA frames (http2.inbound_empty_frames_flood), PRIORITY frames
 // (http2.inbound_priority_frames_flood). Each closes the attacker's connection; the proxy stays
@@ -74,7 +75,7 @@ test('empty DATA frames without END_STREAM close the connection (max_consecutive
   const c = await rawH2Client(e.port);
   t.after(() => c.close());
   c.write(h2Request(1, [[':method', 'POST'], [':scheme', 'http'], [':authority', 'adv.test'], [':path', '/upload']], false));
-  // The budget at the defaults: 1 + 100 (max_concurrent_streams) + 100 (see http2-guard.ts).
+  // Far more than the default of 1 in a row.
   c.write(Array.from({ length: 300 }, () => h2Frame(FrameType.DATA, 0, 1)));
   await c.waitFor(() => c.closed, 'the connection closed');
   assert.ok(c.goaway() !== undefined, 'a GOAWAY first');

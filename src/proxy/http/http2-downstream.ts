@@ -1,80 +1,93 @@
-// One downstream HTTP/2 connection (RFC 9113) on node:http2; each stream is an Http2StreamCodec
-// (http2-stream.ts) presenting the request to an ActiveStream as the MessageHead the HTTP/1.1
-// parser produces (http2-headers.ts). Settings come from http2_protocol_options, with the edge
-// defaults (100 streams, 64 KiB / 1 MiB windows). Envoy's protections: a client that goes away
+// One downstream HTTP/2 connection (RFC 9113) on Weft's own HTTP/2 session
+// (src/proxy/codec/http2/session.ts); each stream is an Http2StreamCodec (http2-stream.ts)
+// presenting the request to an ActiveStream as the MessageHead the HTTP/1.1 parser produces
+// (http2-headers.ts). Settings come from http2_protocol_options, with the edge defaults
+// (100 streams, 64 KiB / 1 MiB windows). Envoy's protections: the session enforces
+// max_concurrent_streams by refusing (http2.stream_refused_errors) and Envoy's flood limits with
+// their configured values (http2.outbound_flood, outbound_control_flood, inbound_empty_frames_flood,
+// inbound_priority_frames_flood, inbound_window_update_frames_flood); a client that goes away
 // (FIN or reset, no GOAWAY) tears the session down with its streams and their upstream requests;
-// premature resets (overload.premature_reset_*: a stream reset by the client within 1 s and before
-// its response started) close the connection once at least 500 streams were seen and half were
-// premature; a stream reset in the same read as its HEADERS never reaches the router (streams
-// start on the next turn of the loop, as Envoy defers request processing to the next I/O cycle);
-// the flood limits of http2-guard.ts; the stream idle timeout also covers a response stuck
+// premature resets (overload.premature_reset_*: a stream reset by the client within 1 s and
+// before its response started) close the connection once at least 500 streams were seen and half
+// were premature; a stream reset in the same read as its HEADERS never reaches the router (streams
+// start when the session has processed the whole read: onReadEnd, as Envoy defers request
+// processing to the end of the I/O event); the stream idle timeout also covers a response stuck
 // behind a closed flow-control window (http2.tx_flush_timeout).
 
-import http2 from 'node:http2';
 import type net from 'node:net';
 import { overloadState, shed } from '../overload/state.js';
 import type { CompiledHcm } from './hcm.js';
 import { formatAddress } from './http1-downstream.js';
 import type { DownstreamConnectionHandle, HcmSlot } from '../listener/chain.js';
-import { flattenHeaders, type RequestLimits } from './http2-headers.js';
+import type { RequestLimits } from './http2-headers.js';
 import { Http2StreamCodec } from './http2-stream.js';
 import { http2CodecStats, prematureResetCounter, type Http2CodecStats } from './http2-stats.js';
-import { PriorityGuard, floodKind, invalidFrameBudget } from './http2-guard.js';
-
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+import { createH2Session } from '../codec/http2/session.js';
+import { ErrorCode, PREFACE, DEFAULT_MAX_FRAME_SIZE } from '../codec/http2/constants.js';
+import type { H2FloodKind, H2Session, H2SessionHandler, H2SessionOptions, H2Stream, H2StreamRefusal } from '../codec/http2/types.js';
 
 /** The client connection preface (RFC 9113 §3.4). */
-export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+export const H2_PREFACE = PREFACE;
+
+/** The most response bytes one stream queues in the session (see h2Config). */
+const STREAM_BUFFER_CAP = 64 * 1024;
 
 /** Envoy's overload.premature_reset_total_stream_count default. */
 const PREMATURE_RESET_TOTAL_STREAMS = 500;
 
-// ─────────────────────────── session factory ───────────────────────────
+// ─────────────────────────── per connection manager ───────────────────────────
 
-/** Per compiled connection manager: a never-listening http2 server that turns sockets into sessions, and the request limits. */
-interface SessionFactory {
-  readonly server: http2.Http2Server;
+/** What every connection of one compiled connection manager shares: the session options and the request limits. */
+interface H2Config {
+  readonly options: H2SessionOptions;
   readonly limits: RequestLimits;
 }
 
-const factories = new WeakMap<CompiledHcm, SessionFactory>();
+const configs = new WeakMap<CompiledHcm, Map<number, H2Config>>();
 
-function sessionFactory(hcm: CompiledHcm): SessionFactory {
-  let f = factories.get(hcm);
-  if (f === undefined) {
+/** The session options of a connection manager (per buffer limit), built once. */
+function h2Config(hcm: CompiledHcm, bufferLimit: number): H2Config {
+  let byLimit = configs.get(hcm);
+  if (byLimit === undefined) { byLimit = new Map(); configs.set(hcm, byLimit); }
+  let c = byLimit.get(bufferLimit);
+  if (c === undefined) {
     const o = hcm.config.http2;
-    const maxHeadersCount = hcm.config.maxHeadersCount;
-    const server = http2.createServer({
+    const options: H2SessionOptions = {
+      role: 'server',
       settings: {
         headerTableSize: o.hpackTableSize,
-        enablePush: false,
         maxConcurrentStreams: o.maxConcurrentStreams,
         initialWindowSize: o.initialStreamWindowSize,
+        maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
         maxHeaderListSize: hcm.maxHeaderBytes,
         // Extended CONNECT (RFC 8441) when websocket over HTTP/2 may be proxied.
         enableConnectProtocol: o.allowConnect || hcm.upgrades.has('websocket'),
       },
-      // Request streams are bounded by their flow-control windows; the session's own
-      // bookkeeping (HPACK tables, queued frames) by this many MB.
-      maxSessionMemory: 64,
-      // No pair limit of node:http2's own (maxHeaderListSize bounds the block): every oversized
-      // request reaches the codec and is counted (http2.header_overflow).
-      maxHeaderListPairs: 65535,
-      // Streams refused for want of session memory before the connection is closed.
-      maxSessionRejectedStreams: 100,
-      // node:http2 counts empty DATA frames without END_STREAM as invalid frames (http2-guard.ts).
-      maxSessionInvalidFrames: invalidFrameBudget(o),
-    });
-    f = { server, limits: { maxHeadersCount, underscores: hcm.config.headersWithUnderscoresAction } };
-    factories.set(hcm, f);
+      connectionWindowSize: o.initialConnectionWindowSize,
+      limits: {
+        maxOutboundFrames: o.maxOutboundFrames,
+        maxOutboundControlFrames: o.maxOutboundControlFrames,
+        maxConsecutiveInboundFramesWithEmptyPayload: o.maxConsecutiveInboundFramesWithEmptyPayload,
+        maxInboundPriorityFramesPerStream: o.maxInboundPriorityFramesPerStream,
+        maxInboundWindowUpdateFramesPerDataFrameSent: o.maxInboundWindowUpdateFramesPerDataFrameSent,
+      },
+      // Response bytes a stream may hold while the client does not take them (its window closed,
+      // the socket full): Envoy's per-stream high watermark is the connection buffer limit; capped
+      // at 64 KiB (about a stream window) so that a zero-window client pins at most
+      // max_concurrent_streams × 64 KiB per connection (the upstream waits meanwhile, and the
+      // stream idle timeout frees both: http2.tx_flush_timeout).
+      streamBufferLimit: Math.min(bufferLimit, STREAM_BUFFER_CAP),
+    };
+    c = { options, limits: { maxHeadersCount: hcm.config.maxHeadersCount, underscores: hcm.config.headersWithUnderscoresAction } };
+    byLimit.set(bufferLimit, c);
   }
-  return f;
+  return c;
 }
 
 // ─────────────────────────── the connection ───────────────────────────
 
-export class Http2DownstreamConnection implements DownstreamConnectionHandle {
-  readonly session: http2.ServerHttp2Session;
+export class Http2DownstreamConnection implements DownstreamConnectionHandle, H2SessionHandler {
+  readonly session: H2Session;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly remoteAddressPort: string;
@@ -90,15 +103,15 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
   private idleSince = 0;
   /** Streams whose start waits for the end of the current read (a reset in the same read cancels it). */
   private pending: Http2StreamCodec[] = [];
-  private startScheduled = false;
   /** Premature-reset accounting (Envoy's ConnectionManagerImpl): streams closed, and those reset early by the client. */
   private closedStreams = 0;
   private prematureResets = 0;
   private prematureCounted = false;
-  private readonly priority: PriorityGuard;
+  /** Streams with a request in flight that the session reset when the connection went away. */
+  private abandonedActive = false;
 
   constructor(readonly socket: net.Socket, readonly slot: HcmSlot, readonly scheme: 'http' | 'https',
-              readonly bufferLimit: number, private readonly onClose: (c: Http2DownstreamConnection) => void) {
+              readonly bufferLimit: number, private readonly onCloseCb: (c: Http2DownstreamConnection) => void) {
     const hcm = slot.hcm;
     this.cxHcm = hcm;
     this.codecStats = http2CodecStats(hcm);
@@ -113,53 +126,26 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
     stats.downstream_cx_http2_total.inc();
     stats.downstream_cx_http2_active.inc();
     socket.setNoDelay(true);
-    socket.on('error', () => { /* the session closes */ });
-    socket.on('close', () => this.onClosed());
-    // The listener keeps sockets half-open (for the TCP proxy). An HTTP/2 client has nothing to
-    // say after its FIN (no WINDOW_UPDATE, no GOAWAY): it is gone, and so are its streams.
-    socket.on('end', () => this.destroy());
-
-    const factory = sessionFactory(hcm);
-    this.limits = factory.limits;
-    this.priority = new PriorityGuard(hcm.config.http2.maxInboundPriorityFramesPerStream, this.codecStats, () => this.floodClose());
-    const made: { session?: http2.ServerHttp2Session } = {};
-    const take = (x: http2.ServerHttp2Session) => { made.session = x; };
-    factory.server.once('session', take);
-    // Bytes already read off the socket (protocol detection) are handed to the session too.
-    factory.server.emit('connection', socket);
-    factory.server.off('session', take);
-    const s = made.session;
-    if (s === undefined) throw new Error('node:http2 did not create a session');
-    this.session = s;
-    const windowSize = hcm.config.http2.initialConnectionWindowSize;
-    if (windowSize > 65535) s.setLocalWindowSize(windowSize);
-    // node:http2 passes the raw field list (repeated fields apart, in order) as a fourth argument.
-    s.on('stream', ((h2s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders?: string[]) =>
-      this.onStream(h2s, headers, flags, rawHeaders)) as (h2s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void);
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      const flood = floodKind(err);
-      if (flood === 'outbound_control') this.codecStats.outbound_control_flood.inc();
-      else if (flood === 'inbound_empty') this.codecStats.inbound_empty_frames_flood.inc();
-      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') this.cxHcm.stats.downstream_cx_protocol_error.inc();
-    });
-    s.on('frameError', () => { /* the stream is closed with an error */ });
-    s.on('priority', this.priority.onPriority);
-    s.on('close', () => this.onClosed());
+    const cfg = h2Config(hcm, bufferLimit);
+    this.limits = cfg.limits;
+    // The session reads the socket (bytes already read by protocol detection were unshifted onto
+    // it); a FIN, an error or a close ends it with its streams (onClose).
+    this.session = createH2Session(socket, cfg.options, this);
+    // Protocol detection may have paused the socket (and unshifted what it read).
+    socket.resume();
     this.markIdle();
   }
 
-  private onStream(h2s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[] | undefined): void {
-    if (this.closed) { h2s.close(NGHTTP2_INTERNAL_ERROR); return; }
-    const codec = new Http2StreamCodec(this, h2s, this.slot.hcm, raw ?? flattenHeaders(headers), (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
+  // ─────────────── H2SessionHandler ───────────────
+
+  onStream(h2s: H2Stream, headers: string[], endStream: boolean): void {
+    if (this.closed) return; // no handler: the session refuses it
+    const codec = new Http2StreamCodec(this, h2s, this.slot.hcm, headers, endStream);
+    h2s.handler = codec;
+    h2s.user = codec;
     this.streams.add(codec);
     this.codecStats.streams_active.inc();
-    this.priority.onStream();
-    h2s.on('priority', this.priority.onPriority);
     this.pending.push(codec);
-    if (!this.startScheduled) {
-      this.startScheduled = true;
-      setImmediate(this.startPending);
-    }
     // Overload manager: envoy.overload_actions.disable_http_keepalive drains the connection (GOAWAY).
     if (overloadState.disableHttpKeepalive !== 0 && !this.draining && shed(overloadState.disableHttpKeepalive)) {
       this.slot.hcm.stats.downstream_cx_overload_disable_keepalive.inc();
@@ -167,16 +153,54 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
     }
   }
 
-  /** Starts the streams opened during the last read, but not those the client reset meanwhile. */
-  private readonly startPending = (): void => {
-    this.startScheduled = false;
+  /** The whole read was processed: start the streams it opened, but not those the client reset meanwhile. */
+  onReadEnd(): void {
     const list = this.pending;
+    if (list.length === 0) return;
     this.pending = [];
     for (let i = 0; i < list.length; i++) {
-      const c = list[i]!;
-      if (!this.closed) c.start();
+      if (this.closed) return;
+      list[i]!.start();
     }
-  };
+  }
+
+  onStreamRefused(reason: H2StreamRefusal): void {
+    const s = this.codecStats;
+    switch (reason) {
+      case 'max_concurrent_streams': s.stream_refused_errors.inc(); break;
+      case 'header_list_size': s.header_overflow.inc(); break;
+      case 'malformed': s.rx_messaging_error.inc(); break;
+      default: break; // 'draining': opened after our GOAWAY
+    }
+  }
+
+  onFlood(kind: H2FloodKind): void {
+    const s = this.codecStats;
+    switch (kind) {
+      case 'outbound': s.outbound_flood.inc(); break;
+      case 'outbound_control': s.outbound_control_flood.inc(); break;
+      case 'inbound_empty': s.inbound_empty_frames_flood.inc(); break;
+      case 'inbound_priority': s.inbound_priority_frames_flood.inc(); break;
+      case 'inbound_window_update': s.inbound_window_update_frames_flood.inc(); break;
+    }
+    this.cxHcm.stats.downstream_cx_protocol_error.inc();
+  }
+
+  onProtocolError(_code: number, _detail: string): void {
+    this.cxHcm.stats.downstream_cx_protocol_error.inc();
+  }
+
+  onClose(): void {
+    this.onClosed();
+  }
+
+  // ─────────────── streams ───────────────
+
+  /** Whether the session is going away (a stream reset by the session is then abandoned, not failed). */
+  get sessionClosed(): boolean { return this.closed || this.session.closed; }
+
+  /** A stream with a request in flight was abandoned as the connection went away. */
+  streamAbandoned(): void { this.abandonedActive = true; }
 
   /** A stream is over on the wire. `remoteReset`: the client reset it; `early`: within the premature-reset lifetime, before its response started. */
   streamClosed(codec: Http2StreamCodec, remoteReset: boolean, early: boolean): void {
@@ -188,7 +212,7 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
     if (this.closedStreams >= PREMATURE_RESET_TOTAL_STREAMS && this.prematureResets * 2 >= this.closedStreams && !this.closed) {
       // Envoy's rapid-reset protection: GOAWAY and close.
       this.countPremature();
-      this.closeWith(NGHTTP2_ENHANCE_YOUR_CALM);
+      this.closeWith(ErrorCode.ENHANCE_YOUR_CALM);
       return;
     }
     if (this.streams.size === 0) this.markIdle();
@@ -200,13 +224,7 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
     prematureResetCounter(this.cxHcm).inc();
   }
 
-  /** A flood limit was crossed (http2-guard.ts counted which): GOAWAY and close. */
-  private floodClose(): void {
-    this.cxHcm.stats.downstream_cx_protocol_error.inc();
-    this.closeWith(NGHTTP2_ENHANCE_YOUR_CALM);
-  }
-
-  private onClosed(destroySocket = true): void {
+  private onClosed(): void {
     if (this.closed) return;
     this.closed = true;
     const stats = this.cxHcm.stats;
@@ -214,7 +232,7 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
     stats.downstream_cx_http2_active.dec();
     stats.downstream_cx_destroy.inc();
     if (this.idleTimer !== null) { clearTimeout(this.idleTimer); this.idleTimer = null; }
-    let active = false;
+    let active = this.abandonedActive;
     for (const c of this.streams) if (c.abandon()) active = true;
     this.codecStats.streams_active.add(-this.streams.size);
     this.streams.clear();
@@ -222,9 +240,7 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
     if (active) stats.downstream_cx_destroy_remote_active_rq.inc();
     // As Envoy, the premature-reset check runs once more when the connection goes away.
     if (this.closedStreams >= PREMATURE_RESET_TOTAL_STREAMS && this.prematureResets * 2 >= this.closedStreams) this.countPremature();
-    if (!this.session.destroyed) this.session.destroy();
-    if (destroySocket && !this.socket.destroyed) this.socket.destroy();
-    this.onClose(this);
+    this.onCloseCb(this);
   }
 
   // ─────────────── idle timeout (no stream open for idle_timeout) ───────────────
@@ -250,32 +266,31 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle {
       return;
     }
     this.cxHcm.stats.downstream_cx_idle_timeout.inc();
-    this.session.close();
+    this.session.close(ErrorCode.NO_ERROR);
   }
 
   // ─────────────── DownstreamConnectionHandle ───────────────
 
-  /** GOAWAY now; streams in flight finish, then the connection closes. */
+  /** Graceful: GOAWAY (Envoy's two phases); streams in flight finish, then the connection closes. */
   drain(): void {
     if (this.draining || this.closed) return;
     this.draining = true;
-    this.session.close();
+    this.session.shutdown();
   }
 
   /** Closes at once; streams are reset (their upstream requests abandoned). */
   destroy(): void {
-    this.session.destroy();
-    this.socket.destroy();
+    if (this.closed) return;
+    // Streams first (abandoned, so the session's resets that follow are no news to them).
     this.onClosed();
+    this.session.destroy();
   }
 
-  /** GOAWAY(code) and close; streams are reset. The socket gets a moment to flush the GOAWAY. */
+  /** GOAWAY(code) and close; streams are reset. The session gives the socket a moment to flush the GOAWAY. */
   private closeWith(code: number): void {
     if (this.closed) return;
-    try { this.session.goaway(code); } catch { /* already closing */ }
-    this.session.destroy();
-    if (!this.socket.destroyed) setTimeout(() => this.socket.destroy(), 1000).unref();
-    this.onClosed(false);
+    this.onClosed();
+    this.session.close(code);
   }
 
   get idle(): boolean { return this.streams.size === 0; }

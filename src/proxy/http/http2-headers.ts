@@ -3,17 +3,17 @@
 // joined per §8.2.3, connection-specific fields dropped per §8.2.2), with the request checks Envoy
 // makes on HTTP/2: max_headers_count (codec stat http2.header_overflow, stream reset),
 // headers_with_underscores_action (http2.requests_rejected_with_underscores_in_headers, stream
-// reset / http2.dropped_headers_with_underscores), and :path validation (a fragment, control
-// characters or bytes above 0x7e are answered 400, as Envoy's http_reject_path_with_fragment and
-// its header validation do). Response fields go the other way into node:http2 header objects.
+// reset / http2.dropped_headers_with_underscores), and :path validation (a fragment or bytes
+// above 0x7e are answered 400, as Envoy's http_reject_path_with_fragment and its header
+// validation do; control characters and spaces make the request malformed: stream reset).
+// Response fields go the other way as the flat lists the session sends.
 
-import type http2 from 'node:http2';
 import { randomBytes } from 'node:crypto';
 import type { MessageHead } from '../codec/http1/parser.js';
 
 /**
  * Connection-specific fields (RFC 9113 §8.2.2) and HTTP/1 framing: never sent on an HTTP/2
- * stream (node:http2 refuses them), never taken from one.
+ * stream (RFC 9113 §8.2.2: the peer would see a malformed message), never taken from one.
  */
 export function isConnectionSpecific(name: string): boolean {
   switch (name) {
@@ -25,32 +25,44 @@ export function isConnectionSpecific(name: string): boolean {
   }
 }
 
-/** A node:http2 header object as a flat [name, value, ...] list (repeated fields kept apart). */
-export function flattenHeaders(h: http2.IncomingHttpHeaders): string[] {
-  const out: string[] = [];
-  for (const name of Object.keys(h)) {
-    const v = h[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) out.push(name, x);
-    else out.push(name, String(v));
+/** `:status` values as strings, made once per code. */
+const STATUS_TEXT: string[] = [];
+
+function statusText(status: number): string {
+  if (status >= 0 && status < 1000) return STATUS_TEXT[status] ??= String(status);
+  return String(status);
+}
+
+/**
+ * A response head as the session sends it: `:status`, the fields without connection-specific
+ * ones (RFC 9113 §8.2.2), `te`, pseudo-headers or `skip`, then `content-length` when
+ * `contentLength` ≥ 0 (the codec's own framing, as the HTTP/1.1 codec adds it).
+ */
+export function responseFields(status: number, fields: readonly string[], contentLength: number, skip: string | null): string[] {
+  const out: string[] = [':status', statusText(status)];
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (isConnectionSpecific(name) || name === 'te' || name === skip || name === 'content-length' || name.charCodeAt(0) === 58 /* : */) continue;
+    out.push(name, fields[i + 1]!);
   }
+  if (contentLength >= 0) out.push('content-length', String(contentLength));
   return out;
 }
 
-/** Flat fields → a node:http2 header object, without connection-specific fields (and `skip`). */
-export function toHeaderObject(fields: readonly string[], skip: string | null): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
+/** Trailer fields for the session: no pseudo-headers, nothing connection-specific. */
+export function trailerFields(fields: readonly string[]): string[] {
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!;
-    if (isConnectionSpecific(name) || name === skip || name.charCodeAt(0) === 58 /* : */) continue;
-    if (name === 'te') continue;
-    const v = fields[i + 1]!;
-    const prev = out[name];
-    if (prev === undefined) out[name] = v;
-    else if (Array.isArray(prev)) prev.push(v);
-    else out[name] = [String(prev), v];
+    if (isConnectionSpecific(name) || name === 'te' || name.charCodeAt(0) === 58) {
+      const out: string[] = [];
+      for (let j = 0; j < fields.length; j += 2) {
+        const n = fields[j]!;
+        if (!(isConnectionSpecific(n) || n === 'te' || n.charCodeAt(0) === 58)) out.push(n, fields[j + 1]!);
+      }
+      return out;
+    }
   }
-  return out;
+  return fields as string[];
 }
 
 /** What the connection manager's request checks need (from hcm.config, resolved once). */
@@ -62,13 +74,13 @@ export interface RequestLimits {
 
 /** Why a request was not turned into a MessageHead. */
 export type RequestRejection =
-  /** Malformed (RFC 9113 §8.1.1): RST_STREAM(PROTOCOL_ERROR). */
+  /** Malformed (RFC 9113 §8.1.1; a control character or space in :path): RST_STREAM(PROTOCOL_ERROR), http2.rx_messaging_error. */
   | 'malformed'
   /** More fields than max_headers_count: stream reset, http2.header_overflow. */
   | 'too_many_headers'
   /** A field name with '_' under REJECT_REQUEST: stream reset, http2.requests_rejected_with_underscores_in_headers. */
   | 'underscore'
-  /** :path with a fragment, a control character or a byte above 0x7e: 400. */
+  /** :path with a fragment or a byte above 0x7e: 400. */
   | 'invalid_path';
 
 export interface ParsedRequest {
@@ -82,16 +94,24 @@ const MALFORMED: ParsedRequest = Object.freeze({ head: null, rejected: 'malforme
 const TOO_MANY: ParsedRequest = Object.freeze({ head: null, rejected: 'too_many_headers', dropped: 0 });
 const UNDERSCORE: ParsedRequest = Object.freeze({ head: null, rejected: 'underscore', dropped: 0 });
 
-/**
- * Whether a :path may be forwarded: no '#' (Envoy rejects fragments), nothing at or below
- * 0x20, no DEL, no byte above 0x7e (node:http2 hands values over as latin1, one char per byte).
- */
-export function validPath(path: string): boolean {
+/** What checkPath says about a :path. */
+export const enum PathCheck {
+  Ok = 0,
+  /** A fragment or a byte above 0x7e: answered 400 (Envoy). */
+  Invalid = 1,
+  /** A control character, a space or DEL: the stream is malformed (RST_STREAM PROTOCOL_ERROR, as nghttp2 under Envoy). */
+  Malformed = 2,
+}
+
+/** Whether a :path may be forwarded (values are latin1, one char per byte). */
+export function checkPath(path: string): PathCheck {
+  let r = PathCheck.Ok;
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f || c === 35 /* # */) return false;
+    if (c <= 0x20 || c === 0x7f) return PathCheck.Malformed;
+    if (c > 0x7f || c === 35 /* # */) r = PathCheck.Invalid;
   }
-  return true;
+  return r;
 }
 
 /**
@@ -161,6 +181,8 @@ export function toMessageHead(raw: readonly string[], endStream: boolean, limits
   } else if (method === '' || path === '') {
     return MALFORMED;
   }
+  const pathCheck = method === 'CONNECT' ? PathCheck.Ok : checkPath(path);
+  if (pathCheck === PathCheck.Malformed) return MALFORMED;
   const hostValue = authority ?? host;
   if (hostValue !== null) headers.unshift('host', hostValue);
   if (cookies !== null) headers.push('cookie', cookies);
@@ -178,6 +200,6 @@ export function toMessageHead(raw: readonly string[], endStream: boolean, limits
     expectContinue,
     headBytes,
   };
-  const rejected = method !== 'CONNECT' && !validPath(path) ? 'invalid_path' : null;
+  const rejected = pathCheck === PathCheck.Invalid ? 'invalid_path' : null;
   return { head, rejected, dropped };
 }

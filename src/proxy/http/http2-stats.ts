@@ -15,7 +15,10 @@ export class Http2CodecStats {
   readonly inbound_window_update_frames_flood: Counter;
   readonly outbound_flood: Counter;
   readonly outbound_control_flood: Counter;
+  readonly rx_messaging_error: Counter;
   readonly rx_reset: Counter;
+  readonly stream_refused_errors: Counter;
+  readonly trailers: Counter;
   readonly tx_reset: Counter;
   readonly tx_flush_timeout: Counter;
   readonly streams_active: Gauge;
@@ -30,7 +33,10 @@ export class Http2CodecStats {
     this.inbound_window_update_frames_flood = c('inbound_window_update_frames_flood');
     this.outbound_flood = c('outbound_flood');
     this.outbound_control_flood = c('outbound_control_flood');
+    this.rx_messaging_error = c('rx_messaging_error');
     this.rx_reset = c('rx_reset');
+    this.stream_refused_errors = c('stream_refused_errors');
+    this.trailers = c('trailers');
     this.tx_reset = c('tx_reset');
     this.tx_flush_timeout = c('tx_flush_timeout');
     this.streams_active = store.gauge('http2.streams_active');

@@ -1,51 +1,74 @@
-// One downstream HTTP/2 stream (RFC 9113 §8) as a DownstreamCodec for an ActiveStream: request
-// fields through http2-headers.ts (Envoy's request checks), the body with flow control (a paused
-// stream withholds its WINDOW_UPDATEs), response heads (a bodiless head the upstream ended with
-// END_STREAM, e.g. a gRPC trailers-only reply, stays one HEADERS frame with END_STREAM), trailers,
+// One downstream HTTP/2 stream (RFC 9113 §8) on Weft's own session, as a DownstreamCodec for an
+// ActiveStream and the H2StreamHandler of its H2Stream: request fields through http2-headers.ts
+// (Envoy's request checks), the body with flow control (a paused stream withholds its
+// WINDOW_UPDATEs), response heads (a bodiless head the upstream ended with END_STREAM, e.g. a gRPC
+// trailers-only reply, stays one HEADERS frame with END_STREAM; the last DATA chunk of an upstream
+// read is held so that an end in the same read rides on it as END_STREAM), 100-continue, trailers,
 // the route and stream idle timers (the latter also while a finished response waits for the
 // client's window: http2.tx_flush_timeout), and the RFC 8441 websocket tunnel.
 
-import http2 from 'node:http2';
+import type net from 'node:net';
 import type { UpstreamConnection } from '../pool/http1-pool.js';
 import type { CompiledHcm } from './hcm.js';
 import { ActiveStream, type DownstreamCodec } from './stream.js';
-import { flattenHeaders, toHeaderObject, toMessageHead } from './http2-headers.js';
+import { responseFields, trailerFields, toMessageHead } from './http2-headers.js';
 import type { Http2DownstreamConnection } from './http2-downstream.js';
-
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
+import { ErrorCode } from '../codec/http2/constants.js';
+import type { H2Stream, H2StreamHandler } from '../codec/http2/types.js';
 
 /** Envoy's overload.premature_reset_min_stream_lifetime_seconds default. */
 const PREMATURE_RESET_MIN_LIFETIME_MS = 1000;
 
+const EMPTY = Buffer.alloc(0);
+const CONTINUE: readonly string[] = Object.freeze([':status', '100']);
+
 /** The DownstreamCodec of one HTTP/2 stream: its own timers, flow control and tunnel. */
-export class Http2StreamCodec implements DownstreamCodec {
+export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly remoteAddressPort: string;
   readonly localAddress: string;
   readonly scheme: 'http' | 'https';
   readonly bufferLimit: number;
-  /** Writes to an HTTP/2 stream keep a reference to the buffer until it is sent. */
+  /** DATA payloads are queued without a copy: the buffer stays referenced until it is sent. */
   readonly retainedLastWrite = true;
   private active: ActiveStream | null = null;
-  /** The stream is closed on the wire. */
+  /** The stream is closed on the wire (or abandoned with its connection). */
   private closed = false;
   private requestEnded = false;
   private responseEnded = false;
   /** Response HEADERS sent (a reset after that is not premature). */
   private headSent = false;
-  /** We reset or closed the stream ourselves (a close is then not the client's reset). */
-  private localClose = false;
   /**
    * A response head without a body yet (content-length 0): held until the end is known, so that
    * a head the upstream ended with END_STREAM (a gRPC trailers-only reply) stays trailers-only.
    */
-  private heldHead: http2.OutgoingHttpHeaders | null = null;
-  private responseTrailers: string[] | null = null;
+  private heldHead: string[] | null = null;
+  /** The last response chunk of the current upstream read: an end in the same read goes out on it as END_STREAM. */
+  private heldData: Buffer | null = null;
   private requestTrailers: string[] | null = null;
+  /**
+   * Request DATA arriving before the stream started (same read as its HEADERS) or, for an
+   * upgrade, before the tunnel is up: delivered (or forwarded) then. `holding` while so.
+   */
+  private holding = true;
+  private early: Buffer[] | null = null;
+  private earlyEnd = false;
+  /** RST_STREAM(NO_ERROR) once the complete response has left (RFC 9113 §8.1: the request is not wanted). */
+  private rstOnFlush = false;
+  /** The response is complete but still queued: the idle interval watches it (tx_flush_timeout). */
+  private flushWait = false;
+  private flushSeen = -1;
+  /** The session's stream buffer is over its limit (sendData said so) until onDrain. */
+  private blocked = false;
+  /** The upstream's FIN was forwarded as END_STREAM (tunnel). */
+  private tunnelFin = false;
   private tunnelled = false;
-  /** Extended CONNECT for this upgrade type (RFC 8441), or null. */
-  private upgrade: string | null = null;
+  private tunnelUp: net.Socket | null = null;
+  private tunnelConn: UpstreamConnection | null = null;
+  private tunnelOpen = 0;
+  private tunnelIn = 0;
+  private tunnelOut = 0;
   private routeTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   private idleMs = 0;
@@ -53,7 +76,7 @@ export class Http2StreamCodec implements DownstreamCodec {
   private activitySeen = -1;
   private readonly openedAt = performance.now();
 
-  constructor(private readonly conn: Http2DownstreamConnection, readonly h2s: http2.ServerHttp2Stream, readonly hcm: CompiledHcm,
+  constructor(private readonly conn: Http2DownstreamConnection, readonly h2s: H2Stream, readonly hcm: CompiledHcm,
               private readonly raw: readonly string[], private readonly endStream: boolean) {
     this.remoteAddress = conn.remoteAddress;
     this.remotePort = conn.remotePort;
@@ -61,16 +84,12 @@ export class Http2StreamCodec implements DownstreamCodec {
     this.localAddress = conn.localAddress;
     this.scheme = conn.scheme;
     this.bufferLimit = conn.bufferLimit;
-    // Listeners that must not miss events arriving in the same read as the HEADERS.
-    h2s.on('error', () => { /* 'close' follows */ });
-    h2s.on('close', () => this.onClose());
-    if (!endStream) h2s.on('trailers', (t: http2.IncomingHttpHeaders) => { this.requestTrailers = flattenHeaders(t); });
+    this.requestEnded = endStream;
   }
 
   /** Runs once the read that opened the stream has been processed (not at all if the stream is gone by then). */
   start(): void {
-    const h2s = this.h2s;
-    if (this.closed || h2s.destroyed) return;
+    if (this.closed) return;
     let endStream = this.endStream;
     const conn = this.conn;
     const parsed = toMessageHead(this.raw, endStream, conn.limits);
@@ -81,75 +100,146 @@ export class Http2StreamCodec implements DownstreamCodec {
       const r = parsed.rejected;
       if (r === 'too_many_headers') conn.codecStats.header_overflow.inc();
       else if (r === 'underscore') conn.codecStats.requests_rejected_with_underscores_in_headers.inc();
-      this.closeStream(NGHTTP2_PROTOCOL_ERROR);
+      else conn.codecStats.rx_messaging_error.inc();
+      this.closeStream(ErrorCode.PROTOCOL_ERROR);
       return;
     }
-    this.upgrade = head.upgrade;
     const active = new ActiveStream(this, head, 'HTTP/2');
     this.active = active;
     if (parsed.rejected === 'invalid_path') {
       // Envoy answers a fragment or an invalid character in the path with 400.
-      this.requestEnded = endStream;
+      this.dropEarly();
       active.reject(400, 'Bad Request', 'DPE', 'invalid_path');
       return;
     }
-    const stats = this.hcm.stats;
-    h2s.on('wantTrailers', () => {
-      try { h2s.sendTrailers(toHeaderObject(this.responseTrailers ?? [], null)); } catch { this.closeStream(NGHTTP2_INTERNAL_ERROR); }
-    });
-    h2s.on('drain', () => { this.activity++; if (!this.tunnelled) active.onDownstreamDrain(); });
     if (head.upgrade !== null) {
-      // Nothing of the stream is read until the upstream agreed to the upgrade (startTunnel).
+      // Nothing of the stream is read until the upstream agreed to the upgrade (startTunnel):
+      // what arrives within the window granted so far is kept for the tunnel.
       endStream = true;
-      h2s.pause();
-    } else if (!endStream) {
-      h2s.on('data', (d: Buffer) => {
-        this.activity++;
-        stats.downstream_cx_rx_bytes_total.add(d.length);
-        active.onRequestData(d);
-      });
-      h2s.on('end', () => {
-        this.requestEnded = true;
-        const t = this.requestTrailers;
-        active.onRequestComplete(t !== null && t.length > 0 ? t : null);
-      });
+      this.h2s.pause();
     }
     this.setStreamIdleTimeout(this.hcm.config.streamIdleTimeoutMs);
-    if (head.expectContinue) h2s.additionalHeaders({ ':status': 100 });
-    // Known before start(): a local reply can finish the stream inside it, and onStreamDone must
-    // not take a request that ended with its HEADERS for one still being sent (that would reset
-    // the stream before its END_STREAM went out).
-    this.requestEnded = this.endStream;
+    if (head.expectContinue) this.h2s.sendHeaders(CONTINUE, false);
     active.start();
     if (endStream) active.onRequestComplete(null);
+    if (head.upgrade !== null || this.closed) return;
+    // The request body that came with the HEADERS.
+    this.holding = false;
+    const early = this.early;
+    this.early = null;
+    if (early !== null) for (let i = 0; i < early.length; i++) this.deliver(early[i]!);
+    if (this.earlyEnd) this.remoteEnd();
+  }
+
+  private dropEarly(): void {
+    this.holding = false;
+    this.early = null;
+  }
+
+  // ─────────────── H2StreamHandler ───────────────
+
+  /** Request trailers (a server stream gets no other header block after its HEADERS). */
+  onHeaders(headers: string[], endStream: boolean, trailers: boolean): void {
+    if (!trailers) return;
+    this.conn.codecStats.trailers.inc();
+    this.requestTrailers = headers;
+    if (endStream) this.onData(EMPTY, true);
+  }
+
+  onData(chunk: Buffer, endStream: boolean): void {
+    this.activity++;
+    if (this.rstOnFlush) { this.onLocalEndCheck(); return; } // the request is not wanted
+    if (this.holding) {
+      if (chunk.length > 0) (this.early ??= []).push(chunk);
+      if (endStream) this.earlyEnd = true;
+      return;
+    }
+    const up = this.tunnelUp;
+    if (up !== null) {
+      if (chunk.length > 0 && !up.destroyed) {
+        this.tunnelIn += chunk.length;
+        this.hcm.stats.downstream_cx_rx_bytes_total.add(chunk.length);
+        if (!up.write(chunk)) this.h2s.pause();
+      }
+      if (endStream) up.end();
+      return;
+    }
+    if (chunk.length > 0) this.deliver(chunk);
+    if (endStream) this.remoteEnd();
+  }
+
+  private deliver(chunk: Buffer): void {
+    const a = this.active;
+    if (a === null) return;
+    this.hcm.stats.downstream_cx_rx_bytes_total.add(chunk.length);
+    a.onRequestData(chunk);
+  }
+
+  private remoteEnd(): void {
+    this.requestEnded = true;
+    const a = this.active;
+    if (a === null) return;
+    const t = this.requestTrailers;
+    a.onRequestComplete(t !== null && t.length > 0 ? t : null);
+  }
+
+  onReset(code: number, remote: boolean): void {
+    if (this.closed) return;
+    // The connection is going away: it abandons its streams itself (and counts the active ones).
+    if (!remote && this.conn.sessionClosed) return;
+    this.wireClosed(remote && code !== ErrorCode.NO_ERROR, true);
+  }
+
+  onDrain(): void {
+    this.activity++;
+    this.blocked = false;
+    if (this.closed) return;
+    if (this.rstOnFlush) {
+      if (this.h2s.localEnded) this.closeStream(ErrorCode.NO_ERROR);
+      return;
+    }
+    if (this.tunnelled) { this.tunnelConn?.resumeReading(); return; }
+    this.active?.onDownstreamDrain();
+  }
+
+  /**
+   * Both directions ended and our END_STREAM went out (possibly from inside sendResponseHead or
+   * sendResponseEnd: the ActiveStream is finishing, it is no reset).
+   */
+  onClose(): void {
+    if (this.closed) return;
+    this.wireClosed(false, false);
+  }
+
+  /** The stream is over on the wire. `reset`: by the client or the session (the ActiveStream is told), not by us. */
+  private wireClosed(remoteReset: boolean, reset: boolean): void {
+    this.closed = true;
+    this.clearTimers();
+    this.heldHead = null;
+    this.heldData = null;
+    const a = this.active;
+    if (reset && a !== null && !a.isDone && !this.tunnelled) a.onDownstreamReset();
+    const early = !this.headSent && performance.now() - this.openedAt < PREMATURE_RESET_MIN_LIFETIME_MS;
+    this.conn.streamClosed(this, remoteReset, early);
+    if (this.tunnelled) this.tunnelStreamGone();
   }
 
   /** RST_STREAM(code) from our side. */
   private closeStream(code: number): void {
-    if (this.h2s.destroyed || this.h2s.closed) return;
-    this.localClose = true;
-    if (code !== NGHTTP2_NO_ERROR) this.conn.codecStats.tx_reset.inc();
-    this.h2s.close(code);
-  }
-
-  private onClose(): void {
     if (this.closed) return;
-    this.closed = true;
-    this.clearTimers();
-    const a = this.active;
-    if (a !== null && !a.isDone && !this.tunnelled) a.onDownstreamReset();
-    const code = this.h2s.rstCode;
-    const remoteReset = !this.localClose && code !== undefined && code !== NGHTTP2_NO_ERROR;
-    const early = !this.headSent && performance.now() - this.openedAt < PREMATURE_RESET_MIN_LIFETIME_MS;
-    this.conn.streamClosed(this, remoteReset, early);
+    if (code !== ErrorCode.NO_ERROR) this.conn.codecStats.tx_reset.inc();
+    this.h2s.reset(code);
+    this.wireClosed(false, false);
   }
 
   /** The connection went away under the stream; true when it was still active. */
   abandon(): boolean {
+    if (this.closed) return false;
     const a = this.active;
     this.closed = true;
     this.clearTimers();
-    if (a === null || a.isDone || this.tunnelled) return false;
+    if (this.tunnelled) { this.tunnelStreamGone(); return false; }
+    if (a === null || a.isDone) return false;
     a.onDownstreamReset();
     return true;
   }
@@ -161,68 +251,78 @@ export class Http2StreamCodec implements DownstreamCodec {
 
   // ─────────────── DownstreamCodec ───────────────
 
-  /** A held (bodiless so far) head goes out without END_STREAM: the end did not follow in the same upstream read. */
+  /** End of an upstream read: a held head goes out without END_STREAM, a held chunk without it too. */
   flushPendingHead(): void {
     const held = this.heldHead;
-    if (held === null) return;
-    this.heldHead = null;
-    this.respond(held, false, true);
+    if (held !== null) {
+      this.heldHead = null;
+      this.respond(held, false);
+    }
+    const d = this.heldData;
+    if (d !== null) {
+      this.heldData = null;
+      // Over the stream's buffer limit: the next sendResponseData says so (the upstream then waits for onDrain).
+      if (!this.closed && !this.h2s.sendData(d, false)) this.blocked = true;
+    }
   }
 
   sendResponseHead(_stream: ActiveStream, status: number, headers: string[], contentLength: number, endStream: boolean): void {
-    if (this.closed || this.h2s.destroyed) return;
+    if (this.closed) return;
     this.activity++;
     const upgraded = status === 101;
-    const out = toHeaderObject(headers, upgraded ? 'sec-websocket-accept' : null);
     // RFC 8441 §5: the upgrade's success is a 2xx on the HTTP/2 stream.
-    out[':status'] = upgraded ? 200 : status;
-    if (!upgraded && contentLength >= 0 && status >= 200 && status !== 204 && status !== 304) out['content-length'] = String(contentLength);
+    const fields = upgraded
+      ? responseFields(200, headers, -1, 'sec-websocket-accept')
+      : responseFields(status, headers, contentLength >= 0 && status >= 200 && status !== 204 && status !== 304 ? contentLength : -1, null);
     if (endStream) this.responseEnded = true;
     if (!endStream && contentLength === 0 && status >= 200) {
       // No body: if the end comes with it (sendResponseEnd before flushPendingHead), one HEADERS
       // frame with END_STREAM carries it all: a gRPC trailers-only reply stays trailers-only.
-      this.heldHead = out;
+      this.heldHead = fields;
       return;
     }
-    this.respond(out, endStream, !endStream && !upgraded);
+    this.respond(fields, endStream);
   }
 
-  private respond(out: http2.OutgoingHttpHeaders, endStream: boolean, waitForTrailers: boolean): void {
+  private respond(fields: string[], endStream: boolean): void {
     this.headSent = true;
-    // sendDate: false, as the HTTP/1.1 codec: the upstream's Date is forwarded, none is made up.
-    try {
-      this.h2s.respond(out, { endStream, waitForTrailers, sendDate: false } as http2.ServerStreamResponseOptions);
-    } catch {
-      // A field HTTP/2 cannot carry (node:http2 validates names and values): the stream fails.
-      this.responseEnded = true;
-      this.closeStream(NGHTTP2_INTERNAL_ERROR);
-    }
+    this.h2s.sendHeaders(fields, endStream);
   }
 
   sendResponseData(_stream: ActiveStream, chunk: Buffer): boolean {
     this.activity++;
-    if (this.closed || this.responseEnded || this.h2s.destroyed) return true;
-    if (this.heldHead !== null) this.flushPendingHead();
+    if (this.closed || this.responseEnded || chunk.length === 0) return true;
+    if (this.heldHead !== null) { this.respond(this.heldHead, false); this.heldHead = null; }
     this.hcm.stats.downstream_cx_tx_bytes_total.add(chunk.length);
-    return this.h2s.write(chunk);
+    const prev = this.heldData;
+    this.heldData = chunk;
+    if (prev !== null && !this.h2s.sendData(prev, false)) this.blocked = true;
+    return !this.blocked;
   }
 
   sendResponseEnd(_stream: ActiveStream, trailers: string[] | null): void {
-    if (this.closed || this.responseEnded || this.h2s.destroyed) return;
+    if (this.closed || this.responseEnded) return;
     this.responseEnded = true;
+    const h2s = this.h2s;
+    const hasTrailers = trailers !== null && trailers.length > 0;
     const held = this.heldHead;
     if (held !== null) {
       this.heldHead = null;
-      if (trailers === null || trailers.length === 0) { this.respond(held, true, false); return; }
-      this.respond(held, false, true);
+      if (!hasTrailers) { this.respond(held, true); return; }
+      this.respond(held, false);
     }
-    this.responseTrailers = trailers;
-    this.h2s.end(); // 'wantTrailers' sends them (or an empty DATA frame with END_STREAM)
+    const d = this.heldData;
+    this.heldData = null;
+    if (hasTrailers) {
+      if (d !== null) h2s.sendData(d, false);
+      h2s.sendTrailers(trailerFields(trailers));
+    } else {
+      h2s.sendData(d ?? EMPTY, true);
+    }
   }
 
   resetStream(_stream: ActiveStream): void {
-    if (this.closed || this.h2s.destroyed) return;
-    this.closeStream(NGHTTP2_INTERNAL_ERROR);
+    this.closeStream(ErrorCode.INTERNAL_ERROR);
   }
 
   pauseRequest(): void { if (!this.closed) this.h2s.pause(); }
@@ -230,15 +330,18 @@ export class Http2StreamCodec implements DownstreamCodec {
 
   armRouteTimer(ms: number): void {
     if (this.routeTimer !== null) clearTimeout(this.routeTimer);
-    this.routeTimer = setTimeout(() => {
-      this.routeTimer = null;
-      const a = this.active;
-      if (a !== null && !a.isDone) {
-        this.hcm.stats.downstream_rq_timeout.inc();
-        a.onRouteTimeout();
-      }
-    }, ms);
+    this.routeTimer = setTimeout(routeTimeoutOf, ms, this);
     this.routeTimer.unref();
+  }
+
+  /** The route timeout fired. */
+  onRouteTimer(): void {
+    this.routeTimer = null;
+    const a = this.active;
+    if (a !== null && !a.isDone) {
+      this.hcm.stats.downstream_rq_timeout.inc();
+      a.onRouteTimeout();
+    }
   }
 
   clearRouteTimer(): void {
@@ -251,11 +354,13 @@ export class Http2StreamCodec implements DownstreamCodec {
     this.idleMs = ms;
     if (ms <= 0 || this.closed) return;
     this.activitySeen = this.activity;
-    this.idleTimer = setInterval(() => this.onIdleTick(), ms);
+    this.idleTimer = setInterval(idleTickOf, ms, this);
     this.idleTimer.unref();
   }
 
-  private onIdleTick(): void {
+  /** A stream idle period passed (or, once the response is complete, a flush-watch period). */
+  onIdleTick(): void {
+    if (this.flushWait) { this.onFlushTick(); return; }
     const a = this.active;
     if (a === null || a.isDone || this.tunnelled) { this.setStreamIdleTimeout(0); return; }
     if (this.activity !== this.activitySeen) { this.activitySeen = this.activity; return; }
@@ -266,38 +371,61 @@ export class Http2StreamCodec implements DownstreamCodec {
   }
 
   onStreamDone(_stream: ActiveStream): void {
-    this.clearTimers();
-    if (this.closed || this.tunnelled) return;
+    this.clearRouteTimer();
+    if (this.closed || this.tunnelled) { this.clearTimers(); return; }
     // The response is complete but the client is still sending: once the response is flushed,
     // end the stream with RST_STREAM(NO_ERROR) (RFC 9113 §8.1).
     // (A refused upgrade is the same: the stream's bytes are for no one.)
-    if (this.responseEnded && !this.requestEnded) { this.localClose = true; closeWhenFlushed(this.h2s); }
-    if (!this.h2s.writableFinished) this.armFlushTimer();
+    if (this.responseEnded && !this.requestEnded && !this.earlyEnd) this.resetWhenFlushed();
+    if (this.closed || this.h2s.localEnded || this.idleTimer === null) { this.clearTimers(); return; }
+    // The response is queued but not all sent (usually until the session's next flush; or the
+    // client's flow-control window is closed): as Envoy, the stream idle timeout keeps running
+    // (the same interval, no new timer); when nothing moves for a whole period the stream is reset
+    // (http2.tx_flush_timeout) and its buffered bytes are freed.
+    this.flushWait = true;
+    this.flushSeen = -1;
   }
 
-  /**
-   * The response is complete but not yet sent (the client's flow-control window is closed): as
-   * Envoy, the stream idle timeout keeps running; when nothing moves for a whole period the
-   * stream is reset (http2.tx_flush_timeout) and its buffered bytes are freed.
-   */
-  private armFlushTimer(): void {
-    const ms = this.idleMs;
-    if (ms <= 0) return;
+  private onFlushTick(): void {
     const h2s = this.h2s;
-    let seen = h2s.writableLength;
-    this.idleTimer = setInterval(() => {
-      if (this.closed || h2s.destroyed || h2s.writableFinished) { this.clearTimers(); return; }
-      const now = h2s.writableLength;
-      if (now !== seen) { seen = now; return; }
+    if (this.closed) { this.clearTimers(); return; }
+    if (h2s.localEnded) {
       this.clearTimers();
-      this.conn.codecStats.tx_flush_timeout.inc();
-      this.closeStream(NGHTTP2_INTERNAL_ERROR);
-    }, ms);
-    this.idleTimer.unref();
+      if (this.rstOnFlush) this.closeStream(ErrorCode.NO_ERROR);
+      return;
+    }
+    const now = h2s.queuedBytes;
+    if (now !== this.flushSeen) { this.flushSeen = now; return; }
+    this.clearTimers();
+    this.conn.codecStats.tx_flush_timeout.inc();
+    this.closeStream(ErrorCode.INTERNAL_ERROR);
   }
+
+  /** RST_STREAM(NO_ERROR) once our END_STREAM went out (nothing of the response queued); until then the request gets no more window. */
+  private resetWhenFlushed(): void {
+    if (this.closed) return;
+    this.dropEarly();
+    if (this.h2s.localEnded) { this.closeStream(ErrorCode.NO_ERROR); return; }
+    this.rstOnFlush = true;
+    this.h2s.pause();
+    // Usually the session's next flush (a setImmediate already queued) sends the end: look after it.
+    setImmediate(resetIfFlushed, this);
+  }
+
+  /** Our END_STREAM was handed to the writer while the request is still open. */
+  onLocalEnd(): void {
+    if (this.rstOnFlush && !this.closed) this.closeStream(ErrorCode.NO_ERROR);
+  }
+
+  /** After the session's flush: the reset resetWhenFlushed waits for, if the end is out. */
+  onLocalEndCheck(): void {
+    if (this.h2s.localEnded) this.onLocalEnd();
+  }
+
+  // ─────────────── RFC 8441 tunnel ───────────────
 
   /** After the upstream's 101: bytes of the HTTP/2 stream go to the upstream socket and back. */
-  startTunnel(stream: ActiveStream, upConn: UpstreamConnection, upRemaining: Buffer | null): void {
+  startTunnel(_stream: ActiveStream, upConn: UpstreamConnection, upRemaining: Buffer | null): void {
     const h2s = this.h2s;
     const up = upConn.socket;
     const stats = this.hcm.stats;
@@ -309,48 +437,69 @@ export class Http2StreamCodec implements DownstreamCodec {
     up.removeAllListeners('drain');
     up.removeAllListeners('close');
     up.on('error', () => { /* close follows */ });
-    let bytesIn = 0, bytesOut = 0, open = 2;
-    const closedOne = () => {
-      if (--open === 0) {
-        stats.downstream_cx_upgrades_active.dec();
-        stream.finishTunnel(bytesIn, bytesOut);
-      }
-    };
-    if (upRemaining !== null && upRemaining.length > 0) { bytesOut += upRemaining.length; h2s.write(upRemaining); }
+    this.tunnelOpen = 2;
+    if (this.closed) {
+      // The client went away between the 101 and now.
+      this.tunnelConn = upConn;
+      this.tunnelUp = up;
+      up.destroy();
+      this.tunnelClosedOne();
+      this.tunnelClosedOne();
+      return;
+    }
+    if (upRemaining !== null && upRemaining.length > 0) { this.tunnelOut += upRemaining.length; h2s.sendData(upRemaining, false); }
     upConn.setTunnelSink((d: Buffer) => {
-      bytesOut += d.length;
+      this.tunnelOut += d.length;
       stats.downstream_cx_tx_bytes_total.add(d.length);
       upConn.markReadRetained();
-      if (!h2s.destroyed && !h2s.write(d)) upConn.pauseReading();
+      if (!this.closed && !h2s.sendData(d, false)) upConn.pauseReading();
     });
-    h2s.on('drain', () => upConn.resumeReading());
-    h2s.on('data', (d: Buffer) => {
-      if (up.destroyed) return;
-      bytesIn += d.length;
-      stats.downstream_cx_rx_bytes_total.add(d.length);
-      if (!up.write(d)) h2s.pause();
+    up.on('drain', () => { if (!this.closed) h2s.resume(); });
+    up.on('end', () => {
+      if (this.closed) return;
+      this.tunnelFin = true;
+      h2s.sendData(EMPTY, true);
     });
-    up.on('drain', () => h2s.resume());
-    h2s.on('end', () => up.end());
-    up.on('end', () => { if (!h2s.destroyed) h2s.end(); });
     up.on('close', () => {
       // The upstream went away. After its FIN our side has ended: once that is flushed the stream
       // is over (RST_STREAM NO_ERROR if the client still sends). Without a FIN it is a reset.
-      if (!h2s.closed && !h2s.destroyed) {
-        this.localClose = true;
-        if (h2s.writableEnded) closeWhenFlushed(h2s);
-        else this.closeStream(NGHTTP2_INTERNAL_ERROR);
+      if (!this.closed) {
+        if (this.tunnelFin) { if (!h2s.remoteEnded) this.resetWhenFlushed(); }
+        else this.closeStream(ErrorCode.INTERNAL_ERROR);
       }
-      closedOne();
+      this.tunnelClosedOne();
     });
-    h2s.on('close', () => { up.destroy(); closedOne(); });
+    this.tunnelConn = upConn;
+    this.tunnelUp = up;
+    // What the client sent before the upstream agreed.
+    this.holding = false;
+    const early = this.early;
+    this.early = null;
+    if (early !== null) for (let i = 0; i < early.length; i++) this.onData(early[i]!, false);
+    if (this.earlyEnd) up.end();
     h2s.resume();
+  }
+
+  /** The HTTP/2 side of the tunnel is over: the upstream goes too. */
+  private tunnelStreamGone(): void {
+    const up = this.tunnelUp;
+    if (up === null) return;
+    up.destroy();
+    this.tunnelClosedOne();
+  }
+
+  private tunnelClosedOne(): void {
+    if (--this.tunnelOpen !== 0) return;
+    this.hcm.stats.downstream_cx_upgrades_active.dec();
+    this.active?.finishTunnel(this.tunnelIn, this.tunnelOut);
   }
 }
 
-/** RST_STREAM(NO_ERROR) once everything written to the stream has gone out. */
-function closeWhenFlushed(h2s: http2.ServerHttp2Stream): void {
-  const close = () => { if (!h2s.destroyed && !h2s.closed) h2s.close(NGHTTP2_NO_ERROR); };
-  if (h2s.writableFinished) close();
-  else h2s.once('finish', close);
+/** setImmediate target (no closure per stream): the reset resetWhenFlushed waits for, if the end went out meanwhile. */
+function resetIfFlushed(c: Http2StreamCodec): void {
+  c.onLocalEndCheck();
 }
+
+/** Timer targets (no closure per stream). */
+function routeTimeoutOf(c: Http2StreamCodec): void { c.onRouteTimer(); }
+function idleTickOf(c: Http2StreamCodec): void { c.onIdleTick(); }
