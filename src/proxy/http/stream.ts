@@ -348,10 +348,14 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     return this.selected === null ? '' : this.selected.name;
   }
 
-  /** FilterStream: the HTTP/1 codec is the connection; an HTTP/2 stream reaches it through its session. */
+  /**
+   * FilterStream: the HTTP/1 codec is the connection and has the socket; an HTTP/2 stream codec
+   * reaches it through its connection (`conn`, not part of DownstreamCodec yet: TODO make it a
+   * member of the interface when http2-stream.ts can be changed).
+   */
   downstreamSocket(): net.Socket | null {
-    const c = this.codec as DownstreamCodec & { socket?: net.Socket; h2s?: { session?: { socket?: net.Socket } } };
-    return c.socket ?? c.h2s?.session?.socket ?? null;
+    const c = this.codec as DownstreamCodec & { socket?: net.Socket; conn?: { socket?: net.Socket } };
+    return c.socket ?? c.conn?.socket ?? null;
   }
 
   /** FilterStream. */

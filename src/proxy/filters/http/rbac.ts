@@ -102,7 +102,11 @@ class RbacRouteFilter implements HttpFilter {
 
   onRequestHeaders(stream: FilterStream): FilterStatus {
     const conn = connectionOf(stream.downstreamSocket(), null);
-    if (conn === null) return CONTINUE;
+    if (conn === null) {
+      // Never expected (every stream has a connection); fail closed rather than skip the rules.
+      stream.sendLocalReply(403, RBAC_DENIED_BODY, '', 'rbac_access_denied_no_connection');
+      return STOP;
+    }
     const stats = this.owner.stats;
     const subject = this.owner.subject;
     subject.begin(conn, stream);
