@@ -3,6 +3,7 @@
 import { pathToFileURL } from 'node:url';
 import { StatsStore } from '../../src/observe/stats.js';
 import { Cluster } from '../../src/proxy/cluster/cluster.js';
+import { DEFAULT_HTTP2_OPTIONS } from '../../src/envoy/protocol-options.js';
 import type { ClusterConfig, LbEndpointConfig, LbPolicy, LocalityLbEndpointsConfig } from '../../src/proxy/config/types.js';
 
 function ep(i: number, weight = 1, healthy = true): LbEndpointConfig {
@@ -22,7 +23,7 @@ function config(lbPolicy: LbPolicy, endpoints: LocalityLbEndpointsConfig[]): Clu
     connectionPool: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, idleTimeoutMs: 3600000, maxRequestsPerConnection: 0 },
     perConnectionBufferLimitBytes: 1048576,
     upstreamProtocol: 'HTTP1',
-    http2: { maxConcurrentStreams: 2147483647, initialStreamWindowSize: 268435456, initialConnectionWindowSize: 268435456, hpackTableSize: 4096 },
+    http2: DEFAULT_HTTP2_OPTIONS,
     transportSocket: null,
   };
 }

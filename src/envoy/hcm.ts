@@ -13,6 +13,11 @@ import { typedConfig, type Extension } from './decode/typed.js';
 import { commonHttpProtocolOptions, downstreamHttp1ProtocolOptions, downstreamHttp2ProtocolOptions, HTTP2_DEFAULTS } from './protocol-options.js';
 import { routeConfiguration, upgradeConfigFields } from './route.js';
 
+/** `{ [key]: value }`, or nothing when the value is absent (optional config fields stay out of dumps). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return value === undefined ? {} : { [key]: value } as { [k in K]?: V };
+}
+
 const DEFAULTS = {
   serverName: 'weft',
   idleTimeoutMs: 3_600_000,
@@ -69,14 +74,14 @@ const HCM = defineMessage({
   name: 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   fields: [
     'codec_type', 'stat_prefix', 'route_config', 'http_filters', 'common_http_protocol_options', 'http_protocol_options',
-    'server_name', 'max_request_headers_kb', 'stream_idle_timeout', 'request_headers_timeout', 'access_log',
+    'server_name', 'max_request_headers_kb', 'stream_idle_timeout', 'request_headers_timeout', 'drain_timeout', 'access_log',
     'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'upgrade_configs', 'http2_protocol_options',
     'rds',
   ],
   unsupported: [
     'scoped_routes', 'add_user_agent', 'tracing', 'http1_safe_max_connection_duration',
     'http3_protocol_options', 'server_header_transformation', 'scheme_header_transformation', 'stream_flush_timeout',
-    'request_timeout', 'drain_timeout', 'delayed_close_timeout', 'access_log_flush_interval',
+    'request_timeout', 'delayed_close_timeout', 'access_log_flush_interval',
     'flush_access_log_on_new_request', 'access_log_options', 'original_ip_detection_extensions',
     'early_header_mutation_extensions', 'internal_address_config', 'skip_xff_append', 'via',
     'preserve_external_request_id', 'always_set_request_id_in_response', 'forward_client_cert_details',
@@ -142,6 +147,8 @@ export const httpConnectionManagerExtension: Extension<'network_filter'> = {
       maxRequestsPerConnection: common?.maxRequestsPerConnection ?? 0,
       upgradeConfigs: m.get('upgrade_configs', list(upgradeConfig), []),
       http2: m.get('http2_protocol_options', downstreamHttp2ProtocolOptions, HTTP2_DEFAULTS),
+      // HTTP/2 only (as in Envoy): between the first GOAWAY of a graceful close and the final one.
+      ...optional('drainTimeoutMs', m.opt('drain_timeout', duration)),
       httpFilters,
       ...(rdsConfig === undefined ? {} : { rds: rdsConfig }),
     };

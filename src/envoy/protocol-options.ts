@@ -72,14 +72,6 @@ const HTTP2_PROTOCOL_OPTIONS_FIELDS = [
   'use_oghttp2_codec', 'max_metadata_size',
 ] as const;
 
-/** Envoy's defaults for the HTTP/2 settings Weft implements (protocol.proto). */
-export const DEFAULT_HTTP2_OPTIONS: Http2Options = Object.freeze({
-  hpackTableSize: 4096,
-  maxConcurrentStreams: 2_147_483_647,
-  initialStreamWindowSize: 268_435_456,
-  initialConnectionWindowSize: 268_435_456,
-});
-
 /** Envoy's HTTP/2 flood-protection defaults (protocol.proto). */
 const FLOOD_DEFAULTS = {
   maxOutboundFrames: 10_000,
@@ -88,6 +80,16 @@ const FLOOD_DEFAULTS = {
   maxInboundPriorityFramesPerStream: 100,
   maxInboundWindowUpdateFramesPerDataFrameSent: 10,
 } as const;
+
+/** Envoy's defaults for the HTTP/2 settings Weft implements (protocol.proto). */
+export const DEFAULT_HTTP2_OPTIONS: Http2Options = Object.freeze({
+  hpackTableSize: 4096,
+  maxConcurrentStreams: 2_147_483_647,
+  initialStreamWindowSize: 268_435_456,
+  initialConnectionWindowSize: 268_435_456,
+  ...FLOOD_DEFAULTS,
+});
+
 
 /**
  * The downstream defaults. Weft differs from Envoy on purpose here: a connection manager faces
@@ -103,7 +105,11 @@ export const HTTP2_DEFAULTS: Http2ProtocolOptions = Object.freeze({
   ...FLOOD_DEFAULTS,
 });
 
-const HTTP2_SETTINGS = ['hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size', 'initial_connection_window_size'] as const;
+const FLOOD_LIMITS = [
+  'max_outbound_frames', 'max_outbound_control_frames', 'max_consecutive_inbound_frames_with_empty_payload',
+  'max_inbound_priority_frames_per_stream', 'max_inbound_window_update_frames_per_data_frame_sent',
+] as const;
+const HTTP2_SETTINGS = ['hpack_table_size', 'max_concurrent_streams', 'initial_stream_window_size', 'initial_connection_window_size', ...FLOOD_LIMITS] as const;
 const windowSize = wrapped(integer(65_535, 2_147_483_647));
 
 function http2Settings(m: Msg, defaults: Http2Options = DEFAULT_HTTP2_OPTIONS): Http2Options {
@@ -112,10 +118,16 @@ function http2Settings(m: Msg, defaults: Http2Options = DEFAULT_HTTP2_OPTIONS): 
     maxConcurrentStreams: m.get('max_concurrent_streams', wrapped(integer(1, 2_147_483_647)), defaults.maxConcurrentStreams),
     initialStreamWindowSize: m.get('initial_stream_window_size', windowSize, defaults.initialStreamWindowSize),
     initialConnectionWindowSize: m.get('initial_connection_window_size', windowSize, defaults.initialConnectionWindowSize),
+    // protocol.proto: the outbound limits and the WINDOW_UPDATE ratio are at least 1.
+    maxOutboundFrames: m.get('max_outbound_frames', wrapped(integer(1, 4_294_967_295)), defaults.maxOutboundFrames),
+    maxOutboundControlFrames: m.get('max_outbound_control_frames', wrapped(integer(1, 4_294_967_295)), defaults.maxOutboundControlFrames),
+    maxConsecutiveInboundFramesWithEmptyPayload: m.get('max_consecutive_inbound_frames_with_empty_payload', wrapped(integer(0, 2_147_483_647)), defaults.maxConsecutiveInboundFramesWithEmptyPayload),
+    maxInboundPriorityFramesPerStream: m.get('max_inbound_priority_frames_per_stream', wrapped(uint32), defaults.maxInboundPriorityFramesPerStream),
+    maxInboundWindowUpdateFramesPerDataFrameSent: m.get('max_inbound_window_update_frames_per_data_frame_sent', wrapped(integer(1, 4_294_967_295)), defaults.maxInboundWindowUpdateFramesPerDataFrameSent),
   };
 }
 
-/** envoy.config.core.v3.Http2ProtocolOptions for upstream sessions: the stream limit, the two flow-control windows, the HPACK table size. */
+/** envoy.config.core.v3.Http2ProtocolOptions for upstream sessions: the stream limit, the two flow-control windows, the HPACK table size, Envoy's flood limits. */
 export const http2ProtocolOptions: Reader<Http2Options> = message(
   defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, HTTP2_SETTINGS) }),
   http2Settings,
@@ -127,21 +139,11 @@ export const http2ProtocolOptions: Reader<Http2Options> = message(
  * limits, each enforced by Weft's HTTP/2 session (src/proxy/codec/http2/) with the configured value.
  * Metadata, custom settings and keepalive PINGs are not supported (config errors).
  */
-const FLOOD_LIMITS = [
-  'max_outbound_frames', 'max_outbound_control_frames', 'max_consecutive_inbound_frames_with_empty_payload',
-  'max_inbound_priority_frames_per_stream', 'max_inbound_window_update_frames_per_data_frame_sent',
-] as const;
 
 export const downstreamHttp2ProtocolOptions: Reader<Http2ProtocolOptions> = message(
-  defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, [...HTTP2_SETTINGS, 'allow_connect', ...FLOOD_LIMITS]) }),
+  defineMessage({ name: 'envoy.config.core.v3.Http2ProtocolOptions', ...only(HTTP2_PROTOCOL_OPTIONS_FIELDS, [...HTTP2_SETTINGS, 'allow_connect']) }),
   (m) => ({
     ...http2Settings(m, HTTP2_DEFAULTS),
     allowConnect: m.get('allow_connect', bool, HTTP2_DEFAULTS.allowConnect),
-    // protocol.proto: the outbound limits and the WINDOW_UPDATE ratio are at least 1.
-    maxOutboundFrames: m.get('max_outbound_frames', wrapped(integer(1, 4_294_967_295)), FLOOD_DEFAULTS.maxOutboundFrames),
-    maxOutboundControlFrames: m.get('max_outbound_control_frames', wrapped(integer(1, 4_294_967_295)), FLOOD_DEFAULTS.maxOutboundControlFrames),
-    maxConsecutiveInboundFramesWithEmptyPayload: m.get('max_consecutive_inbound_frames_with_empty_payload', wrapped(integer(0, 2_147_483_647)), FLOOD_DEFAULTS.maxConsecutiveInboundFramesWithEmptyPayload),
-    maxInboundPriorityFramesPerStream: m.get('max_inbound_priority_frames_per_stream', wrapped(uint32), FLOOD_DEFAULTS.maxInboundPriorityFramesPerStream),
-    maxInboundWindowUpdateFramesPerDataFrameSent: m.get('max_inbound_window_update_frames_per_data_frame_sent', wrapped(integer(1, 4_294_967_295)), FLOOD_DEFAULTS.maxInboundWindowUpdateFramesPerDataFrameSent),
   }),
 );

@@ -289,16 +289,6 @@ export interface UpgradeConfig {
 export interface Http2ProtocolOptions extends Http2Options {
   /** Extended CONNECT (RFC 8441, SETTINGS_ENABLE_CONNECT_PROTOCOL); default false. */
   readonly allowConnect: boolean;
-  /** Envoy's flood protections (protocol.proto), with Envoy's defaults: 10000. */
-  readonly maxOutboundFrames: number;
-  /** Default 1000. */
-  readonly maxOutboundControlFrames: number;
-  /** Default 1. */
-  readonly maxConsecutiveInboundFramesWithEmptyPayload: number;
-  /** Default 100. */
-  readonly maxInboundPriorityFramesPerStream: number;
-  /** Default 10. */
-  readonly maxInboundWindowUpdateFramesPerDataFrameSent: number;
 }
 
 export interface HttpConnectionManagerConfig {
@@ -335,6 +325,8 @@ export interface HttpConnectionManagerConfig {
   readonly upgradeConfigs: readonly UpgradeConfig[];
   /** http2_protocol_options (Envoy's defaults when absent). */
   readonly http2: Http2ProtocolOptions;
+  /** drain_timeout: HTTP/2 graceful close, first GOAWAY → final GOAWAY. Envoy default 5 s (absent = default). */
+  readonly drainTimeoutMs?: number;
   readonly httpFilters: readonly HttpFilterConfig[];
 }
 
@@ -729,4 +721,14 @@ export interface Http2Options {
   readonly initialConnectionWindowSize: number;
   /** Envoy default 4096. */
   readonly hpackTableSize: number;
+  /** Envoy's flood protections (protocol.proto), enforced by Weft's HTTP/2 session both ways. Default 10000. */
+  readonly maxOutboundFrames: number;
+  /** Default 1000. */
+  readonly maxOutboundControlFrames: number;
+  /** Default 1. */
+  readonly maxConsecutiveInboundFramesWithEmptyPayload: number;
+  /** Default 100. */
+  readonly maxInboundPriorityFramesPerStream: number;
+  /** Default 10. */
+  readonly maxInboundWindowUpdateFramesPerDataFrameSent: number;
 }

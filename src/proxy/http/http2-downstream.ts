@@ -15,6 +15,7 @@
 // behind a closed flow-control window (http2.tx_flush_timeout).
 
 import type net from 'node:net';
+import { scaledTimers, type ScaledTimerUser } from '../overload/scaled-timers.js';
 import { overloadState, shed } from '../overload/state.js';
 import type { CompiledHcm } from './hcm.js';
 import { formatAddress } from './http1-downstream.js';
@@ -77,6 +78,7 @@ function h2Config(hcm: CompiledHcm, bufferLimit: number): H2Config {
       // max_concurrent_streams × 64 KiB per connection (the upstream waits meanwhile, and the
       // stream idle timeout frees both: http2.tx_flush_timeout).
       streamBufferLimit: Math.min(bufferLimit, STREAM_BUFFER_CAP),
+      drainTimeoutMs: hcm.config.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     };
     c = { options, limits: { maxHeadersCount: hcm.config.maxHeadersCount, underscores: hcm.config.headersWithUnderscoresAction } };
     byLimit.set(bufferLimit, c);
@@ -84,9 +86,12 @@ function h2Config(hcm: CompiledHcm, bufferLimit: number): H2Config {
   return c;
 }
 
+/** HCM drain_timeout's default (Envoy: 5 s). */
+const DEFAULT_DRAIN_TIMEOUT_MS = 5000;
+
 // ─────────────────────────── the connection ───────────────────────────
 
-export class Http2DownstreamConnection implements DownstreamConnectionHandle, H2SessionHandler {
+export class Http2DownstreamConnection implements DownstreamConnectionHandle, H2SessionHandler, ScaledTimerUser {
   readonly session: H2Session;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -133,7 +138,19 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle, H2
     this.session = createH2Session(socket, cfg.options, this);
     // Protocol detection may have paused the socket (and unshifted what it read).
     socket.resume();
+    scaledTimers.register(this);
     this.markIdle();
+  }
+
+  /** envoy.overload_actions.reduce_timeouts changed its scale: armed idle timers take the new value. */
+  onTimerScaleChange(): void {
+    if (this.closed) return;
+    for (const c of this.streams) c.rescaleIdleTimer();
+    if (this.idleTimer !== null) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+      this.onIdleTimer();
+    }
   }
 
   // ─────────────── H2SessionHandler ───────────────
@@ -231,6 +248,7 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle, H2
     stats.downstream_cx_active.dec();
     stats.downstream_cx_http2_active.dec();
     stats.downstream_cx_destroy.inc();
+    scaledTimers.unregister(this);
     if (this.idleTimer !== null) { clearTimeout(this.idleTimer); this.idleTimer = null; }
     let active = this.abandonedActive;
     for (const c of this.streams) if (c.abandon()) active = true;
@@ -246,7 +264,8 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle, H2
   // ─────────────── idle timeout (no stream open for idle_timeout) ───────────────
 
   private markIdle(): void {
-    const ms = this.cxHcm.config.idleTimeoutMs;
+    // envoy.overload_actions.reduce_timeouts (HTTP_DOWNSTREAM_CONNECTION_IDLE) scales it.
+    const ms = scaledTimers.connectionIdleMs(this.cxHcm.config.idleTimeoutMs);
     if (ms <= 0 || this.closed) return;
     this.idleSince = performance.now();
     if (this.idleTimer === null) {
@@ -258,7 +277,8 @@ export class Http2DownstreamConnection implements DownstreamConnectionHandle, H2
   private onIdleTimer(): void {
     this.idleTimer = null;
     if (this.closed) return;
-    const ms = this.cxHcm.config.idleTimeoutMs;
+    const ms = scaledTimers.connectionIdleMs(this.cxHcm.config.idleTimeoutMs);
+    if (ms <= 0) return;
     const left = this.idleSince + ms - performance.now();
     if (this.streams.size > 0 || left > 1) {
       this.idleTimer = setTimeout(() => this.onIdleTimer(), this.streams.size > 0 ? ms : left);

@@ -12,6 +12,7 @@ import type { UpstreamConnection } from '../pool/http1-pool.js';
 import type { CompiledHcm } from './hcm.js';
 import { ActiveStream, type DownstreamCodec } from './stream.js';
 import { responseFields, trailerFields, toMessageHead } from './http2-headers.js';
+import { scaledTimers } from '../overload/scaled-timers.js';
 import type { Http2DownstreamConnection } from './http2-downstream.js';
 import { ErrorCode } from '../codec/http2/constants.js';
 import type { H2Stream, H2StreamHandler } from '../codec/http2/types.js';
@@ -354,9 +355,21 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
     this.idleMs = ms;
     if (ms <= 0 || this.closed) return;
     this.activitySeen = this.activity;
-    this.idleTimer = setInterval(idleTickOf, ms, this);
+    // envoy.overload_actions.reduce_timeouts (HTTP_DOWNSTREAM_STREAM_IDLE) scales the period.
+    this.idleTimer = setInterval(idleTickOf, scaledTimers.streamIdleMs(ms), this);
     this.idleTimer.unref();
   }
+
+  /** The reduce_timeouts scale changed: an armed stream idle timer runs with the new period. */
+  rescaleIdleTimer(): void {
+    if (this.idleTimer === null || this.idleMs <= 0 || this.closed) return;
+    clearInterval(this.idleTimer);
+    this.idleTimer = setInterval(idleTickOf, scaledTimers.streamIdleMs(this.idleMs), this);
+    this.idleTimer.unref();
+  }
+
+  /** Response bytes queued towards the client (overload reset_high_memory_stream accounting). */
+  queuedResponseBytes(): number { return this.closed ? 0 : this.h2s.queuedBytes; }
 
   /** A stream idle period passed (or, once the response is complete, a flush-watch period). */
   onIdleTick(): void {

@@ -12,7 +12,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
 import { DEFAULT_MAX_FRAME_SIZE } from '../codec/http2/constants.js';
 import { createH2Session } from '../codec/http2/session.js';
-import type { H2FloodKind, H2FloodLimits, H2RemoteSettings, H2Session, H2SessionHandler, H2SessionOptions } from '../codec/http2/types.js';
+import type { H2FloodKind, H2RemoteSettings, H2Session, H2SessionHandler, H2SessionOptions } from '../codec/http2/types.js';
 import { openUpstreamSocket } from './connect.js';
 import { poolFor } from './http1-pool.js';
 import { http2UpstreamStats, type Http2UpstreamStats } from './http2-pool-stats.js';
@@ -25,14 +25,6 @@ export { Http2UpstreamStream, requestFields } from './http2-upstream-stream.js';
 const DEFAULT_MAX_RESPONSE_HEADERS = 100;
 /** SETTINGS_MAX_HEADER_LIST_SIZE we send: the HTTP/1.1 pool's response head limit, 96 KiB. */
 const MAX_RESPONSE_HEADER_LIST_SIZE = 96 * 1024;
-/** Envoy's flood-protection defaults (protocol.proto); a cluster's Http2ProtocolOptions does not set them. */
-const FLOOD_LIMITS: H2FloodLimits = Object.freeze({
-  maxOutboundFrames: 10_000,
-  maxOutboundControlFrames: 1_000,
-  maxConsecutiveInboundFramesWithEmptyPayload: 1,
-  maxInboundPriorityFramesPerStream: 100,
-  maxInboundWindowUpdateFramesPerDataFrameSent: 10,
-});
 
 /** The session options of a cluster (built once per pool). */
 function sessionOptions(cluster: Cluster): H2SessionOptions {
@@ -48,7 +40,14 @@ function sessionOptions(cluster: Cluster): H2SessionOptions {
       enableConnectProtocol: false,
     },
     connectionWindowSize: h2.initialConnectionWindowSize,
-    limits: FLOOD_LIMITS,
+    // Envoy's flood protections apply to upstream connections too (the cluster's http2_protocol_options).
+    limits: {
+      maxOutboundFrames: h2.maxOutboundFrames,
+      maxOutboundControlFrames: h2.maxOutboundControlFrames,
+      maxConsecutiveInboundFramesWithEmptyPayload: h2.maxConsecutiveInboundFramesWithEmptyPayload,
+      maxInboundPriorityFramesPerStream: h2.maxInboundPriorityFramesPerStream,
+      maxInboundWindowUpdateFramesPerDataFrameSent: h2.maxInboundWindowUpdateFramesPerDataFrameSent,
+    },
     streamBufferLimit: cluster.config.perConnectionBufferLimitBytes,
   };
 }

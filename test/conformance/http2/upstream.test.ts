@@ -77,11 +77,16 @@ describe('HTTP/2 conformance: the proxy as a client (upstream)', () => {
         if (seen === 1) { const t = setTimeout(() => { held = []; answer(); }, 500); held.push(() => { clearTimeout(t); answer(); }); } else { for (const h of held) h(); held = []; answer(); }
       },
     });
+    // empties / empties3: three empty DATA frames in a row before the body (Envoy's
+    // max_consecutive_inbound_frames_with_empty_payload: default 1; the cluster of empties3 sets 3).
+    const empties = (conn: UpConn, s: UpStream) => conn.send(headers(s.id, [[':status', '200']]), data(s.id, ''), data(s.id, ''), data(s.id, ''), data(s.id, 'body', { end: true }));
+    ups.empties = await startRawH2Upstream({ onRequest: empties });
+    ups.empties3 = await startRawH2Upstream({ onRequest: empties });
     const names = Object.keys(ups);
     px = await startProxyChild(bootstrap({
       admin: true,
       listeners: [listener({ name: 'main', filter: hcm({ routes: [...names.filter((n) => n !== 'main').map((n) => toCluster(`/c/${n}/`, n, { prefix_rewrite: '/' })), toCluster('/', 'main')] }) })],
-      clusters: names.map((n) => cluster(n, [ups[n]!.port], h2Options())),
+      clusters: names.map((n) => cluster(n, [ups[n]!.port], h2Options(n === 'empties3' ? { max_consecutive_inbound_frames_with_empty_payload: 3 } : {}))),
     }), ['main']);
   });
 
@@ -109,6 +114,15 @@ describe('HTTP/2 conformance: the proxy as a client (upstream)', () => {
     });
   }
   const is5xx = (r: Reply | Error) => r instanceof Error || r.status >= 500;
+
+  test('flood limits apply upstream and a cluster\'s http2_protocol_options sets them: 3 empty DATA frames in a row are a flood at Envoy\'s default (1), not at 3', async () => {
+    assert.ok(is5xx(await get('/c/empties/x')));
+    await waitUntil(() => ups.empties!.conns.some((c) => framesOf(c, T.GOAWAY).some((g) => g.payload.readUInt32BE(4) === E.ENHANCE_YOUR_CALM)), 5_000, 'GOAWAY(ENHANCE_YOUR_CALM) to the flooding upstream');
+    assert.equal(await px.stat('cluster.empties.http2.inbound_empty_frames_flood'), 1);
+    const r = await get('/c/empties3/x');
+    assert.ok(!(r instanceof Error) && r.status === 200 && r.body === 'body', String(r instanceof Error ? r : r.status));
+    assert.equal(await px.stat('cluster.empties3.http2.inbound_empty_frames_flood'), 0);
+  });
 
   test('a valid response passes; the proxy\'s header blocks decode with the oracle', async () => {
     const r = await get('/ok');

@@ -3,6 +3,7 @@ import type { ClusterConfig, LbEndpointConfig, LocalityLbEndpointsConfig } from 
 import type { DnsLookupFamily, DnsResolver } from '../../../src/proxy/cluster/dns.js';
 import type { Cluster } from '../../../src/proxy/cluster/cluster.js';
 import type { Host } from '../../../src/proxy/cluster/host.js';
+import { DEFAULT_HTTP2_OPTIONS } from '../../../src/envoy/protocol-options.js';
 
 export function endpoint(address: string, port: number, weight = 1,
                          healthStatus: LbEndpointConfig['healthStatus'] = 'UNKNOWN'): LbEndpointConfig {
@@ -40,7 +41,7 @@ export function clusterConfig(name: string, endpoints: LocalityLbEndpointsConfig
     },
     perConnectionBufferLimitBytes: 1048576,
     upstreamProtocol: 'HTTP1',
-    http2: { maxConcurrentStreams: 2147483647, initialStreamWindowSize: 268435456, initialConnectionWindowSize: 268435456, hpackTableSize: 4096 },
+    http2: DEFAULT_HTTP2_OPTIONS,
     transportSocket: null,
     ...over,
   };

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { parseBootstrapText } from '../../../src/envoy/text.js';
 import { ProxyServer, type ProxyServerOptions } from '../../../src/proxy/server.js';
 import { bootstrap, direct, hcm, listener, request } from '../../helpers/bootstrap.js';
-import { waitUntil } from '../../helpers/adversarial.js';
+import { FrameType, rawH2Client, waitUntil, type H2Frame } from '../../helpers/adversarial.js';
 
 async function start(t: TestContext, yaml: string, opts: ProxyServerOptions = {}): Promise<ProxyServer> {
   const r = parseBootstrapText(yaml, 'test.yaml', { baseDir: process.cwd() });
@@ -140,4 +140,23 @@ test('POST /drain_listeners?graceful&inboundonly: a drain sequence on the INBOUN
   await waitUntil(async () => (await request(inPort, '/').then(() => 'up', () => 'refused')) === 'refused', 10_000, 'the inbound listener to stop');
   assert.equal((await request(outPort, '/')).body, 'out');
   assert.equal(server.stats.value('http.out.downstream_cx_drain_close') ?? 0, 0);
+});
+
+test('HCM drain_timeout: a client that never answers the shutdown PING gets the final GOAWAY after drain_timeout (Envoy default 5 s)', async (t) => {
+  const yaml = bootstrap({
+    admin: true,
+    listeners: [listener({ filter: hcm({ routes: [direct({ prefix: '/' }, 'ok')], extra: { codec_type: 'AUTO', drain_timeout: '0.2s' } }) })],
+  });
+  const server = await start(t, yaml, { drainStrategy: 'immediate' });
+  const c = await rawH2Client(server.listenerPort('main'));
+  t.after(() => c.close());
+  await c.waitFor((fs) => fs.some((f) => f.type === FrameType.SETTINGS), 'server SETTINGS');
+  server.startDrainSequence(10_000);
+  const goaways = (fs: readonly H2Frame[]) => fs.filter((f) => f.type === FrameType.GOAWAY).map((f) => f.payload.readUInt32BE(0) & 0x7fffffff);
+  // Phase one: GOAWAY(2^31-1) and a PING, which this client never answers.
+  await c.waitFor((fs) => goaways(fs).length >= 1, 'first GOAWAY', 3000);
+  assert.equal(goaways(c.frames)[0], 2 ** 31 - 1);
+  // Phase two comes from drain_timeout (0.2 s), well before the 5 s default.
+  await c.waitFor((fs) => goaways(fs).length >= 2, 'final GOAWAY', 3000);
+  assert.equal(goaways(c.frames)[1], 0);
 });

@@ -5,6 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { startProxy } from '../../helpers/proxy.js';
 import { bootstrap, cluster, direct, hcm, listener, toCluster } from '../../helpers/bootstrap.js';
@@ -79,16 +80,40 @@ test('reduce_timeouts: idle connections and idle streams time out at the minimum
   waiting.on('data', (d: Buffer) => { answer += d.toString('latin1'); });
   waiting.write('GET /slow HTTP/1.1\r\nHost: a\r\n\r\n');
   await waitUntil(() => held.length === 1, 5000, 'the request to reach the upstream');
+  // The same over HTTP/2 (Weft's own codec): an idle h2c connection, and a stream waiting on the upstream.
+  const h2idle = http2.connect(`http://127.0.0.1:${px.port}`);
+  t.after(() => h2idle.destroy());
+  h2idle.on('error', () => {});
+  const h2idleClosed = new Promise<void>((r) => h2idle.once('close', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    const rq = h2idle.request({ ':path': '/ok' });
+    rq.on('response', () => { rq.resume(); rq.on('end', resolve); });
+    rq.on('error', reject);
+    rq.end();
+  });
+  const h2wait = http2.connect(`http://127.0.0.1:${px.port}`);
+  t.after(() => h2wait.destroy());
+  h2wait.on('error', () => {});
+  const h2status = new Promise<number>((resolve, reject) => {
+    const rq = h2wait.request({ ':path': '/slow-h2' });
+    rq.on('response', (h) => { rq.resume(); resolve(Number(h[':status'])); });
+    rq.on('error', reject);
+    rq.end();
+  });
+  await waitUntil(() => held.length === 2, 5000, 'the HTTP/2 request to reach the upstream');
 
   const before = performance.now();
   used.bytes = MAX_HEAP * 0.95; // saturated: 0.2 s idle, 0.3 s stream idle (0.5% of 60 s)
   await idleClosed;
   await waitUntil(() => answer.includes('stream timeout'), 5000, 'the stream idle timeout');
+  assert.equal(await h2status, 504);
+  await h2idleClosed;
   const took = performance.now() - before;
   assert.ok(took < 5000, `timed out after ${took.toFixed(0)} ms, not after 60 s`);
   assert.match(answer, /^HTTP\/1\.1 504/);
-  assert.equal(stat('http.ingress.downstream_cx_idle_timeout'), 1);
-  assert.equal(stat('http.ingress.downstream_rq_idle_timeout'), 1);
+  // Both idle connections (and possibly the HTTP/2 one whose stream just ended, idle since).
+  assert.ok(stat('http.ingress.downstream_cx_idle_timeout') >= 2);
+  assert.equal(stat('http.ingress.downstream_rq_idle_timeout'), 2);
   assert.equal(stat('overload.envoy.overload_actions.reduce_timeouts.active'), 1);
 });
 

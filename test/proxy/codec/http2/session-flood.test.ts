@@ -95,6 +95,9 @@ function pingFlood(c: RawH2Client): Promise<number> {
         sent += chunk.length;
         if (!c.sock.write(chunk)) { c.sock.once('drain', pump); return; }
       }
+      // Enough written (a fast loopback can take it all before the server's close): read again,
+      // so that the server's GOAWAY and close are seen (a paused socket would never see them).
+      c.sock.resume();
     };
     c.sock.on('close', () => resolve(sent));
     pump();
