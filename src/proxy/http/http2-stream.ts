@@ -33,6 +33,8 @@ export class Http2StreamCodec implements DownstreamCodec, H2StreamHandler {
   readonly bufferLimit: number;
   /** DATA payloads are queued without a copy: the buffer stays referenced until it is sent. */
   readonly retainedLastWrite = true;
+  /** The connection's socket (DownstreamCodec). */
+  get socket(): net.Socket { return this.conn.socket; }
   private active: ActiveStream | null = null;
   /** The stream is closed on the wire (or abandoned with its connection). */
   private closed = false;

@@ -27,6 +27,8 @@ import { Mirror } from './mirror.js';
 /** What a stream needs from the downstream side (HTTP/1.1 now; HTTP/2 later). */
 export interface DownstreamCodec {
   readonly hcm: CompiledHcm;
+  /** The downstream connection's socket (a tls.TLSSocket after TLS termination). */
+  readonly socket: net.Socket;
   readonly remoteAddress: string;   // ip
   readonly remotePort: number;
   readonly localAddress: string;    // ip:port
@@ -348,14 +350,9 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     return this.selected === null ? '' : this.selected.name;
   }
 
-  /**
-   * FilterStream: the HTTP/1 codec is the connection and has the socket; an HTTP/2 stream codec
-   * reaches it through its connection (`conn`, not part of DownstreamCodec yet: TODO make it a
-   * member of the interface when http2-stream.ts can be changed).
-   */
+  /** FilterStream: the downstream connection's socket (TLS peer certificate, addresses). */
   downstreamSocket(): net.Socket | null {
-    const c = this.codec as DownstreamCodec & { socket?: net.Socket; conn?: { socket?: net.Socket } };
-    return c.socket ?? c.conn?.socket ?? null;
+    return this.codec.socket;
   }
 
   /** FilterStream. */
