@@ -13,7 +13,9 @@
 // counting only the V8 heap would miss exactly what an attack makes a proxy hold. Code, stacks and
 // allocator slack (in RSS) are not counted, as they are not in Envoy's figure either. V8 itself
 // aborts the process when its own heap reaches its limit (--max-old-space-size); keep
-// max_heap_size_bytes well below that, or the actions come too late (a warning says so).
+// max_heap_size_bytes well below that, or the actions come too late (a warning says so). Under
+// pressure, a full garbage collection confirms the figure first (heapMeasurer), so that garbage
+// an attack left behind does not keep the actions on.
 //
 // envoy.resource_monitors.global_downstream_max_connections: pressure is active / max; listeners
 // refuse connections beyond max (stat `listener.<address>.downstream_global_cx_overflow`).
@@ -24,6 +26,7 @@
 // reduce_timeouts hands its state to the scaled timers (scaled-timers.ts).
 
 import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { OverloadActionName, OverloadManagerConfig, OverloadTriggerConfig, ResourceMonitorConfig } from '../config/types.js';
 import type { Counter, Gauge, StatsStore } from '../../observe/stats.js';
 import { createLogger } from '../../observe/logger.js';
@@ -92,7 +95,7 @@ export class OverloadManager {
       const labels = { envoy_resource_name: r.name };
       this.monitors.set(r.name, {
         config: r,
-        measure: measurer(r),
+        measure: measurer(r, lowestTrigger(config, r.name)),
         pressure: 0,
         pressureGauge: store.gauge(`${prefix}pressure`, 'overload_pressure', labels),
         failedUpdates: store.counter(`${prefix}failed_updates`, 'overload_failed_updates', labels),
@@ -185,14 +188,66 @@ export class OverloadManager {
   }
 }
 
+/** The lowest pressure at which a trigger on monitor `name` starts to act (1 when none does). */
+function lowestTrigger(config: OverloadManagerConfig, name: string): number {
+  let low = 1;
+  for (const a of config.actions) {
+    for (const t of a.triggers) {
+      if (t.name !== name) continue;
+      low = Math.min(low, t.trigger.kind === 'threshold' ? t.trigger.value : t.trigger.scalingThreshold);
+    }
+  }
+  return low;
+}
+
 /** A 0..1 value as Envoy's integer percent gauges show it (truncated; 0.5 computed as 0.4999… is still 50). */
 function percent(v: number): number {
   return Math.floor(v * 100 + 1e-9);
 }
 
-function measurer(r: ResourceMonitorConfig): () => number {
+/** At most one confirming collection per this many ms (fixed_heap, under pressure). */
+const CONFIRM_GC_INTERVAL_MS = 1000;
+
+let collect: (() => void) | null | undefined;
+
+/** V8's full garbage collection, obtained once at run time (null where the engine refuses). */
+function fullGc(): (() => void) | null {
+  if (collect === undefined) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      collect = vm.runInNewContext('gc') as () => void;
+    } catch {
+      collect = null;
+    }
+  }
+  return collect;
+}
+
+/**
+ * fixed_heap's measure. Envoy's figure counts live allocations only (tcmalloc subtracts freed
+ * bytes at once); `heapUsed + external` also counts garbage not yet collected, and Buffers an
+ * attack left behind are freed only by a full collection, which an idle or shedding proxy may not
+ * run for a long time: the actions would stay on with nothing live behind them. So once the
+ * pressure reaches `confirmAt` (the lowest trigger on this monitor), a full collection confirms it,
+ * at most once per second (a few ms of CPU each, only while under pressure).
+ */
+function heapMeasurer(max: number, confirmAt: number): () => number {
+  let lastGc = 0;
+  return () => {
+    const p = heapInUse() / max;
+    if (p < confirmAt) return p;
+    const now = performance.now();
+    const gc = now - lastGc >= CONFIRM_GC_INTERVAL_MS ? fullGc() : null;
+    if (gc === null) return p;
+    lastGc = now;
+    gc();
+    return heapInUse() / max;
+  };
+}
+
+function measurer(r: ResourceMonitorConfig, confirmAt: number): () => number {
   switch (r.kind) {
-    case 'fixed_heap': return () => heapInUse() / r.maxHeapSizeBytes;
+    case 'fixed_heap': return heapMeasurer(r.maxHeapSizeBytes, confirmAt);
     case 'global_downstream_max_connections': return () => downstreamConnections.active / r.maxActiveDownstreamConnections;
   }
 }

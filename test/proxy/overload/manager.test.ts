@@ -4,11 +4,15 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import * as heapModule from '../../../src/proxy/overload/manager.js';
 import { OverloadManager, triggerState } from '../../../src/proxy/overload/manager.js';
 import { overloadState } from '../../../src/proxy/overload/state.js';
 import { StatsStore } from '../../../src/observe/stats.js';
 import { parseBootstrapText } from '../../../src/envoy/text.js';
 import type { OverloadManagerConfig } from '../../../src/proxy/config/types.js';
+import { waitUntil } from '../../helpers/adversarial.js';
 
 const HEAP = 'envoy.resource_monitors.fixed_heap';
 const FIXED_HEAP_TYPE = 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig';
@@ -94,4 +98,32 @@ test('overload_manager decoding: what Weft does not do is an error naming the fi
   assert.match(wrongName, /overload_manager\.resource_monitors\[0\]\.name: expected "envoy\.resource_monitors\.fixed_heap"/);
   const unknownType = decode(`  resource_monitors:\n    - name: envoy.resource_monitors.cpu_utilization\n      typed_config: { "@type": type.googleapis.com/envoy.extensions.resource_monitors.cpu_utilization.v3.CpuUtilizationConfig }\n`).join('\n');
   assert.match(unknownType, /overload_manager\.resource_monitors\[0\]\.typed_config\["@type"\]: expected a supported resource monitor type/);
+});
+
+test('fixed_heap counts live memory: garbage an attack left behind (old-space Buffers not yet collected) does not keep the actions on', async (t) => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  const { heapInUse } = heapModule;
+  const base = heapInUse();
+  // 160 MiB in Buffers, promoted to the old generation (two full collections while referenced),
+  // then dropped: garbage that only a full collection frees.
+  let hold: Buffer[] | null = Array.from({ length: 40 }, () => Buffer.alloc(4 * 1024 * 1024, 1));
+  gc(); gc();
+  assert.ok(hold.length === 40);
+  hold = null;
+  assert.ok(heapInUse() - base > 100 * 1024 * 1024, 'the dropped Buffers still count before a collection');
+  const store = new StatsStore();
+  const cfg: OverloadManagerConfig = {
+    refreshIntervalMs: 60_000,
+    minimumAccountToTrackPowerOfTwo: null,
+    resourceMonitors: [{ kind: 'fixed_heap', name: HEAP, maxHeapSizeBytes: base + 128 * 1024 * 1024 }],
+    actions: [{ name: 'envoy.overload_actions.stop_accepting_requests', triggers: [{ name: HEAP, trigger: { kind: 'threshold', value: 0.9 } }] }],
+  };
+  const om = new OverloadManager(cfg, store);
+  t.after(() => om.stop());
+  om.start();
+  // V8 frees the Buffers' memory in the background after the collection: the next refreshes see it.
+  await waitUntil(() => { om.refresh(); return om.pressure(HEAP)! < 0.9; }, 3000, 'the pressure to reflect live memory');
+  assert.equal(overloadState.stopAcceptingRequests, 0, `pressure ${om.pressure(HEAP)}`);
 });
