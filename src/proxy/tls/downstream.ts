@@ -192,8 +192,8 @@ export class DownstreamTls {
         fail(null);
         return;
       }
-      // Outside tls.Server, Node leaves secureConnecting set after the handshake; node:http2 would
-      // then wait for a 'secure' event that has already happened.
+      // Outside tls.Server, Node leaves secureConnecting set after the handshake; anything that
+      // checks it (Node's own stream wrappers) would wait for a 'secure' event already past.
       (t as unknown as { secureConnecting: boolean }).secureConnecting = false;
       settled = true;
       t.off('error', onError);
