@@ -11,6 +11,8 @@ import { XdsServer } from '../control/xds-server/index.js';
 import { log, setLevel } from '../observe/logger.js';
 import { followParent, notifyParent } from './parent-watch.js';
 import { durationMs } from './duration.js';
+import { loadMeshConfig } from '../control/mesh-config.js';
+import type { MeshConfig } from '../control/model.js';
 
 const USAGE = `Usage: weft control [options]
 
@@ -23,6 +25,7 @@ Options:
       --data-dir DIR        keep applied resources in DIR across restarts (default: memory only)
       --config-dir DIR      load and watch Istio YAML files in DIR
       --registry-file FILE  load and watch services and endpoints from FILE
+      --mesh-config FILE    Istio's MeshConfig (YAML): trustDomain, rootNamespace, extensionProviders
       --reconnect-hold D    after a start, how long proxies that reconnect may keep their last config
                             while the registry learns the workloads again: each is sent nothing until
                             every resource it had exists again, or D ends (default 15s; 0: no hold)
@@ -48,7 +51,7 @@ export async function runControlWith(args: string[], deps: ControlDeps): Promise
     ({ values } = parseArgs({ args, options: {
       'xds-port': { type: 'string', default: '15010' }, 'http-port': { type: 'string', default: '15014' },
       host: { type: 'string', default: '127.0.0.1' }, 'data-dir': { type: 'string' }, 'config-dir': { type: 'string' },
-      'registry-file': { type: 'string' }, 'reconnect-hold': { type: 'string', default: '15s' }, 'log-level': { type: 'string', short: 'l', default: 'info' },
+      'registry-file': { type: 'string' }, 'mesh-config': { type: 'string' }, 'reconnect-hold': { type: 'string', default: '15s' }, 'log-level': { type: 'string', short: 'l', default: 'info' },
       help: { type: 'boolean', short: 'h', default: false },
     }, strict: true }));
   } catch (e) { console.error(`weft control: ${(e as Error).message}\n\n${USAGE}`); return 2; }
@@ -66,7 +69,14 @@ export async function runControlWith(args: string[], deps: ControlDeps): Promise
   const reconnectHoldMs = durationMs(values['reconnect-hold']!);
   if (reconnectHoldMs === undefined) { console.error(`weft control: --reconnect-hold: expected a duration such as 15s, 500ms or 0, got '${values['reconnect-hold']}'`); return 2; }
 
+  let meshConfig: MeshConfig | undefined;
+  if (values['mesh-config'] !== undefined) {
+    const r = loadMeshConfig(values['mesh-config']);
+    if (!r.ok) { console.error(`weft control: --mesh-config: ${r.errors.join('\n')}`); return 2; }
+    meshConfig = r.value;
+  }
   const cp = new ControlPlane({
+    meshConfig,
     ...deps, host: values.host, xdsPort, httpPort, reconnectHoldMs,
     dataDir: values['data-dir'], configDir: values['config-dir'], registryFile: values['registry-file'],
   });

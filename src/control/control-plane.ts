@@ -4,7 +4,7 @@
 // `update` then the xDS server's `push`; sidecars reach the registry through the ProxyLifecycle.
 
 import { join } from 'node:path';
-import type { Analyzer, MeshSnapshot, ProxyLifecycle, ResourceValidator, XdsGenerator, XdsServerHandle } from './model.js';
+import type { Analyzer, MeshConfig, MeshSnapshot, ProxyLifecycle, ResourceValidator, XdsGenerator, XdsServerHandle } from './model.js';
 import { ConfigStore } from './store/config-store.js';
 import { ConfigDirSource } from './store/config-dir.js';
 import { ServiceRegistry, type ServiceRegistryOptions } from './registry/service-registry.js';
@@ -37,6 +37,8 @@ export interface ControlPlaneOptions {
   readonly dataDir?: string;
   readonly configDir?: string;
   readonly registryFile?: string;
+  /** `--mesh-config`, already validated. */
+  readonly meshConfig?: MeshConfig;
   /** Grace period, health-check and TTL settings of the registry. */
   readonly registry?: Omit<ServiceRegistryOptions, 'file'>;
   readonly meshDebounceMs?: number;
@@ -61,7 +63,7 @@ export class ControlPlane {
       ...opts.registry, file: opts.registryFile,
       stateFile: opts.dataDir === undefined ? undefined : join(opts.dataDir, 'registry.json'),
     });
-    this.mesh = new Mesh({ store: this.store, registry: this.registry, debounceMs: opts.meshDebounceMs });
+    this.mesh = new Mesh({ store: this.store, registry: this.registry, debounceMs: opts.meshDebounceMs, meshConfig: opts.meshConfig });
     this.api = new ApiServer({
       store: this.store, registry: this.registry, mesh: this.mesh, analyzer: opts.analyzer,
       xds: () => this.#xds, ready: () => this.#ready, host: opts.host, port: opts.httpPort ?? 15014,

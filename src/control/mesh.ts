@@ -3,7 +3,7 @@
 // contribute services and, for STATIC/DNS resolution, workloads (Istio's ServiceEntry semantics:
 // a DNS entry without endpoints resolves its hosts).
 
-import type { ConfigResource, MeshSnapshot, ServiceDef, Workload } from './model.js';
+import type { ConfigResource, MeshConfig, MeshSnapshot, ServiceDef, Workload } from './model.js';
 import type { ServiceEntrySpec } from './api/types.js';
 import type { ConfigStore } from './store/config-store.js';
 import type { ServiceRegistry } from './registry/service-registry.js';
@@ -18,6 +18,8 @@ export interface MeshOptions {
   /** Quiet time after a change before a new snapshot is built (default 100 ms). */
   readonly debounceMs?: number;
   readonly domainSuffix?: string;
+  /** `--mesh-config`: carried in every snapshot (absent: Istio's defaults). */
+  readonly meshConfig?: MeshConfig;
 }
 
 export class Mesh {
@@ -25,6 +27,8 @@ export class Mesh {
   readonly #registry: ServiceRegistry;
   readonly #debounceMs: number;
   readonly #suffix: string;
+  readonly #meshConfig: MeshConfig | undefined;
+  #trustBundle: readonly string[] | undefined;
   readonly #listeners = new Set<(m: MeshSnapshot) => void>();
   readonly #unsubscribe: (() => void)[] = [];
   #current: MeshSnapshot;
@@ -35,6 +39,7 @@ export class Mesh {
     this.#registry = opts.registry;
     this.#debounceMs = opts.debounceMs ?? 100;
     this.#suffix = opts.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX;
+    this.#meshConfig = opts.meshConfig;
     this.#current = this.#build(1);
   }
 
@@ -53,6 +58,13 @@ export class Mesh {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     this.#listeners.clear();
+  }
+
+  /** A new trust bundle from the CA (signing root first): a new snapshot follows (debounced). */
+  setTrustBundle(pems: readonly string[]): void {
+    this.#trustBundle = Object.freeze([...pems]);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => { this.#timer = null; this.#publish(); }, this.#debounceMs);
   }
 
   /** The latest snapshot. */
@@ -84,7 +96,11 @@ export class Mesh {
       for (const s of se.services) if (!services.some((x) => x.hostname === s.hostname)) services.push(s);
       workloads.push(...se.workloads);
     }
-    return Object.freeze({ version, configs, services: Object.freeze(services), workloads: Object.freeze(workloads), domainSuffix: this.#suffix });
+    return Object.freeze({
+      version, configs, services: Object.freeze(services), workloads: Object.freeze(workloads), domainSuffix: this.#suffix,
+      ...(this.#meshConfig !== undefined ? { meshConfig: this.#meshConfig } : {}),
+      ...(this.#trustBundle !== undefined ? { trustBundle: this.#trustBundle } : {}),
+    });
   }
 }
 

@@ -7,9 +7,22 @@ import type { NodeJson } from '../xds/ads-service.js';
 
 // ───────────────────────────── configuration (Istio resources) ─────────────────────────────
 
-/** The Istio networking kinds Weft accepts (networking.istio.io v1, v1beta1, v1alpha3). */
-export const ISTIO_KINDS = ['VirtualService', 'DestinationRule', 'Gateway', 'ServiceEntry', 'Sidecar'] as const;
+/**
+ * The Istio kinds Weft accepts: networking.istio.io (v1, v1beta1, v1alpha3) and security.istio.io
+ * (v1, v1beta1).
+ */
+export const ISTIO_KINDS = [
+  'VirtualService', 'DestinationRule', 'Gateway', 'ServiceEntry', 'Sidecar',
+  'PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication',
+] as const;
 export type IstioKind = (typeof ISTIO_KINDS)[number];
+
+/** The API group of each kind. */
+export const KIND_GROUP: Readonly<Record<IstioKind, 'networking.istio.io' | 'security.istio.io'>> = {
+  VirtualService: 'networking.istio.io', DestinationRule: 'networking.istio.io', Gateway: 'networking.istio.io',
+  ServiceEntry: 'networking.istio.io', Sidecar: 'networking.istio.io',
+  PeerAuthentication: 'security.istio.io', AuthorizationPolicy: 'security.istio.io', RequestAuthentication: 'security.istio.io',
+};
 
 export interface ResourceMeta {
   readonly name: string;
@@ -89,6 +102,14 @@ export interface Workload {
   readonly weight: number;
   readonly healthy: boolean;
   readonly source: RegistrySource;
+  /** The workload's service account (its SPIFFE identity's `sa`); sidecars send it as SERVICE_ACCOUNT. */
+  readonly serviceAccount?: string;
+  /**
+   * `istio` when the workload runs a Weft (or Istio) sidecar that terminates mesh mTLS: callers then
+   * use ISTIO_MUTUAL automatically (Istio's auto mTLS, endpoint label security.istio.io/tlsMode).
+   * Absent or `disabled`: a plain workload, reached in plaintext unless a DestinationRule says otherwise.
+   */
+  readonly tlsMode?: 'istio' | 'disabled';
 }
 
 /** The registry's view at one moment. */
@@ -106,7 +127,34 @@ export interface MeshSnapshot {
   readonly workloads: readonly Workload[];
   /** The mesh's DNS suffix; `cluster.local`. */
   readonly domainSuffix: string;
+  /** `weft control --mesh-config FILE` (Istio's MeshConfig); absent: every default. */
+  readonly meshConfig?: MeshConfig;
+  /**
+   * The mesh's trust bundle from the CA (src/control/ca/): PEM root certificates, the one that
+   * signs new leaves first (two during a root rotation). Served to proxies as the SDS secret
+   * `ROOTCA`. Absent when the control plane runs without a CA.
+   */
+  readonly trustBundle?: readonly string[];
 }
+
+/** The parts of Istio's MeshConfig Weft reads (src/control/mesh-config.ts loads and validates it). */
+export interface MeshConfig {
+  /** SPIFFE trust domain (default `cluster.local`). */
+  readonly trustDomain: string;
+  /** Where mesh-wide policies live (PeerAuthentication, AuthorizationPolicy...; default `istio-system`). */
+  readonly rootNamespace: string;
+  /** `extensionProviders`, each validated by its kind's reader (ext_authz now; telemetry providers later). */
+  readonly extensionProviders: readonly ExtensionProvider[];
+}
+
+/** One `extensionProviders` entry: its name, which provider field was set, and that field's validated value. */
+export interface ExtensionProvider {
+  readonly name: string;
+  readonly kind: string;
+  readonly spec: Readonly<Record<string, unknown>>;
+}
+
+export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({ trustDomain: 'cluster.local', rootNamespace: 'istio-system', extensionProviders: [] });
 
 // ───────────────────────────── proxies ─────────────────────────────
 
@@ -137,6 +185,11 @@ export interface ProxyInfo {
   readonly outboundPort: number;
   /** Whether the control plane should register this sidecar's workload (metadata WEFT_REGISTER). */
   readonly register: boolean;
+  /**
+   * The workload's service account (metadata SERVICE_ACCOUNT, as Istio's agent sends it; default:
+   * the service name, else `default`). With the trust domain it makes the SPIFFE identity.
+   */
+  readonly serviceAccount: string;
   /** The rest of node.metadata as sent. */
   readonly metadata: Readonly<Record<string, unknown>>;
   readonly locality?: { readonly region?: string; readonly zone?: string; readonly subZone?: string };
@@ -187,6 +240,7 @@ export function proxyInfoFromNode(node: NodeJson | undefined): ProxyInfo {
     inboundPort: num(md.WEFT_INBOUND_PORT, 15006),
     outboundPort: num(md.WEFT_OUTBOUND_PORT, 15001),
     register: md.WEFT_REGISTER === true || md.WEFT_REGISTER === 'true',
+    serviceAccount: str(md.SERVICE_ACCOUNT) || str(md.WEFT_SERVICE) || 'default',
     metadata: md,
     locality: loc === undefined ? undefined : { region: loc.region, zone: loc.zone, subZone: loc.sub_zone },
   };

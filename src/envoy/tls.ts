@@ -200,10 +200,14 @@ const commonTlsContext: Reader<CommonTlsContextConfig> = message(COMMON_TLS_CONT
     validationContext: m.opt('validation_context', validationContext) ?? null,
     alpnProtocols: m.get('alpn_protocols', list(ALPN_NAME), []),
     tlsParams: m.get('tls_params', tlsParams, DEFAULT_TLS_PARAMS),
+    sdsCertificates: [],
+    sdsValidation: null,
   };
 });
 
-const EMPTY_COMMON: CommonTlsContextConfig = { tlsCertificates: [], validationContext: null, alpnProtocols: [], tlsParams: DEFAULT_TLS_PARAMS };
+const EMPTY_COMMON: CommonTlsContextConfig = {
+  tlsCertificates: [], validationContext: null, alpnProtocols: [], tlsParams: DEFAULT_TLS_PARAMS, sdsCertificates: [], sdsValidation: null,
+};
 
 const DOWNSTREAM_TLS_CONTEXT = defineMessage({
   name: 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',

@@ -42,6 +42,12 @@ export class StreamInfo {
   requestId = '';
   /** Number of upstream attempts beyond the first. */
   retries = 0;
+  /**
+   * Envoy's dynamic metadata, by filter namespace (e.g. `envoy.filters.http.jwt_authn` → the
+   * verified JWT payloads under their `payload_in_metadata` keys); read by RBAC metadata matchers
+   * and access logs. null until a filter writes some.
+   */
+  dynamicMetadata: Record<string, Record<string, unknown>> | null = null;
 
   /** Milliseconds from start to end (or to now while running), integer as Envoy logs it. */
   durationMs(): number {

@@ -67,7 +67,7 @@ export function sidecar(id: string, service: string, opts: Partial<ProxyInfo> = 
   return {
     id, kind: 'sidecar', namespace: 'default', labels: { app: service }, ipAddress: '127.0.0.1', service,
     appPorts: [{ name: 'http', port: 9080, targetPort: 9080, protocol: 'HTTP' }], inboundPort: 15006, outboundPort: 15001,
-    register: true, metadata: {}, ...opts,
+    register: true, metadata: {}, serviceAccount: service, ...opts,
   };
 }
 

@@ -2,19 +2,24 @@
 // parsed YAML/JSON document in, a frozen ConfigResource with the kind's typed spec out, or every
 // error at once, each as `<source>: <Kind> <namespace>/<name>: <path>: <what was expected>`.
 
-import { ISTIO_KINDS, type ConfigResource, type IstioKind, type ResourceMeta, type ResourceValidator, type ValidateResult } from '../model.js';
+import { ISTIO_KINDS, KIND_GROUP, type ConfigResource, type IstioKind, type ResourceMeta, type ResourceValidator, type ValidateResult } from '../model.js';
 import { Ctx, deepFreeze, describe, isDnsLabel, isDnsSubdomain, isObject, shape, str, stringMap, type Field } from './common.js';
 import { validateDestinationRule } from './destination-rule.js';
 import { validateGateway } from './gateway.js';
 import { validateServiceEntry } from './service-entry.js';
 import { validateSidecar } from './sidecar.js';
 import { validateVirtualService } from './virtual-service.js';
+import { validatePeerAuthentication } from './peer-authentication.js';
+import { validateAuthorizationPolicy } from './authorization-policy.js';
+import { validateRequestAuthentication } from './request-authentication.js';
 
 export { NOT_YET_MTLS } from './destination-rule.js';
 export type * from './types.js';
 
-/** The API versions accepted; Istio serves the same schema under each. */
+/** The API versions accepted per group; Istio serves the same schema under each. */
 export const API_VERSIONS = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
+export const SECURITY_API_VERSIONS = ['security.istio.io/v1', 'security.istio.io/v1beta1'] as const;
+const VERSIONS_OF = { 'networking.istio.io': API_VERSIONS, 'security.istio.io': SECURITY_API_VERSIONS } as const;
 
 const SPEC_VALIDATORS: Readonly<Record<IstioKind, (spec: unknown, c: Ctx) => unknown>> = {
   VirtualService: validateVirtualService,
@@ -22,6 +27,9 @@ const SPEC_VALIDATORS: Readonly<Record<IstioKind, (spec: unknown, c: Ctx) => unk
   Gateway: validateGateway,
   ServiceEntry: validateServiceEntry,
   Sidecar: validateSidecar,
+  PeerAuthentication: validatePeerAuthentication,
+  AuthorizationPolicy: validateAuthorizationPolicy,
+  RequestAuthentication: validateRequestAuthentication,
 };
 
 const ISTIO_GROUP = 'networking.istio.io';
@@ -42,6 +50,7 @@ export function unsupportedKind(apiVersion: unknown, kind: unknown): string | un
   const slash = apiVersion.lastIndexOf('/');
   const group = slash < 0 ? '' : apiVersion.slice(0, slash);
   if (group === ISTIO_GROUP && !OTHER_NETWORKING_KINDS.includes(kind)) return undefined;
+  if (group === 'security.istio.io' && (ISTIO_KINDS as readonly string[]).includes(kind)) return undefined;
   return `${kind} (${apiVersion}) is not supported yet`;
 }
 
@@ -72,7 +81,8 @@ export const validateDocument: ResourceValidator = (doc: unknown, source: string
   const kindOk = typeof kind === 'string' && (ISTIO_KINDS as readonly string[]).includes(kind);
   if (kindOk) c.prefix = `${source}: ${kind} ${namespace}/${name === '' ? '<unnamed>' : name}: `;
 
-  if (!(API_VERSIONS as readonly unknown[]).includes(doc.apiVersion)) c.expected('apiVersion', `one of ${API_VERSIONS.join(', ')}`, doc.apiVersion);
+  const versions: readonly string[] = kindOk ? VERSIONS_OF[KIND_GROUP[kind as IstioKind]] : API_VERSIONS;
+  if (!versions.includes(doc.apiVersion as string)) c.expected('apiVersion', `one of ${versions.join(', ')}`, doc.apiVersion);
   if (!kindOk) c.expected('kind', `one of ${ISTIO_KINDS.join(', ')}`, kind);
   for (const k of Object.keys(doc)) {
     if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k)) c.fail(k, 'unknown field');

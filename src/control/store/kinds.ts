@@ -1,7 +1,7 @@
 // Kind names as kubectl / istioctl accept them: case-insensitive, singular, plural or short
 // (`vs`, `dr`, `gw`, `se`), and the `kind.group` resource name kubectl prints.
 
-import { ISTIO_KINDS, type IstioKind } from '../model.js';
+import { ISTIO_KINDS, KIND_GROUP, type IstioKind } from '../model.js';
 
 /** kubectl's names of each kind (Istio's CRDs: singular, plural, short names). */
 const NAMES: Readonly<Record<IstioKind, readonly string[]>> = {
@@ -10,6 +10,9 @@ const NAMES: Readonly<Record<IstioKind, readonly string[]>> = {
   Gateway: ['gateway', 'gateways', 'gw'],
   ServiceEntry: ['serviceentry', 'serviceentries', 'se'],
   Sidecar: ['sidecar', 'sidecars'],
+  PeerAuthentication: ['peerauthentication', 'peerauthentications', 'pa'],
+  AuthorizationPolicy: ['authorizationpolicy', 'authorizationpolicies', 'ap'],
+  RequestAuthentication: ['requestauthentication', 'requestauthentications', 'ra'],
 };
 
 const ALIASES: Readonly<Record<string, IstioKind>> = (() => {
@@ -17,8 +20,8 @@ const ALIASES: Readonly<Record<string, IstioKind>> = (() => {
   for (const k of ISTIO_KINDS) {
     for (const n of NAMES[k]) out[n] = k;
     // `kind.group` and `plural.group`, as kubectl prints and accepts them.
-    out[`${k.toLowerCase()}.networking.istio.io`] = k;
-    out[`${NAMES[k][1]}.networking.istio.io`] = k;
+    out[`${k.toLowerCase()}.${KIND_GROUP[k]}`] = k;
+    out[`${NAMES[k][1]}.${KIND_GROUP[k]}`] = k;
   }
   return out;
 })();
@@ -30,7 +33,8 @@ export function resolveKind(name: string): IstioKind | undefined {
 
 /** `virtualservice.networking.istio.io`, as kubectl names a resource type. */
 export function qualifiedKind(kind: string): string {
-  return `${kind.toLowerCase()}.networking.istio.io`;
+  const group = (KIND_GROUP as Record<string, string>)[kind] ?? 'networking.istio.io';
+  return `${kind.toLowerCase()}.${group}`;
 }
 
 /** What resolveKind accepts, for error messages. */

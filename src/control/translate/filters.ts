@@ -19,16 +19,20 @@ export const ADS = { ads: {}, resource_api_version: 'V3' };
 const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
 export const isHttpProtocol = (p: string): boolean => HTTP_PROTOCOLS.has(p.toUpperCase());
 
-/** The HTTP filter chain: fault and CORS only when some route uses them, then the router. */
-export function httpFilters(use: Pick<RouteUse, 'fault' | 'cors'> | undefined): object[] {
-  const out: object[] = [];
+/**
+ * The HTTP filter chain: `security` first (inbound: jwt_authn, ext_authz, rbac; see
+ * ./security/index.ts), fault and CORS only when some route uses them, then the router.
+ */
+export function httpFilters(use: Pick<RouteUse, 'fault' | 'cors'> | undefined, security: readonly object[] = []): object[] {
+  const out: object[] = [...security];
   if (use?.fault) out.push({ name: FAULT_FILTER, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault' } });
   if (use?.cors) out.push({ name: CORS_FILTER, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' } });
   out.push({ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } });
   return out;
 }
 
-export function hcmFilter(statPrefix: string, routes: { rds: string } | { inline: object }, use: Pick<RouteUse, 'fault' | 'cors'> | undefined): object {
+export function hcmFilter(statPrefix: string, routes: { rds: string } | { inline: object }, use: Pick<RouteUse, 'fault' | 'cors'> | undefined,
+  security: readonly object[] = []): object {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
@@ -36,7 +40,7 @@ export function hcmFilter(statPrefix: string, routes: { rds: string } | { inline
       stat_prefix: statPrefix,
       codec_type: 'AUTO',
       ...('rds' in routes ? { rds: { route_config_name: routes.rds, config_source: ADS } } : { route_config: routes.inline }),
-      http_filters: httpFilters(use),
+      http_filters: httpFilters(use, security),
     },
   };
 }

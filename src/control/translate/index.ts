@@ -105,7 +105,9 @@ export class MeshGenerator implements XdsGenerator {
         result = base;
       } else {
         const listeners = new Map(base.get(LISTENER_TYPE)!);
-        const inbound = this.obj(`lds|vi|${proxy.ipAddress}|${proxy.inboundPort}|${app.targetPort}`, () => virtualInbound(proxy)!);
+        // Policies select by namespace, labels and service account: all part of the key.
+        const who = `${proxy.namespace}|${sortedEntries(proxy.labels)}|${proxy.serviceAccount}`;
+        const inbound = this.obj(`lds|vi|${proxy.ipAddress}|${proxy.inboundPort}|${app.targetPort}|${who}`, () => virtualInbound(proxy, this.index)!);
         listeners.set('virtualInbound', inbound);
         result = new Map([...base, [LISTENER_TYPE, listeners]]);
       }

@@ -12,6 +12,7 @@ import {
 } from './filters.js';
 import type { MeshIndex, Scope } from './mesh-index.js';
 import { defaultRoute, newUse, vsRoutes, type RouteUse } from './routes.js';
+import { inboundHttpSecurityFilters, meshConfigOf } from './security/index.js';
 
 export { gatewayListeners, gatewayRouteConfig, gatewayRouteName, gatewaysFor } from './gateways.js';
 export { hcmFilter, isHttpProtocol } from './filters.js';
@@ -59,8 +60,11 @@ export function virtualOutbound(proxy: ProxyInfo, use: Pick<RouteUse, 'fault' | 
   };
 }
 
-/** virtualInbound: everything to the app's first port (one app port needs no split by port). */
-export function virtualInbound(proxy: ProxyInfo): object | undefined {
+/**
+ * virtualInbound: everything to the app's first port (one app port needs no split by port), through
+ * the workload's security filters (./security/index.ts).
+ */
+export function virtualInbound(proxy: ProxyInfo, index: MeshIndex): object | undefined {
   const app = proxy.appPorts[0];
   if (app === undefined) return undefined;
   // Istio names inbound clusters by the port the app listens on (the service's target port).
@@ -78,7 +82,8 @@ export function virtualInbound(proxy: ProxyInfo): object | undefined {
     name: 'virtualInbound',
     address: socket(proxy.ipAddress || '127.0.0.1', proxy.inboundPort),
     traffic_direction: 'INBOUND',
-    filter_chains: [{ filters: [hcmFilter(`inbound_0.0.0.0_${proxy.inboundPort}`, { inline: routeConfig }, undefined)] }],
+    filter_chains: [{ filters: [hcmFilter(`inbound_0.0.0.0_${proxy.inboundPort}`, { inline: routeConfig }, undefined,
+      inboundHttpSecurityFilters({ index, proxy, mesh: meshConfigOf(index), port: app.targetPort }))] }],
   };
 }
 

@@ -89,7 +89,7 @@ export class MeshIndex {
   private readonly drCache = new Map<string, DR | undefined>();
   private readonly vsCache = new Map<string, VS | undefined>();
 
-  constructor(mesh: MeshSnapshot, domainSuffix: string) {
+  constructor(readonly mesh: MeshSnapshot, domainSuffix: string) {
     this.suffix = mesh.domainSuffix || domainSuffix;
     this.services = [...mesh.services].sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
     for (const s of this.services) {

@@ -218,10 +218,34 @@ export interface TlsParamsConfig {
 
 export interface CommonTlsContextConfig {
   readonly tlsCertificates: readonly TlsCertificateConfig[];
+  /**
+   * The validation context given inline (`validation_context`), or, with an SDS validation
+   * context, `combined_validation_context.default_validation_context` (merged with the secret's).
+   */
   readonly validationContext: CertificateValidationConfig | null;
   readonly alpnProtocols: readonly string[];
   readonly tlsParams: TlsParamsConfig;
+  /** `tls_certificate_sds_secret_configs`: certificates fetched over SDS (src/proxy/secrets/). */
+  readonly sdsCertificates: readonly SdsSecretRef[];
+  /** `validation_context_sds_secret_config` (or the combined context's): the trust bundle over SDS. */
+  readonly sdsValidation: SdsSecretRef | null;
 }
+
+/**
+ * envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig: a secret by name from a source. The
+ * sources: ADS (`sds_config: {ads: {}}`), a file (`path_config_source` / `path`: a YAML or JSON
+ * DiscoveryResponse-shaped file of Secret resources, watched), or a gRPC SDS server
+ * (`api_config_source` with an `envoy_grpc` cluster, e.g. Istio's `sds-grpc` on a Unix socket).
+ */
+export interface SdsSecretRef {
+  readonly name: string;
+  readonly source: SdsSourceConfig;
+}
+
+export type SdsSourceConfig =
+  | { readonly kind: 'ads'; readonly initialFetchTimeoutMs: number }
+  | { readonly kind: 'path'; readonly path: string; readonly initialFetchTimeoutMs: number }
+  | { readonly kind: 'grpc'; readonly clusterName: string; readonly initialFetchTimeoutMs: number };
 
 /** envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext. */
 export interface DownstreamTlsConfig {

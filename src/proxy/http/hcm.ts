@@ -140,7 +140,7 @@ export class CompiledHcm {
     this.stats = new HcmStats(store, config.statPrefix);
     this.maxHeaderBytes = config.maxRequestHeadersKb * 1024;
     this.upgrades = new Set(config.upgradeConfigs.filter((u) => u.enabled).map((u) => u.upgradeType));
-    this.filters = buildHttpFilters(config.httpFilters, this.routes, store, config.statPrefix);
+    this.filters = buildHttpFilters(config.httpFilters, this.routes, store, config.statPrefix, { clusters });
   }
 
   /** Flushes and closes the access loggers this version owns. */

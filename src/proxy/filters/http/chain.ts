@@ -7,10 +7,16 @@ import type { RouteTable } from '../../router/route-table.js';
 import { CorsFilterFactory } from './cors.js';
 import { FaultFilterFactory } from './fault.js';
 import type { HttpFilterFactory } from './filter.js';
+import type { ClusterLookup } from '../../http/async-client.js';
 import { RbacFilterFactory } from './rbac.js';
 
+/** What a filter factory may use beyond its config: the clusters (async calls: JWKS, ext_authz). */
+export interface FilterFactoryContext {
+  readonly clusters: ClusterLookup;
+}
+
 export function buildHttpFilters(configs: readonly HttpFilterConfig[], routes: RouteTable, store: StatsStore,
-                                 statPrefix: string): readonly HttpFilterFactory[] {
+                                 statPrefix: string, _ctx: FilterFactoryContext): readonly HttpFilterFactory[] {
   const out: HttpFilterFactory[] = [];
   for (const c of configs) {
     switch (c.kind) {
