@@ -18,9 +18,7 @@ const UNSERVED: { apiVersion: string; kind: string; spec: string }[] = [
   { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', spec: 'parentRefs: [{ name: gw }]\n  rules: [{ backendRefs: [{ name: reviews, port: 9080 }] }]' },
   { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute', spec: 'parentRefs: [{ name: gw }]' },
   { apiVersion: 'gateway.networking.k8s.io/v1alpha2', kind: 'TCPRoute', spec: 'parentRefs: [{ name: gw }]' },
-  { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', spec: 'action: DENY\n  rules: [{ from: [{ source: { notNamespaces: [default] } }] }]' },
-  { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', spec: 'mtls: { mode: STRICT }' },
-  { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', spec: 'jwtRules: [{ issuer: issuer@example.com }]' },
+  { apiVersion: 'security.istio.io/v1beta1', kind: 'AuthorizationPolicyX', spec: 'action: DENY' },
   { apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', spec: 'accessLogging: [{ providers: [{ name: envoy }] }]' },
   { apiVersion: 'networking.istio.io/v1alpha3', kind: 'EnvoyFilter', spec: 'configPatches: []' },
   { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', spec: 'address: 10.0.0.1' },
@@ -43,13 +41,13 @@ test('in a multi-document file, each unserved document gets its line with its po
     'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: reviews }\nspec: { hosts: [reviews], http: [{ route: [{ destination: { host: reviews } }] }] }',
     // A Gateway API Gateway: its `listeners` must not be reported as unknown fields of an Istio Gateway.
     'apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec: { gatewayClassName: istio, listeners: [{ name: http, port: 80, protocol: HTTP }] }',
-    'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: istio-system }\nspec: { mtls: { mode: STRICT } }',
+    'apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: { name: default, namespace: istio-system }\nspec: { accessLogging: [{ providers: [{ name: envoy }] }] }',
   ].join('\n---\n');
   assert.deepEqual(applyYaml(yaml, 'mixed.yaml'), {
     ok: false,
     errors: [
       'mixed.yaml#2: Gateway (gateway.networking.k8s.io/v1) is not supported yet',
-      'mixed.yaml#3: PeerAuthentication (security.istio.io/v1) is not supported yet',
+      'mixed.yaml#3: Telemetry (telemetry.istio.io/v1) is not supported yet',
     ],
   });
 });
@@ -58,7 +56,7 @@ test('an Istio kind under networking.istio.io is still validated field by field;
   const r = applyYaml('apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec: { listeners: [] }', 'gw.yaml');
   assert.deepEqual(r, { ok: false, errors: ['gw.yaml#1: Gateway default/gw: spec.listeners: unknown field', 'gw.yaml#1: Gateway default/gw: spec.servers: expected a non-empty list, got nothing'] });
   const typo = applyYaml('apiVersion: networking.istio.io/v1\nkind: VirtualServce\nmetadata: { name: r }\nspec: {}', 't.yaml');
-  assert.deepEqual(typo, { ok: false, errors: ['t.yaml#1: kind: expected one of VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, got "VirtualServce"'] });
+  assert.deepEqual(typo, { ok: false, errors: ['t.yaml#1: kind: expected one of VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, got "VirtualServce"'] });
 });
 
 // ───────────────────────────── Istio's own samples ─────────────────────────────
