@@ -76,6 +76,13 @@ const server = createServer(async (req, res) => {
     res.end(body);
     return;
   }
+  if (url.pathname === '/api/profile') {
+    // Behind the sidecar's JWT check (examples/demo/security/jwt.yaml): the token's subject arrives in x-jwt-sub.
+    const body = JSON.stringify({ user: req.headers['x-jwt-sub'] ?? null });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return;
+  }
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
   res.end(PAGE);
 });
