@@ -5,8 +5,8 @@
 // TCP-style offer (`istio-peer-exchange, istio`) gets `istio`; ALPN `h2` vs none after TLS. A
 // PERMISSIVE-like listener (tls_inspector + http_inspector, one mTLS chain matching the markers,
 // one plaintext chain) sends `openssl s_client -alpn istio-http/1.1` to the mTLS chain and plain
-// curl to the plaintext one. A Weft client cluster offering `istio-h2` with HTTP/2 speaks h2 to a
-// Weft inbound.
+// curl to the plaintext one. A Weft client cluster offering `istio-h2` with HTTP/2 (or auto_config,
+// which takes the marker for h2) speaks h2 to a Weft inbound.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -191,7 +191,10 @@ test('PERMISSIVE-like listener: openssl s_client -alpn istio-http/1.1 reaches th
   assert.equal(p.server.stats.value("listener.127.0.0.1_0.no_filter_chain_match"), 1);
 });
 
-test('a Weft cluster offering istio-h2 with HTTP/2 speaks h2 to a Weft mTLS inbound', async (t) => {
+for (const [label, protocol, alpn] of [
+  ['HTTP/2', { explicit_http_config: { http2_protocol_options: {} } }, ['istio-h2']],
+  ['auto_config (istio-h2 taken as h2)', { auto_config: {} }, ['istio-h2', 'istio-http/1.1']],
+] as const) test(`a Weft cluster offering ${alpn.join(', ')} with ${label} speaks h2 to a Weft mTLS inbound`, async (t) => {
   const inbound = await mtlsListener(t);
   const out = await startProxy(bootstrap({
     listeners: [listener({ filter: hcm({ statPrefix: 'out', routes: [toCluster('/', 'mesh')] }) })],
@@ -200,11 +203,11 @@ test('a Weft cluster offering istio-h2 with HTTP/2 speaks h2 to a Weft mTLS inbo
         name: 'envoy.transport_sockets.tls',
         typed_config: {
           '@type': UPSTREAM_TLS, sni: 'localhost',
-          common_tls_context: { tls_certificates: [certOf(client)], validation_context: { trusted_ca: { filename: pki.cert } }, alpn_protocols: ['istio-h2'] },
+          common_tls_context: { tls_certificates: [certOf(client)], validation_context: { trusted_ca: { filename: pki.cert } }, alpn_protocols: [...alpn] },
         },
       },
       typed_extension_protocol_options: {
-        [UPSTREAM_HTTP_OPTIONS_KEY]: { '@type': `type.googleapis.com/${UPSTREAM_HTTP_OPTIONS_KEY}`, explicit_http_config: { http2_protocol_options: {} } },
+        [UPSTREAM_HTTP_OPTIONS_KEY]: { '@type': `type.googleapis.com/${UPSTREAM_HTTP_OPTIONS_KEY}`, ...protocol },
       },
     })],
   }));

@@ -7,7 +7,7 @@ import type net from 'node:net';
 import type { ConnectionClosed, ConnectionFacts, DownstreamConnectionHandle, HcmSlot } from '../listener/chain.js';
 import { Http1DownstreamConnection } from './http1-downstream.js';
 import { H2_PREFACE, Http2DownstreamConnection } from './http2-downstream.js';
-import { alpnCodec } from '../tls/downstream.js';
+import { alpnCodec } from '../tls/alpn.js';
 
 type Protocol = 'h1' | 'h2';
 
