@@ -7,6 +7,7 @@
 //        (bench/scenarios/protocols.ts; Weft bootstraps in bench/envoy/)
 //   j, k. gRPC through two sidecars (h2c → h2c), 1,000 concurrent streams with mixed sizes
 //        (bench/scenarios/h2-streams.ts)
+//   l. HTTP/1.1 keep-alive through two Weft sidecars, mesh mTLS vs plaintext (bench/scenarios/mtls.ts)
 // Every scenario gives each target's rate, CPU µs per request (per handshake, per MB) and peak RSS;
 // the report opens with a summary table of those figures (bench/lib/cost.ts), also printed at the end.
 // Usage: npm run bench -- [--quick] [--only a,b,d,...] [--proxy-cmd CMD | --no-candidate] [--weft CMD]
@@ -23,6 +24,7 @@ import { DEFAULT_CANDIDATE, DEFAULT_WEFT, parseOptions, USAGE, type Options } fr
 import { renderSaturation, runSaturation, type SaturationResult } from './scenarios/saturation.js';
 import { renderFixedRate, runFixedRateScenario, type FixedRateScenarioResult } from './scenarios/fixed-rate.js';
 import { runGrpcSidecars, runMixed } from './scenarios/h2-streams.js';
+import { runMtlsSidecars } from './scenarios/mtls.js';
 import {
   renderProtocol,
   runGrpc,
@@ -189,6 +191,7 @@ async function main(): Promise<void> {
     if (has('i')) results.push(...(await step('i: two workers', () => runMulticore(popts))));
     if (has('j')) results.push(...(await step('j: gRPC through two sidecars', () => runGrpcSidecars(popts))));
     if (has('k')) results.push(...(await step('k: 1,000 streams, mixed sizes', () => runMixed(popts))));
+    if (has('l')) results.push(...(await step('l: two sidecars, mTLS vs plaintext', () => runMtlsSidecars(popts))));
     for (const r of results) sections.push(renderProtocol(r, popts.rounds, popts.durationS, popts.warmupS, opts.quick));
   }
 
@@ -216,7 +219,7 @@ async function main(): Promise<void> {
 }
 
 function protocolScenarios(opts: Options): ProtocolScenario[] {
-  return (['d', 'e', 'f', 'g', 'h', 'i', 'j', 'k'] as const).filter((s) => opts.scenarios.has(s));
+  return (['d', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'] as const).filter((s) => opts.scenarios.has(s));
 }
 
 /** The Debian packages the selected protocol scenarios need (their command, the package). */

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { PROTOCOL_SCENARIOS, type ProtocolScenario } from '../scenarios/protocol-common.js';
 
 export type Scenario = 'a' | 'b' | ProtocolScenario;
-export const ALL_SCENARIOS: readonly Scenario[] = ['a', 'b', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k'];
+export const ALL_SCENARIOS: readonly Scenario[] = ['a', 'b', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'];
 
 // The same V8 flags the `weft` launcher (shebang) sets (see src/cli/main.ts); spelled out because this runs node directly.
 export const DEFAULT_WEFT = 'node --max-semi-space-size=2 --no-memory-reducer dist/src/cli/main.js';
@@ -21,6 +21,8 @@ const ALIASES: Readonly<Record<string, Scenario>> = {
   h2h2: 'j',
   'h2-h2': 'j',
   streams: 'k',
+  mtls: 'l',
+  'tls-handshakes': 'f',
 };
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -32,6 +34,7 @@ export const USAGE = `usage: npm run bench -- [options]
                        f  tls: new TLS handshakes/s (openssl s_time)       g  https: HTTPS keep-alive rps (wrk)
                        h  tcp: TCP proxy MB/s (iperf3)                     i  multicore: HTTP/1.1, 2 workers, unpinned
                        j  grpc-sidecars (h2h2): gRPC through two proxies   k  mixed: 1,000 streams over 10 h2c connections
+                       l  mtls-sidecars (mtls): two Weft sidecars, mesh mTLS vs plaintext (wrk)
   --proxy-cmd CMD    candidate of a and b, run from the repo root (default: ${DEFAULT_CANDIDATE})
   --weft CMD         how d–k start Weft, before "proxy -c bench/envoy/<scenario>.yaml ..." (default: ${DEFAULT_WEFT})
   --no-candidate     measure only direct, nginx and haproxy

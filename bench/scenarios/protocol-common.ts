@@ -20,6 +20,7 @@ export const PROTOCOL_SCENARIOS = {
   i: 'multicore',
   j: 'grpc-sidecars',
   k: 'mixed',
+  l: 'mtls-sidecars',
 } as const;
 export type ProtocolScenario = keyof typeof PROTOCOL_SCENARIOS;
 

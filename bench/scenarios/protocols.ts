@@ -246,6 +246,7 @@ export async function runTls(o: ProtocolOptions, which: ReadonlySet<'f' | 'g'>):
       nginxServer(d, 'px', 1, `  upstream up { server 127.0.0.1:${PORT.upstream}; keepalive 128; }
   server { listen 127.0.0.1:${PORT.nginx} ssl; keepalive_requests 10000000;
     ssl_certificate ${TLS_DIR}/server.crt; ssl_certificate_key ${TLS_DIR}/server.key; ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off; ssl_session_tickets off;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }`),
       { cpu: PROXY_CPU },
     );

@@ -1,15 +1,18 @@
 // Decoders for envoy.config.cluster.v3.Cluster (cluster.proto, circuit_breaker.proto) and its
-// ClusterLoadAssignment (envoy.config.endpoint.v3 endpoint.proto, endpoint_components.proto).
+// ClusterLoadAssignment (envoy.config.endpoint.v3 endpoint.proto, endpoint_components.proto),
+// including transport_socket_matches and the endpoint / locality metadata they match on
+// (envoy.config.core.v3.Metadata.filter_metadata; typed_filter_metadata is refused).
 
 import type {
-  ClusterConfig, DiscoveryType, LbEndpointConfig, LbPolicy, LocalityLbEndpointsConfig, SocketAddress,
+  ClusterConfig, DiscoveryType, FilterMetadata, LbEndpointConfig, LbPolicy, LocalityLbEndpointsConfig, SocketAddress,
+  TransportSocketMatchConfig, UpstreamTlsConfig,
 } from '../proxy/config/types.js';
 import { adsConfigSource } from './config-source.js';
 import { address, locality, percent } from './core.js';
 import type { Ctx } from './decode/context.js';
 import {
-  defineMessage, enumeration, integer, isObject, list, message, nonEmptyString, positiveDuration, reader,
-  string, supportedValue, uint32, uint64, wrapped, type Reader,
+  defineMessage, enumeration, integer, isObject, list, mapOf, message, nonEmptyString, positiveDuration, reader,
+  readMessage, string, struct, supportedValue, uint32, uint64, wrapped, type Reader,
 } from './decode/readers.js';
 import { typedConfig } from './decode/typed.js';
 import { DEFAULT_BUFFER_LIMIT_BYTES } from './listener.js';
@@ -47,8 +50,20 @@ const ENDPOINT = defineMessage({
 
 const LB_ENDPOINT = defineMessage({
   name: 'envoy.config.endpoint.v3.LbEndpoint',
-  fields: ['endpoint', 'health_status', 'load_balancing_weight'],
-  unsupported: ['endpoint_name', 'metadata'],
+  fields: ['endpoint', 'health_status', 'load_balancing_weight', 'metadata'],
+  unsupported: ['endpoint_name'],
+});
+
+const METADATA = defineMessage({
+  name: 'envoy.config.core.v3.Metadata',
+  fields: ['filter_metadata'],
+  unsupported: ['typed_filter_metadata'],
+});
+
+/** envoy.config.core.v3.Metadata → its filter_metadata (filter name → Struct), frozen. */
+const filterMetadata: Reader<FilterMetadata> = message(METADATA, (m) => {
+  const map = m.get('filter_metadata', mapOf(struct), new Map<string, Record<string, unknown>>());
+  return Object.freeze(Object.fromEntries(map));
 });
 
 const healthStatusEnum = enumeration({ UNKNOWN: 0, HEALTHY: 1, UNHEALTHY: 2, DRAINING: 3, TIMEOUT: 4, DEGRADED: 5 });
@@ -60,24 +75,30 @@ function lbEndpoint(endpointAddress: Reader<SocketAddress>): Reader<LbEndpointCo
     const addr = which === undefined ? undefined : m.opt('endpoint', endpoint);
     const healthStatus = m.get('health_status', healthStatusEnum, 'UNKNOWN');
     const loadBalancingWeight = m.get('load_balancing_weight', wrapped(integer(1, 4294967295)), 1);
-    return addr === undefined ? undefined : { address: addr, loadBalancingWeight, healthStatus };
+    const metadata = m.opt('metadata', filterMetadata);
+    if (addr === undefined) return undefined;
+    return { address: addr, loadBalancingWeight, healthStatus, ...(metadata === undefined ? {} : { metadata }) };
   });
 }
 
 const LOCALITY_LB_ENDPOINTS = defineMessage({
   name: 'envoy.config.endpoint.v3.LocalityLbEndpoints',
-  fields: ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority'],
-  unsupported: ['metadata', 'load_balancer_endpoints', 'leds_cluster_locality_config', 'proximity'],
+  fields: ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority', 'metadata'],
+  unsupported: ['load_balancer_endpoints', 'leds_cluster_locality_config', 'proximity'],
 });
 
 function localityLbEndpoints(endpointAddress: Reader<SocketAddress>): Reader<LocalityLbEndpointsConfig> {
   const endpoints = list(lbEndpoint(endpointAddress));
-  return message(LOCALITY_LB_ENDPOINTS, (m) => ({
-    locality: m.get('locality', locality, { region: '', zone: '', subZone: '' }),
-    loadBalancingWeight: m.opt('load_balancing_weight', wrapped(integer(1, 4294967295))) ?? null,
-    priority: m.get('priority', integer(0, MAX_PRIORITY), 0),
-    lbEndpoints: m.get('lb_endpoints', endpoints, []),
-  }));
+  return message(LOCALITY_LB_ENDPOINTS, (m) => {
+    const metadata = m.opt('metadata', filterMetadata);
+    return {
+      locality: m.get('locality', locality, { region: '', zone: '', subZone: '' }),
+      loadBalancingWeight: m.opt('load_balancing_weight', wrapped(integer(1, 4294967295))) ?? null,
+      priority: m.get('priority', integer(0, MAX_PRIORITY), 0),
+      lbEndpoints: m.get('lb_endpoints', endpoints, []),
+      ...(metadata === undefined ? {} : { metadata }),
+    };
+  });
 }
 
 const CLUSTER_LOAD_ASSIGNMENT = defineMessage({
@@ -231,6 +252,53 @@ const circuitBreakers: Reader<Thresholds> = message(CIRCUIT_BREAKERS, (m) => {
   return all[0] ?? DEFAULT_THRESHOLDS;
 });
 
+// ───────────────────────────── transport sockets ─────────────────────────────
+
+const RAW_BUFFER_TYPE = 'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer';
+const RAW_BUFFER = defineMessage({ name: RAW_BUFFER_TYPE, fields: [] });
+const RAW_TRANSPORT_SOCKET = defineMessage({
+  name: 'envoy.config.core.v3.TransportSocket',
+  fields: ['typed_config'],
+  informational: ['name'],
+});
+
+/** raw_buffer's typed_config (no fields). */
+const rawBuffer: Reader<'raw_buffer'> = reader(`a ${RAW_BUFFER_TYPE} object`, (ctx, v) =>
+  readMessage(ctx, v, RAW_BUFFER, { allowTypeKey: true }) === undefined ? undefined : 'raw_buffer');
+
+const rawTransportSocket = message(RAW_TRANSPORT_SOCKET, (m) => m.req('typed_config', rawBuffer));
+const tlsTransportSocket = transportSocket('upstream_transport_socket');
+
+function isRawBuffer(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  const typed = v.typed_config ?? v.typedConfig;
+  const url = isObject(typed) ? typed['@type'] : undefined;
+  return typeof url === 'string' && url.slice(url.lastIndexOf('/') + 1) === RAW_BUFFER_TYPE;
+}
+
+/**
+ * An upstream transport socket: envoy.transport_sockets.tls (an UpstreamTlsContext), or
+ * envoy.transport_sockets.raw_buffer (plaintext: null, what Istio's `tlsMode-disabled` match uses).
+ */
+const upstreamTransportSocket: Reader<UpstreamTlsConfig | null> = reader(tlsTransportSocket.what, (ctx, v) => {
+  if (!isRawBuffer(v)) return tlsTransportSocket(ctx, v);
+  return rawTransportSocket(ctx, v) === undefined ? undefined : null;
+});
+
+const TRANSPORT_SOCKET_MATCH = defineMessage({
+  name: 'envoy.config.cluster.v3.Cluster.TransportSocketMatch',
+  fields: ['name', 'match', 'transport_socket'],
+});
+
+const transportSocketMatch: Reader<TransportSocketMatchConfig> = message(TRANSPORT_SOCKET_MATCH, (m) => {
+  const name = m.req('name', nonEmptyString);
+  const match = m.get('match', struct, {});
+  // Envoy requires a transport socket factory for every match; an absent one is refused here.
+  const socket = m.req('transport_socket', upstreamTransportSocket);
+  if (name === undefined || socket === undefined) return undefined;
+  return { name, match: Object.freeze(match), transportSocket: socket };
+});
+
 // ───────────────────────────── cluster ─────────────────────────────
 
 const CLUSTER = defineMessage({
@@ -240,9 +308,10 @@ const CLUSTER = defineMessage({
     'max_requests_per_connection', 'circuit_breakers', 'typed_extension_protocol_options', 'dns_refresh_rate',
     'dns_lookup_family', 'common_lb_config', 'least_request_lb_config', 'ring_hash_lb_config', 'maglev_lb_config',
     'round_robin_lb_config', 'http2_protocol_options', 'transport_socket', 'eds_cluster_config', 'outlier_detection',
+    'transport_socket_matches',
   ],
   unsupported: [
-    'transport_socket_matches', 'transport_socket_matcher', 'alt_stat_name', 'cluster_type',
+    'transport_socket_matcher', 'alt_stat_name', 'cluster_type',
     'health_checks', 'upstream_http_protocol_options', 'common_http_protocol_options', 'http_protocol_options',
     'dns_jitter', 'dns_failure_refresh_rate', 'respect_dns_ttl', 'dns_resolvers',
     'use_tcp_for_dns_lookups', 'dns_resolution_config', 'typed_dns_resolver_config', 'wait_for_warm_on_init',
@@ -349,7 +418,9 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
   const dnsLookupFamily = m.get('dns_lookup_family', dnsLookupFamilyEnum, 'AUTO');
   const healthyPanicThresholdPercent = m.get('common_lb_config', commonLbConfig, DEFAULTS.healthyPanicThresholdPercent);
   const perConnectionBufferLimitBytes = m.get('per_connection_buffer_limit_bytes', wrapped(uint32), DEFAULT_BUFFER_LIMIT_BYTES);
-  const upstreamTls = m.opt('transport_socket', transportSocket('upstream_transport_socket')) ?? null;
+  const upstreamTls = m.opt('transport_socket', upstreamTransportSocket) ?? null;
+  const socketMatches = m.get('transport_socket_matches', list(transportSocketMatch), []);
+
   const outlier = m.opt('outlier_detection', outlierDetection);
 
   if (name === undefined || type === undefined || lbPolicy === undefined) return undefined;
@@ -377,6 +448,7 @@ export const cluster: Reader<ClusterConfig> = message(CLUSTER, (m) => {
     upstreamProtocol: http?.protocol ?? (legacyHttp2 !== undefined ? 'HTTP2' : 'HTTP1'),
     http2: http?.http2 ?? legacyHttp2 ?? DEFAULT_HTTP2_OPTIONS,
     transportSocket: upstreamTls,
+    ...(socketMatches.length === 0 ? {} : { transportSocketMatches: socketMatches }),
     ...(outlier === undefined ? {} : { outlierDetection: outlier }),
   };
 });

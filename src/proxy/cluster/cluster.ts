@@ -13,6 +13,7 @@ import { Host, type HostSpec } from './host.js';
 import { OutlierDetector, type OutlierDetectorOptions } from './outlier.js';
 import { computePriorityState } from './priority.js';
 import { ClusterStats } from './stats.js';
+import { TransportSocketMatcher } from './transport-match.js';
 
 export interface ClusterOptions {
   /** DNS resolver for STRICT_DNS / LOGICAL_DNS; defaults to the system resolver (dns.lookup). */
@@ -48,6 +49,8 @@ export class Cluster {
   activeRetries = 0;
   /** Outlier detection (`outlier_detection`), null when the cluster has none; the router reports to it. */
   readonly outlier: OutlierDetector | null;
+  /** transport_socket_matches: each host's transport socket, chosen when it joins. */
+  readonly transportMatcher: TransportSocketMatcher;
 
   private currentHosts: Host[] = [];
   private identities: string[] = [];
@@ -73,6 +76,7 @@ export class Cluster {
       throw new RangeError(`cluster ${config.name}: maglev table_size must be a prime number, got ${config.maglev.tableSize}`);
     }
     this.stats = new ClusterStats(store, config.name);
+    this.transportMatcher = new TransportSocketMatcher(config, store);
     this.random = opts.random ?? Math.random;
     this.lbOptions = {
       random: this.random,
@@ -195,8 +199,12 @@ export class Cluster {
     for (const { s } of ordered) {
       const id = Host.identity(s);
       const reuse = old.get(id)?.shift();
-      const h = reuse ?? new Host(s);
-      if (reuse === undefined) added.push(h);
+      let h = reuse;
+      if (h === undefined) {
+        h = new Host(s);
+        h.transport = this.transportMatcher.resolve(h.metadata, h.localityMetadata);
+        added.push(h);
+      }
       hosts.push(h);
       ids.push(id);
     }

@@ -28,6 +28,8 @@ export function hostSpec(loc: LocalityLbEndpointsConfig, ep: LbEndpointConfig, a
     locality: loc.locality,
     localityWeight: loc.loadBalancingWeight,
     healthy: isHealthyStatus(ep.healthStatus),
+    metadata: ep.metadata ?? null,
+    localityMetadata: loc.metadata ?? null,
   };
 }
 

@@ -1,7 +1,10 @@
 // One upstream endpoint of a cluster (envoy.config.endpoint.v3.LbEndpoint after discovery): its
-// address, weight, priority and locality, its health, and per-host counters for /clusters.
+// address, weight, priority and locality, its health, its metadata (endpoint and locality
+// filter_metadata) and the transport socket chosen from it, and per-host counters for /clusters.
 
+import type { FilterMetadata } from '../config/types.js';
 import type { HostOutlierState } from './outlier.js';
+import type { TransportChoice } from './transport-match.js';
 
 export interface Locality {
   readonly region: string;
@@ -33,6 +36,10 @@ export interface HostSpec {
   /** The locality's load_balancing_weight; null when not set. */
   readonly localityWeight: number | null;
   readonly healthy: boolean;
+  /** LbEndpoint.metadata.filter_metadata; null or absent when not set. */
+  readonly metadata?: FilterMetadata | null;
+  /** LocalityLbEndpoints.metadata.filter_metadata; null or absent when not set. */
+  readonly localityMetadata?: FilterMetadata | null;
 }
 
 /** `10.0.0.1:80`, or `[::1]:80` for IPv6. */
@@ -59,6 +66,16 @@ export class Host {
   ejected = false;
   /** Outlier detection counters, created on the first report (clusters with outlier_detection only). */
   outlier: HostOutlierState | null = null;
+  /** LbEndpoint.metadata.filter_metadata; null when not set. */
+  readonly metadata: FilterMetadata | null;
+  /** LocalityLbEndpoints.metadata.filter_metadata; null when not set. */
+  readonly localityMetadata: FilterMetadata | null;
+  /**
+   * The transport socket connections to this host use (transport_socket_matches against the
+   * metadata, else the cluster's transport_socket); set by the cluster when the host joins it.
+   * Null until then (the opener then uses the cluster's transport_socket).
+   */
+  transport: TransportChoice | null = null;
   /** Slot owned by the connection pool. */
   pool: unknown = null;
   readonly stats = new HostStats();
@@ -73,11 +90,21 @@ export class Host {
     this.locality = spec.locality;
     this.localityWeight = spec.localityWeight;
     this.healthy = spec.healthy;
+    this.metadata = spec.metadata ?? null;
+    this.localityMetadata = spec.localityMetadata ?? null;
   }
 
-  /** What makes two discovered hosts "the same" across updates (so pools and counters survive). */
+  /**
+   * What makes two discovered hosts "the same" across updates (so pools and counters survive).
+   * Metadata is part of it: a host whose metadata changes (e.g. it gained a sidecar: tlsMode
+   * istio) is a new host, with a new pool, so no pooled connection keeps the old transport.
+   */
   static identity(spec: HostSpec): string {
     const l = spec.locality;
-    return `${spec.priority}|${l.region}|${l.zone}|${l.subZone}|${spec.localityWeight}|${spec.weight}|${spec.healthy}|${spec.hostname}|${hostKey(spec.address, spec.port)}`;
+    const base = `${spec.priority}|${l.region}|${l.zone}|${l.subZone}|${spec.localityWeight}|${spec.weight}|${spec.healthy}|${spec.hostname}|${hostKey(spec.address, spec.port)}`;
+    const md = spec.metadata ?? null;
+    const lmd = spec.localityMetadata ?? null;
+    if (md === null && lmd === null) return base;
+    return `${base}|${JSON.stringify(md)}|${JSON.stringify(lmd)}`;
   }
 }

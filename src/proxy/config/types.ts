@@ -631,12 +631,21 @@ export interface RouteConfig extends HeaderMutations {
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
 
+/**
+ * envoy.config.core.v3.Metadata.filter_metadata: filter name → its Struct (plain JSON values).
+ * Weft reads `envoy.transport_socket_match` (Cluster.transport_socket_matches); other keys are kept
+ * and shown (admin /clusters, config_dump). typed_filter_metadata is refused.
+ */
+export type FilterMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+
 export interface LbEndpointConfig {
   readonly address: SocketAddress;
   /** Default 1. */
   readonly loadBalancingWeight: number;
   /** From `health_status`; UNKNOWN/HEALTHY count as healthy. */
   readonly healthStatus: 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';
+  /** `metadata.filter_metadata`; absent when not set. */
+  readonly metadata?: FilterMetadata;
 }
 
 export interface LocalityLbEndpointsConfig {
@@ -646,6 +655,21 @@ export interface LocalityLbEndpointsConfig {
   /** Default 0 (highest). */
   readonly priority: number;
   readonly lbEndpoints: readonly LbEndpointConfig[];
+  /** `metadata.filter_metadata` of the locality; absent when not set. */
+  readonly metadata?: FilterMetadata;
+}
+
+/**
+ * envoy.config.cluster.v3.Cluster.TransportSocketMatch: hosts whose endpoint (else locality)
+ * filter_metadata["envoy.transport_socket_match"] has every key/value of `match` connect with
+ * `transportSocket`; the first match in order wins; no match = the cluster's transport_socket.
+ */
+export interface TransportSocketMatchConfig {
+  readonly name: string;
+  /** `match` (a Struct); empty matches every host. */
+  readonly match: Readonly<Record<string, unknown>>;
+  /** TLS, or null for envoy.transport_sockets.raw_buffer (plaintext). */
+  readonly transportSocket: UpstreamTlsConfig | null;
 }
 
 export interface ClusterConfig {
@@ -692,6 +716,8 @@ export interface ClusterConfig {
   readonly maxResponseHeadersCount?: number;
   /** `transport_socket` (envoy.transport_sockets.tls): TLS to the hosts; null = plaintext. */
   readonly transportSocket: UpstreamTlsConfig | null;
+  /** `transport_socket_matches`, in order; absent when the cluster has none. */
+  readonly transportSocketMatches?: readonly TransportSocketMatchConfig[];
   /**
    * Which HTTP version goes upstream (HttpProtocolOptions.upstream_protocol_options, or the
    * deprecated Cluster.http2_protocol_options): HTTP1 (the default), HTTP2, USE_DOWNSTREAM

@@ -7,6 +7,7 @@ import type net from 'node:net';
 import type { ConnectionClosed, ConnectionFacts, DownstreamConnectionHandle, HcmSlot } from '../listener/chain.js';
 import { Http1DownstreamConnection } from './http1-downstream.js';
 import { H2_PREFACE, Http2DownstreamConnection } from './http2-downstream.js';
+import { alpnCodec } from '../tls/alpn.js';
 
 type Protocol = 'h1' | 'h2';
 
@@ -17,8 +18,10 @@ export function serveHttp(socket: net.Socket, slot: HcmSlot, facts: ConnectionFa
 }
 
 function chooseProtocol(slot: HcmSlot, facts: ConnectionFacts): Protocol | null {
-  if (facts.alpn === 'h2') return 'h2';
-  if (facts.alpn === 'http/1.1') return 'h1';
+  // Istio's ALPN markers (istio-h2, istio-http/1.1) stand for the protocol they name.
+  const alpn = alpnCodec(facts.alpn);
+  if (alpn === 'h2') return 'h2';
+  if (alpn === 'http/1.1') return 'h1';
   switch (slot.hcm.config.codecType) {
     case 'HTTP1': return 'h1';
     case 'HTTP2': return 'h2';

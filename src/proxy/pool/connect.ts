@@ -1,6 +1,8 @@
-// Opens the transport to an upstream host: plain TCP, or TLS when the cluster has a
-// transport_socket with an UpstreamTlsContext (src/proxy/tls/upstream.ts). Every upstream pool
-// (HTTP/1.1, HTTP/2, TCP proxy) connects through here.
+// Opens the transport to an upstream host: plain TCP, or TLS (src/proxy/tls/upstream.ts) when the
+// host's transport socket is an UpstreamTlsContext: the one transport_socket_matches chose for the
+// host (src/proxy/cluster/transport-match.ts), else the cluster's transport_socket. Every upstream
+// pool (HTTP/1.1, HTTP/2, TCP proxy) connects through here; pools are per host, so a pool never
+// mixes transports.
 
 import net from 'node:net';
 import type { Cluster } from '../cluster/cluster.js';
@@ -25,7 +27,12 @@ export interface UpstreamSocket {
  * failed handshake or verification is an 'error' before 'secureConnect' (a connect failure).
  */
 export function openUpstreamSocket(cluster: Cluster, host: Host, opts: UpstreamSocketOptions = {}): UpstreamSocket {
-  const tlsConfig = cluster.config.transportSocket;
+  const choice = host.transport;
+  let tlsConfig = cluster.config.transportSocket;
+  if (choice !== null) {
+    tlsConfig = choice.tls;
+    choice.counter?.inc();
+  }
   if (tlsConfig !== null) {
     const stats = upstreamTlsStats(cluster.stats.store, cluster.name);
     return { socket: upstreamTlsFor(tlsConfig).connect(host, opts.alpn, stats, cluster.name), readyEvent: 'secureConnect' };

@@ -14,6 +14,7 @@ import { DEFAULT_MAX_FRAME_SIZE } from '../codec/http2/constants.js';
 import { createH2Session } from '../codec/http2/session.js';
 import type { H2FloodKind, H2RemoteSettings, H2Session, H2SessionHandler, H2SessionOptions } from '../codec/http2/types.js';
 import { openUpstreamSocket } from './connect.js';
+import { alpnCodec } from '../tls/alpn.js';
 import { poolFor } from './http1-pool.js';
 import { http2UpstreamStats, type Http2UpstreamStats } from './http2-pool-stats.js';
 import { Http2UpstreamStream } from './http2-upstream-stream.js';
@@ -97,7 +98,8 @@ export class Http2Session implements H2SessionHandler {
     this.socket.once(up.readyEvent, () => {
       this.socket.off('error', onEarlyError);
       if (this.closed) return;
-      if (pool.auto && (this.socket as net.Socket & { alpnProtocol?: string | false }).alpnProtocol !== 'h2') { pool.fallBackToHttp1(this); return; }
+      // istio-h2 (Istio's mesh marker, src/proxy/tls/alpn.ts) stands for h2.
+      if (pool.auto && alpnCodec((this.socket as net.Socket & { alpnProtocol?: string | false }).alpnProtocol || null) !== 'h2') { pool.fallBackToHttp1(this); return; }
       this.startSession();
     });
     if (pool.connectTimeoutMs > 0) this.connectTimer = setTimeout(() => this.onConnectTimeout(), pool.connectTimeoutMs);

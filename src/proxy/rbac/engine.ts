@@ -71,7 +71,9 @@ function peerNamesOf(socket: net.Socket): PeerNames {
     if (entry.startsWith('URI:')) uriSans.push(entry.slice(4));
     else if (entry.startsWith('DNS:')) dnsSans.push(entry.slice(4));
   }
-  const subject = cert.subject.split('\n').filter((l) => l !== '').reverse().join(',');
+  // An empty subject (mesh workload certificates have none: the SPIFFE id is a critical URI SAN)
+  // is undefined in node:crypto, not ''.
+  const subject = (cert.subject ?? '').split('\n').filter((l) => l !== '').reverse().join(',');
   return { uriSans, dnsSans, subject };
 }
 

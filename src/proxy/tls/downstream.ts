@@ -32,6 +32,7 @@ import { LogLimiter } from '../listener/log-limiter.js';
 import { checkKeyPair, parseCertificates } from './pem.js';
 import { paramsOptions } from './params.js';
 import { nameCovers, parseSubjectAltNames, SanMatchers, serverNamesOf } from './san.js';
+import { alpnSelector } from './alpn.js';
 
 const log = createLogger('tls');
 
@@ -126,7 +127,8 @@ export class DownstreamTls {
   private entries: CertEntry[];
   private readonly sans: SanMatchers;
   private readonly requestCert: boolean;
-  private readonly alpn: string[] | undefined;
+  /** ALPN selection (alpnSelector) when the context has alpn_protocols. */
+  private readonly alpnSelect: ReturnType<typeof alpnSelector> | undefined;
   /** Handshake failures are logged, at most one line per interval (a scanner must not flood the log). */
   private readonly failLog = new LogLimiter(log, 'debug');
   private readonly rejectLog = new LogLimiter(log, 'info');
@@ -141,7 +143,8 @@ export class DownstreamTls {
     const v = config.commonTlsContext.validationContext;
     this.sans = new SanMatchers(v?.matchTypedSubjectAltNames ?? []);
     this.requestCert = v !== null && v.trustedCa !== null;
-    this.alpn = config.commonTlsContext.alpnProtocols.length > 0 ? [...config.commonTlsContext.alpnProtocols] : undefined;
+    const alpn = config.commonTlsContext.alpnProtocols;
+    this.alpnSelect = alpn.length > 0 ? alpnSelector(alpn) : undefined;
     this.watchFiles();
   }
 
@@ -169,7 +172,7 @@ export class DownstreamTls {
       requestCert: this.requestCert,
       // Verification results are checked below, so rejections are counted and classified.
       rejectUnauthorized: false,
-      ...(this.alpn ? { ALPNProtocols: this.alpn } : {}),
+      ...(this.alpnSelect ? { ALPNCallback: this.alpnSelect } : {}),
     });
     let settled = false;
     const fail = (why: string | null): void => {
