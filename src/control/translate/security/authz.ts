@@ -2,22 +2,21 @@
 // the way Istio's pilot builds them (istio.io/latest/docs/reference/config/security/authorization-policy/):
 // - which policies apply: those of the workload's namespace whose selector matches its labels (or
 //   without selector), and those of the mesh config's root namespace (mesh-wide, same selector rule);
-// - filters in Istio's order: AUDIT (rbac LOG), CUSTOM (an rbac filter whose shadow rules mark the
-//   requests the CUSTOM rules match in dynamic metadata `envoy.filters.http.rbac`
-//   `istio_ext_authz_shadow_effective_policy_id`, then the provider's ext_authz filter, which runs only
-//   for marked requests), DENY (rbac DENY), ALLOW (rbac ALLOW; absent when no ALLOW policy applies,
-//   and with no policy at all when an ALLOW policy has no rule: allow nothing);
+// - filters in Istio's order: CUSTOM (an rbac filter whose shadow rules mark the requests the CUSTOM
+//   rules match in dynamic metadata `envoy.filters.http.rbac` `istio_ext_authz_shadow_effective_policy_id`,
+//   then the provider's ext_authz filter, which runs only for marked requests), then AUDIT (rbac LOG),
+//   DENY (rbac DENY), ALLOW (rbac ALLOW; absent when no ALLOW policy applies);
 // - one RBAC policy per rule, named `ns[<ns>]-policy[<name>]-rule[<i>]` (`istio-ext-authz-` before it
-//   for CUSTOM); each `to` is an and_rules permission, each `from` an and_ids principal, `when`
-//   conditions joined to both by their kind; values are or'ed, not-values negated;
+//   for CUSTOM); a policy without rules gets one never-matching policy `...-rule[0]` (so an ALLOW
+//   policy without rules allows nothing); each `to` is an and_rules permission, each `from` an
+//   and_ids principal, `when` conditions joined to both by their kind; values or'ed, notValues negated;
 // - `istio.io/dry-run: "true"` puts a policy in shadow_rules (stat prefix istio_dry_run_allow_ /
-//   istio_dry_run_deny_) instead of enforcing it.
+//   istio_dry_run_deny_) instead of rules.
 // Weft differences: ports (`ports`, `destination.port`) are decided at translation time against the
 // port the inbound chain serves (the sidecar's listener port is not the workload's port); JWT data
 // is read from the jwt_authn payloads Weft writes per issuer (`payload_in_metadata: <issuer>`), so
 // requestPrincipals and request.auth.* need the issuers of the RequestAuthentications applying to
-// the workload; a CUSTOM policy whose provider is unknown (or cannot serve HTTP) denies the requests
-// it matches instead (fail closed; `weft analyze` reports it).
+// the workload; CUSTOM is HTTP only (on TCP chains it denies what its rules match).
 
 import type { ConfigResource } from '../../model.js';
 import type { AuthorizationPolicySpec, AuthzAction, AuthzRule } from '../../api/authorization-policy.js';
@@ -96,15 +95,19 @@ function rbacPolicies(policies: readonly AP[], o: BuildOpts): Record<string, obj
       });
       if (built !== undefined) out[(o.prefix ?? '') + policyName(p, i)] = built;
     });
+    if (p.spec.rules.length === 0) out[(o.prefix ?? '') + policyName(p, 0)] = MATCH_NEVER;
   }
   return out;
 }
+
+/** Istio's explicit never-matching policy for a policy without rules. */
+const MATCH_NEVER = Object.freeze({ permissions: [{ not_rule: { any: true } }], principals: [{ not_id: { any: true } }] });
 
 function rulesOf(action: 'ALLOW' | 'DENY' | 'LOG', policies: Record<string, object>): object {
   return { action, policies };
 }
 
-/** One RBAC filter for an action: enforced policies as rules, dry-run ones (plus the enforced) as shadow rules. */
+/** One RBAC filter for an action: enforced policies as rules, dry-run ones as shadow rules. */
 function actionFilter(action: AuthzAction, all: readonly AP[], o: BuildOpts, network: boolean): object | undefined {
   const mine = all.filter((p) => p.spec.action === action);
   if (mine.length === 0) return undefined;
@@ -114,8 +117,8 @@ function actionFilter(action: AuthzAction, all: readonly AP[], o: BuildOpts, net
   const cfg: Record<string, unknown> = {};
   if (enforced.length > 0) cfg.rules = rulesOf(rbacAction, rbacPolicies(enforced, o));
   if (dry.length > 0) {
-    cfg.shadow_rules = rulesOf(rbacAction, rbacPolicies(mine, o));
-    cfg.shadow_rules_stat_prefix = `istio_dry_run_${action.toLowerCase()}_`;
+    cfg.shadow_rules = rulesOf(rbacAction, rbacPolicies(dry, o));
+    if (action !== 'AUDIT') cfg.shadow_rules_stat_prefix = `istio_dry_run_${action.toLowerCase()}_`;
   }
   if (network) {
     // Istio: an ALLOW network filter whose every rule was skipped still denies (allow nothing).
@@ -129,12 +132,14 @@ export function customHttpFilters(ctx: SecurityContext): object[] {
   const custom = policiesFor(ctx).filter((p) => p.spec.action === 'CUSTOM');
   if (custom.length === 0) return [];
   const o: BuildOpts = { forTcp: false, issuers: issuersFor(ctx), port: ctx.port };
-  // Istio allows one provider per workload: the first policy's (by namespace/name) wins; the others fail closed.
+  // Istio allows one provider per workload: with several, every CUSTOM policy fails closed (as does
+  // one whose provider is unknown or cannot serve HTTP): the requests its rules match are denied.
+  const providerNames = new Set(custom.map((p) => p.spec.provider?.name ?? ''));
   const providerName = custom[0]!.spec.provider?.name ?? '';
-  const provider = ctx.mesh.extensionProviders.find((e) => e.name === providerName);
+  const provider = providerNames.size === 1 ? ctx.mesh.extensionProviders.find((e) => e.name === providerName) : undefined;
   const ext = provider === undefined ? undefined : extAuthzHttpFilter(provider, ctx);
-  const served = ext === undefined ? [] : custom.filter((p) => p.spec.provider?.name === providerName);
-  const failClosed = custom.filter((p) => !served.includes(p));
+  const served = ext === undefined ? [] : custom;
+  const failClosed = ext === undefined ? custom : [];
   const out: object[] = [];
   if (served.length > 0) {
     out.push({
@@ -153,7 +158,7 @@ export function customHttpFilters(ctx: SecurityContext): object[] {
   return out;
 }
 
-/** AUDIT, DENY and ALLOW RBAC filters for the inbound HTTP chain (CUSTOM comes before, from customHttpFilters). */
+/** AUDIT, DENY and ALLOW RBAC filters for the inbound HTTP chain (CUSTOM's come before, from customHttpFilters). */
 export function rbacHttpFilters(ctx: SecurityContext): object[] {
   const all = policiesFor(ctx);
   if (all.length === 0) return [];
@@ -163,8 +168,8 @@ export function rbacHttpFilters(ctx: SecurityContext): object[] {
 
 /**
  * The network RBAC filters for an inbound TCP chain (AUDIT, DENY, ALLOW). CUSTOM is not applied on
- * TCP (Istio needs a gRPC ext_authz network filter for it, which Weft does not have yet): a CUSTOM
- * policy on a TCP port denies the connections its rules match (fail closed).
+ * TCP (Istio uses a gRPC ext_authz network filter, which Weft does not have yet): a CUSTOM policy on
+ * a TCP chain denies the connections its rules match (fail closed), ahead of the others.
  */
 export function rbacNetworkFilters(ctx: SecurityContext): object[] {
   const all = policiesFor(ctx);
