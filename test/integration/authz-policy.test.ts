@@ -161,3 +161,41 @@ test('when on a JWT claim: the translated policy, decoded by the proxy, matches 
   assert.equal(allowed(null), false, 'no token');
   assert.equal(allowed({ 'envoy.filters.http.jwt_authn': { 'other-issuer': { sub: 'alice', groups: ['group1'] } } }), false, 'another issuer');
 });
+
+test("shadow rules write Envoy's dynamic metadata, which a later RBAC metadata matcher reads (how CUSTOM marks requests)", async (t) => {
+  const up = await startUpstream((_req, res) => { res.writeHead(200, { 'content-length': 2 }); res.end('ok'); });
+  t.after(() => up.close());
+  const RBAC = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
+  const marker = {
+    name: 'envoy.filters.http.rbac',
+    typed_config: {
+      '@type': RBAC, shadow_rules_stat_prefix: 'istio_ext_authz_',
+      shadow_rules: { action: 'DENY', policies: { 'istio-ext-authz-ns[default]-policy[ext]-rule[0]': { permissions: [{ url_path: { path: { prefix: '/ext' } } }], principals: [{ any: true }] } } },
+    },
+  };
+  const md = (key: string, value: Obj): Obj => ({ metadata: { filter: 'envoy.filters.http.rbac', path: [{ key }], value } });
+  const enforcer = {
+    name: 'enforce',
+    typed_config: {
+      '@type': RBAC,
+      rules: { action: 'DENY', policies: {
+        marked: { permissions: [{ any: true }], principals: [md('istio_ext_authz_shadow_effective_policy_id', { string_match: { prefix: 'istio-ext-authz' } })] },
+        // The engine result is written for every request the shadow rules see: "denied" only for the marked ones.
+        'result-consistent': { permissions: [{ not_rule: { url_path: { path: { prefix: '/ext' } } } }], principals: [md('istio_ext_authz_shadow_engine_result', { string_match: { exact: 'denied' } })] },
+      } },
+    },
+  };
+  const conn = hcm({ statPrefix: 'in', routes: [toCluster('/', 'app')] });
+  (conn.typed_config as Obj).http_filters = [marker, enforcer, { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }];
+  const p = await startProxy(bootstrap({ listeners: [listener({ filter: conn })], clusters: [cluster('app', [up.port])] }));
+  t.after(() => p.close());
+  const get = async (path: string): Promise<number> => {
+    const r = await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${p.port}${path}`]);
+    return Number(r.stdout);
+  };
+  assert.equal(await get('/ext/check'), 403);
+  assert.equal(await get('/other'), 200);
+  assert.equal(p.server.stats.value('http.in.rbac.istio_ext_authz_shadow_denied'), 1);
+  assert.equal(p.server.stats.value('http.in.rbac.istio_ext_authz_shadow_allowed'), 1);
+  assert.equal(p.server.stats.value('http.in.rbac.denied'), 1);
+});
