@@ -119,10 +119,7 @@ test('the fields of from / to become Istio-shaped principals and permissions', (
     and_rules: {
       rules: [
         { or_rules: { rules: [
-          { or_rules: { rules: [
-            { header: { name: ':authority', string_match: { exact: 'reviews.example.com', ignore_case: true } } },
-            { header: { name: ':authority', string_match: { prefix: 'reviews.example.com:', ignore_case: true } } },
-          ] } },
+          { header: { name: ':authority', string_match: { exact: 'reviews.example.com', ignore_case: true } } },
           { header: { name: ':authority', string_match: { suffix: '.example.com', ignore_case: true } } },
         ] } },
         { or_rules: { rules: [

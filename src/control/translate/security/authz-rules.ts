@@ -2,7 +2,7 @@
 // Istio's value rules (istio.io/latest/docs/reference/config/security/authorization-policy/):
 // `*` alone = any (presence), a leading `*` = suffix, a trailing `*` = prefix, otherwise exact;
 // principals are SPIFFE ids without `spiffe://`; namespaces match `.*/ns/<ns>/.*` in the peer's
-// SPIFFE id; hosts compare case-insensitively (a host without port also matches `host:port`);
+// SPIFFE id; hosts compare case-insensitively;
 // paths take `{*}` / `{**}` templates. A small algebra keeps constant parts out of the output
 // (ports are known at translation time: the chain serves one workload port).
 
@@ -131,15 +131,10 @@ function requestPrincipalId(v: string, issuers: readonly string[]): Node {
   return or(PRIN, issuers.filter(issOk).map((i) => ({ metadata: { filter: JWT_FILTER, path: [{ key: i }, { key: 'sub' }], value: { string_match: subM } } })));
 }
 
+/** Hosts compare case-insensitively and literally, as Istio does (`example.com:*` covers any port). */
 function hostPerm(v: string): Node {
-  const header = (m: object): object => ({ header: { name: ':authority', string_match: m } });
   if (v === '*') return { header: { name: ':authority', present_match: true } };
-  const m = stringMatch(v, true);
-  // A host without a port also matches the same host with any port.
-  if (!v.startsWith('*') && !v.endsWith('*') && !/:\d+$/.test(v) && !v.endsWith(']')) {
-    return or(PERM, [header(m), header({ prefix: `${v}:`, ignore_case: true })]);
-  }
-  return header(m);
+  return { header: { name: ':authority', string_match: stringMatch(v, true) } };
 }
 
 /** Istio path values: `*`, prefix `x*`, suffix `*x`, exact, and `{*}` / `{**}` templates. */
