@@ -117,10 +117,10 @@ test('weft get -o yaml|json prints every kind as written, and weft apply takes i
 
 test('weft delete -f names a kind Weft does not serve with the line apply prints, and deletes the rest', async () => {
   const file = join(dir, 'mixed.yaml');
-  writeFileSync(file, `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-all}
-spec: {}
+  writeFileSync(file, `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default}
+spec: {accessLogging: [{providers: [{name: envoy}]}]}
 ---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -129,7 +129,7 @@ spec: {egress: [{hosts: ["./*"]}]}
 `);
   const r = await runWeft(['delete', '-f', file, ...ctl]);
   assert.equal(r.code, 1);
-  assert.equal(r.stderr, `${file}#1: AuthorizationPolicy (security.istio.io/v1) is not supported yet\n`);
+  assert.equal(r.stderr, `${file}#1: Telemetry (telemetry.istio.io/v1) is not supported yet\n`);
   assert.equal(r.stdout, 'sidecar.networking.istio.io "default" deleted\n');
 });
 
