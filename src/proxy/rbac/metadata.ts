@@ -75,8 +75,12 @@ export function metadataValue(md: DynamicMetadata, filter: string, path: readonl
   for (let i = 0; i < path.length; i++) {
     if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
     const key = path[i]!;
-    if (!Object.hasOwn(cur, key)) return undefined;
-    cur = (cur as Record<string, unknown>)[key];
+    const next = (cur as Record<string, unknown>)[key];
+    // Metadata holds JSON values: a function can only come from the prototype (`constructor`,
+    // `toString`...), and `__proto__` needs an own-property check; other keys need none.
+    if (next === undefined || typeof next === 'function') return undefined;
+    if (key === '__proto__' && !Object.hasOwn(cur, key)) return undefined;
+    cur = next;
   }
   return cur;
 }

@@ -146,3 +146,17 @@ test('metadata principals: JWT claims in dynamic metadata (string, list, nested,
   assert.equal(perm.allows(perm.match(subject({ metadata: payload }))), false);
   assert.equal(perm.allows(perm.match(subject({}))), true);
 });
+
+test('metadata paths only see the payload\'s own keys (no prototype properties)', () => {
+  const jwt = 'envoy.filters.http.jwt_authn';
+  const present = (path: string[], metadata: Record<string, Record<string, unknown>>): boolean =>
+    new RbacEngine(rules('ALLOW', { p: { permissions: any, principals: [{ kind: 'metadata', matcher: { filter: jwt, path, value: { kind: 'present', value: true }, invert: false } }] } }))
+      .match(subject({ metadata })) === 0;
+  const md = { [jwt]: { iss: { sub: 'a' } } };
+  assert.equal(present(['iss', 'sub'], md), true);
+  assert.equal(present(['iss', 'constructor'], md), false);
+  assert.equal(present(['iss', 'toString'], md), false);
+  assert.equal(present(['iss', '__proto__'], md), false);
+  assert.equal(present(['iss', '__proto__'], { [jwt]: { iss: JSON.parse('{"__proto__": "x"}') as Record<string, unknown> } }), true, 'an own __proto__ claim');
+  assert.equal(present(['hasOwnProperty'], md), false);
+});
