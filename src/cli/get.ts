@@ -58,6 +58,9 @@ function summaryColumns(kind: string): Column[] {
     case 'VirtualService': return [['GATEWAYS', (s) => list(s.gateways)], ['HOSTS', (s) => list(s.hosts)]];
     case 'DestinationRule': return [['HOST', (s) => String(s.host ?? '')]];
     case 'ServiceEntry': return [['HOSTS', (s) => list(s.hosts)], ['LOCATION', (s) => String(s.location ?? '')], ['RESOLUTION', (s) => String(s.resolution ?? '')]];
+    // Istio's printer columns for the security kinds.
+    case 'AuthorizationPolicy': return [['ACTION', (s) => String(s.action ?? 'ALLOW')]];
+    case 'PeerAuthentication': return [['MODE', (s) => String((s.mtls as { mode?: unknown } | undefined)?.mode ?? '')]];
     default: return [];
   }
 }

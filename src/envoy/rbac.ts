@@ -1,10 +1,10 @@
 // Decoders for Envoy's role-based access control: envoy.config.rbac.v3 (RBAC, Policy, Permission,
 // Principal), the HTTP filter envoy.extensions.filters.http.rbac.v3.RBAC with its per-route
 // RBACPerRoute, and the network filter envoy.extensions.filters.network.rbac.v3.RBAC.
-// Fields Weft does not implement yet (metadata, filter_state, CEL conditions, xds.type.matcher
+// Fields Weft does not implement yet (filter_state, sourced_metadata, CEL conditions, xds.type.matcher
 // trees, audit logging, per-rule stats, CONTINUOUS enforcement) are refused as unsupported, naming
-// the field path. In the network filter, HTTP-only rules (header, url_path) are refused: a
-// connection has no request to match them against.
+// the field path. In the network filter, HTTP-only rules (header, url_path, metadata) are refused:
+// a connection has no request (nor stream dynamic metadata) to match them against.
 
 import type {
   HttpRbacConfig, NetworkRbacConfig, RbacPermissionConfig, RbacPolicyConfig, RbacPrincipalConfig, RbacRulesConfig,
@@ -16,6 +16,7 @@ import {
   type Msg, type Reader,
 } from './decode/readers.js';
 import type { Extension } from './decode/typed.js';
+import { metadataMatcher } from './metadata-matcher.js';
 import { headerMatcher } from './route.js';
 
 /** track_per_rule_stats: only false (the default) is implemented. */
@@ -38,13 +39,13 @@ const portRange = message(INT32_RANGE, (m) => {
   return { start, end };
 });
 
-const HTTP_ONLY = 'an HTTP request (header and url_path rules are only available in envoy.filters.http.rbac)';
+const HTTP_ONLY = 'an HTTP request (header, url_path and metadata rules are only available in envoy.filters.http.rbac)';
 
 const PERMISSION_RULES = [
   'and_rules', 'or_rules', 'any', 'header', 'url_path', 'destination_ip', 'destination_port', 'destination_port_range',
-  'not_rule', 'requested_server_name',
+  'not_rule', 'requested_server_name', 'metadata',
 ] as const;
-const PERMISSION_NOT_YET = ['metadata', 'matcher', 'uri_template', 'sourced_metadata'] as const;
+const PERMISSION_NOT_YET = ['matcher', 'uri_template', 'sourced_metadata'] as const;
 const PERMISSION = defineMessage({
   name: 'envoy.config.rbac.v3.Permission',
   fields: [...PERMISSION_RULES],
@@ -54,8 +55,9 @@ const PERMISSION_SET = defineMessage({ name: 'envoy.config.rbac.v3.Permission.Se
 
 const PRINCIPAL_IDS = [
   'and_ids', 'or_ids', 'any', 'authenticated', 'source_ip', 'direct_remote_ip', 'remote_ip', 'header', 'url_path', 'not_id',
+  'metadata',
 ] as const;
-const PRINCIPAL_NOT_YET = ['metadata', 'filter_state', 'sourced_metadata', 'custom'] as const;
+const PRINCIPAL_NOT_YET = ['filter_state', 'sourced_metadata', 'custom'] as const;
 const PRINCIPAL = defineMessage({
   name: 'envoy.config.rbac.v3.Principal',
   fields: [...PRINCIPAL_IDS],
@@ -111,6 +113,11 @@ function rbacReaders(http: boolean): RbacReaders {
         const name = m.opt('requested_server_name', stringMatcher);
         return name === undefined ? undefined : { kind: 'requested_server_name', name };
       }
+      case 'metadata': {
+        if (!http) return m.at(which).expected(HTTP_ONLY, m.raw(which));
+        const matcher = m.opt('metadata', metadataMatcher);
+        return matcher === undefined ? undefined : { kind: 'metadata', matcher };
+      }
       default: return undefined;
     }
   });
@@ -151,6 +158,11 @@ function rbacReaders(http: boolean): RbacReaders {
           const path = m.opt('url_path', pathMatcher);
           return path === undefined ? undefined : { kind: 'url_path', path };
         }
+      case 'metadata': {
+        if (!http) return m.at(which).expected(HTTP_ONLY, m.raw(which));
+        const matcher = m.opt('metadata', metadataMatcher);
+        return matcher === undefined ? undefined : { kind: 'metadata', matcher };
+      }
       default: return undefined;
     }
   });

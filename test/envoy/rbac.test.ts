@@ -143,8 +143,8 @@ test('HTTP RBAC: unimplemented fields are refused as unsupported, naming the fie
       audit_logging_options: {},
       policies: {
         'p q': {
-          permissions: [{ metadata: { filter: 'x' } }, { matcher: { name: 'm' } }, { uri_template: {} }],
-          principals: [{ filter_state: { key: 'k' } }, { metadata: {} }, { custom: {} }],
+          permissions: [{ sourced_metadata: { filter: 'x' } }, { matcher: { name: 'm' } }, { uri_template: {} }],
+          principals: [{ filter_state: { key: 'k' } }, { sourced_metadata: {} }, { custom: {} }],
           condition: { const_expr: { bool_value: true } },
         },
       },
@@ -155,11 +155,11 @@ test('HTTP RBAC: unimplemented fields are refused as unsupported, naming the fie
   assertError(errs, `${FILTER_PATH}.track_per_rule_stats`, 'unsupported field');
   assertError(errs, `${FILTER_PATH}.rules.audit_logging_options`, 'unsupported field');
   const pol = `${FILTER_PATH}.rules.policies["p q"]`;
-  assertError(errs, `${pol}.permissions[0].metadata`, 'unsupported field');
+  assertError(errs, `${pol}.permissions[0].sourced_metadata`, 'unsupported field');
   assertError(errs, `${pol}.permissions[1].matcher`, 'unsupported field');
   assertError(errs, `${pol}.permissions[2].uri_template`, 'unsupported field');
   assertError(errs, `${pol}.principals[0].filter_state`, 'unsupported field');
-  assertError(errs, `${pol}.principals[1].metadata`, 'unsupported field');
+  assertError(errs, `${pol}.principals[1].sourced_metadata`, 'unsupported field');
   assertError(errs, `${pol}.principals[2].custom`, 'unsupported field');
   assertError(errs, `${pol}.condition`, 'unsupported field');
 });
@@ -238,4 +238,61 @@ test('network RBAC: HTTP-only rules, CONTINUOUS, matchers, a missing stat_prefix
   assertError(errs, `${NET_PATH}.rules.policies["a"].principals[0].url_path`, 'only available in envoy.filters.http.rbac');
   const lastErrs = errors(networkBootstrap({ stat_prefix: 'x' }, true));
   assertError(lastErrs, 'static_resources.listeners[0].filter_chains[0].filters[1]', 'terminal filter last');
+});
+
+test('HTTP RBAC: metadata principals and permissions (MetadataMatcher with every ValueMatcher) decode; bad ones are refused with their path', () => {
+  const jwt = 'envoy.filters.http.jwt_authn';
+  const b = ok(httpBootstrap({
+    rules: {
+      policies: {
+        m: {
+          permissions: [
+            { metadata: { filter: 'envoy.filters.a.b', path: [{ key: 'c' }], value: { string_match: { prefix: 'x' } } } },
+            { metadata: { filter: 'f', path: [{ key: 'n' }], value: { double_match: { range: { start: 1, end: 5 } } }, invert: true } },
+          ],
+          principals: [
+            { metadata: { filter: jwt, path: [{ key: 'iss' }, { key: 'groups' }], value: { list_match: { one_of: { string_match: { exact: 'admin' } } } } } },
+            { metadata: { filter: jwt, path: [{ key: 'iss' }, { key: 'sub' }], value: { or_match: { value_matchers: [{ present_match: true }, { null_match: {} }] } } } },
+            { metadata: { filter: jwt, path: [{ key: 'iss' }, { key: 'admin' }], value: { bool_match: true } } },
+            { metadata: { filter: jwt, path: [{ key: 'iss' }, { key: 'n' }], value: { double_match: { exact: 3 } } } },
+          ],
+        },
+      },
+    },
+  }));
+  const f = (b.listeners[0]!.filterChains[0]!.filters[0] as HttpConnectionManagerConfig).httpFilters[0] as RbacFilterConfig;
+  const pol = f.config.rules!.policies[0]![1];
+  assert.deepEqual(pol.permissions[0], { kind: 'metadata', matcher: { filter: 'envoy.filters.a.b', path: ['c'], value: { kind: 'string', match: { kind: 'prefix', value: 'x', ignoreCase: false } }, invert: false } });
+  assert.deepEqual(pol.permissions[1], { kind: 'metadata', matcher: { filter: 'f', path: ['n'], value: { kind: 'double', exact: null, start: 1, end: 5 }, invert: true } });
+  assert.deepEqual(pol.principals[0], { kind: 'metadata', matcher: { filter: jwt, path: ['iss', 'groups'], value: { kind: 'list', oneOf: { kind: 'string', match: { kind: 'exact', value: 'admin', ignoreCase: false } } }, invert: false } });
+  assert.deepEqual((pol.principals[1] as { matcher: { value: unknown } }).matcher.value, { kind: 'or', matchers: [{ kind: 'present', value: true }, { kind: 'null' }] });
+  assert.deepEqual((pol.principals[2] as { matcher: { value: unknown } }).matcher.value, { kind: 'bool', value: true });
+  assert.deepEqual((pol.principals[3] as { matcher: { value: unknown } }).matcher.value, { kind: 'double', exact: 3, start: 0, end: 0 });
+
+  const errs = errors(httpBootstrap({
+    rules: {
+      policies: {
+        p: {
+          permissions: [{ metadata: { path: [{ key: 'c' }], value: { present_match: true } } }, { metadata: { filter: 'f', path: [], value: { present_match: true } } }],
+          principals: [
+            { metadata: { filter: 'f', path: [{ key: 'c' }], value: { string_match: { exact: 'a' }, bool_match: true } } },
+            { metadata: { filter: 'f', path: [{ key: 'c' }], value: { or_match: { value_matchers: [{ bool_match: true }] } } } },
+            { metadata: { filter: 'f', path: [{ key: 'c' }] } },
+          ],
+        },
+      },
+    },
+  }));
+  const pp = `${FILTER_PATH}.rules.policies["p"]`;
+  assertError(errs, `${pp}.permissions[0].metadata.filter`, 'non-empty string');
+  assertError(errs, `${pp}.permissions[1].metadata.path`, 'expected');
+  assertError(errs, `${pp}.principals[0].metadata.value`, 'exactly one of');
+  assertError(errs, `${pp}.principals[1].metadata.value.or_match.value_matchers`, 'expected');
+  assertError(errs, `${pp}.principals[2].metadata.value`, 'expected');
+
+  const netErrs = errors(networkBootstrap({
+    stat_prefix: 'n',
+    rules: { policies: { a: policy([{ any: true }], [{ metadata: { filter: 'f', path: [{ key: 'c' }], value: { present_match: true } } }]) } },
+  }));
+  assertError(netErrs, `${NET_PATH}.rules.policies["a"].principals[0].metadata`, 'only available in envoy.filters.http.rbac');
 });

@@ -1,19 +1,22 @@
 // `weft analyze`: checks a mesh snapshot for configuration that validates but will not do what it
 // says, like `istioctl analyze`. Codes follow Istio's where one exists (IST0101, IST0109, IST0130);
 // Weft's own: WEFT0001 route weights ≠ 100, WEFT0002 DestinationRule host unknown, WEFT0003 subset
-// selects no workload.
+// selects no workload; security policies (./security-policies.ts): IST0127 selector matches no
+// workload, WEFT0010 ALLOW rule shadowed by a DENY rule, WEFT0011 unknown CUSTOM provider.
 
 import type { AnalysisMessage, Analyzer, MeshSnapshot } from '../model.js';
 import { destinationRules } from './destination-rules.js';
 import { MeshIndex } from './mesh-index.js';
 import { referencedResources } from './referenced-resources.js';
 import { routeWeights } from './route-weights.js';
+import { securityPolicies } from './security-policies.js';
 import { conflictingHosts, unreachableRoutes } from './virtual-service-rules.js';
 
 export { CONFLICTING_VIRTUAL_SERVICE_HOSTS, UNREACHABLE_RULE } from './virtual-service-rules.js';
 export { DESTINATION_RULE_HOST_NOT_FOUND, SUBSET_SELECTS_NO_WORKLOAD } from './destination-rules.js';
 export { REFERENCED_RESOURCE_NOT_FOUND } from './referenced-resources.js';
 export { ROUTE_WEIGHTS_NOT_100 } from './route-weights.js';
+export { ALLOW_RULE_SHADOWED_BY_DENY, CUSTOM_PROVIDER_NOT_FOUND, NO_MATCHING_WORKLOADS } from './security-policies.js';
 
 /** Every analyzer, in the order their messages appear. */
 export const ANALYZERS: readonly { readonly name: string; readonly run: (ix: MeshIndex) => AnalysisMessage[] }[] = [
@@ -22,6 +25,7 @@ export const ANALYZERS: readonly { readonly name: string; readonly run: (ix: Mes
   { name: 'VirtualServiceUnreachableRule', run: unreachableRoutes },
   { name: 'RouteWeightsNot100', run: routeWeights },
   { name: 'DestinationRules', run: destinationRules },
+  { name: 'SecurityPolicies', run: securityPolicies },
 ];
 
 /**

@@ -19,6 +19,7 @@ class ConnectionSubject implements RbacSubject {
   constructor(readonly conn: RbacConnection) {}
   pathOnly(): string { return ''; }
   remoteIp(): Uint8Array | null { return this.conn.remoteIp(); }
+  dynamicMetadata(): null { return null; }
 }
 
 export class NetworkRbac {

@@ -4,6 +4,7 @@
 // src/proxy/rbac/engine.ts.
 
 import type { CidrRange, HeaderMatcherConfig, StringMatcherConfig } from '../config/types.js';
+import type { MetadataMatcherConfig } from './metadata.js';
 
 /** envoy.config.rbac.v3.Permission (the fields Weft implements). */
 export type RbacPermissionConfig =
@@ -17,7 +18,9 @@ export type RbacPermissionConfig =
   | { readonly kind: 'destination_port'; readonly port: number }
   /** [start, end), as envoy.type.v3.Int32Range. */
   | { readonly kind: 'destination_port_range'; readonly start: number; readonly end: number }
-  | { readonly kind: 'requested_server_name'; readonly name: StringMatcherConfig };
+  | { readonly kind: 'requested_server_name'; readonly name: StringMatcherConfig }
+  /** Dynamic metadata of the stream (HTTP filter only). */
+  | { readonly kind: 'metadata'; readonly matcher: MetadataMatcherConfig };
 
 /** envoy.config.rbac.v3.Principal (the fields Weft implements). */
 export type RbacPrincipalConfig =
@@ -30,7 +33,9 @@ export type RbacPrincipalConfig =
   /** source_ip (the connection's peer), direct_remote_ip (the same, Envoy's stream view), remote_ip (after XFF). */
   | { readonly kind: 'source_ip' | 'direct_remote_ip' | 'remote_ip'; readonly cidr: CidrRange }
   | { readonly kind: 'header'; readonly header: HeaderMatcherConfig }
-  | { readonly kind: 'url_path'; readonly path: StringMatcherConfig };
+  | { readonly kind: 'url_path'; readonly path: StringMatcherConfig }
+  /** Dynamic metadata of the stream (HTTP filter only). */
+  | { readonly kind: 'metadata'; readonly matcher: MetadataMatcherConfig };
 
 /** envoy.config.rbac.v3.Policy: matches when any permission and any principal match. */
 export interface RbacPolicyConfig {

@@ -12,6 +12,7 @@ import type { CidrRange, HeaderMatcherConfig } from '../config/types.js';
 import { Cidr, ipBytes } from '../listener/cidr.js';
 import { CompiledHeaderMatcher, CompiledStringMatcher, type HeaderSource } from '../router/matchers.js';
 import type { RbacPermissionConfig, RbacPrincipalConfig, RbacRulesConfig } from './config.js';
+import { compileMetadataMatcher, type DynamicMetadata, type MetadataMatcherConfig } from './metadata.js';
 
 /** What Envoy's RBAC reads of a downstream connection; computed once per connection, lazily. */
 export class RbacConnection {
@@ -112,6 +113,13 @@ export interface RbacSubject {
   pathOnly(): string;
   /** remote_ip: the client address after x-forwarded-for processing (the peer on a network filter). */
   remoteIp(): Uint8Array | null;
+  /** The stream's dynamic metadata (null on a network filter or when no filter wrote any). */
+  dynamicMetadata(): DynamicMetadata;
+}
+
+function metadataPredicate(cfg: MetadataMatcherConfig): Predicate {
+  const m = compileMetadataMatcher(cfg);
+  return (s) => m(s.dynamicMetadata());
 }
 
 type Predicate = (s: RbacSubject) => boolean;
@@ -165,6 +173,7 @@ export function compilePermission(p: RbacPermissionConfig): Predicate {
       return (s) => s.conn.localPort >= start && s.conn.localPort < end;
     }
     case 'requested_server_name': { const m = new CompiledStringMatcher(p.name); return (s) => m.match(s.conn.serverName); }
+    case 'metadata': return metadataPredicate(p.matcher);
   }
 }
 
@@ -192,6 +201,7 @@ export function compilePrincipal(p: RbacPrincipalConfig): Predicate {
     case 'remote_ip': return cidrPredicate(p.cidr, (s) => s.remoteIp());
     case 'header': return headerPredicate(p.header);
     case 'url_path': { const m = new CompiledStringMatcher(p.path); return (s) => s.request !== null && m.match(s.pathOnly()); }
+    case 'metadata': return metadataPredicate(p.matcher);
   }
 }
 

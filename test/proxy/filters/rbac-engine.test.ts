@@ -9,12 +9,13 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { RbacConnection, RbacEngine, deniedDetails, statPrefixJoin, NO_POLICY, type RbacSubject } from '../../../src/proxy/rbac/engine.js';
-import type { RbacPolicyConfig, RbacRulesConfig } from '../../../src/proxy/rbac/config.js';
+import type { RbacPolicyConfig, RbacPrincipalConfig, RbacRulesConfig } from '../../../src/proxy/rbac/config.js';
+import type { ValueMatcherConfig } from '../../../src/proxy/rbac/metadata.js';
 import { ipBytes } from '../../../src/proxy/listener/cidr.js';
 import { makePki } from '../../helpers/certs.js';
 
 /** A subject with a fake connection (only the fields the predicates read). */
-function subject(o: { method?: string; path?: string; headers?: string[]; remote?: string; localPort?: number; sni?: string }): RbacSubject {
+function subject(o: { method?: string; path?: string; headers?: string[]; remote?: string; localPort?: number; sni?: string; metadata?: Record<string, Record<string, unknown>> }): RbacSubject {
   const conn = {
     localPort: o.localPort ?? 8080, serverName: o.sni ?? '', tls: false,
     remoteIp: () => ipBytes(o.remote ?? '127.0.0.1'), localIp: () => ipBytes('127.0.0.1'), peerNames: () => null,
@@ -25,6 +26,7 @@ function subject(o: { method?: string; path?: string; headers?: string[]; remote
     request: { authority: 'h', path, method: o.method ?? 'GET', headers: o.headers ?? [] },
     pathOnly: () => path.split('?')[0]!,
     remoteIp: () => conn.remoteIp(),
+    dynamicMetadata: () => o.metadata ?? null,
   };
 }
 
@@ -108,4 +110,53 @@ test('principal names of a real mTLS peer: URI and DNS SANs, RFC 2253 subject; n
   const plain = new RbacConnection(new net.Socket(), null);
   assert.equal(plain.tls, false);
   assert.equal(plain.peerNames(), null);
+});
+
+test('metadata principals: JWT claims in dynamic metadata (string, list, nested, bool, number, presence, invert)', () => {
+  const jwt = 'envoy.filters.http.jwt_authn';
+  const md = (value: ValueMatcherConfig, path: string[], invert = false): RbacPrincipalConfig =>
+    ({ kind: 'metadata', matcher: { filter: jwt, path, value, invert } });
+  const str = (v: string): ValueMatcherConfig => ({ kind: 'string', match: { kind: 'exact', value: v, ignoreCase: false } });
+  const payload = { [jwt]: {
+    'https://issuer.example/': { iss: 'https://issuer.example/', sub: 'alice', groups: ['dev', 'admin'], nested: { key: { x: 'y' } }, admin: true, level: 3, gone: null },
+  } };
+  const iss = 'https://issuer.example/';
+  const check = (p: RbacPrincipalConfig, metadata: Record<string, Record<string, unknown>> | undefined): boolean =>
+    new RbacEngine(rules('ALLOW', { p: { permissions: any, principals: [p] } })).match(subject({ metadata })) === 0;
+  assert.equal(check(md(str('alice'), [iss, 'sub']), payload), true);
+  assert.equal(check(md(str('bob'), [iss, 'sub']), payload), false);
+  assert.equal(check(md(str('alice'), [iss, 'sub']), undefined), false, 'no metadata at all');
+  assert.equal(check(md(str('alice'), ['other-issuer', 'sub']), payload), false);
+  assert.equal(check(md({ kind: 'list', oneOf: str('admin') }, [iss, 'groups']), payload), true);
+  assert.equal(check(md({ kind: 'list', oneOf: str('ops') }, [iss, 'groups']), payload), false);
+  assert.equal(check(md({ kind: 'list', oneOf: str('alice') }, [iss, 'sub']), payload), false, 'list_match needs a list');
+  assert.equal(check(md(str('y'), [iss, 'nested', 'key', 'x']), payload), true, 'nested claims walk objects');
+  assert.equal(check(md(str('y'), [iss, 'groups', '0']), payload), false, 'lists are not walked by key');
+  assert.equal(check(md({ kind: 'bool', value: true }, [iss, 'admin']), payload), true);
+  assert.equal(check(md({ kind: 'double', exact: 3, start: 0, end: 0 }, [iss, 'level']), payload), true);
+  assert.equal(check(md({ kind: 'double', exact: null, start: 4, end: 9 }, [iss, 'level']), payload), false);
+  assert.equal(check(md({ kind: 'present', value: true }, [iss, 'sub']), payload), true);
+  assert.equal(check(md({ kind: 'present', value: true }, [iss, 'missing']), payload), false);
+  assert.equal(check(md({ kind: 'null' }, [iss, 'gone']), payload), true);
+  assert.equal(check(md({ kind: 'present', value: false }, [iss, 'sub']), payload), false, 'present_match false matches nothing (Envoy)');
+  assert.equal(check(md(str('bob'), [iss, 'sub'], true), payload), true, 'invert');
+  assert.equal(check(md({ kind: 'or', matchers: [str('bob'), str('alice')] }, [iss, 'sub']), payload), true);
+  // As a permission too.
+  const perm = new RbacEngine(rules('DENY', { p: { permissions: [{ kind: 'metadata', matcher: { filter: jwt, path: [iss, 'sub'], value: str('alice'), invert: false } }], principals: any } }));
+  assert.equal(perm.allows(perm.match(subject({ metadata: payload }))), false);
+  assert.equal(perm.allows(perm.match(subject({}))), true);
+});
+
+test('metadata paths only see the payload\'s own keys (no prototype properties)', () => {
+  const jwt = 'envoy.filters.http.jwt_authn';
+  const present = (path: string[], metadata: Record<string, Record<string, unknown>>): boolean =>
+    new RbacEngine(rules('ALLOW', { p: { permissions: any, principals: [{ kind: 'metadata', matcher: { filter: jwt, path, value: { kind: 'present', value: true }, invert: false } }] } }))
+      .match(subject({ metadata })) === 0;
+  const md = { [jwt]: { iss: { sub: 'a' } } };
+  assert.equal(present(['iss', 'sub'], md), true);
+  assert.equal(present(['iss', 'constructor'], md), false);
+  assert.equal(present(['iss', 'toString'], md), false);
+  assert.equal(present(['iss', '__proto__'], md), false);
+  assert.equal(present(['iss', '__proto__'], { [jwt]: { iss: JSON.parse('{"__proto__": "x"}') as Record<string, unknown> } }), true, 'an own __proto__ claim');
+  assert.equal(present(['hasOwnProperty'], md), false);
 });

@@ -5,7 +5,8 @@
 // typed_per_filter_config (most specific level wins) replaces both rule sets on a route; without
 // `rbac` it turns enforcement off there. Stats, as Envoy names them:
 // http.<prefix>.rbac.<rules_stat_prefix>{allowed,denied,logged,not_logged} and
-// http.<prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}.
+// http.<prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}. With shadow rules,
+// the result goes to dynamic metadata `envoy.filters.http.rbac` as Envoy writes it.
 // Engines are compiled once per connection-manager version; a route's filter object is shared by
 // all its streams (evaluation is synchronous and keeps no per-stream state).
 
@@ -16,9 +17,12 @@ import { ipBytes } from '../../listener/cidr.js';
 import type { HeaderSource } from '../../router/matchers.js';
 import type { CompiledRoute, RouteTable } from '../../router/route-table.js';
 import { RbacConnection, RbacEngine, type RbacSubject } from '../../rbac/engine.js';
+import type { DynamicMetadata } from '../../rbac/metadata.js';
 import { CONTINUE, DISABLED, resolvePerRoute, STOP, type FilterStatus, type FilterStream, type HttpFilter, type HttpFilterFactory } from './filter.js';
 
 export const RBAC_DENIED_BODY = 'RBAC: access denied';
+/** The dynamic metadata namespace the filter writes (its canonical name, whatever the filter is called). */
+export const RBAC_METADATA_NAMESPACE = 'envoy.filters.http.rbac';
 
 export class HttpRbacStats {
   readonly allowed: Counter;
@@ -88,6 +92,10 @@ class HttpSubject implements RbacSubject, HeaderSource {
     return this.pathNoQuery;
   }
 
+  dynamicMetadata(): DynamicMetadata {
+    return this.stream.info.dynamicMetadata;
+  }
+
   remoteIp(): Uint8Array | null {
     const a = this.stream.info.downstreamRemoteAddress;
     if (a === this.stream.info.downstreamDirectRemoteAddress) return this.conn.remoteIp();
@@ -112,8 +120,11 @@ class RbacRouteFilter implements HttpFilter {
     subject.begin(conn, stream);
     const shadow = this.shadow;
     if (shadow !== null) {
-      if (shadow.allows(shadow.match(subject))) stats.shadow_allowed.inc();
+      const m = shadow.match(subject);
+      const allowed = shadow.allows(m);
+      if (allowed) stats.shadow_allowed.inc();
       else stats.shadow_denied.inc();
+      this.owner.writeShadowMetadata(stream, allowed, m >= 0 ? shadow.names[m]! : null);
     }
     const engine = this.engine;
     const matched = engine === null ? 0 : engine.match(subject);
@@ -140,6 +151,9 @@ function engineOf(cfg: HttpRbacConfig | null, which: 'rules' | 'shadowRules'): R
 
 export class RbacFilterFactory implements HttpFilterFactory {
   readonly stats: HttpRbacStats;
+  /** Dynamic metadata keys Envoy writes for shadow rules: `<shadow_rules_stat_prefix>shadow_{effective_policy_id,engine_result}`. */
+  private readonly shadowPolicyKey: string;
+  private readonly shadowResultKey: string;
   readonly subject = new HttpSubject();
   private readonly base: RbacRouteFilter | null;
   /** 'off': RBACPerRoute without `rbac` (nothing enforced nor counted on the route). */
@@ -147,11 +161,26 @@ export class RbacFilterFactory implements HttpFilterFactory {
 
   constructor(readonly name: string, config: HttpRbacConfig, routes: RouteTable, store: StatsStore, statPrefix: string) {
     this.stats = new HttpRbacStats(store, statPrefix, config.rulesStatPrefix, config.shadowRulesStatPrefix);
+    this.shadowPolicyKey = `${config.shadowRulesStatPrefix}shadow_effective_policy_id`;
+    this.shadowResultKey = `${config.shadowRulesStatPrefix}shadow_engine_result`;
     this.base = this.filterFor(config);
     this.perRoute = resolvePerRoute(routes, name, (levels: readonly PerFilterConfig[]) => {
       const top = levels[0];
       return top === undefined || top.kind !== 'rbac' ? null : this.filterFor(top.config) ?? 'off';
     });
+  }
+
+  /**
+   * Envoy's shadow-rule dynamic metadata under `envoy.filters.http.rbac`: the engine result
+   * (`allowed` / `denied`) and, when a policy matched, its name (Istio's CUSTOM action reads it to
+   * decide whether ext_authz runs). Only written when shadow rules are configured.
+   */
+  writeShadowMetadata(stream: FilterStream, allowed: boolean, policy: string | null): void {
+    const info = stream.info;
+    const md = info.dynamicMetadata ?? (info.dynamicMetadata = {});
+    const ns = md[RBAC_METADATA_NAMESPACE] ?? (md[RBAC_METADATA_NAMESPACE] = {});
+    ns[this.shadowResultKey] = allowed ? 'allowed' : 'denied';
+    if (policy !== null) ns[this.shadowPolicyKey] = policy;
   }
 
   private filterFor(cfg: HttpRbacConfig | null): RbacRouteFilter | null {
