@@ -20,7 +20,6 @@ const UNSERVED: { apiVersion: string; kind: string; spec: string }[] = [
   { apiVersion: 'gateway.networking.k8s.io/v1alpha2', kind: 'TCPRoute', spec: 'parentRefs: [{ name: gw }]' },
   { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', spec: 'action: DENY\n  rules: [{ from: [{ source: { notNamespaces: [default] } }] }]' },
   { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', spec: 'mtls: { mode: STRICT }' },
-  { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', spec: 'jwtRules: [{ issuer: issuer@example.com }]' },
   { apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', spec: 'accessLogging: [{ providers: [{ name: envoy }] }]' },
   { apiVersion: 'networking.istio.io/v1alpha3', kind: 'EnvoyFilter', spec: 'configPatches: []' },
   { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', spec: 'address: 10.0.0.1' },
