@@ -110,8 +110,8 @@ const provider: Reader<JwtProviderConfig> = message(PROVIDER, (m) => {
   if (m.get('clear_route_cache', bool, false)) {
     m.at('clear_route_cache').fail('unsupported field (Weft does not pick the route again after a filter), got true');
   }
-  // Only sizes a cache of verified tokens: Weft keeps none, so it changes nothing but speed.
-  m.opt('jwt_cache_config', message(JWT_CACHE, (c) => c.get('jwt_cache_size', uint32, 100)));
+  // Sizes the filter's cache of verified tokens (always on in Weft, at least 100 entries).
+  const jwtCacheSize = m.opt('jwt_cache_config', message(JWT_CACHE, (c) => c.get('jwt_cache_size', uint32, 100))) ?? 0;
   const clockSkew = m.get('clock_skew_seconds', uint32, 0);
   const out = {
     issuer: m.get('issuer', string, ''),
@@ -128,6 +128,7 @@ const provider: Reader<JwtProviderConfig> = message(PROVIDER, (m) => {
     // 0 (unset) means Envoy's default, 60 s.
     clockSkewSeconds: clockSkew === 0 ? 60 : clockSkew,
     claimToHeaders: m.get('claim_to_headers', list(claimToHeader), []),
+    jwtCacheSize,
   };
   if (out.forwardPayloadHeader !== '') headerName(m.at('forward_payload_header'), out.forwardPayloadHeader);
   if (jwks === undefined) return undefined;

@@ -93,7 +93,7 @@ test('providers decode with Envoy\'s defaults; remote_jwks keeps uri, cluster, t
     issuer: 'https://a', audiences: ['x'], jwks: 'local', forward: true, fromHeaders: [{ name: 'x-tok', valuePrefix: 'T ' }],
     fromParams: ['p'], fromCookies: ['c'], forwardPayloadHeader: 'x-payload', padForwardPayloadHeader: true,
     payloadInMetadata: 'https://a', headerInMetadata: 'h', spaceDelimitedClaims: ['scope'], clockSkewSeconds: 5,
-    claimToHeaders: [{ headerName: 'x-sub', claimName: 'sub' }],
+    claimToHeaders: [{ headerName: 'x-sub', claimName: 'sub' }], jwtCacheSize: 10,
   });
   assert.deepEqual(f.config.providers.get('r')!.jwks, { kind: 'remote', uri: 'https://keys.example/jwks.json', cluster: 'jwks', timeoutMs: 1000, cacheDurationMs: 300_000, asyncFetch: true });
   const d = f.config.providers.get('d')!;

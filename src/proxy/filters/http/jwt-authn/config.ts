@@ -57,6 +57,8 @@ export interface JwtProviderConfig {
   /** Envoy's default 60. */
   readonly clockSkewSeconds: number;
   readonly claimToHeaders: readonly JwtClaimToHeaderConfig[];
+  /** jwt_cache_config.jwt_cache_size (0 when not set): verified tokens kept. */
+  readonly jwtCacheSize: number;
 }
 
 /** envoy.extensions.filters.http.jwt_authn.v3.JwtRequirement. */

@@ -14,8 +14,8 @@
 // unless `forward`, the token removed from its header or query parameter. Stats:
 // http.<prefix>.jwt_authn.{allowed,denied,cors_preflight_bypassed,jwks_fetch_success,jwks_fetch_failed}.
 // Differences from Envoy: a present token that fails under a lone allow_missing always fails (Envoy
-// lets a later good token win, by order); remote keys stay in use after a failed refresh; no
-// verified-token cache (jwt_cache_config is accepted and has no effect but speed).
+// lets a later good token win, by order); remote keys stay in use after a failed refresh; the
+// verified-token cache (jwt_cache_config) is always on (at least 100 tokens, as Envoy's default size).
 
 import type { JwtAuthnConfig, PerFilterConfig } from '../../../config/types.js';
 import type { Counter, StatsStore } from '../../../../observe/stats.js';
@@ -68,6 +68,12 @@ class Provider {
     }
   }
 
+  /** The keys in use right now without fetching (null when a fetch is due). */
+  currentKeys(): Jwks | null {
+    if (this.local !== null) return typeof this.local === 'string' ? null : this.local;
+    return this.remote!.cached(Date.now());
+  }
+
   /** The keys now (sync) when known and fresh, else a promise of them (or of the failure). */
   keys(): Jwks | string | Promise<Jwks | string> {
     if (this.local !== null) return this.local;
@@ -98,8 +104,25 @@ class BadRequirementName {
   constructor(readonly message: string) {}
 }
 
+/** A token whose signature checked out, with what it was checked against. */
+interface Verified {
+  readonly jwt: ParsedJwt;
+  readonly provider: Provider;
+  readonly keys: Jwks;
+}
+
+/** Verified tokens kept (Envoy's jwt_cache_size default): a keep-alive client's token is checked once. */
+const DEFAULT_VERIFIED_CACHE = 100;
+
 export class JwtAuthnFilterFactory implements HttpFilterFactory {
   readonly stats: JwtAuthnStats;
+  /**
+   * Tokens whose signature verified, by token text (insertion order = eviction order). A hit skips
+   * parsing and the signature, never the issuer, time and audience checks; it counts only while
+   * the provider's keys are the ones that verified it.
+   */
+  private readonly verified = new Map<string, Verified>();
+  private readonly verifiedMax: number;
   readonly providers = new Map<string, Provider>();
   /** Providers in the order written: the issuer lookup of allow_missing takes the first. */
   private readonly providerList: Provider[] = [];
@@ -120,6 +143,7 @@ export class JwtAuthnFilterFactory implements HttpFilterFactory {
       this.providerList.push(provider);
     }
     this.allLocations = mergeLocations([...config.providers.values()]);
+    this.verifiedMax = Math.max(DEFAULT_VERIFIED_CACHE, ...[...config.providers.values()].map((p) => p.jwtCacheSize));
     this.ruleRequirements = config.rules.map((r) => (r.requires === null ? null : this.requirement(r.requires)));
     this.rules = config.rules.length === 0 ? null : compileRouteTable({
       name: 'jwt_authn_rules', ...NO_MUTATIONS,
@@ -173,6 +197,21 @@ export class JwtAuthnFilterFactory implements HttpFilterFactory {
         for (const p of this.providerList) used.add(p);
         return { k: K_ALL_PROVIDERS, allowFailed: r.kind === 'allow_missing_or_failed' };
     }
+  }
+
+  /** A verified token still valid for `provider` (any when null) with its current keys. */
+  verifiedToken(token: string, provider: Provider | null): Verified | null {
+    const v = this.verified.get(token);
+    if (v === undefined) return null;
+    if ((provider !== null && v.provider !== provider) || v.provider.currentKeys() !== v.keys) return null;
+    return v;
+  }
+
+  rememberVerified(token: string, v: Verified): void {
+    if (this.verifiedMax === 0) return;
+    this.verified.delete(token);
+    this.verified.set(token, v);
+    if (this.verified.size > this.verifiedMax) this.verified.delete(this.verified.keys().next().value!);
   }
 
   /** allow_missing's provider lookup: the first with this issuer, else the first without one. */
@@ -319,20 +358,24 @@ class JwtAuthnStream implements HttpFilter {
 
   /** One token: `provider` null = found by its issuer (allow_missing and allow_missing_or_failed). */
   private async verifyToken(t: TokenAt, provider: Provider | null, audiences: Audiences | null): Promise<Status> {
-    const jwt = parseJwt(t.token);
+    const owner = this.owner;
+    const hit = owner.verifiedToken(t.token, provider);
+    const jwt = hit !== null ? hit.jwt : parseJwt(t.token);
     if (typeof jwt === 'string') return jwt;
     if (!t.location.allows(jwt.iss)) return STATUS.JwtUnknownIssuer;
-    const p = provider ?? this.owner.providerByIssuer(jwt.iss);
+    const p = hit !== null ? hit.provider : provider ?? owner.providerByIssuer(jwt.iss);
     if (p === null) return STATUS.JwtUnknownIssuer;
-    const skew = p.cfg.clockSkewSeconds;
-    const time = checkTime(jwt, Math.floor(Date.now() / 1000), skew);
+    const time = checkTime(jwt, Math.floor(Date.now() / 1000), p.cfg.clockSkewSeconds);
     if (time !== STATUS.Ok) return time;
     if (!(audiences ?? p.audiences).allows(jwt.audiences)) return STATUS.JwtAudienceNotAllowed;
-    let keys = p.keys();
-    if (keys instanceof Promise) keys = await keys;
-    if (typeof keys === 'string') return keys as Status;
-    const sig = await verifySignature(jwt, keys);
-    if (sig !== STATUS.Ok) return sig;
+    if (hit === null) {
+      let keys = p.keys();
+      if (keys instanceof Promise) keys = await keys;
+      if (typeof keys === 'string') return keys as Status;
+      const sig = await verifySignature(jwt, keys);
+      if (sig !== STATUS.Ok) return sig;
+      owner.rememberVerified(t.token, { jwt, provider: p, keys });
+    }
     if (!this.destroyed) this.onVerified(p, jwt, t);
     return STATUS.Ok;
   }
