@@ -16,6 +16,7 @@ import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { cluster, FILE_LOG_TYPE, request, ROUTER_TYPE, simple, toCluster, waitForLines, type Obj } from '../helpers/bootstrap.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { jwksOf, makeKey, nowSeconds, sign, type TestKey } from '../helpers/jwt.js';
+import { waitUntil } from '../helpers/adversarial.js';
 
 type T = { after(fn: () => Promise<void> | void): void };
 
@@ -219,4 +220,19 @@ test('a gRPC request without a token gets UNAUTHENTICATED (trailers-only)', asyn
   });
   assert.equal(headers['grpc-status'], '16');
   assert.equal(headers['grpc-message'], 'Jwt is missing');
+});
+
+test('a verified token kept in the cache is still checked for expiry (and a cached good token is not reused for a forged one)', async (t) => {
+  const s = await setup(t, { providers: { a: provider({ clock_skew_seconds: 1 }) }, ...requireA });
+  const tok = await sign(es, { exp: nowSeconds() + 1 });
+  assert.equal((await request(s.p.port, '/', { headers: bearer(tok) })).status, 200);
+  assert.equal((await request(s.p.port, '/', { headers: bearer(tok) })).status, 200);
+  await waitUntil(async () => (await request(s.p.port, '/', { headers: bearer(tok) })).status === 401, 10_000, 'the token to expire');
+  const r = await request(s.p.port, '/', { headers: bearer(tok) });
+  assert.equal(r.body, 'Jwt is expired');
+  // Same header and payload, signature of another key: not a cache hit.
+  const good = await sign(es, { sub: 'bob', iat: 1000 });
+  const forged = good.slice(0, good.lastIndexOf('.') + 1) + (await sign(forger, { sub: 'bob', iat: 1000 })).split('.')[2];
+  assert.equal((await request(s.p.port, '/', { headers: bearer(good) })).status, 200);
+  assert.equal((await request(s.p.port, '/', { headers: bearer(forged) })).body, 'Jwt verification fails');
 });
