@@ -9,6 +9,7 @@ import type { ConfigStore } from './store/config-store.js';
 import type { ServiceRegistry } from './registry/service-registry.js';
 import { DEFAULT_DOMAIN_SUFFIX, portProtocol } from './registry/names.js';
 import { createLogger } from '../observe/logger.js';
+import { JwksResolver, jwksUrisOf } from './translate/security/jwks-resolver.js';
 
 const log = createLogger('mesh');
 
@@ -33,6 +34,8 @@ export class Mesh {
   readonly #unsubscribe: (() => void)[] = [];
   #current: MeshSnapshot;
   #timer: NodeJS.Timeout | null = null;
+  /** RequestAuthentication jwksUri keys, fetched by the control plane; new keys → a new snapshot. */
+  readonly #jwks = new JwksResolver(() => this.#schedule());
 
   constructor(opts: MeshOptions) {
     this.#store = opts.store;
@@ -46,11 +49,13 @@ export class Mesh {
   /** Follows the store and the registry from now on (the snapshot is rebuilt from their current state). */
   start(): void {
     this.#current = this.#build(this.#current.version);
-    const schedule = () => {
-      if (this.#timer) clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => { this.#timer = null; this.#publish(); }, this.#debounceMs);
-    };
+    const schedule = () => this.#schedule();
     this.#unsubscribe.push(this.#store.onChange(schedule), this.#registry.onChange(schedule));
+  }
+
+  #schedule(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => { this.#timer = null; this.#publish(); }, this.#debounceMs);
   }
 
   close(): void {
@@ -58,6 +63,7 @@ export class Mesh {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     this.#listeners.clear();
+    this.#jwks.close();
   }
 
   /** A new trust bundle from the CA (signing root first): a new snapshot follows (debounced). */
@@ -96,10 +102,12 @@ export class Mesh {
       for (const s of se.services) if (!services.some((x) => x.hostname === s.hostname)) services.push(s);
       workloads.push(...se.workloads);
     }
+    const uris = jwksUrisOf(configs);
     return Object.freeze({
       version, configs, services: Object.freeze(services), workloads: Object.freeze(workloads), domainSuffix: this.#suffix,
       ...(this.#meshConfig !== undefined ? { meshConfig: this.#meshConfig } : {}),
       ...(this.#trustBundle !== undefined ? { trustBundle: this.#trustBundle } : {}),
+      ...(uris.size > 0 ? { jwks: this.#jwks.resolve(uris) } : {}),
     });
   }
 }

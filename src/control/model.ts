@@ -135,6 +135,11 @@ export interface MeshSnapshot {
    * `ROOTCA`. Absent when the control plane runs without a CA.
    */
   readonly trustBundle?: readonly string[];
+  /**
+   * RequestAuthentication jwksUri → the keys the control plane fetched (JSON text), or why there are
+   * none yet (src/control/translate/security/jwks-resolver.ts). Absent when no rule names a jwksUri.
+   */
+  readonly jwks?: ReadonlyMap<string, { readonly jwks: string } | { readonly error: string }>;
 }
 
 /** The parts of Istio's MeshConfig Weft reads (src/control/mesh-config.ts loads and validates it). */

@@ -9,6 +9,7 @@ import { corsFilterExtension, corsPolicyExtension } from './cors.js';
 import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
 import { faultFilterExtension, faultPerRouteExtension } from './fault.js';
 import { httpConnectionManagerExtension } from './hcm.js';
+import { jwtAuthnFilterExtension, jwtAuthnPerRouteExtension } from './jwt-authn.js';
 import { networkRbacExtension, rbacFilterExtension, rbacPerRouteExtension } from './rbac.js';
 import { downstreamConnectionsMonitorExtension, fixedHeapMonitorExtension } from './overload.js';
 import { routerFilterExtension } from './router-filter.js';
@@ -29,10 +30,12 @@ export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   faultFilterExtension,
   corsFilterExtension,
   rbacFilterExtension,
+  jwtAuthnFilterExtension,
   // HTTP filters' typed_per_filter_config
   faultPerRouteExtension,
   corsPolicyExtension,
   rbacPerRouteExtension,
+  jwtAuthnPerRouteExtension,
   // access loggers
   fileAccessLogExtension,
   stdoutAccessLogExtension,

@@ -6,6 +6,8 @@
 import type { HttpRbacConfig, NetworkRbacConfig } from '../rbac/config.js';
 
 export type { HttpRbacConfig, NetworkRbacConfig } from '../rbac/config.js';
+import type { JwtAuthnConfig, JwtAuthnPerRouteConfig } from '../filters/http/jwt-authn/config.js';
+export type { JwtAuthnConfig, JwtAuthnPerRouteConfig } from '../filters/http/jwt-authn/config.js';
 
 /** A socket address: `socket_address` in envoy.config.core.v3.Address. */
 export interface SocketAddress {
@@ -355,7 +357,14 @@ export interface HttpConnectionManagerConfig {
 }
 
 /** One entry of `http_filters` (the router is last). */
-export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig | RbacFilterConfig;
+export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig | RbacFilterConfig | JwtAuthnFilterConfig;
+
+/** envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication (src/proxy/filters/http/jwt-authn/config.ts). */
+export interface JwtAuthnFilterConfig {
+  readonly kind: 'jwt_authn';
+  readonly name: string;
+  readonly config: JwtAuthnConfig;
+}
 
 /** envoy.extensions.filters.http.rbac.v3.RBAC (src/proxy/rbac/config.ts). */
 export interface RbacFilterConfig {
@@ -440,6 +449,8 @@ export type PerFilterConfig =
   | CorsPolicyConfig
   /** envoy.extensions.filters.http.rbac.v3.RBACPerRoute: `config` null (no `rbac`) = no enforcement on the route. */
   | { readonly kind: 'rbac'; readonly config: HttpRbacConfig | null }
+  /** envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig. */
+  | JwtAuthnPerRouteConfig
   /** envoy.config.route.v3.FilterConfig with disabled: true: the filter is skipped here. */
   | { readonly kind: 'disabled' };
 

@@ -8,6 +8,7 @@ import { CorsFilterFactory } from './cors.js';
 import { FaultFilterFactory } from './fault.js';
 import type { HttpFilterFactory } from './filter.js';
 import type { ClusterLookup } from '../../http/async-client.js';
+import { JwtAuthnFilterFactory } from './jwt-authn/filter.js';
 import { RbacFilterFactory } from './rbac.js';
 
 /** What a filter factory may use beyond its config: the clusters (async calls: JWKS, ext_authz). */
@@ -16,7 +17,7 @@ export interface FilterFactoryContext {
 }
 
 export function buildHttpFilters(configs: readonly HttpFilterConfig[], routes: RouteTable, store: StatsStore,
-                                 statPrefix: string, _ctx: FilterFactoryContext): readonly HttpFilterFactory[] {
+                                 statPrefix: string, ctx: FilterFactoryContext): readonly HttpFilterFactory[] {
   const out: HttpFilterFactory[] = [];
   for (const c of configs) {
     switch (c.kind) {
@@ -24,6 +25,7 @@ export function buildHttpFilters(configs: readonly HttpFilterConfig[], routes: R
       case 'fault': out.push(new FaultFilterFactory(c.name, c.config, routes, store, statPrefix)); break;
       case 'cors': out.push(new CorsFilterFactory(c.name, routes, store, statPrefix)); break;
       case 'rbac': out.push(new RbacFilterFactory(c.name, c.config, routes, store, statPrefix)); break;
+      case 'jwt_authn': out.push(new JwtAuthnFilterFactory(c.name, c.config, routes, store, statPrefix, ctx.clusters)); break;
     }
   }
   return out;
