@@ -7,6 +7,7 @@ import {
 import { connectionLimitExtension } from './connection-limit.js';
 import { corsFilterExtension, corsPolicyExtension } from './cors.js';
 import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
+import { extAuthzFilterExtension, extAuthzPerRouteExtension } from './ext-authz.js';
 import { faultFilterExtension, faultPerRouteExtension } from './fault.js';
 import { httpConnectionManagerExtension } from './hcm.js';
 import { networkRbacExtension, rbacFilterExtension, rbacPerRouteExtension } from './rbac.js';
@@ -29,10 +30,12 @@ export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   faultFilterExtension,
   corsFilterExtension,
   rbacFilterExtension,
+  extAuthzFilterExtension,
   // HTTP filters' typed_per_filter_config
   faultPerRouteExtension,
   corsPolicyExtension,
   rbacPerRouteExtension,
+  extAuthzPerRouteExtension,
   // access loggers
   fileAccessLogExtension,
   stdoutAccessLogExtension,

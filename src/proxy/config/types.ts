@@ -4,6 +4,7 @@
 // Field names follow Envoy's v3 API in camelCase so they stay recognisable.
 
 import type { HttpRbacConfig, NetworkRbacConfig } from '../rbac/config.js';
+import type { ExtAuthzConfig, ExtAuthzPerRouteConfig } from '../filters/http/ext-authz/config.js';
 
 export type { HttpRbacConfig, NetworkRbacConfig } from '../rbac/config.js';
 
@@ -355,7 +356,14 @@ export interface HttpConnectionManagerConfig {
 }
 
 /** One entry of `http_filters` (the router is last). */
-export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig | RbacFilterConfig;
+export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig | RbacFilterConfig | ExtAuthzFilterConfig;
+
+/** envoy.filters.http.ext_authz (src/proxy/filters/http/ext-authz/). */
+export interface ExtAuthzFilterConfig {
+  readonly kind: 'ext_authz';
+  readonly name: string;
+  readonly config: ExtAuthzConfig;
+}
 
 /** envoy.extensions.filters.http.rbac.v3.RBAC (src/proxy/rbac/config.ts). */
 export interface RbacFilterConfig {
@@ -440,6 +448,7 @@ export type PerFilterConfig =
   | CorsPolicyConfig
   /** envoy.extensions.filters.http.rbac.v3.RBACPerRoute: `config` null (no `rbac`) = no enforcement on the route. */
   | { readonly kind: 'rbac'; readonly config: HttpRbacConfig | null }
+  | { readonly kind: 'ext_authz'; readonly config: ExtAuthzPerRouteConfig }
   /** envoy.config.route.v3.FilterConfig with disabled: true: the filter is skipped here. */
   | { readonly kind: 'disabled' };
 
