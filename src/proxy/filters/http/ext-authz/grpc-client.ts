@@ -26,15 +26,15 @@ export function grpcTypes(): Types {
   return types;
 }
 
-/** JSON → google.protobuf.Value (field names as loaded: snake_case). */
+/** JSON → google.protobuf.Value (protobufjs' built-in Struct types keep camelCase names). */
 function toValue(v: unknown): Record<string, unknown> {
-  if (v === null || v === undefined) return { null_value: 0 };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(toValue) } };
-  if (typeof v === 'object') return { struct_value: toStruct(v as Record<string, unknown>) };
-  return { string_value: String(v) };
+  if (v === null || v === undefined) return { nullValue: 0 };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  if (typeof v === 'object') return { structValue: toStruct(v as Record<string, unknown>) };
+  return { stringValue: String(v) };
 }
 
 function toStruct(o: Record<string, unknown>): Record<string, unknown> {
@@ -45,11 +45,11 @@ function toStruct(o: Record<string, unknown>): Record<string, unknown> {
 
 /** google.protobuf.Struct (decoded with toObject) → JSON. */
 function fromValue(v: Record<string, unknown>): unknown {
-  if ('struct_value' in v) return fromStruct(v.struct_value as Record<string, unknown>);
-  if ('list_value' in v) return ((v.list_value as { values?: Record<string, unknown>[] }).values ?? []).map(fromValue);
-  if ('string_value' in v) return v.string_value;
-  if ('number_value' in v) return v.number_value;
-  if ('bool_value' in v) return v.bool_value;
+  if ('structValue' in v) return fromStruct(v.structValue as Record<string, unknown>);
+  if ('listValue' in v) return ((v.listValue as { values?: Record<string, unknown>[] }).values ?? []).map(fromValue);
+  if ('stringValue' in v) return v.stringValue;
+  if ('numberValue' in v) return v.numberValue;
+  if ('boolValue' in v) return v.boolValue;
   return null;
 }
 
