@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { startProxy, type RunningProxy } from '../helpers/proxy.js';
 import { cluster, deadPort, request, ROUTER_TYPE, simple, toCluster, type Obj } from '../helpers/bootstrap.js';
@@ -229,4 +230,31 @@ test('the client going away while the check runs cancels the check call', async 
   await closed; // HTTP/1.1: the check's connection is closed when the call is cancelled
   assert.ok(performance.now() - t0 < 5000, 'closed by the cancellation, not by the 20 s timeout');
   assert.equal(s.app.requests.length, 0);
+});
+
+test('HTTP/2 downstream (h2c): with_request_body buffers the body on a stream, 413 above the limit, other streams unaffected', async (t) => {
+  const s = await setup(t, { filter: { with_request_body: { max_request_bytes: 100_000 } } });
+  const client = http2.connect(`http://127.0.0.1:${s.p.port}`);
+  t.after(() => { client.close(); });
+  const send = (body: Buffer): Promise<{ status: number; body: string }> => new Promise((resolve, reject) => {
+    const req = client.request({ ':method': 'POST', ':path': '/h2', 'x-ext-authz': 'allow' });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => { status = Number(h[':status']); });
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+    req.on('error', reject);
+    req.end(body);
+  });
+  // Above the initial stream window (64 KiB): the proxy must keep reading while the filter holds the request.
+  const body = Buffer.alloc(90_000, 7);
+  const [a, b] = await Promise.all([send(body), send(Buffer.from('small'))]);
+  assert.equal(a.status, 200);
+  assert.equal(b.status, 200);
+  const sizes = s.authz.requests.map((r) => r.body.length).sort((x, y) => x - y);
+  assert.deepEqual(sizes, [5, 90_000]);
+  assert.ok(s.app.requests.some((r) => r.body.length === 90_000));
+  const tooBig = await send(Buffer.alloc(150_000, 1));
+  assert.equal(tooBig.status, 413);
+  assert.equal(s.authz.requests.length, 2);
 });

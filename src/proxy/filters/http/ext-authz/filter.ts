@@ -143,7 +143,9 @@ class ExtAuthzStreamFilter implements HttpFilter, AsyncCallbacks {
     if (this.state !== BUFFERING) return;
     const buffer = this.settings.buffer!;
     const received = stream.info.bytesReceived;
-    if (received >= buffer.maxRequestBytes && !(complete && received === buffer.maxRequestBytes)) {
+    // Without allow_partial_message the limit is the buffer's (above it: 413); with it, reaching
+    // max_request_bytes sends the check with that much.
+    if (buffer.allowPartialMessage ? received >= buffer.maxRequestBytes && !complete : received > buffer.maxRequestBytes) {
       if (!buffer.allowPartialMessage) {
         // Envoy's connection manager answers when the buffer limit the filter raised is exceeded.
         stream.watchRequestBody(null);
@@ -158,7 +160,7 @@ class ExtAuthzStreamFilter implements HttpFilter, AsyncCallbacks {
     }
     if (complete) {
       stream.watchRequestBody(null);
-      this.check(this.bufferedBody(buffer), false);
+      this.check(this.bufferedBody(buffer), received > buffer.maxRequestBytes);
     }
   }
 
