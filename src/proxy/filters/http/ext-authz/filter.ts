@@ -263,7 +263,8 @@ export class ExtAuthzFilterFactory implements HttpFilterFactory {
       ? (svc.kind === 'grpc' ? null : new HeaderNameMatcher(HTTP_DEFAULT_REQUEST_HEADERS.map(exact)))
       : new HeaderNameMatcher(svc.kind === 'grpc' ? config.allowedHeaders : [...config.allowedHeaders, ...HTTP_DEFAULT_REQUEST_HEADERS.map(exact)]);
     const disallowed = new HeaderNameMatcher(config.disallowedHeaders);
-    const partialHeader = 'x-envoy-auth-partial-body';
+    // The partial-body marker is metadata of a gRPC check; an HTTP check forwards it only when allowed.
+    const partialHeader = svc.kind === 'grpc' ? 'x-envoy-auth-partial-body' : '';
     this.attributeOptions = {
       // Host is :authority in the check (Envoy's header map has no separate Host).
       includeHeader: (n) => (n === partialHeader || allowed === null || allowed.matches(n) || (n === ':authority' && allowed.matches('host'))) && !disallowed.matches(n),

@@ -72,6 +72,7 @@ export function parseHttpCheckResponse(m: HttpServiceMatchers, res: AsyncRespons
   const hs = res.headers;
   if (status === 200) {
     const requestOps: HeaderOp[] = [];
+    const removals: HeaderOp[] = [];
     const responseOps: HeaderOp[] = [];
     for (let i = 0; i < hs.length; i += 2) {
       const name = hs[i]!;
@@ -79,7 +80,7 @@ export function parseHttpCheckResponse(m: HttpServiceMatchers, res: AsyncRespons
       if (name === HEADERS_TO_REMOVE) {
         for (const h of value.split(',')) {
           const key = h.trim().toLowerCase();
-          if (mutable(key)) requestOps.push({ op: 'remove', key, value: '' });
+          if (mutable(key)) removals.push({ op: 'remove', key, value: '' });
         }
         continue;
       }
@@ -88,9 +89,8 @@ export function parseHttpCheckResponse(m: HttpServiceMatchers, res: AsyncRespons
       if (m.upstreamAppend.matches(name) && mutable(name)) requestOps.push({ op: 'add', key: name, value });
       if (m.clientOnSuccess.matches(name)) responseOps.push({ op: 'add', key: name, value });
     }
-    // Removals first, as Envoy orders them after the sets but on other names; keep sets visible.
-    requestOps.sort((x, y) => (x.op === 'remove' ? 0 : 1) - (y.op === 'remove' ? 0 : 1));
-    return result({ status: 'ok', requestOps, responseOps });
+    // Envoy's order: sets and appends, then removals.
+    return result({ status: 'ok', requestOps: [...requestOps, ...removals], responseOps });
   }
   const deniedHeaders: string[] = [];
   for (let i = 0; i < hs.length; i += 2) {
@@ -101,4 +101,3 @@ export function parseHttpCheckResponse(m: HttpServiceMatchers, res: AsyncRespons
   return result({ status: 'denied', httpStatus: status, body: res.body.toString('utf8'), deniedHeaders });
 }
 
-export { HeaderNameMatcher };
