@@ -203,3 +203,15 @@ export function extAuthzHttpFilter(provider: ExtensionProvider, _ctx: SecurityCo
   }
   return { name: 'envoy.filters.http.ext_authz', typed_config: config };
 }
+
+/**
+ * Istio's gate for a CUSTOM policy's ext_authz filter: enabled only on requests the RBAC filter's
+ * shadow rules (shadow_rules_stat_prefix `istio_ext_authz_`) matched, i.e. whose dynamic metadata
+ * `envoy.filters.http.rbac` / `istio_ext_authz_shadow_effective_policy_id` starts with
+ * `istio-ext-authz`. Set it as the filter's `filter_enabled_metadata`.
+ */
+export const ISTIO_EXT_AUTHZ_FILTER_ENABLED_METADATA: object = Object.freeze({
+  filter: 'envoy.filters.http.rbac',
+  path: [{ key: 'istio_ext_authz_shadow_effective_policy_id' }],
+  value: { string_match: { prefix: 'istio-ext-authz' } },
+});
