@@ -7,6 +7,7 @@ import {
 import { connectionLimitExtension } from './connection-limit.js';
 import { corsFilterExtension, corsPolicyExtension } from './cors.js';
 import { ExtensionRegistry, type AnyExtension } from './decode/typed.js';
+import { extAuthzFilterExtension, extAuthzPerRouteExtension } from './ext-authz.js';
 import { faultFilterExtension, faultPerRouteExtension } from './fault.js';
 import { httpConnectionManagerExtension } from './hcm.js';
 import { jwtAuthnFilterExtension, jwtAuthnPerRouteExtension } from './jwt-authn.js';
@@ -31,11 +32,13 @@ export const BUILTIN_EXTENSIONS: readonly AnyExtension[] = [
   corsFilterExtension,
   rbacFilterExtension,
   jwtAuthnFilterExtension,
+  extAuthzFilterExtension,
   // HTTP filters' typed_per_filter_config
   faultPerRouteExtension,
   corsPolicyExtension,
   rbacPerRouteExtension,
   jwtAuthnPerRouteExtension,
+  extAuthzPerRouteExtension,
   // access loggers
   fileAccessLogExtension,
   stdoutAccessLogExtension,

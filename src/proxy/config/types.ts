@@ -4,6 +4,7 @@
 // Field names follow Envoy's v3 API in camelCase so they stay recognisable.
 
 import type { HttpRbacConfig, NetworkRbacConfig } from '../rbac/config.js';
+import type { ExtAuthzConfig, ExtAuthzPerRouteConfig } from '../filters/http/ext-authz/config.js';
 
 export type { HttpRbacConfig, NetworkRbacConfig } from '../rbac/config.js';
 import type { JwtAuthnConfig, JwtAuthnPerRouteConfig } from '../filters/http/jwt-authn/config.js';
@@ -357,13 +358,20 @@ export interface HttpConnectionManagerConfig {
 }
 
 /** One entry of `http_filters` (the router is last). */
-export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig | RbacFilterConfig | JwtAuthnFilterConfig;
+export type HttpFilterConfig = RouterFilterConfig | FaultFilterConfig | CorsFilterConfig | RbacFilterConfig | JwtAuthnFilterConfig | ExtAuthzFilterConfig;
 
 /** envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication (src/proxy/filters/http/jwt-authn/config.ts). */
 export interface JwtAuthnFilterConfig {
   readonly kind: 'jwt_authn';
   readonly name: string;
   readonly config: JwtAuthnConfig;
+}
+
+/** envoy.filters.http.ext_authz (src/proxy/filters/http/ext-authz/). */
+export interface ExtAuthzFilterConfig {
+  readonly kind: 'ext_authz';
+  readonly name: string;
+  readonly config: ExtAuthzConfig;
 }
 
 /** envoy.extensions.filters.http.rbac.v3.RBAC (src/proxy/rbac/config.ts). */
@@ -451,6 +459,7 @@ export type PerFilterConfig =
   | { readonly kind: 'rbac'; readonly config: HttpRbacConfig | null }
   /** envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig. */
   | JwtAuthnPerRouteConfig
+  | { readonly kind: 'ext_authz'; readonly config: ExtAuthzPerRouteConfig }
   /** envoy.config.route.v3.FilterConfig with disabled: true: the filter is skipped here. */
   | { readonly kind: 'disabled' };
 

@@ -39,26 +39,57 @@ export interface ClusterLookup {
   get(name: string): Cluster | undefined;
 }
 
-/** Why a request failed: no such cluster, no healthy host, connect failure, reset, timeout, too large. */
+/** Why a request failed: no such cluster, no healthy host, HTTP/2 asked of an HTTP/1.1-only cluster, connect failure, reset, timeout, too large. */
 export class AsyncClientError extends Error {
-  constructor(readonly reason: 'no_cluster' | 'no_host' | PoolFailure | 'reset' | 'timeout' | 'too_large', detail: string) {
+  constructor(readonly reason: 'no_cluster' | 'no_host' | 'protocol' | PoolFailure | 'reset' | 'timeout' | 'too_large', detail: string) {
     super(detail);
   }
+}
+
+/** Callbacks of startAsync: exactly one of them is called, asynchronously, unless the request is cancelled. */
+export interface AsyncCallbacks {
+  onAsyncSuccess(res: AsyncResponse): void;
+  onAsyncFailure(err: AsyncClientError): void;
+}
+
+/** An exchange in flight; cancel() aborts it and silences its callbacks. */
+export interface AsyncHandle {
+  cancel(): void;
+}
+
+/**
+ * Sends `req` to `clusterName` and reports to `cb` (callback form, cancellable: a filter whose
+ * stream goes away cancels its call). Failures found before any I/O are reported on a microtask.
+ */
+export function startAsync(clusters: ClusterLookup, clusterName: string, req: AsyncRequest, cb: AsyncCallbacks): AsyncHandle {
+  const cluster = clusters.get(clusterName);
+  let early: AsyncClientError | null = null;
+  if (cluster === undefined) early = new AsyncClientError('no_cluster', `cluster ${clusterName} is not configured`);
+  else if (req.http2 === true && cluster.config.upstreamProtocol === 'HTTP1') {
+    early = new AsyncClientError('protocol', `cluster ${clusterName} speaks HTTP/1.1 only (gRPC needs http2_protocol_options)`);
+  }
+  const host = early === null ? cluster!.chooseHost(null) : null;
+  if (early === null && host === null) early = new AsyncClientError('no_host', `cluster ${clusterName} has no healthy host`);
+  if (early !== null) {
+    const failure = early;
+    const handle = { cancelled: false, cancel(): void { this.cancelled = true; } };
+    queueMicrotask(() => { if (!handle.cancelled) cb.onAsyncFailure(failure); });
+    return handle;
+  }
+  const pool = upstreamPoolFor(cluster!, host!, req.http2 === true ? 'HTTP/2' : 'HTTP/1.1', false);
+  const ex = new Exchange(pool, req, cb);
+  ex.start();
+  return ex;
 }
 
 /** Sends `req` to `clusterName`. Never throws synchronously; the promise rejects with an AsyncClientError. */
 export function sendAsync(clusters: ClusterLookup, clusterName: string, req: AsyncRequest): Promise<AsyncResponse> {
   return new Promise((resolve, reject) => {
-    const cluster = clusters.get(clusterName);
-    if (cluster === undefined) { reject(new AsyncClientError('no_cluster', `cluster ${clusterName} is not configured`)); return; }
-    const host = cluster.chooseHost(null);
-    if (host === null) { reject(new AsyncClientError('no_host', `cluster ${clusterName} has no healthy host`)); return; }
-    const pool = upstreamPoolFor(cluster, host, req.http2 === true ? 'HTTP/2' : 'HTTP/1.1', false);
-    new Exchange(pool, req, resolve, reject).start();
+    startAsync(clusters, clusterName, req, { onAsyncSuccess: resolve, onAsyncFailure: reject });
   });
 }
 
-class Exchange implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSource {
+class Exchange implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSource, AsyncHandle {
   upstreamHead = '';
   upstreamHeaders: readonly string[] = [];
   readonly requestChunked = false;
@@ -71,9 +102,26 @@ class Exchange implements PoolWaiter, UpstreamResponseHandler, UpstreamRequestSo
   private size = 0;
   private readonly max: number;
 
-  constructor(private readonly pool: UpstreamPool, private readonly req: AsyncRequest,
-              private readonly resolve: (r: AsyncResponse) => void, private readonly reject: (e: AsyncClientError) => void) {
+  constructor(private readonly pool: UpstreamPool, private readonly req: AsyncRequest, private cb: AsyncCallbacks | null) {
     this.max = req.maxResponseBytes ?? 1024 * 1024;
+  }
+
+  private resolve(r: AsyncResponse): void {
+    const cb = this.cb;
+    this.cb = null;
+    cb?.onAsyncSuccess(r);
+  }
+
+  private reject(e: AsyncClientError): void {
+    const cb = this.cb;
+    this.cb = null;
+    cb?.onAsyncFailure(e);
+  }
+
+  /** AsyncHandle: aborts the exchange; no callback follows. */
+  cancel(): void {
+    this.cb = null;
+    this.fail(new AsyncClientError('reset', 'cancelled'));
   }
 
   get upstreamMethod(): string { return this.req.method; }

@@ -138,6 +138,8 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
   private reqId: RequestIdDecision | null = null;
   /** The cluster chosen for the route, once chosen (filters may ask before the router). */
   private selected: SelectedCluster | null | undefined = undefined;
+  /** A filter waiting for the request body (FilterStream.watchRequestBody), or null. */
+  private bodyWatcher: HttpFilter | null = null;
 
   constructor(readonly codec: DownstreamCodec, readonly head: MessageHead, protocol: string) {
     const info = this.info;
@@ -374,6 +376,16 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     this.runFilters();
   }
 
+  /** FilterStream: the body held so far. */
+  requestBody(): readonly Buffer[] | null {
+    return this.body;
+  }
+
+  /** FilterStream. */
+  watchRequestBody(filter: HttpFilter | null): void {
+    this.bodyWatcher = filter;
+  }
+
   /** Response header hooks of the filters that see this response (reverse order, as encoders run). */
   private encodeHeaders(status: number, headers: string[]): void {
     const filters = this.filters!;
@@ -405,23 +417,25 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
         this.body = null;
         this.retriesLeft = 0;
       } else {
-        // Waiting for a connection and over the limit: hold the data and stop reading.
+        // Waiting for a connection and over the limit: hold the data and stop reading (unless a
+        // filter watching the body bounds it itself).
         this.body.push(chunk);
         this.bodyBytes += chunk.length;
-        this.codec.pauseRequest();
+        if (this.bodyWatcher === null) this.codec.pauseRequest();
       }
       if (this.bodyBytes >= bufferAccounts.minimum && !this.accounted && this.body !== null) this.account();
     }
     if (this.conn !== null && !this.discarding) {
       if (this.body !== null) this.flushBody();
       else this.writeBodyChunk(chunk);
-    }
+    } else if (this.bodyWatcher !== null) this.bodyWatcher.onRequestBody!(this, false);
   }
 
   onRequestComplete(trailers: string[] | null): void {
     this.requestComplete = true;
     this.trailers = trailers;
     if (this.done) return;
+    if (this.bodyWatcher !== null) this.bodyWatcher.onRequestBody!(this, true);
     // The route timeout runs from the end of the request, as in Envoy: a long upload is not cut short.
     if (this.routeTimeoutMs > 0 && this.cluster !== null) this.codec.armRouteTimer(this.routeTimeoutMs);
     if (this.conn !== null && !this.discarding && !this.responseComplete && !this.bodiless) {
@@ -827,7 +841,7 @@ export class ActiveStream implements PoolWaiter, UpstreamResponseHandler, Upstre
     const headers: string[] = extraHeaders === undefined ? [] : extraHeaders.slice();
     if (location !== undefined) headers.push('location', location);
     const bodyLen = Buffer.byteLength(body);
-    if (bodyLen > 0) headers.push('content-type', 'text/plain');
+    if (bodyLen > 0 && (extraHeaders === undefined || !extraHeaders.includes('content-type'))) headers.push('content-type', 'text/plain');
     if (routeHeaders || this.responseMutations.length > 0) {
       for (const m of this.responseMutations) m.applyResponse(headers, info);
     }

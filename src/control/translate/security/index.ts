@@ -8,6 +8,8 @@ import { DEFAULT_MESH_CONFIG } from '../../model.js';
 import type { MeshIndex } from '../mesh-index.js';
 import { jwtHttpFilters } from './jwt.js';
 import { customHttpFilters, rbacHttpFilters, rbacNetworkFilters } from './authz.js';
+// Registers the envoyExtAuthzHttp / envoyExtAuthzGrpc mesh config provider readers.
+import './ext-authz.js';
 
 /** Who the inbound listener is built for. */
 export interface SecurityContext {

@@ -5,6 +5,7 @@ import type { HttpFilterConfig } from '../../config/types.js';
 import type { StatsStore } from '../../../observe/stats.js';
 import type { RouteTable } from '../../router/route-table.js';
 import { CorsFilterFactory } from './cors.js';
+import { ExtAuthzFilterFactory } from './ext-authz/filter.js';
 import { FaultFilterFactory } from './fault.js';
 import type { HttpFilterFactory } from './filter.js';
 import type { ClusterLookup } from '../../http/async-client.js';
@@ -26,6 +27,7 @@ export function buildHttpFilters(configs: readonly HttpFilterConfig[], routes: R
       case 'cors': out.push(new CorsFilterFactory(c.name, routes, store, statPrefix)); break;
       case 'rbac': out.push(new RbacFilterFactory(c.name, c.config, routes, store, statPrefix)); break;
       case 'jwt_authn': out.push(new JwtAuthnFilterFactory(c.name, c.config, routes, store, statPrefix, ctx.clusters)); break;
+      case 'ext_authz': out.push(new ExtAuthzFilterFactory(c.name, c.config, routes, store, statPrefix, ctx.clusters)); break;
     }
   }
   return out;

@@ -34,6 +34,18 @@ export interface FilterStream {
   sendLocalReply(status: number, body: string, flag: string, details: string, grpcStatus?: number, headers?: readonly string[]): void;
   /** Resumes the chain after the filter returned STOP (ignored once the stream is over). */
   continueRequest(): void;
+  /** The whole request (body and trailers) has been received. */
+  readonly requestComplete: boolean;
+  /**
+   * The request body received so far, while the stream still holds it (it does while a filter
+   * holds the request); null once it was streamed upstream.
+   */
+  requestBody(): readonly Buffer[] | null;
+  /**
+   * Asks for `filter.onRequestBody` on every body chunk and at the end of the request (null: stop).
+   * While a watcher is set the stream keeps reading past its buffer limit: the watcher bounds it.
+   */
+  watchRequestBody(filter: HttpFilter | null): void;
 }
 
 /** One filter on one stream. */
@@ -44,6 +56,11 @@ export interface HttpFilter {
   onResponseHeaders(status: number, headers: string[]): void;
   /** The stream is over (completed, reset or abandoned): free timers and counts. */
   onDestroy(): void;
+  /**
+   * Optional, only called after stream.watchRequestBody(this): body data arrived (`complete`
+   * false; stream.info.bytesReceived counts it) or the request ended (`complete` true).
+   */
+  onRequestBody?(stream: FilterStream, complete: boolean): void;
 }
 
 /** Built once per connection-manager version from one `http_filters` entry. */

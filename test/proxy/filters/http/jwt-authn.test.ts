@@ -54,6 +54,7 @@ async function run(f: JwtAuthnFilterFactory, headers: string[]): Promise<{ outco
     upstreamClusterName: () => '', downstreamSocket: () => null, isGrpc: () => false,
     sendLocalReply: (status) => resolve(status),
     continueRequest: () => resolve('continue'),
+    requestComplete: true, requestBody: () => null, watchRequestBody: () => {},
   };
   const filter = f.create(null)!;
   const status = filter.onRequestHeaders(stream);
