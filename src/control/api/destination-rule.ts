@@ -146,8 +146,13 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
   });
   if (o === undefined || !isObject(v)) return undefined;
   o.mode ??= v.mode == null ? 'DISABLE' : undefined;
-  if (o.mode === 'ISTIO_MUTUAL') c.fail(join(p, 'mode'), `ISTIO_MUTUAL is ${NOT_YET_MTLS}`);
-  if (v.credentialName != null) c.fail(join(p, 'credentialName'), NOT_YET_MTLS);
+  if (o.mode === 'ISTIO_MUTUAL') {
+    // Istio: the mesh's own certificates are used; only sni and subjectAltNames may be given.
+    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'insecureSkipVerify', 'caCrl']) {
+      if (v[k] != null) c.fail(join(p, k), 'expected nothing with mode ISTIO_MUTUAL (the mesh certificates and root are used)');
+    }
+  }
+  if (v.credentialName != null && o.mode !== 'ISTIO_MUTUAL') c.fail(join(p, 'credentialName'), NOT_YET_MTLS);
   if (o.mode === 'MUTUAL') {
     required(c, v, p, 'clientCertificate', 'a file path (required for MUTUAL)');
     required(c, v, p, 'privateKey', 'a file path (required for MUTUAL)');
@@ -166,7 +171,7 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
       c.fail(join(p, 'caCertificates'), `expected a file path: verifying the server against the system's CAs is ${NOT_YET_PLAIN} (or set insecureSkipVerify: true)`);
     }
   } else {
-    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'subjectAltNames', 'sni', 'insecureSkipVerify', 'caCrl']) {
+    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'subjectAltNames', 'sni', 'insecureSkipVerify', 'caCrl']) {
       if (v[k] != null && o.mode === 'DISABLE') c.fail(join(p, k), 'expected nothing with mode DISABLE (no TLS is used)');
     }
   }

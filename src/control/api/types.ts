@@ -238,7 +238,7 @@ export interface OutlierDetection {
 }
 
 export interface ClientTLSSettings {
-  /** ISTIO_MUTUAL is rejected until the security issue (automatic mTLS) lands. */
+  /** ISTIO_MUTUAL: the mesh's certificates over SDS (src/control/translate/security/mtls.ts). */
   readonly mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
   readonly clientCertificate?: string;
   readonly privateKey?: string;

@@ -19,7 +19,6 @@ const UNSERVED: { apiVersion: string; kind: string; spec: string }[] = [
   { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute', spec: 'parentRefs: [{ name: gw }]' },
   { apiVersion: 'gateway.networking.k8s.io/v1alpha2', kind: 'TCPRoute', spec: 'parentRefs: [{ name: gw }]' },
   { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', spec: 'action: DENY\n  rules: [{ from: [{ source: { notNamespaces: [default] } }] }]' },
-  { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', spec: 'mtls: { mode: STRICT }' },
   { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', spec: 'jwtRules: [{ issuer: issuer@example.com }]' },
   { apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', spec: 'accessLogging: [{ providers: [{ name: envoy }] }]' },
   { apiVersion: 'networking.istio.io/v1alpha3', kind: 'EnvoyFilter', spec: 'configPatches: []' },
@@ -43,13 +42,13 @@ test('in a multi-document file, each unserved document gets its line with its po
     'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: reviews }\nspec: { hosts: [reviews], http: [{ route: [{ destination: { host: reviews } }] }] }',
     // A Gateway API Gateway: its `listeners` must not be reported as unknown fields of an Istio Gateway.
     'apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec: { gatewayClassName: istio, listeners: [{ name: http, port: 80, protocol: HTTP }] }',
-    'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: istio-system }\nspec: { mtls: { mode: STRICT } }',
+    'apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: { name: default, namespace: istio-system }\nspec: { accessLogging: [{ providers: [{ name: envoy }] }] }',
   ].join('\n---\n');
   assert.deepEqual(applyYaml(yaml, 'mixed.yaml'), {
     ok: false,
     errors: [
       'mixed.yaml#2: Gateway (gateway.networking.k8s.io/v1) is not supported yet',
-      'mixed.yaml#3: PeerAuthentication (security.istio.io/v1) is not supported yet',
+      'mixed.yaml#3: Telemetry (telemetry.istio.io/v1) is not supported yet',
     ],
   });
 });
@@ -120,10 +119,6 @@ const REFUSED_SAMPLES: { file: string; errors: string[] }[] = [
       'bookinfo-gateway-api.yaml#1: Gateway (gateway.networking.k8s.io/v1) is not supported yet',
       'bookinfo-gateway-api.yaml#2: HTTPRoute (gateway.networking.k8s.io/v1) is not supported yet',
     ],
-  },
-  {
-    file: 'destination-rule-all-mtls.yaml',
-    errors: ['destination-rule-all-mtls.yaml#1: DestinationRule default/productpage: spec.trafficPolicy.tls.mode: ISTIO_MUTUAL is not supported yet (arrives with automatic mTLS)'],
   },
 ];
 

@@ -376,7 +376,6 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
     errors: [
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.loadBalancer.consistentHash: expected exactly one hash key of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName, got httpHeaderName and useSourceIp`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.loadBalancer: expected exactly one of simple, consistentHash, got simple and consistentHash`,
-      `${P('DestinationRule', 'reviews')}spec.trafficPolicy.tls.mode: ISTIO_MUTUAL is not supported yet (arrives with automatic mTLS)`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[0].tls.clientCertificate: expected a file path (required for MUTUAL), got nothing`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[0].tls.privateKey: expected a file path (required for MUTUAL), got nothing`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[1].loadBalancer.simple: expected one of UNSPECIFIED, LEAST_CONN, RANDOM, ROUND_ROBIN, LEAST_REQUEST, PASSTHROUGH, got "FASTEST"`,
