@@ -28,9 +28,8 @@ const cipherSuites: Field<string[]> = (v, p, c) => {
 const serverTls: Field<ServerTLSSettings> = (v, p, c) => {
   const o = shape(c, v, p, {
     httpsRedirect: bool,
-    mode: oneOfSupported(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL'] as const, {
+    mode: oneOfSupported(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL', 'ISTIO_MUTUAL'] as const, {
       AUTO_PASSTHROUGH: 'it routes by SNI to Istio-named clusters, which needs multi-network mTLS',
-      ISTIO_MUTUAL: 'arrives with automatic mTLS',
     }),
     serverCertificate: filePath,
     privateKey: filePath,
@@ -104,6 +103,8 @@ const server: Field<GatewayServer> = (v, p, c) => {
       const unused = (keys: readonly string[], why: string) => {
         for (const k of keys) if (t[k] != null) c.fail(join(tp, k), `expected nothing here: ${why}`);
       };
+      // ISTIO_MUTUAL: the gateway's mesh certificate and the mesh root are used (Istio refuses certificates here).
+      if (mode === 'ISTIO_MUTUAL') unused(['serverCertificate', 'privateKey', 'caCertificates', 'caCrl', 'credentialName'], 'ISTIO_MUTUAL uses the mesh certificates and root');
       if (mode === 'PASSTHROUGH') unused(['serverCertificate', 'privateKey', 'caCertificates', 'caCrl', 'subjectAltNames', 'minProtocolVersion', 'maxProtocolVersion', 'cipherSuites'], 'PASSTHROUGH does not terminate TLS');
       if (mode === 'SIMPLE') unused(['caCertificates', 'caCrl', 'subjectAltNames'], 'SIMPLE does not verify client certificates (use MUTUAL or OPTIONAL_MUTUAL)');
       if (t.httpsRedirect === true) c.fail(join(tp, 'httpsRedirect'), `expected only on HTTP servers (a ${proto} server is already TLS)`);

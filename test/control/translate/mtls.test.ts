@@ -252,3 +252,35 @@ test('the proxy accepts every mTLS resource generated (needs SDS and transport_s
   const res = gen(PA('istio-system', 'default', '{ mtls: { mode: PERMISSIVE } }'));
   assert.deepEqual(proxyRejects(res), []);
 });
+
+test('Gateway server tls.mode ISTIO_MUTUAL: the gateway presents its mesh certificate and requires mesh clients; certificate files are refused', async () => {
+  const { gatewayProxy } = await import('../../helpers/bookinfo-mesh.js');
+  const gw = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: mesh-gw, namespace: istio-system }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - port: { number: 443, name: https, protocol: HTTPS }
+    hosts: ["*"]
+    tls: { mode: ISTIO_MUTUAL, subjectAltNames: ["spiffe://cluster.local/ns/default/sa/client"] }
+`;
+  const res = gen(gw, {}, gatewayProxy());
+  const l = resource(res, LISTENER_TYPE, '0.0.0.0_443');
+  assert.deepEqual(l.filter_chains[0].transport_socket.typed_config, {
+    '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+    common_tls_context: {
+      tls_certificate_sds_secret_configs: [SDS_DEFAULT],
+      combined_validation_context: {
+        default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/default/sa/client' } }] },
+        validation_context_sds_secret_config: ROOTCA_ADS,
+      },
+      alpn_protocols: ['h2', 'http/1.1'],
+    },
+    require_client_certificate: true,
+  });
+  assert.ok(resource(res, SECRET_TYPE, 'ROOTCA'), 'gateways get ROOTCA too');
+  encodeAll(res);
+  const bad = applyYaml(gw.replace('tls: { mode: ISTIO_MUTUAL,', 'tls: { mode: ISTIO_MUTUAL, serverCertificate: /c.pem,'), 'gw.yaml');
+  assert.deepEqual(bad, { ok: false, errors: ['gw.yaml#1: Gateway istio-system/mesh-gw: spec.servers[0].tls.serverCertificate: expected nothing here: ISTIO_MUTUAL uses the mesh certificates and root'] });
+});

@@ -121,7 +121,7 @@ export function sdsDefault(): object {
 }
 
 /** CertificateValidationContext for mesh peers: ROOTCA over ADS, and SANs (`exact` SPIFFE ids, else the trust domain prefix). */
-function meshValidation(trustDomain: string, sans: readonly string[]): object {
+export function meshValidation(trustDomain: string, sans: readonly string[]): object {
   const matchers = sans.length > 0 ? sans.map((s) => ({ san_type: s.startsWith('spiffe://') ? 'URI' : 'DNS', matcher: { exact: s } }))
     : [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }];
   return {
