@@ -152,8 +152,14 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
       if (v[k] != null) c.fail(join(p, k), 'expected nothing with mode ISTIO_MUTUAL (the mesh certificates and root are used)');
     }
   }
-  if (v.credentialName != null && o.mode !== 'ISTIO_MUTUAL') c.fail(join(p, 'credentialName'), NOT_YET_MTLS);
-  if (o.mode === 'MUTUAL') {
+  const cred = v.credentialName != null && (o.mode === 'SIMPLE' || o.mode === 'MUTUAL');
+  if (cred) {
+    // Istio: the certificate, key and CA all come from the Secret (NAME, or NAME-cacert for the CA).
+    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'caCrl']) {
+      if (v[k] != null) c.fail(join(p, k), 'expected nothing with credentialName (the Secret holds the certificates)');
+    }
+  }
+  if (o.mode === 'MUTUAL' && !cred) {
     required(c, v, p, 'clientCertificate', 'a file path (required for MUTUAL)');
     required(c, v, p, 'privateKey', 'a file path (required for MUTUAL)');
   }
@@ -167,7 +173,7 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
       for (const k of ['caCertificates', 'subjectAltNames', 'caCrl']) {
         if (v[k] != null) c.fail(join(p, k), 'expected nothing with insecureSkipVerify: true (the server certificate is not verified)');
       }
-    } else if (v.caCertificates == null) {
+    } else if (v.caCertificates == null && !cred) {
       c.fail(join(p, 'caCertificates'), `expected a file path: verifying the server against the system's CAs is ${NOT_YET_PLAIN} (or set insecureSkipVerify: true)`);
     }
   } else {

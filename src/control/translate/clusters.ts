@@ -5,6 +5,7 @@
 import type { MeshConfig, ProxyInfo, ServiceDef, ServicePort, Workload } from '../model.js';
 import type { ClientTLSSettings, LoadBalancerSettings, OutlierDetection, TrafficPolicy } from '../api/types.js';
 import { labelsMatch, type DR } from './mesh-index.js';
+import { credentialCaName, credentialSecretName } from './secrets.js';
 import { autoMtlsMatches, autoMtlsService, ISTIO_ENDPOINT_METADATA, istioMutualSocket } from './security/mtls.js';
 
 export const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
@@ -79,6 +80,19 @@ function lbFields(lb: LoadBalancerSettings | undefined, flavor: Flavor): Record<
 export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: string): object | undefined {
   if (tls === undefined || tls.mode === 'DISABLE' || tls.mode === 'ISTIO_MUTUAL') return undefined;
   const common: Record<string, unknown> = {};
+  if (tls.credentialName !== undefined) {
+    // credentialName: the client certificate and the CA from a Secret, over ADS SDS (./secrets.ts).
+    const sds = (name: string) => ({ name, sds_config: { ads: {}, resource_api_version: 'V3' } });
+    if (tls.mode === 'MUTUAL') common.tls_certificate_sds_secret_configs = [sds(credentialSecretName(tls.credentialName))];
+    if (tls.insecureSkipVerify !== true) {
+      const sans = tls.subjectAltNames ?? [];
+      common.combined_validation_context = {
+        default_validation_context: sans.length > 0 ? { match_typed_subject_alt_names: sans.map((x) => ({ san_type: 'DNS', matcher: { exact: x } })) } : {},
+        validation_context_sds_secret_config: sds(credentialCaName(tls.credentialName)),
+      };
+    }
+    return { name: 'envoy.transport_sockets.tls', typed_config: { '@type': UPSTREAM_TLS, common_tls_context: common, sni: tls.sni ?? defaultSni } };
+  }
   if (tls.mode === 'MUTUAL' && tls.clientCertificate !== undefined && tls.privateKey !== undefined) {
     common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
   }

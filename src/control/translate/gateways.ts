@@ -7,6 +7,7 @@
 import type { GatewayServer } from '../api/types.js';
 import type { MeshConfig } from '../model.js';
 import { meshConfig, meshValidation, sdsDefault } from './security/mtls.js';
+import { credentialCaName, credentialSecretName } from './secrets.js';
 import { hcmFilter, isHttpProtocol, l4MatchApplies, socket, tcpDestinations, tcpIdleMs, tcpProxy, TLS_INSPECTOR, type L4Context } from './filters.js';
 import { hostsIntersect, narrowerHost, type GW, type MeshIndex, type VS } from './mesh-index.js';
 import { vsRoutes, type RouteUse } from './routes.js';
@@ -99,9 +100,13 @@ function downstreamTls(server: GatewayServer, mesh: MeshConfig): object {
   const tls = server.tls!;
   // ISTIO_MUTUAL: the gateway's own mesh certificate (SDS `default`), mesh clients verified against
   // ROOTCA (and the server's subjectAltNames when given), as Istio builds it.
+  // credentialName: certificate and key (and for MUTUAL the CA, `NAME-cacert`) from a Secret over ADS SDS.
+  const ads = (name: string) => ({ name, sds_config: { ads: {}, resource_api_version: 'V3' } });
+  const cred = tls.credentialName;
   const common: Record<string, unknown> = tls.mode === 'ISTIO_MUTUAL'
     ? { tls_certificate_sds_secret_configs: [sdsDefault()], combined_validation_context: meshValidation(mesh.trustDomain, tls.subjectAltNames ?? []) }
-    : { tls_certificates: [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }] };
+    : cred !== undefined ? { tls_certificate_sds_secret_configs: [ads(credentialSecretName(cred))] }
+      : { tls_certificates: [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }] };
   if (server.port.protocol.toUpperCase() === 'HTTPS') common.alpn_protocols = ['h2', 'http/1.1'];
   const params: Record<string, unknown> = {};
   if (tls.minProtocolVersion !== undefined && tls.minProtocolVersion !== 'TLS_AUTO') params.tls_minimum_protocol_version = TLS_VERSION[tls.minProtocolVersion];
@@ -109,7 +114,13 @@ function downstreamTls(server: GatewayServer, mesh: MeshConfig): object {
   if (tls.cipherSuites !== undefined && tls.cipherSuites.length > 0) params.cipher_suites = [...tls.cipherSuites];
   if (Object.keys(params).length > 0) common.tls_params = params;
   const verify = tls.mode === 'MUTUAL' || tls.mode === 'OPTIONAL_MUTUAL';
-  if (verify && tls.caCertificates !== undefined) {
+  if (verify && cred !== undefined) {
+    common.combined_validation_context = {
+      default_validation_context: (tls.subjectAltNames?.length ?? 0) > 0
+        ? { match_typed_subject_alt_names: tls.subjectAltNames!.map((s) => ({ san_type: 'DNS', matcher: { exact: s } })) } : {},
+      validation_context_sds_secret_config: ads(credentialCaName(cred)),
+    };
+  } else if (verify && tls.caCertificates !== undefined) {
     common.validation_context = {
       trusted_ca: { filename: tls.caCertificates },
       ...(tls.caCrl !== undefined ? { crl: { filename: tls.caCrl } } : {}),

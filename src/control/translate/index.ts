@@ -6,7 +6,7 @@
 
 import type { MeshSnapshot, ProxyInfo, ProxyResources, XdsGenerator } from '../model.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/resource-types.js';
-import { rootCaSecret } from './secrets.js';
+import { credentialSecrets, rootCaSecret } from './secrets.js';
 import { clusterName, inboundCluster, loadAssignment, localityPolicy, outboundCluster, parseClusterName, type Flavor, type MtlsContext } from './clusters.js';
 import { endpointMtls, meshConfig, mtlsActive, serviceSans } from './security/mtls.js';
 import {
@@ -191,10 +191,14 @@ export class MeshGenerator implements XdsGenerator {
 
   // ───────────────────────────── per kind ─────────────────────────────
 
-  /** Secrets served over ADS: ROOTCA when the control plane has a CA. */
-  private secrets(_proxy: ProxyInfo, out: Out): void {
+  /** Secrets served over ADS: ROOTCA when the control plane has a CA, and the namespace's credentialName secrets. */
+  private secrets(proxy: ProxyInfo, out: Out): void {
     const root = this.obj('sds|ROOTCA', () => rootCaSecret(this.index) ?? {});
     if ((root as { name?: string }).name !== undefined) out.add(SECRET_TYPE, root);
+    // credentialName secrets: the proxy's own namespace only (as Istio's SDS authorizes them).
+    for (const s of credentialSecrets(this.index, proxy.namespace)) {
+      out.add(SECRET_TYPE, this.obj(`sds|cred|${proxy.namespace}|${(s as { name: string }).name}`, () => s));
+    }
   }
 
   private sidecar(proxy: ProxyInfo, out: Out): void {

@@ -381,8 +381,6 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[1].loadBalancer.simple: expected one of UNSPECIFIED, LEAST_CONN, RANDOM, ROUND_ROBIN, LEAST_REQUEST, PASSTHROUGH, got "FASTEST"`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[1].port.number: expected a port not listed before, got 80 again`,
       `${P('DestinationRule', 'reviews')}spec.subsets[1].labels: expected a non-empty label map, got {}`,
-      `${P('DestinationRule', 'reviews')}spec.subsets[2].trafficPolicy.tls.credentialName: not supported yet (arrives with automatic mTLS)`,
-      `${P('DestinationRule', 'reviews')}spec.subsets[2].trafficPolicy.tls.caCertificates: expected a file path: verifying the server against the system's CAs is not supported yet (or set insecureSkipVerify: true)`,
       `${P('DestinationRule', 'reviews')}spec.subsets[2].labels: expected a non-empty label map, got nothing`,
       `${P('DestinationRule', 'reviews')}spec.host: expected a host name, got nothing`,
       `${P('DestinationRule', 'reviews')}spec.subsets[1].name: expected a unique subset name, got "v1" again`,
