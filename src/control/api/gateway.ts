@@ -98,10 +98,10 @@ const server: Field<GatewayServer> = (v, p, c) => {
       };
       const cred = t.credentialName != null;
       if ((mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && !cred) {
-        required(c, t, tp, 'serverCertificate', `a file path (required for ${mode}, or credentialName)`);
-        required(c, t, tp, 'privateKey', `a file path (required for ${mode}, or credentialName)`);
+        required(c, t, tp, 'serverCertificate', `a file path (required for ${mode})`);
+        required(c, t, tp, 'privateKey', `a file path (required for ${mode})`);
       }
-      if ((mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && !cred) required(c, t, tp, 'caCertificates', `a file path (required for ${mode}, or credentialName)`);
+      if ((mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && !cred) required(c, t, tp, 'caCertificates', `a file path (required for ${mode})`);
       // credentialName: the Secret (in the gateway's namespace) holds certificate, key and CA (NAME-cacert).
       if (cred && mode !== 'PASSTHROUGH' && mode !== 'ISTIO_MUTUAL') unused(['serverCertificate', 'privateKey', 'caCertificates', 'caCrl'], 'credentialName gives the certificates');
       // ISTIO_MUTUAL: the gateway's mesh certificate and the mesh root are used (Istio refuses certificates here).

@@ -234,7 +234,7 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
     yaml: 'apiVersion: networking.istio.io/v2\nkind: VirtualServce\nmetadata: { name: Reviews_1, namespace: a.b }\nspec: {}\nextra: 1',
     errors: [
       'reviews.yaml#2: apiVersion: expected one of networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3, got "networking.istio.io/v2"',
-      'reviews.yaml#2: kind: expected one of VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, got "VirtualServce"',
+      'reviews.yaml#2: kind: expected one of VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Secret, got "VirtualServce"',
       'reviews.yaml#2: extra: unknown field',
       'reviews.yaml#2: metadata.name: expected a DNS-1123 subdomain (lower-case alphanumerics, - and .), got "Reviews_1"',
       'reviews.yaml#2: metadata.namespace: expected a DNS-1123 label (lower-case alphanumerics and -, at most 63), got "a.b"',
