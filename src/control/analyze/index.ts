@@ -1,13 +1,14 @@
 // `weft analyze`: checks a mesh snapshot for configuration that validates but will not do what it
 // says, like `istioctl analyze`. Codes follow Istio's where one exists (IST0101, IST0109, IST0130);
 // Weft's own: WEFT0001 route weights ≠ 100, WEFT0002 DestinationRule host unknown, WEFT0003 subset
-// selects no workload.
+// selects no workload, WEFT0010-0012 PeerAuthentication (./peer-authentication.ts).
 
 import type { AnalysisMessage, Analyzer, MeshSnapshot } from '../model.js';
 import { destinationRules } from './destination-rules.js';
 import { MeshIndex } from './mesh-index.js';
 import { referencedResources } from './referenced-resources.js';
 import { routeWeights } from './route-weights.js';
+import { peerAuthentications } from './peer-authentication.js';
 import { conflictingHosts, unreachableRoutes } from './virtual-service-rules.js';
 
 export { CONFLICTING_VIRTUAL_SERVICE_HOSTS, UNREACHABLE_RULE } from './virtual-service-rules.js';
@@ -22,6 +23,7 @@ export const ANALYZERS: readonly { readonly name: string; readonly run: (ix: Mes
   { name: 'VirtualServiceUnreachableRule', run: unreachableRoutes },
   { name: 'RouteWeightsNot100', run: routeWeights },
   { name: 'DestinationRules', run: destinationRules },
+  { name: 'PeerAuthentications', run: peerAuthentications },
 ];
 
 /**
