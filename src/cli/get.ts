@@ -58,9 +58,10 @@ function summaryColumns(kind: string): Column[] {
     case 'VirtualService': return [['GATEWAYS', (s) => list(s.gateways)], ['HOSTS', (s) => list(s.hosts)]];
     case 'DestinationRule': return [['HOST', (s) => String(s.host ?? '')]];
     case 'ServiceEntry': return [['HOSTS', (s) => list(s.hosts)], ['LOCATION', (s) => String(s.location ?? '')], ['RESOLUTION', (s) => String(s.resolution ?? '')]];
-    // Istio's printer columns for the security kinds.
+    // Istio's printer columns for the security kinds; a Secret shows its type and how many data keys (kubectl's).
     case 'AuthorizationPolicy': return [['ACTION', (s) => String(s.action ?? 'ALLOW')]];
     case 'PeerAuthentication': return [['MODE', (s) => String((s.mtls as { mode?: unknown } | undefined)?.mode ?? '')]];
+    case 'Secret': return [['TYPE', (s) => String(s.type ?? '')], ['DATA', (s) => String(Object.keys((s.data as object | undefined) ?? {}).length)]];
     default: return [];
   }
 }

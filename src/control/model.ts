@@ -14,14 +14,17 @@ import type { NodeJson } from '../xds/ads-service.js';
 export const ISTIO_KINDS = [
   'VirtualService', 'DestinationRule', 'Gateway', 'ServiceEntry', 'Sidecar',
   'PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication',
+  // Kubernetes' core Secret (apiVersion v1), for Istio's `credentialName` (src/control/api/secret.ts).
+  'Secret',
 ] as const;
 export type IstioKind = (typeof ISTIO_KINDS)[number];
 
-/** The API group of each kind. */
-export const KIND_GROUP: Readonly<Record<IstioKind, 'networking.istio.io' | 'security.istio.io'>> = {
+/** The API group of each kind ('' for Kubernetes' core group: apiVersion `v1`). */
+export const KIND_GROUP: Readonly<Record<IstioKind, 'networking.istio.io' | 'security.istio.io' | ''>> = {
   VirtualService: 'networking.istio.io', DestinationRule: 'networking.istio.io', Gateway: 'networking.istio.io',
   ServiceEntry: 'networking.istio.io', Sidecar: 'networking.istio.io',
   PeerAuthentication: 'security.istio.io', AuthorizationPolicy: 'security.istio.io', RequestAuthentication: 'security.istio.io',
+  Secret: '',
 };
 
 export interface ResourceMeta {

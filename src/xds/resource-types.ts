@@ -8,16 +8,19 @@ export const CLUSTER_TYPE = `${TYPE_PREFIX}envoy.config.cluster.v3.Cluster`;
 export const ENDPOINT_TYPE = `${TYPE_PREFIX}envoy.config.endpoint.v3.ClusterLoadAssignment`;
 export const LISTENER_TYPE = `${TYPE_PREFIX}envoy.config.listener.v3.Listener`;
 export const ROUTE_TYPE = `${TYPE_PREFIX}envoy.config.route.v3.RouteConfiguration`;
+/** SDS over ADS (Istio's ROOTCA trust bundle, credentialName secrets); always subscribed by name. */
+export const SECRET_TYPE = `${TYPE_PREFIX}envoy.extensions.transport_sockets.tls.v3.Secret`;
 
 /** The order in which a change is pushed, so a listener or route never names a cluster the proxy lacks. */
 export const PUSH_ORDER: readonly string[] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
 
-/** Short names (Envoy's and istioctl's) for display: CDS, EDS, LDS, RDS. */
+/** Short names (Envoy's and istioctl's) for display: CDS, EDS, LDS, RDS, SDS. */
 export const SHORT_NAME: Readonly<Record<string, string>> = {
   [CLUSTER_TYPE]: 'CDS',
   [ENDPOINT_TYPE]: 'EDS',
   [LISTENER_TYPE]: 'LDS',
   [ROUTE_TYPE]: 'RDS',
+  [SECRET_TYPE]: 'SDS',
 };
 
 /** The message full name of a type URL. */
@@ -27,7 +30,7 @@ export function messageName(typeUrl: string): string {
 
 /**
  * Wildcard types: an empty subscription means "everything" (LDS and CDS, as in the xDS spec);
- * RDS and EDS are always subscribed by name.
+ * RDS, EDS and SDS are always subscribed by name.
  */
 export function isWildcardType(typeUrl: string): boolean {
   return typeUrl === LISTENER_TYPE || typeUrl === CLUSTER_TYPE;

@@ -146,9 +146,20 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
   });
   if (o === undefined || !isObject(v)) return undefined;
   o.mode ??= v.mode == null ? 'DISABLE' : undefined;
-  if (o.mode === 'ISTIO_MUTUAL') c.fail(join(p, 'mode'), `ISTIO_MUTUAL is ${NOT_YET_MTLS}`);
-  if (v.credentialName != null) c.fail(join(p, 'credentialName'), NOT_YET_MTLS);
-  if (o.mode === 'MUTUAL') {
+  if (o.mode === 'ISTIO_MUTUAL') {
+    // Istio: the mesh's own certificates are used; only sni and subjectAltNames may be given.
+    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'insecureSkipVerify', 'caCrl']) {
+      if (v[k] != null) c.fail(join(p, k), 'expected nothing with mode ISTIO_MUTUAL (the mesh certificates and root are used)');
+    }
+  }
+  const cred = v.credentialName != null && (o.mode === 'SIMPLE' || o.mode === 'MUTUAL');
+  if (cred) {
+    // Istio: the certificate, key and CA all come from the Secret (NAME, or NAME-cacert for the CA).
+    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'caCrl']) {
+      if (v[k] != null) c.fail(join(p, k), 'expected nothing with credentialName (the Secret holds the certificates)');
+    }
+  }
+  if (o.mode === 'MUTUAL' && !cred) {
     required(c, v, p, 'clientCertificate', 'a file path (required for MUTUAL)');
     required(c, v, p, 'privateKey', 'a file path (required for MUTUAL)');
   }
@@ -162,11 +173,11 @@ const clientTls: Field<ClientTLSSettings> = (v, p, c) => {
       for (const k of ['caCertificates', 'subjectAltNames', 'caCrl']) {
         if (v[k] != null) c.fail(join(p, k), 'expected nothing with insecureSkipVerify: true (the server certificate is not verified)');
       }
-    } else if (v.caCertificates == null) {
+    } else if (v.caCertificates == null && !cred) {
       c.fail(join(p, 'caCertificates'), `expected a file path: verifying the server against the system's CAs is ${NOT_YET_PLAIN} (or set insecureSkipVerify: true)`);
     }
   } else {
-    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'subjectAltNames', 'sni', 'insecureSkipVerify', 'caCrl']) {
+    for (const k of ['clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'subjectAltNames', 'sni', 'insecureSkipVerify', 'caCrl']) {
       if (v[k] != null && o.mode === 'DISABLE') c.fail(join(p, k), 'expected nothing with mode DISABLE (no TLS is used)');
     }
   }

@@ -7,7 +7,6 @@ import {
   Ctx, type Field, bool, filePath, isIP, isObject, join, labelMap, list, notYet, notYetFields, nsHost, oneOf, oneOfSupported, port,
   required, shape, str,
 } from './common.js';
-import { NOT_YET_MTLS } from './destination-rule.js';
 import { PORT_PROTOCOLS, protocol } from './service-entry.js';
 import type { GatewayServer, GatewaySpec, ServerTLSSettings } from './types.js';
 
@@ -28,9 +27,8 @@ const cipherSuites: Field<string[]> = (v, p, c) => {
 const serverTls: Field<ServerTLSSettings> = (v, p, c) => {
   const o = shape(c, v, p, {
     httpsRedirect: bool,
-    mode: oneOfSupported(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL'] as const, {
+    mode: oneOfSupported(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL', 'ISTIO_MUTUAL'] as const, {
       AUTO_PASSTHROUGH: 'it routes by SNI to Istio-named clusters, which needs multi-network mTLS',
-      ISTIO_MUTUAL: 'arrives with automatic mTLS',
     }),
     serverCertificate: filePath,
     privateKey: filePath,
@@ -47,7 +45,6 @@ const serverTls: Field<ServerTLSSettings> = (v, p, c) => {
     cipherSuites,
   });
   if (o === undefined || !isObject(v)) return undefined;
-  if (v.credentialName != null) c.fail(join(p, 'credentialName'), NOT_YET_MTLS);
   const min = TLS_VERSIONS.indexOf(o.minProtocolVersion ?? 'TLS_AUTO');
   const max = TLS_VERSIONS.indexOf(o.maxProtocolVersion ?? 'TLS_AUTO');
   if (min > 0 && max > 0 && min > max) c.fail(join(p, 'minProtocolVersion'), `expected a version not above maxProtocolVersion (${String(o.maxProtocolVersion)}), got ${String(o.minProtocolVersion)}`);
@@ -95,16 +92,21 @@ const server: Field<GatewayServer> = (v, p, c) => {
     else if (tls !== undefined) {
       const mode = tls.mode ?? 'PASSTHROUGH';
       const t = v.tls as Record<string, unknown>;
-      if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
-        required(c, t, tp, 'serverCertificate', `a file path (required for ${mode})`);
-        required(c, t, tp, 'privateKey', `a file path (required for ${mode})`);
-      }
-      if (mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') required(c, t, tp, 'caCertificates', `a file path (required for ${mode})`);
       // What only applies to some modes: Istio ignores it elsewhere, Weft says so.
       const unused = (keys: readonly string[], why: string) => {
         for (const k of keys) if (t[k] != null) c.fail(join(tp, k), `expected nothing here: ${why}`);
       };
-      if (mode === 'PASSTHROUGH') unused(['serverCertificate', 'privateKey', 'caCertificates', 'caCrl', 'subjectAltNames', 'minProtocolVersion', 'maxProtocolVersion', 'cipherSuites'], 'PASSTHROUGH does not terminate TLS');
+      const cred = t.credentialName != null;
+      if ((mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && !cred) {
+        required(c, t, tp, 'serverCertificate', `a file path (required for ${mode})`);
+        required(c, t, tp, 'privateKey', `a file path (required for ${mode})`);
+      }
+      if ((mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') && !cred) required(c, t, tp, 'caCertificates', `a file path (required for ${mode})`);
+      // credentialName: the Secret (in the gateway's namespace) holds certificate, key and CA (NAME-cacert).
+      if (cred && mode !== 'PASSTHROUGH' && mode !== 'ISTIO_MUTUAL') unused(['serverCertificate', 'privateKey', 'caCertificates', 'caCrl'], 'credentialName gives the certificates');
+      // ISTIO_MUTUAL: the gateway's mesh certificate and the mesh root are used (Istio refuses certificates here).
+      if (mode === 'ISTIO_MUTUAL') unused(['serverCertificate', 'privateKey', 'caCertificates', 'caCrl', 'credentialName'], 'ISTIO_MUTUAL uses the mesh certificates and root');
+      if (mode === 'PASSTHROUGH') unused(['serverCertificate', 'privateKey', 'credentialName', 'caCertificates', 'caCrl', 'subjectAltNames', 'minProtocolVersion', 'maxProtocolVersion', 'cipherSuites'], 'PASSTHROUGH does not terminate TLS');
       if (mode === 'SIMPLE') unused(['caCertificates', 'caCrl', 'subjectAltNames'], 'SIMPLE does not verify client certificates (use MUTUAL or OPTIONAL_MUTUAL)');
       if (t.httpsRedirect === true) c.fail(join(tp, 'httpsRedirect'), `expected only on HTTP servers (a ${proto} server is already TLS)`);
     }

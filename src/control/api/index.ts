@@ -12,6 +12,7 @@ import { validateVirtualService } from './virtual-service.js';
 import { validatePeerAuthentication } from './peer-authentication.js';
 import { validateAuthorizationPolicy } from './authorization-policy.js';
 import { validateRequestAuthentication } from './request-authentication.js';
+import { SECRET_FIELDS, validateSecret } from './secret.js';
 
 export { NOT_YET_MTLS } from './destination-rule.js';
 export type * from './types.js';
@@ -19,7 +20,7 @@ export type * from './types.js';
 /** The API versions accepted per group; Istio serves the same schema under each. */
 export const API_VERSIONS = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
 export const SECURITY_API_VERSIONS = ['security.istio.io/v1', 'security.istio.io/v1beta1'] as const;
-const VERSIONS_OF = { 'networking.istio.io': API_VERSIONS, 'security.istio.io': SECURITY_API_VERSIONS } as const;
+const VERSIONS_OF = { 'networking.istio.io': API_VERSIONS, 'security.istio.io': SECURITY_API_VERSIONS, '': ['v1'] } as const;
 
 const SPEC_VALIDATORS: Readonly<Record<IstioKind, (spec: unknown, c: Ctx) => unknown>> = {
   VirtualService: validateVirtualService,
@@ -30,6 +31,7 @@ const SPEC_VALIDATORS: Readonly<Record<IstioKind, (spec: unknown, c: Ctx) => unk
   PeerAuthentication: validatePeerAuthentication,
   AuthorizationPolicy: validateAuthorizationPolicy,
   RequestAuthentication: validateRequestAuthentication,
+  Secret: () => undefined, // a Secret has no spec: validated from the document (validateSecret)
 };
 
 const ISTIO_GROUP = 'networking.istio.io';
@@ -51,6 +53,7 @@ export function unsupportedKind(apiVersion: unknown, kind: unknown): string | un
   const group = slash < 0 ? '' : apiVersion.slice(0, slash);
   if (group === ISTIO_GROUP && !OTHER_NETWORKING_KINDS.includes(kind)) return undefined;
   if (group === 'security.istio.io' && (ISTIO_KINDS as readonly string[]).includes(kind)) return undefined;
+  if (apiVersion === 'v1' && kind === 'Secret') return undefined;
   return `${kind} (${apiVersion}) is not supported yet`;
 }
 
@@ -84,8 +87,10 @@ export const validateDocument: ResourceValidator = (doc: unknown, source: string
   const versions: readonly string[] = kindOk ? VERSIONS_OF[KIND_GROUP[kind as IstioKind]] : API_VERSIONS;
   if (!versions.includes(doc.apiVersion as string)) c.expected('apiVersion', `one of ${versions.join(', ')}`, doc.apiVersion);
   if (!kindOk) c.expected('kind', `one of ${ISTIO_KINDS.join(', ')}`, kind);
+  const isSecret = kind === 'Secret';
+  const topLevel = isSecret ? ['apiVersion', 'kind', 'metadata', ...SECRET_FIELDS] : ['apiVersion', 'kind', 'metadata', 'spec', 'status'];
   for (const k of Object.keys(doc)) {
-    if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k)) c.fail(k, 'unknown field');
+    if (!topLevel.includes(k)) c.fail(k, 'unknown field');
   }
 
   const metaFields: Record<string, Field<unknown>> = { name: str, namespace: str, labels: stringMap, annotations: stringMap };
@@ -96,7 +101,8 @@ export const validateDocument: ResourceValidator = (doc: unknown, source: string
   if (meta !== undefined && md.namespace != null && !isDnsLabel(namespace)) c.expected('metadata.namespace', 'a DNS-1123 label (lower-case alphanumerics and -, at most 63)', md.namespace);
 
   let spec: unknown;
-  if (doc.spec == null) c.expected('spec', 'an object', undefined);
+  if (isSecret) spec = validateSecret(doc, c);
+  else if (doc.spec == null) c.expected('spec', 'an object', undefined);
   else if (kindOk) spec = SPEC_VALIDATORS[kind as IstioKind](doc.spec, c);
 
   if (c.errors.length > 0 || spec === undefined) {

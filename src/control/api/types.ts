@@ -238,7 +238,7 @@ export interface OutlierDetection {
 }
 
 export interface ClientTLSSettings {
-  /** ISTIO_MUTUAL is rejected until the security issue (automatic mTLS) lands. */
+  /** ISTIO_MUTUAL: the mesh's certificates over SDS (src/control/translate/security/mtls.ts). */
   readonly mode: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
   readonly clientCertificate?: string;
   readonly privateKey?: string;
@@ -304,8 +304,8 @@ export interface GatewayServer {
 
 export interface ServerTLSSettings {
   readonly httpsRedirect?: boolean;
-  /** ISTIO_MUTUAL and credentialName arrive with the security issue; AUTO_PASSTHROUGH is rejected. */
-  readonly mode?: 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL';
+  /** ISTIO_MUTUAL: the mesh certificate over SDS, mesh clients required; AUTO_PASSTHROUGH is rejected. */
+  readonly mode?: 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL' | 'ISTIO_MUTUAL';
   readonly serverCertificate?: string;
   readonly privateKey?: string;
   readonly caCertificates?: string;

@@ -176,6 +176,8 @@ export class ServiceRegistry {
       id: proxy.id, service: proxy.service, namespace: proxy.namespace, labels: proxy.labels, address: proxy.ipAddress,
       ports: Object.freeze(proxy.appPorts.map((p) => Object.freeze({ name: p.name, port: p.port, targetPort: proxy.inboundPort, protocol: p.protocol }))),
       locality: proxy.locality, weight: 1, healthy: true, source: 'sidecar',
+      // A Weft sidecar terminates mesh mTLS: callers use it automatically (Istio's auto mTLS).
+      serviceAccount: proxy.serviceAccount, tlsMode: 'istio',
     });
     const s = this.#sidecars.get(proxy.id);
     if (s === undefined) {

@@ -2,6 +2,7 @@
 // keyed by `Kind/namespace/name`, with Kubernetes-style metadata (resourceVersion, generation,
 // creationTimestamp), atomic multi-document apply, change events, and optional persistence.
 
+import { redactedSecret, type SecretSpec } from '../api/secret.js';
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { configKey, type ConfigResource, type ResourceMeta, type ResourceValidator } from '../model.js';
@@ -181,7 +182,9 @@ export class ConfigStore {
       ...(Object.keys(m.annotations ?? {}).length > 0 ? { annotations: m.annotations } : {}),
       resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp, generation: m.generation,
     } as ConfigResource['metadata'];
-    return Object.freeze({ apiVersion: r.apiVersion, kind: r.kind, metadata, spec: doc.spec ?? {} });
+    // A Secret's data never leaves the control plane this way: type and keys only.
+    const spec = r.kind === 'Secret' ? redactedSecret(r.spec as SecretSpec) : doc.spec ?? {};
+    return Object.freeze({ apiVersion: r.apiVersion, kind: r.kind, metadata, spec });
   }
 
   /** Every resource, sorted by key. */

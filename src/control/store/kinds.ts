@@ -13,13 +13,15 @@ const NAMES: Readonly<Record<IstioKind, readonly string[]>> = {
   PeerAuthentication: ['peerauthentication', 'peerauthentications', 'pa'],
   AuthorizationPolicy: ['authorizationpolicy', 'authorizationpolicies', 'ap'],
   RequestAuthentication: ['requestauthentication', 'requestauthentications', 'ra'],
+  Secret: ['secret', 'secrets'],
 };
 
 const ALIASES: Readonly<Record<string, IstioKind>> = (() => {
   const out: Record<string, IstioKind> = {};
   for (const k of ISTIO_KINDS) {
     for (const n of NAMES[k]) out[n] = k;
-    // `kind.group` and `plural.group`, as kubectl prints and accepts them.
+    // `kind.group` and `plural.group`, as kubectl prints and accepts them (core kinds have no group).
+    if (KIND_GROUP[k] === '') continue;
     out[`${k.toLowerCase()}.${KIND_GROUP[k]}`] = k;
     out[`${NAMES[k][1]}.${KIND_GROUP[k]}`] = k;
   }
@@ -34,7 +36,7 @@ export function resolveKind(name: string): IstioKind | undefined {
 /** `virtualservice.networking.istio.io`, as kubectl names a resource type. */
 export function qualifiedKind(kind: string): string {
   const group = (KIND_GROUP as Record<string, string>)[kind] ?? 'networking.istio.io';
-  return `${kind.toLowerCase()}.${group}`;
+  return group === '' ? kind.toLowerCase() : `${kind.toLowerCase()}.${group}`;
 }
 
 /** What resolveKind accepts, for error messages. */

@@ -2,9 +2,11 @@
 // DestinationRule traffic policies applied, and their ClusterLoadAssignments from the registry
 // (istio.io/latest/docs/reference/config/networking/destination-rule/).
 
-import type { ProxyInfo, ServiceDef, ServicePort, Workload } from '../model.js';
+import type { MeshConfig, ProxyInfo, ServiceDef, ServicePort, Workload } from '../model.js';
 import type { ClientTLSSettings, LoadBalancerSettings, OutlierDetection, TrafficPolicy } from '../api/types.js';
 import { labelsMatch, type DR } from './mesh-index.js';
+import { credentialCaName, credentialSecretName } from './secrets.js';
+import { autoMtlsMatches, autoMtlsService, ISTIO_ENDPOINT_METADATA, istioMutualSocket } from './security/mtls.js';
 
 export const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 export const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -78,6 +80,19 @@ function lbFields(lb: LoadBalancerSettings | undefined, flavor: Flavor): Record<
 export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: string): object | undefined {
   if (tls === undefined || tls.mode === 'DISABLE' || tls.mode === 'ISTIO_MUTUAL') return undefined;
   const common: Record<string, unknown> = {};
+  if (tls.credentialName !== undefined) {
+    // credentialName: the client certificate and the CA from a Secret, over ADS SDS (./secrets.ts).
+    const sds = (name: string) => ({ name, sds_config: { ads: {}, resource_api_version: 'V3' } });
+    if (tls.mode === 'MUTUAL') common.tls_certificate_sds_secret_configs = [sds(credentialSecretName(tls.credentialName))];
+    if (tls.insecureSkipVerify !== true) {
+      const sans = tls.subjectAltNames ?? [];
+      common.combined_validation_context = {
+        default_validation_context: sans.length > 0 ? { match_typed_subject_alt_names: sans.map((x) => ({ san_type: 'DNS', matcher: { exact: x } })) } : {},
+        validation_context_sds_secret_config: sds(credentialCaName(tls.credentialName)),
+      };
+    }
+    return { name: 'envoy.transport_sockets.tls', typed_config: { '@type': UPSTREAM_TLS, common_tls_context: common, sni: tls.sni ?? defaultSni } };
+  }
   if (tls.mode === 'MUTUAL' && tls.clientCertificate !== undefined && tls.privateKey !== undefined) {
     common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
   }
@@ -141,6 +156,11 @@ export function outboundCluster(opts: {
   readonly flavor: Flavor;
   /** For DNS clusters: the service's workloads (their addresses are names to resolve). */
   readonly workloads: readonly Workload[];
+  /**
+   * Mesh mTLS (./security/mtls.ts): the mesh config, whether the control plane has a CA (auto mTLS
+   * is on only then), the destination's SPIFFE ids, and which endpoints take mesh mTLS.
+   */
+  readonly mtls?: MtlsContext;
 }): object {
   const { service, port, subset, dr, flavor } = opts;
   const name = clusterName('outbound', port, subset, service.hostname);
@@ -195,10 +215,22 @@ export function outboundCluster(opts: {
         },
       };
     }
-    const ts = upstreamTls(policy.tls, service.hostname);
-    if (ts !== undefined) c.transport_socket = ts;
+    const m = opts.mtls;
+    if (policy.tls?.mode === 'ISTIO_MUTUAL' && m !== undefined) {
+      // Forced by the DestinationRule for every endpoint, with its sni / subjectAltNames when given.
+      const sans = policy.tls.subjectAltNames !== undefined && policy.tls.subjectAltNames.length > 0 ? policy.tls.subjectAltNames : m.sans;
+      const ts = istioMutualSocket(m.mesh, sp, port, subset, service.hostname, sans) as { typed_config: Record<string, unknown> };
+      if (policy.tls.sni !== undefined) ts.typed_config.sni = policy.tls.sni;
+      c.transport_socket = ts;
+    } else if (policy.tls === undefined && m !== undefined && m.active && autoMtlsService(service)) {
+      // Istio's auto mTLS: mesh mTLS to endpoints with a sidecar, plaintext to the others.
+      c.transport_socket_matches = autoMtlsMatches(istioMutualSocket(m.mesh, sp, port, subset, service.hostname, m.sans));
+    } else {
+      const ts = upstreamTls(policy.tls, service.hostname);
+      if (ts !== undefined) c.transport_socket = ts;
+    }
   }
-  if (dns) c.load_assignment = loadAssignment(name, service, port, subset, dr, opts.workloads, undefined);
+  if (dns) c.load_assignment = loadAssignment(name, service, port, subset, dr, opts.workloads, undefined, opts.mtls);
   return c;
 }
 
@@ -217,6 +249,17 @@ export function inboundCluster(appPort: number): object {
 }
 
 type Locality = ProxyInfo['locality'];
+
+/** What outbound clusters and their endpoints need to know about mesh mTLS. */
+export interface MtlsContext {
+  readonly mesh: MeshConfig;
+  /** The control plane has a CA: auto mTLS and endpoint `tlsMode` metadata are on. */
+  readonly active: boolean;
+  /** The destination's SPIFFE ids (empty: unknown, the trust domain is checked instead). */
+  readonly sans: readonly string[];
+  /** Whether an endpoint of this port takes mesh mTLS (a sidecar, PeerAuthentication not DISABLE). */
+  readonly endpoint: (w: Workload, wp: { readonly port: number; readonly targetPort: number }) => boolean;
+}
 
 const localityText = (l: Locality): string => [l?.region ?? '', l?.zone ?? '', l?.subZone ?? ''].join('/');
 
@@ -244,7 +287,7 @@ export function localityPolicy(dr: DR | undefined, port: number, subset: string)
  */
 export function loadAssignment(
   name: string, service: ServiceDef, port: number, subset: string, dr: DR | undefined,
-  workloads: readonly Workload[], proxyLocality: Locality,
+  workloads: readonly Workload[], proxyLocality: Locality, mtls?: MtlsContext,
 ): object {
   const sub = subset === '' ? undefined : dr?.spec.subsets.find((s) => s.name === subset);
   const policy = effectivePolicy(dr, port, subset);
@@ -263,6 +306,7 @@ export function loadAssignment(
     g.eps.push({
       endpoint: { address: { socket_address: { address: w.address, port_value: wp.targetPort } } },
       health_status: 'HEALTHY',
+      ...(mtls !== undefined && mtls.active && mtls.endpoint(w, wp) ? { metadata: ISTIO_ENDPOINT_METADATA } : {}),
       load_balancing_weight: weight,
     });
     g.weight += weight;

@@ -1,10 +1,13 @@
 // LDS and RDS for gateway proxies (`router~` nodes): one listener per Gateway server bind address
 // and port, with Istio's server semantics (istio.io/latest/docs/reference/config/networking/gateway/):
 // HTTP and HTTPS servers serve the HTTP routes of the VirtualServices bound to them, TLS servers
-// terminate (SIMPLE / MUTUAL / OPTIONAL_MUTUAL) or pass through (PASSTHROUGH, by SNI) to TCP or TLS
+// terminate (SIMPLE / MUTUAL / OPTIONAL_MUTUAL / ISTIO_MUTUAL) or pass through (PASSTHROUGH, by SNI) to TCP or TLS
 // routes, TCP servers take TCP routes. TLS settings become DownstreamTlsContext (transport_sockets.tls.v3).
 
 import type { GatewayServer } from '../api/types.js';
+import type { MeshConfig } from '../model.js';
+import { meshConfig, meshValidation, sdsDefault } from './security/mtls.js';
+import { credentialCaName, credentialSecretName } from './secrets.js';
 import { hcmFilter, isHttpProtocol, l4MatchApplies, socket, tcpDestinations, tcpIdleMs, tcpProxy, TLS_INSPECTOR, type L4Context } from './filters.js';
 import { hostsIntersect, narrowerHost, type GW, type MeshIndex, type VS } from './mesh-index.js';
 import { vsRoutes, type RouteUse } from './routes.js';
@@ -49,7 +52,7 @@ function gatewayVirtualServices(index: MeshIndex, gw: GW, server: GatewayServer)
 
 const isTerminated = (server: GatewayServer): boolean => {
   const mode = server.tls?.mode;
-  return mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL';
+  return mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL' || mode === 'ISTIO_MUTUAL';
 };
 
 export function gatewayRouteName(gw: GW, server: GatewayServer): string {
@@ -93,11 +96,17 @@ export function gatewayRouteConfig(name: string, index: MeshIndex, servers: read
  * MUTUAL requires a client certificate, OPTIONAL_MUTUAL verifies one only when presented.
  * HTTPS servers offer h2 and http/1.1 by ALPN; TLS servers (TCP inside) offer nothing.
  */
-function downstreamTls(server: GatewayServer): object {
+function downstreamTls(server: GatewayServer, mesh: MeshConfig): object {
   const tls = server.tls!;
-  const common: Record<string, unknown> = {
-    tls_certificates: [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }],
-  };
+  // ISTIO_MUTUAL: the gateway's own mesh certificate (SDS `default`), mesh clients verified against
+  // ROOTCA (and the server's subjectAltNames when given), as Istio builds it.
+  // credentialName: certificate and key (and for MUTUAL the CA, `NAME-cacert`) from a Secret over ADS SDS.
+  const ads = (name: string) => ({ name, sds_config: { ads: {}, resource_api_version: 'V3' } });
+  const cred = tls.credentialName;
+  const common: Record<string, unknown> = tls.mode === 'ISTIO_MUTUAL'
+    ? { tls_certificate_sds_secret_configs: [sdsDefault()], combined_validation_context: meshValidation(mesh.trustDomain, tls.subjectAltNames ?? []) }
+    : cred !== undefined ? { tls_certificate_sds_secret_configs: [ads(credentialSecretName(cred))] }
+      : { tls_certificates: [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }] };
   if (server.port.protocol.toUpperCase() === 'HTTPS') common.alpn_protocols = ['h2', 'http/1.1'];
   const params: Record<string, unknown> = {};
   if (tls.minProtocolVersion !== undefined && tls.minProtocolVersion !== 'TLS_AUTO') params.tls_minimum_protocol_version = TLS_VERSION[tls.minProtocolVersion];
@@ -105,7 +114,13 @@ function downstreamTls(server: GatewayServer): object {
   if (tls.cipherSuites !== undefined && tls.cipherSuites.length > 0) params.cipher_suites = [...tls.cipherSuites];
   if (Object.keys(params).length > 0) common.tls_params = params;
   const verify = tls.mode === 'MUTUAL' || tls.mode === 'OPTIONAL_MUTUAL';
-  if (verify && tls.caCertificates !== undefined) {
+  if (verify && cred !== undefined) {
+    common.combined_validation_context = {
+      default_validation_context: (tls.subjectAltNames?.length ?? 0) > 0
+        ? { match_typed_subject_alt_names: tls.subjectAltNames!.map((s) => ({ san_type: 'DNS', matcher: { exact: s } })) } : {},
+      validation_context_sds_secret_config: ads(credentialCaName(cred)),
+    };
+  } else if (verify && tls.caCertificates !== undefined) {
     common.validation_context = {
       trusted_ca: { filename: tls.caCertificates },
       ...(tls.caCrl !== undefined ? { crl: { filename: tls.caCrl } } : {}),
@@ -114,7 +129,7 @@ function downstreamTls(server: GatewayServer): object {
   }
   return {
     name: 'envoy.transport_sockets.tls',
-    typed_config: { '@type': DOWNSTREAM_TLS, common_tls_context: common, ...(tls.mode === 'MUTUAL' ? { require_client_certificate: true } : {}) },
+    typed_config: { '@type': DOWNSTREAM_TLS, common_tls_context: common, ...(tls.mode === 'MUTUAL' || tls.mode === 'ISTIO_MUTUAL' ? { require_client_certificate: true } : {}) },
   };
 }
 
@@ -194,7 +209,7 @@ export function gatewayListeners(
         chains.push({
           ...(names.length > 0 ? { filter_chain_match: { server_names: names } } : {}),
           filters: [hcmFilter(server.name ?? `outbound_${bind}_${port}`, { rds: name }, use(name))],
-          transport_socket: downstreamTls(server),
+          transport_socket: downstreamTls(server, meshConfig(index)),
         });
       } else if (proto === 'TLS' && isTerminated(server)) {
         // TLS terminated here, the TCP inside goes by the VirtualServices' tcp routes.
@@ -202,7 +217,7 @@ export function gatewayListeners(
         if (tcp === undefined) continue;
         const names = serverNames(server.hosts);
         if (names.length > 0) inspector = true;
-        chains.push({ ...(names.length > 0 ? { filter_chain_match: { server_names: names } } : {}), filters: [tcp], transport_socket: downstreamTls(server) });
+        chains.push({ ...(names.length > 0 ? { filter_chain_match: { server_names: names } } : {}), filters: [tcp], transport_socket: downstreamTls(server, meshConfig(index)) });
       } else if (isHttpProtocol(proto)) {
         const name = gatewayRouteName(gw, server);
         if (plainHttp) continue; // one chain serves every plain HTTP server of the port

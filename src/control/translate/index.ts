@@ -5,8 +5,10 @@
 // encodings by identity) and a workload change only yields new ClusterLoadAssignment objects.
 
 import type { MeshSnapshot, ProxyInfo, ProxyResources, XdsGenerator } from '../model.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/resource-types.js';
-import { clusterName, inboundCluster, loadAssignment, localityPolicy, outboundCluster, parseClusterName, type Flavor } from './clusters.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/resource-types.js';
+import { credentialSecrets, rootCaSecret } from './secrets.js';
+import { clusterName, inboundCluster, loadAssignment, localityPolicy, outboundCluster, parseClusterName, type Flavor, type MtlsContext } from './clusters.js';
+import { endpointMtls, meshConfig, mtlsActive, serviceSans } from './security/mtls.js';
 import {
   apiListener, egressTcpListeners, gatewayListeners, gatewayRouteConfig, gatewaysFor, grpcRouteConfig, outboundRouteConfig,
   resolveTarget, virtualInbound, virtualOutbound,
@@ -41,7 +43,7 @@ function shapeKey(p: ProxyInfo, requested: ReadonlySet<string>): string {
 /** Resources being gathered for one proxy. */
 class Out {
   readonly byType = new Map<string, Map<string, object>>([
-    [CLUSTER_TYPE, new Map()], [ENDPOINT_TYPE, new Map()], [LISTENER_TYPE, new Map()], [ROUTE_TYPE, new Map()],
+    [CLUSTER_TYPE, new Map()], [ENDPOINT_TYPE, new Map()], [LISTENER_TYPE, new Map()], [ROUTE_TYPE, new Map()], [SECRET_TYPE, new Map()],
   ]);
 
   add(type: string, o: object): void {
@@ -61,6 +63,8 @@ export class MeshGenerator implements XdsGenerator {
   private readonly built = new Map<string, object>();
   /** Which optional HTTP filters each built route config needs. */
   private readonly uses = new Map<string, RouteUse>();
+  /** Mesh mTLS facts per service hostname, this version. */
+  private readonly mtlsBySvc = new Map<string, MtlsContext>();
   private intern = new Map<string, object>();
   private prevIntern = new Map<string, object>();
 
@@ -77,6 +81,7 @@ export class MeshGenerator implements XdsGenerator {
     this.bases.clear();
     this.built.clear();
     this.uses.clear();
+    this.mtlsBySvc.clear();
     this.prevIntern = this.intern;
     this.intern = new Map();
   }
@@ -145,19 +150,32 @@ export class MeshGenerator implements XdsGenerator {
     if (s.resolution === 'NONE') return; // passthrough (ORIGINAL_DST) is not supported by Weft
     const dr = this.index.destinationRule(proxy.namespace, s.hostname);
     const subsets = ['', ...(dr?.spec.subsets.map((x) => x.name) ?? [])];
+    const mtls = flavor === 'envoy' ? this.mtlsContext(s) : undefined;
     for (const subset of subsets) {
       const name = clusterName('outbound', port, subset, s.hostname);
       if (only !== undefined && !only.has(name)) continue;
       const dk = this.drKey(dr);
       const dns = s.resolution === 'DNS' && flavor === 'envoy';
       out.add(CLUSTER_TYPE, this.obj(`cds|${flavor}|${name}|${dk}`, () => outboundCluster({
-        service: s, port, subset, dr, flavor, workloads: dns ? this.index.workloads(s.hostname) : [],
+        service: s, port, subset, dr, flavor, workloads: dns ? this.index.workloads(s.hostname) : [], mtls,
       })));
       if (dns) continue;
       const loc = localityPolicy(dr, port, subset) ? localityKey(proxy.locality) : '';
       out.add(ENDPOINT_TYPE, this.obj(`eds|${name}|${dk}|${loc}`, () =>
-        loadAssignment(name, s, port, subset, dr, this.index.workloads(s.hostname), loc === '' ? undefined : proxy.locality)));
+        loadAssignment(name, s, port, subset, dr, this.index.workloads(s.hostname), loc === '' ? undefined : proxy.locality, mtls)));
     }
+  }
+
+  /** A service's mesh mTLS facts for its clusters and endpoints (one per service per version). */
+  private mtlsContext(s: ServiceDef): MtlsContext {
+    let m = this.mtlsBySvc.get(s.hostname);
+    if (m === undefined) {
+      const index = this.index;
+      const mesh = meshConfig(index);
+      m = { mesh, active: mtlsActive(index), sans: serviceSans(mesh, index.workloads(s.hostname)), endpoint: (w, wp) => endpointMtls(index, w, wp) };
+      this.mtlsBySvc.set(s.hostname, m);
+    }
+    return m;
   }
 
   private routeConfig(key: string, make: (use: RouteUse) => object): { config: object; use: RouteUse } {
@@ -173,8 +191,19 @@ export class MeshGenerator implements XdsGenerator {
 
   // ───────────────────────────── per kind ─────────────────────────────
 
+  /** Secrets served over ADS: ROOTCA when the control plane has a CA, and the namespace's credentialName secrets. */
+  private secrets(proxy: ProxyInfo, out: Out): void {
+    const root = this.obj('sds|ROOTCA', () => rootCaSecret(this.index) ?? {});
+    if ((root as { name?: string }).name !== undefined) out.add(SECRET_TYPE, root);
+    // credentialName secrets: the proxy's own namespace only (as Istio's SDS authorizes them).
+    for (const s of credentialSecrets(this.index, proxy.namespace)) {
+      out.add(SECRET_TYPE, this.obj(`sds|cred|${proxy.namespace}|${(s as { name: string }).name}`, () => s));
+    }
+  }
+
   private sidecar(proxy: ProxyInfo, out: Out): void {
     const index = this.index;
+    this.secrets(proxy, out);
     const scope = index.scope(proxy);
     for (const s of scope.services) for (const p of s.ports) this.serviceClusters(proxy, s, p.port, 'envoy', out);
     for (const a of proxy.appPorts) out.add(CLUSTER_TYPE, this.obj(`cds|inbound|${a.targetPort}`, () => inboundCluster(a.targetPort)));
@@ -190,6 +219,7 @@ export class MeshGenerator implements XdsGenerator {
 
   private router(proxy: ProxyInfo, out: Out): void {
     const index = this.index;
+    this.secrets(proxy, out);
     const scope = index.scope(proxy);
     for (const s of scope.services) for (const p of s.ports) this.serviceClusters(proxy, s, p.port, 'envoy', out);
     const gws = gatewaysFor(index, proxy.labels);

@@ -13,6 +13,7 @@ import {
 import type { MeshIndex, Scope } from './mesh-index.js';
 import { defaultRoute, newUse, vsRoutes, type RouteUse } from './routes.js';
 import { inboundHttpSecurityFilters, meshConfigOf } from './security/index.js';
+import { inboundChains } from './security/mtls.js';
 
 export { gatewayListeners, gatewayRouteConfig, gatewayRouteName, gatewaysFor } from './gateways.js';
 export { hcmFilter, isHttpProtocol } from './filters.js';
@@ -78,12 +79,16 @@ export function virtualInbound(proxy: ProxyInfo, index: MeshIndex): object | und
     }],
     validate_clusters: false,
   };
+  const filters = [hcmFilter(`inbound_0.0.0.0_${proxy.inboundPort}`, { inline: routeConfig }, undefined,
+    inboundHttpSecurityFilters({ index, proxy, mesh: meshConfigOf(index), port: app.targetPort }))];
+  // Mesh mTLS as the workload's PeerAuthentication says (./security/mtls.ts).
+  const { listenerFilters, chains } = inboundChains(index, proxy, app.targetPort, filters);
   return {
     name: 'virtualInbound',
     address: socket(proxy.ipAddress || '127.0.0.1', proxy.inboundPort),
     traffic_direction: 'INBOUND',
-    filter_chains: [{ filters: [hcmFilter(`inbound_0.0.0.0_${proxy.inboundPort}`, { inline: routeConfig }, undefined,
-      inboundHttpSecurityFilters({ index, proxy, mesh: meshConfigOf(index), port: app.targetPort }))] }],
+    ...(listenerFilters.length > 0 ? { listener_filters: listenerFilters } : {}),
+    filter_chains: chains,
   };
 }
 

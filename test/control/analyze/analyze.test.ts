@@ -335,3 +335,34 @@ spec:
     'Warning WEFT0003 DestinationRule default/legacy spec.subsets[1].labels',
   ]);
 });
+
+test('PeerAuthentication: STRICT without a CA (WEFT0012), a selector that selects nothing (IST0127), a selector in the root namespace (WEFT0013)', () => {
+  const pas = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: istio-system }
+spec: { mtls: { mode: STRICT } }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: nobody }
+spec: { selector: { matchLabels: { app: nobody } }, mtls: { mode: PERMISSIVE } }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: reviews }
+spec: { selector: { matchLabels: { app: reviews } }, mtls: { mode: PERMISSIVE } }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: sel, namespace: istio-system }
+spec: { selector: { matchLabels: { app: reviews } } }`;
+  const m = mesh(pas);
+  const codes = (ms: readonly { code: string; resource: string; path: string }[]) => ms.filter((x) => ['WEFT0012', 'WEFT0013', 'IST0127'].includes(x.code) && x.resource.startsWith('PeerAuthentication')).map((x) => [x.code, x.resource, x.path]);
+  assert.deepEqual(codes(analyze(m)).sort(), [
+    ['WEFT0012', 'PeerAuthentication istio-system/default', 'spec.mtls.mode'],
+    ['WEFT0013', 'PeerAuthentication istio-system/sel', 'spec.selector'],
+    ['IST0127', 'PeerAuthentication default/nobody', 'spec.selector'],
+  ].sort());
+  // With a CA, STRICT is enforced: no WEFT0012.
+  assert.deepEqual(codes(analyze({ ...m, trustBundle: ['-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n'] })).map((c) => c[0]).sort(), ['IST0127', 'WEFT0013']);
+});

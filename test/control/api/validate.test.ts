@@ -234,7 +234,7 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
     yaml: 'apiVersion: networking.istio.io/v2\nkind: VirtualServce\nmetadata: { name: Reviews_1, namespace: a.b }\nspec: {}\nextra: 1',
     errors: [
       'reviews.yaml#2: apiVersion: expected one of networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3, got "networking.istio.io/v2"',
-      'reviews.yaml#2: kind: expected one of VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, got "VirtualServce"',
+      'reviews.yaml#2: kind: expected one of VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Secret, got "VirtualServce"',
       'reviews.yaml#2: extra: unknown field',
       'reviews.yaml#2: metadata.name: expected a DNS-1123 subdomain (lower-case alphanumerics, - and .), got "Reviews_1"',
       'reviews.yaml#2: metadata.namespace: expected a DNS-1123 label (lower-case alphanumerics and -, at most 63), got "a.b"',
@@ -376,14 +376,11 @@ const bad: { name: string; yaml: string; errors: string[] }[] = [
     errors: [
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.loadBalancer.consistentHash: expected exactly one hash key of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName, got httpHeaderName and useSourceIp`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.loadBalancer: expected exactly one of simple, consistentHash, got simple and consistentHash`,
-      `${P('DestinationRule', 'reviews')}spec.trafficPolicy.tls.mode: ISTIO_MUTUAL is not supported yet (arrives with automatic mTLS)`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[0].tls.clientCertificate: expected a file path (required for MUTUAL), got nothing`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[0].tls.privateKey: expected a file path (required for MUTUAL), got nothing`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[1].loadBalancer.simple: expected one of UNSPECIFIED, LEAST_CONN, RANDOM, ROUND_ROBIN, LEAST_REQUEST, PASSTHROUGH, got "FASTEST"`,
       `${P('DestinationRule', 'reviews')}spec.trafficPolicy.portLevelSettings[1].port.number: expected a port not listed before, got 80 again`,
       `${P('DestinationRule', 'reviews')}spec.subsets[1].labels: expected a non-empty label map, got {}`,
-      `${P('DestinationRule', 'reviews')}spec.subsets[2].trafficPolicy.tls.credentialName: not supported yet (arrives with automatic mTLS)`,
-      `${P('DestinationRule', 'reviews')}spec.subsets[2].trafficPolicy.tls.caCertificates: expected a file path: verifying the server against the system's CAs is not supported yet (or set insecureSkipVerify: true)`,
       `${P('DestinationRule', 'reviews')}spec.subsets[2].labels: expected a non-empty label map, got nothing`,
       `${P('DestinationRule', 'reviews')}spec.host: expected a host name, got nothing`,
       `${P('DestinationRule', 'reviews')}spec.subsets[1].name: expected a unique subset name, got "v1" again`,

@@ -153,3 +153,11 @@ test('the registry file: services and endpoints loaded, a bad edit keeps the las
   s = await applied;
   assert.deepEqual(s.services.map((x) => [x.hostname, x.ports[0]!.protocol]), [['ratings.prod.svc.cluster.local', 'TCP']]);
 });
+
+test('a registered sidecar workload is a mesh workload: tlsMode istio (auto mTLS) and its service account', (t) => {
+  const { reg } = open(t);
+  reg.registerSidecar(sidecar('sidecar~127.0.0.1~reviews-2.default~default.svc.cluster.local', 'reviews', { serviceAccount: 'bookinfo-reviews' }), 'peer');
+  const [w] = reg.snapshot().workloads;
+  assert.equal(w!.tlsMode, 'istio');
+  assert.equal(w!.serviceAccount, 'bookinfo-reviews');
+});
