@@ -99,7 +99,7 @@ export class CertificateAgent extends EventEmitter implements SdsSecretProvider 
   constructor(private readonly o: AgentOptions) {
     super();
     this.spiffeId = spiffeId(o.identity);
-    this.bundle = o.trustBundle;
+    this.bundle = normalizeBundle(o.trustBundle);
     this.bundleSecret = { kind: 'validation_context', name: ROOT_SECRET, trustedCa: this.bundle };
     this.backoffMs = this.backoffCfg.initialMs;
     this.first = new Promise<void>((resolve, reject) => { this.resolveFirst = resolve; this.rejectFirst = reject; });
@@ -189,6 +189,7 @@ export class CertificateAgent extends EventEmitter implements SdsSecretProvider 
       log.warn('agent: a trust bundle without certificates; keeping the current one');
       return;
     }
+    pem = certs.join('');
     if (pem !== this.bundle) {
       this.bundle = pem;
       this.bundleVersion++;
@@ -317,6 +318,13 @@ export class CertificateAgent extends EventEmitter implements SdsSecretProvider 
     }
     this.arm(c === null ? delay : Math.min(delay, Math.max(250, c.cert.notAfter.getTime() - Date.now())));
   }
+}
+
+/** One certificate after the other, each ending with a newline (PEM without one does not concatenate). */
+function normalizeBundle(pem: string): string {
+  const certs = splitPemCertificates(pem);
+  if (certs.length === 0) throw new Error('the trust bundle holds no PEM certificate');
+  return certs.join('');
 }
 
 /** Whether `cert` is `root`, or was signed by it. */
