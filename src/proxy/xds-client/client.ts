@@ -46,8 +46,8 @@ export interface XdsClientOptions {
   readonly credentials?: () => grpc.ChannelCredentials;
   /** The name the control plane's certificate is verified against (default: the ADS cluster's `sni`). */
   readonly serverName?: string;
-  /** Resolves SDS references of the ADS cluster's transport socket (the proxy's SecretManager). */
-  readonly secrets?: SecretManager;
+  /** Resolves SDS references of the ADS cluster's transport socket (the proxy's SecretManager, once there is one). */
+  readonly secrets?: () => SecretManager | undefined;
 }
 
 /**
@@ -263,7 +263,7 @@ export class XdsClient extends EventEmitter {
   /** A new channel for each stream: credentials are rebuilt every time (a renewed certificate is used at once). */
   private newChannel(): grpc.Client {
     this.grpcClient?.close();
-    const { credentials, options } = adsChannelCredentials(this.bootstrap, this.opts);
+    const { credentials, options } = adsChannelCredentials(this.bootstrap, { ...this.opts, secrets: this.opts.secrets?.() });
     this.grpcClient = new grpc.Client(this.channelTarget(), credentials, { 'grpc.keepalive_time_ms': 30_000, ...options });
     return this.grpcClient;
   }
