@@ -196,7 +196,7 @@ export async function runSidecar(args: string[]): Promise<number> {
   }
   if (o.printBootstrap) {
     const where = join(tmpdir(), 'weft-sidecar-XXXXXX');
-    console.log(JSON.stringify(sidecarBootstrap({ ...o, sdsSocketPath: join(where, 'sds.sock'), trustBundlePath: join(where, 'root-cert.pem') }), null, 2));
+    console.log(JSON.stringify(sidecarBootstrap({ ...o, sdsSocketPath: join(where, 'sds.sock') }), null, 2));
     return 0;
   }
   // The sidecar's private directory (mkdtemp makes it 0700): bootstrap, SDS socket, trust bundle. No key is ever written.
@@ -207,7 +207,7 @@ export async function runSidecar(args: string[]): Promise<number> {
     nodeId, caAddress: o.caAddress, caRootFile: o.caRootFile, controlHost: o.controlHost, controlHttpPort: o.controlHttpPort,
     tokenFile: o.tokenFile, validitySeconds: o.certTtlSeconds, dir,
   });
-  const bootstrap = sidecarBootstrap({ ...o, nodeId, sdsSocketPath: agent.sdsSocketPath, trustBundlePath: agent.trustBundlePath });
+  const bootstrap = sidecarBootstrap({ ...o, nodeId, sdsSocketPath: agent.sdsSocketPath });
   const file = join(dir, 'bootstrap.json');
   writeFileSync(file, JSON.stringify(bootstrap, null, 2));
   if (o.insecureXds) console.error('weft sidecar: --insecure-xds: the xDS stream to the control plane is plaintext (development only)');

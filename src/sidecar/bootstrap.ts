@@ -5,7 +5,7 @@
 // Identity as Istio's agent sets it up: metadata SERVICE_ACCOUNT, a static `sds-grpc` cluster (a
 // Unix socket to the sidecar's certificate agent, src/sidecar/agent/) that the control plane's TLS
 // contexts name for the `default` certificate, and an mTLS `xds-grpc` (client certificate `default`
-// from sds-grpc, the mesh's trust bundle as a file, the control plane verified as `weft-control`).
+// and trust bundle `ROOTCA` from sds-grpc, the control plane verified as `weft-control`).
 
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -43,8 +43,6 @@ export interface SidecarOptions {
   readonly insecureXds?: boolean;
   /** The certificate agent's SDS socket; absent: no `sds-grpc` cluster (and no mTLS ADS). */
   readonly sdsSocketPath?: string;
-  /** The trust bundle file the agent keeps (the xDS channel's `trusted_ca`). */
-  readonly trustBundlePath?: string;
 }
 
 /** Istio's names: the static cluster of the agent's SDS server, and the certificate secret. */
@@ -133,7 +131,7 @@ function sdsCluster(path: string): Record<string, unknown> {
 
 /** The control plane; mTLS unless insecureXds or there is no agent. */
 function xdsCluster(o: SidecarOptions): Record<string, unknown> {
-  const tls = o.insecureXds !== true && o.sdsSocketPath !== undefined && o.trustBundlePath !== undefined;
+  const tls = o.insecureXds !== true && o.sdsSocketPath !== undefined;
   return {
     name: 'xds-grpc',
     type: isIP(o.controlHost) === 0 ? 'STRICT_DNS' : 'STATIC',
@@ -151,7 +149,10 @@ function xdsCluster(o: SidecarOptions): Record<string, unknown> {
           sni: CONTROL_PLANE_SNI,
           common_tls_context: {
             tls_certificate_sds_secret_configs: [{ name: 'default', sds_config: agentSdsConfig() }],
-            validation_context: { trusted_ca: { filename: o.trustBundlePath } },
+            // The bundle over SDS (Istio's bootstrap names a root-cert.pem file instead): the file
+            // would have to exist when the bootstrap is read, before the agent fetched the root in
+            // local mode; over SDS, the proxy waits for it, and a rotated bundle applies at once.
+            validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: agentSdsConfig() },
           },
         },
       },
