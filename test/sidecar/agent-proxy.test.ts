@@ -52,13 +52,13 @@ function yaml(socketPath: string): string {
 
 function get(port: number, agent: https.Agent): Promise<{ status: number; serial: string; reused: boolean; socket: TLSSocket }> {
   return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 5000 }, (res) => {
+      const socket = res.socket as TLSSocket;
+      const serial = socket.getPeerCertificate().serialNumber;
       res.resume();
-      res.on('end', () => {
-        const socket = res.socket as TLSSocket;
-        resolve({ status: res.statusCode ?? 0, serial: socket.getPeerCertificate().serialNumber, reused: req.reusedSocket, socket });
-      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, serial, reused: req.reusedSocket, socket }));
     });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
 }
@@ -92,7 +92,7 @@ test('agent + proxy: a renewed certificate reaches new handshakes; a keep-alive 
     const firstSerial = first.serial;
     await waitUntil(() => agent.certificate!.generation >= 2 && agent.certificate!.serialNumber !== firstSerial, 10_000, 'a renewal');
     const fresh = agent.certificate!.serialNumber;
-    await waitUntil(async () => (await get(port, new https.Agent(tlsOpts))).serial === fresh, 10_000, 'new handshakes using the renewed certificate');
+    await waitUntil(async () => (await get(port, new https.Agent(tlsOpts)).catch(() => null))?.serial === fresh, 10_000, 'new handshakes using the renewed certificate');
     const again = await get(port, keepAlive);
     assert.equal(again.status, 200);
     assert.equal(again.reused, true, 'the keep-alive connection was kept');
