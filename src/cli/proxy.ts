@@ -16,6 +16,8 @@ import { log, setLevel } from '../observe/logger.js';
 import { followParent } from './parent-watch.js';
 import { WEFT_VERSION } from '../version.js';
 import { DRAIN_STRATEGIES, type DrainStrategy } from '../proxy/overload/drain.js';
+import type * as grpc from '@grpc/grpc-js';
+import type { SecretManager } from '../proxy/secrets/types.js';
 
 const USAGE = `Usage: weft proxy -c FILE [options]
 
@@ -43,6 +45,22 @@ export interface RunProxyOptions {
    * long while callers move away, then drain and exit. 0 (the default): drain at once.
    */
   readonly terminationDrainMs?: number;
+  /** The ADS channel's credentials (the sidecar's certificate agent), asked for on every connection. */
+  readonly xdsCredentials?: () => grpc.ChannelCredentials;
+  /** The name the control plane's certificate must carry (with xdsCredentials). */
+  readonly xdsServerName?: string;
+  /**
+   * Held before ADS starts (the sidecar's first certificate): /ready stays 503 meanwhile, and no
+   * listener or cluster arrives before it (so the first connection is already mTLS).
+   */
+  readonly startXdsAfter?: Promise<void>;
+  /** Called once the server is up (the sidecar hands the proxy's SecretManager to its agent). */
+  readonly onServer?: (server: ProxyServer | WorkerPrimary) => void;
+}
+
+/** The proxy's SecretManager, when the server has one (src/proxy/secrets/). */
+export function secretManagerOf(server: ProxyServer | WorkerPrimary): SecretManager | undefined {
+  return (server as unknown as { secrets?: SecretManager }).secrets;
 }
 
 export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): Promise<number> {
@@ -94,9 +112,15 @@ export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): P
   }
 
   const commandLine = process.argv.slice(1);
+  let serverRef: ProxyServer | WorkerPrimary | null = null;
   // The xDS client (grpc-js, the Envoy protos) is loaded only by bootstraps that use it.
   const xds = loaded.value.dynamicResources?.ads != null
-    ? new (await import('../proxy/xds-client/client.js')).XdsClient(loaded.value, { baseDir: dirname(file) })
+    ? new (await import('../proxy/xds-client/client.js')).XdsClient(loaded.value, {
+      baseDir: dirname(file),
+      credentials: runOpts.xdsCredentials,
+      serverName: runOpts.xdsServerName,
+      secrets: (): SecretManager | undefined => (serverRef === null ? undefined : secretManagerOf(serverRef)),
+    })
     : null;
   const initial = xds === null ? loaded.value : xds.initialConfig();
   const server = concurrency === 1
@@ -105,6 +129,7 @@ export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): P
       concurrency, commandLine, drainMs: drainS * 1000, drainStrategy, version: WEFT_VERSION,
       onFatal: () => stop('giving up on workers', 1),
     });
+  serverRef = server;
   // Signal handlers go in before anything listens: a SIGHUP or SIGTERM that arrives during
   // startup is acted on once the server is up, instead of killing the process.
   let started = false;
@@ -184,9 +209,15 @@ export async function runProxy(args: string[], runOpts: RunProxyOptions = {}): P
     return 1;
   }
   started = true;
+  runOpts.onServer?.(server);
   if (xds !== null && !stopping) {
     server.readiness.hold(xds.initialized());
-    xds.start(server);
+    const after = runOpts.startXdsAfter;
+    if (after === undefined) xds.start(server);
+    else {
+      server.readiness.hold(after);
+      after.then(() => { if (!stopping) xds.start(server); }, () => undefined);
+    }
   }
   const where = `${server.adminPort ? `, admin on port ${server.adminPort}` : ''}${concurrency > 1 ? `, ${concurrency} workers` : ''}`;
   if (xds !== null && loaded.value.listeners.length === 0) {

@@ -1,16 +1,21 @@
 // `weft sidecar`: runs the proxy as a workload's sidecar. Builds the bootstrap from flags
 // (src/sidecar/bootstrap.ts), writes it where `weft proxy` can read it, and runs `weft proxy` on
 // it in this process: inbound listener in front of the app, outbound listener for the app's calls,
-// everything else from the control plane.
+// everything else from the control plane. Its identity: a certificate agent
+// (src/sidecar/agent/) gets the workload's SPIFFE certificate from the mesh's CA before the proxy
+// connects to the control plane (over mTLS with that certificate, unless --insecure-xds), renews it,
+// and serves it to the proxy over SDS.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PortProtocol } from '../control/model.js';
-import { sidecarBootstrap, type SidecarOptions } from '../sidecar/bootstrap.js';
+import { CONTROL_PLANE_SNI, sidecarBootstrap, sidecarNodeId, type SidecarOptions } from '../sidecar/bootstrap.js';
+import { startSidecarAgent, trustRootProblem } from '../sidecar/agent/run.js';
+import { DEFAULT_TRUST_DOMAIN } from '../security/spiffe.js';
 import { durationMs } from './duration.js';
-import { runProxy } from './proxy.js';
+import { runProxy, secretManagerOf } from './proxy.js';
 
 const USAGE = `Usage: weft sidecar --service NAME --app-port PORT [options]
 
@@ -30,6 +35,18 @@ Options:
       --admin-port PORT      admin server (default 15000)
       --control HOST:PORT    the control plane's xDS address (default 127.0.0.1:15010, env WEFT_XDS)
       --delta                use delta xDS instead of state of the world
+      --service-account SA   the workload's service account: its identity is
+                             spiffe://<trust domain>/ns/<namespace>/sa/SA (default: the service name)
+      --trust-domain TD      the trust domain to ask for (default cluster.local; the CA uses the mesh's own)
+      --ca-address H:P       the CA (Istio's CreateCertificate over TLS) (default: the control host, port 15012)
+      --ca-root FILE         the mesh's root certificate(s), PEM, to verify the control plane with;
+                             without it, trust is fetched from the control plane's HTTP API, which
+                             is only allowed when the control plane is on loopback
+      --control-http PORT    the control plane's HTTP API port, for that (default 15014)
+      --token-file FILE      a token from \`weft token create\`, proving the identity to the CA (re-read
+                             at each renewal); without it the CA must trust loopback sidecars (local mode)
+      --cert-ttl D           the certificate lifetime to ask for (e.g. 24h, 10m; default: the CA's)
+      --insecure-xds         plaintext xDS to the control plane (development only)
       --no-register          do not register this workload in the control plane's registry
       --print-bootstrap      print the bootstrap and exit
       --drain-duration D     Istio's terminationDrainDuration: on SIGTERM the sidecar tells the control
@@ -65,6 +82,8 @@ export function parseLabels(text: string): Record<string, string> {
 /** Reads the flags into SidecarOptions; throws an Error naming the flag on bad input. */
 export function sidecarOptions(args: string[]): SidecarOptions & {
   printBootstrap: boolean; drainS: string; drainDurationMs: number; drainStrategy: string; logLevel: string;
+  serviceAccount: string; trustDomain: string; caAddress: string; caRootFile: string | undefined; controlHttpPort: number;
+  tokenFile: string | undefined; certTtlSeconds: number; insecureXds: boolean;
 } {
   const { values } = parseArgs({
     args,
@@ -81,6 +100,14 @@ export function sidecarOptions(args: string[]): SidecarOptions & {
       'admin-port': { type: 'string' },
       control: { type: 'string', default: process.env.WEFT_XDS ?? '127.0.0.1:15010' },
       delta: { type: 'boolean', default: false },
+      'service-account': { type: 'string' },
+      'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
+      'ca-address': { type: 'string' },
+      'ca-root': { type: 'string' },
+      'control-http': { type: 'string', default: '15014' },
+      'token-file': { type: 'string' },
+      'cert-ttl': { type: 'string' },
+      'insecure-xds': { type: 'boolean', default: false },
       'no-register': { type: 'boolean', default: false },
       'print-bootstrap': { type: 'boolean', default: false },
       'drain-duration': { type: 'string', default: '5s' },
@@ -107,7 +134,35 @@ export function sidecarOptions(args: string[]): SidecarOptions & {
   if (values['drain-strategy'] !== 'immediate' && values['drain-strategy'] !== 'gradual') {
     throw new Error(`--drain-strategy: expected immediate or gradual, got '${values['drain-strategy']}'`);
   }
+  const serviceAccount = values['service-account'] ?? values.service;
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(serviceAccount) || serviceAccount.length > 253) {
+    throw new Error(`--service-account: expected a Kubernetes service account name (lower-case letters, digits, '-', '.'), got '${serviceAccount}'`);
+  }
+  const trustDomain = values['trust-domain']!;
+  if (!/^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$/.test(trustDomain)) {
+    throw new Error(`--trust-domain: expected a trust domain such as cluster.local (lower-case letters, digits, '.', '-', '_'), got '${trustDomain}'`);
+  }
+  const controlHost = m[1]!.replace(/^\[|\]$/g, '');
+  const caAddress = values['ca-address'] ?? `${controlHost.includes(':') ? `[${controlHost}]` : controlHost}:15012`;
+  if (!/^.+:\d+$/.test(caAddress)) throw new Error(`--ca-address: expected HOST:PORT, got '${caAddress}'`);
+  const controlHttpPort = port('control-http', values['control-http'], 15014);
+  const problem = trustRootProblem(values['ca-root'], controlHost);
+  if (problem !== null) throw new Error(problem);
+  let certTtlSeconds = 0;
+  if (values['cert-ttl'] !== undefined) {
+    const ms = durationMs(values['cert-ttl']);
+    if (ms === undefined || ms < 1000) throw new Error(`--cert-ttl: expected a duration of at least 1s such as 24h or 10m, got '${values['cert-ttl']}'`);
+    certTtlSeconds = Math.round(ms / 1000);
+  }
   return {
+    serviceAccount,
+    trustDomain,
+    caAddress,
+    caRootFile: values['ca-root'],
+    controlHttpPort,
+    tokenFile: values['token-file'],
+    certTtlSeconds,
+    insecureXds: values['insecure-xds']!,
     service: values.service,
     namespace: values.namespace!,
     labels: parseLabels(values.labels!),
@@ -118,7 +173,7 @@ export function sidecarOptions(args: string[]): SidecarOptions & {
     inboundPort: port('inbound-port', values['inbound-port'], 15006),
     outboundPort: port('outbound-port', values['outbound-port'], 15001),
     adminPort: port('admin-port', values['admin-port'], 15000),
-    controlHost: m[1]!.replace(/^\[|\]$/g, ''),
+    controlHost,
     controlPort: port('control', m[2], 15010),
     delta: values.delta!,
     register: !values['no-register'],
@@ -139,15 +194,42 @@ export async function runSidecar(args: string[]): Promise<number> {
     console.error(`weft sidecar: ${(e as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const bootstrap = sidecarBootstrap(o);
-  if (o.printBootstrap) { console.log(JSON.stringify(bootstrap, null, 2)); return 0; }
+  if (o.printBootstrap) {
+    const where = join(tmpdir(), 'weft-sidecar-XXXXXX');
+    console.log(JSON.stringify(sidecarBootstrap({ ...o, sdsSocketPath: join(where, 'sds.sock') }), null, 2));
+    return 0;
+  }
+  // The sidecar's private directory (mkdtemp makes it 0700): bootstrap, SDS socket, trust bundle. No key is ever written.
   const dir = mkdtempSync(join(tmpdir(), 'weft-sidecar-'));
+  const nodeId = sidecarNodeId(o);
+  const agent = await startSidecarAgent({
+    identity: { trustDomain: o.trustDomain, namespace: o.namespace, serviceAccount: o.serviceAccount },
+    nodeId, caAddress: o.caAddress, caRootFile: o.caRootFile, controlHost: o.controlHost, controlHttpPort: o.controlHttpPort,
+    tokenFile: o.tokenFile, validitySeconds: o.certTtlSeconds, dir,
+  });
+  const bootstrap = sidecarBootstrap({ ...o, nodeId, sdsSocketPath: agent.sdsSocketPath });
   const file = join(dir, 'bootstrap.json');
   writeFileSync(file, JSON.stringify(bootstrap, null, 2));
+  if (o.insecureXds) console.error('weft sidecar: --insecure-xds: the xDS stream to the control plane is plaintext (development only)');
   try {
-    return await runProxy(['-c', file, '--concurrency', '1', '--no-watch', '--drain-time-s', o.drainS, '--drain-strategy', o.drainStrategy, '-l', o.logLevel],
-      { terminationDrainMs: o.drainDurationMs });
+    return await runProxy(['-c', file, '--concurrency', '1', '--no-watch', '--drain-time-s', o.drainS, '--drain-strategy', o.drainStrategy, '-l', o.logLevel], {
+      terminationDrainMs: o.drainDurationMs,
+      startXdsAfter: agent.ready.then(() => undefined),
+      ...(o.insecureXds ? {} : {
+        xdsCredentials: () => {
+          const a = agent.agent();
+          if (a === null) throw new Error('no certificate yet');
+          return a.channelCredentials();
+        },
+        xdsServerName: CONTROL_PLANE_SNI,
+      }),
+      onServer: (server) => {
+        const secrets = secretManagerOf(server);
+        if (secrets !== undefined) agent.watchTrustBundle(secrets);
+      },
+    });
   } finally {
+    await agent.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -2,6 +2,10 @@
 // Envoy): the node identity and workload metadata the control plane reads (src/control/model.ts,
 // proxyInfoFromNode), an admin listener, the control plane as a static HTTP/2 cluster `xds-grpc`,
 // and dynamic_resources over ADS. Listeners, routes, clusters and endpoints all come over xDS.
+// Identity as Istio's agent sets it up: metadata SERVICE_ACCOUNT, a static `sds-grpc` cluster (a
+// Unix socket to the sidecar's certificate agent, src/sidecar/agent/) that the control plane's TLS
+// contexts name for the `default` certificate, and an mTLS `xds-grpc` (client certificate `default`
+// and trust bundle `ROOTCA` from sds-grpc, the control plane verified as `weft-control`).
 
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -31,6 +35,29 @@ export interface SidecarOptions {
   readonly register: boolean;
   /** Defaults to a random suffix; tests may fix it. */
   readonly podName?: string;
+  /** The node id, when already chosen (the certificate agent sends it to the CA); default sidecarNodeId(). */
+  readonly nodeId?: string;
+  /** The workload's service account (its SPIFFE id's `sa`); default: the service name. */
+  readonly serviceAccount?: string;
+  /** Plaintext ADS (development): no transport socket on `xds-grpc`. */
+  readonly insecureXds?: boolean;
+  /** The certificate agent's SDS socket; absent: no `sds-grpc` cluster (and no mTLS ADS). */
+  readonly sdsSocketPath?: string;
+}
+
+/** Istio's names: the static cluster of the agent's SDS server, and the certificate secret. */
+export const SDS_CLUSTER = 'sds-grpc';
+export const CONTROL_PLANE_SNI = 'weft-control';
+const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+
+/** `sds_config` pointing at the agent (what Istio's translation writes for `default`). */
+export function agentSdsConfig(): Record<string, unknown> {
+  return {
+    api_config_source: {
+      api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: SDS_CLUSTER } }],
+    },
+    resource_api_version: 'V3',
+  };
 }
 
 const HTTP_PROTOCOL_OPTIONS = 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -51,7 +78,7 @@ export function sidecarBootstrap(o: SidecarOptions): Record<string, unknown> {
   const labels = { app: o.service, ...o.labels };
   return {
     node: {
-      id: sidecarNodeId(o),
+      id: o.nodeId ?? sidecarNodeId(o),
       cluster: `${o.service}.${o.namespace}`,
       metadata: {
         NAMESPACE: o.namespace,
@@ -62,25 +89,12 @@ export function sidecarBootstrap(o: SidecarOptions): Record<string, unknown> {
         WEFT_INBOUND_PORT: o.inboundPort,
         WEFT_OUTBOUND_PORT: o.outboundPort,
         WEFT_REGISTER: o.register,
+        SERVICE_ACCOUNT: o.serviceAccount ?? o.service,
       },
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } },
     static_resources: {
-      clusters: [{
-        name: 'xds-grpc',
-        type: isIP(o.controlHost) === 0 ? 'STRICT_DNS' : 'STATIC',
-        connect_timeout: '1s',
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-            '@type': HTTP_PROTOCOL_OPTIONS,
-            explicit_http_config: { http2_protocol_options: {} },
-          },
-        },
-        load_assignment: {
-          cluster_name: 'xds-grpc',
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.controlHost, port_value: o.controlPort } } } }] }],
-        },
-      }],
+      clusters: [xdsCluster(o), ...(o.sdsSocketPath === undefined ? [] : [sdsCluster(o.sdsSocketPath)])],
     },
     dynamic_resources: {
       ads_config: {
@@ -91,5 +105,57 @@ export function sidecarBootstrap(o: SidecarOptions): Record<string, unknown> {
       lds_config: { ads: {}, resource_api_version: 'V3' },
       cds_config: { ads: {}, resource_api_version: 'V3' },
     },
+  };
+}
+
+const H2_OPTIONS = {
+  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+    '@type': HTTP_PROTOCOL_OPTIONS,
+    explicit_http_config: { http2_protocol_options: {} },
+  },
+};
+
+/** The agent's SDS server as a static HTTP/2 cluster on a Unix socket. */
+function sdsCluster(path: string): Record<string, unknown> {
+  return {
+    name: SDS_CLUSTER,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    typed_extension_protocol_options: H2_OPTIONS,
+    load_assignment: {
+      cluster_name: SDS_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path } } } }] }],
+    },
+  };
+}
+
+/** The control plane; mTLS unless insecureXds or there is no agent. */
+function xdsCluster(o: SidecarOptions): Record<string, unknown> {
+  const tls = o.insecureXds !== true && o.sdsSocketPath !== undefined;
+  return {
+    name: 'xds-grpc',
+    type: isIP(o.controlHost) === 0 ? 'STRICT_DNS' : 'STATIC',
+    connect_timeout: '1s',
+    typed_extension_protocol_options: H2_OPTIONS,
+    load_assignment: {
+      cluster_name: 'xds-grpc',
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.controlHost, port_value: o.controlPort } } } }] }],
+    },
+    ...(tls ? {
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': UPSTREAM_TLS,
+          sni: CONTROL_PLANE_SNI,
+          common_tls_context: {
+            tls_certificate_sds_secret_configs: [{ name: 'default', sds_config: agentSdsConfig() }],
+            // The bundle over SDS (Istio's bootstrap names a root-cert.pem file instead): the file
+            // would have to exist when the bootstrap is read, before the agent fetched the root in
+            // local mode; over SDS, the proxy waits for it, and a rotated bundle applies at once.
+            validation_context_sds_secret_config: { name: 'ROOTCA', sds_config: agentSdsConfig() },
+          },
+        },
+      },
+    } : {}),
   };
 }

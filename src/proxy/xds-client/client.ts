@@ -20,6 +20,8 @@ import type { RawAny } from '../../xds/proto-json.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SHORT_NAME } from '../../xds/resource-types.js';
 import type { BootstrapConfig, ClusterConfig, ListenerConfig } from '../config/types.js';
 import { assemble, clusterReady, EMPTY_ACTIVE, type ActiveSet, type DynamicState, type Versioned } from './assemble.js';
+import type { SecretManager } from '../secrets/types.js';
+import { adsChannelCredentials } from './credentials.js';
 import { decodeResource, isXdsType, type DecodedResource, type ResourceValues, type XdsTypeUrl } from './resources.js';
 
 /** What the client drives: ProxyServer and WorkerPrimary both fit. */
@@ -36,6 +38,16 @@ export interface XdsClientOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Overrides the control plane's channel target (tests); by default from ads_config. */
   readonly target?: string;
+  /**
+   * The ADS channel's credentials, asked for again on every (re)connect so a renewed certificate or
+   * a rotated trust bundle is used by the next connection (the sidecar's agent provides them). By
+   * default they come from the ADS cluster's transport_socket (src/proxy/xds-client/credentials.ts).
+   */
+  readonly credentials?: () => grpc.ChannelCredentials;
+  /** The name the control plane's certificate is verified against (default: the ADS cluster's `sni`). */
+  readonly serverName?: string;
+  /** Resolves SDS references of the ADS cluster's transport socket (the proxy's SecretManager, once there is one). */
+  readonly secrets?: () => SecretManager | undefined;
 }
 
 /**
@@ -160,9 +172,6 @@ export class XdsClient extends EventEmitter {
       this.initTimer.unref();
     }
     this.stats.gauge('control_plane.connected_state', 'control_plane_connected_state').set(0);
-    this.grpcClient = new grpc.Client(this.channelTarget(), grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-    });
     this.connect();
   }
 
@@ -251,10 +260,30 @@ export class XdsClient extends EventEmitter {
     return formatAddress(ep.address);
   }
 
+  /** A new channel for each stream: credentials are rebuilt every time (a renewed certificate is used at once). */
+  private newChannel(): grpc.Client {
+    this.grpcClient?.close();
+    const { credentials, options } = adsChannelCredentials(this.bootstrap, { ...this.opts, secrets: this.opts.secrets?.() });
+    this.grpcClient = new grpc.Client(this.channelTarget(), credentials, { 'grpc.keepalive_time_ms': 30_000, ...options });
+    return this.grpcClient;
+  }
+
   private connect(): void {
-    if (this.closed || this.grpcClient === null) return;
+    if (this.closed) return;
+    let client: grpc.Client;
+    try {
+      client = this.newChannel();
+    } catch (err) {
+      // No credentials yet (an SDS certificate still to arrive, an unreadable file): try again later.
+      log.warn('xds: cannot connect to %s yet: %s; retrying in about %d ms', this.channelTarget(), (err as Error).message, this.backoffMs);
+      const delay = this.backoffMs * (0.5 + Math.random() / 2);
+      this.backoffMs = Math.min(this.backoffMs * 2, this.backoff.maxMs);
+      this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.connect(); }, delay);
+      this.reconnectTimer.unref();
+      return;
+    }
     const svc = this.delta ? ADS_SERVICE.DeltaAggregatedResources : ADS_SERVICE.StreamAggregatedResources;
-    const call = this.grpcClient.makeBidiStreamRequest(
+    const call = client.makeBidiStreamRequest(
       svc.path, svc.requestSerialize as (v: unknown) => Buffer, svc.responseDeserialize as (b: Buffer) => unknown,
     ) as AnyCall;
     this.call = call;
