@@ -56,7 +56,7 @@ test('an Istio kind under networking.istio.io is still validated field by field;
   const r = applyYaml('apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: gw }\nspec: { listeners: [] }', 'gw.yaml');
   assert.deepEqual(r, { ok: false, errors: ['gw.yaml#1: Gateway default/gw: spec.listeners: unknown field', 'gw.yaml#1: Gateway default/gw: spec.servers: expected a non-empty list, got nothing'] });
   const typo = applyYaml('apiVersion: networking.istio.io/v1\nkind: VirtualServce\nmetadata: { name: r }\nspec: {}', 't.yaml');
-  assert.deepEqual(typo, { ok: false, errors: ['t.yaml#1: kind: expected one of VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, got "VirtualServce"'] });
+  assert.deepEqual(typo, { ok: false, errors: ['t.yaml#1: kind: expected one of VirtualService, DestinationRule, Gateway, ServiceEntry, Sidecar, PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Secret, got "VirtualServce"'] });
 });
 
 // ───────────────────────────── Istio's own samples ─────────────────────────────
