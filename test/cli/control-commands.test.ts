@@ -121,7 +121,7 @@ test('weft control keeps applied resources across a restart with --data-dir', as
   const file = join(dir, 'vs.yaml');
   writeFileSync(file, VS('reviews'));
   const start = async () => {
-    const p = startWeft(['control', '--http-port', '0', '--xds-port', '0', '--data-dir', join(dir, 'data')]);
+    const p = startWeft(['control', '--http-port', '0', '--xds-port', '0', '--ca-port', '0', '--data-dir', join(dir, 'data')]);
     t.after(() => p.kill());
     const m = await p.waitFor(/HTTP API on 127\.0\.0\.1:(\d+)/);
     return { p, control: ['--control', `127.0.0.1:${m[1]}`] };
