@@ -40,9 +40,18 @@ export class MemoryCertificateProvider implements experimental.CertificateProvid
     for (const l of this.#caListeners) l(this.#ca);
   }
 
-  addCaCertificateListener(l: CaCertificateUpdateListener): void { this.#caListeners.add(l); if (this.#ca !== null) l(this.#ca); }
+  // The current value is delivered on the next tick: grpc-js registers its server's watcher only
+  // after adding these listeners, so a synchronous first update would reach nobody and the server
+  // would drop every connection until the next change.
+  addCaCertificateListener(l: CaCertificateUpdateListener): void {
+    this.#caListeners.add(l);
+    process.nextTick(() => { if (this.#ca !== null && this.#caListeners.has(l)) l(this.#ca); });
+  }
   removeCaCertificateListener(l: CaCertificateUpdateListener): void { this.#caListeners.delete(l); }
-  addIdentityCertificateListener(l: IdentityCertificateUpdateListener): void { this.#idListeners.add(l); if (this.#id !== null) l(this.#id); }
+  addIdentityCertificateListener(l: IdentityCertificateUpdateListener): void {
+    this.#idListeners.add(l);
+    process.nextTick(() => { if (this.#id !== null && this.#idListeners.has(l)) l(this.#id); });
+  }
   removeIdentityCertificateListener(l: IdentityCertificateUpdateListener): void { this.#idListeners.delete(l); }
 }
 
