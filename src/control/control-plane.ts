@@ -114,7 +114,7 @@ export class ControlPlane {
           onConnected: (proxy, peer) => this.registry.registerSidecar(proxy, peer),
           onDisconnected: (proxy, how) => this.registry.unregisterSidecar(proxy, how?.leaving ?? false),
         };
-        this.#xds = makeXdsServer(generator, lifecycle, { port: this.#opts.xdsPort ?? 15010, host, reconnectHoldMs: this.#opts.reconnectHoldMs ?? 15_000, credentials });
+        this.#xds = makeXdsServer(generator, lifecycle, { port: this.#opts.xdsPort ?? 15010, host, reconnectHoldMs: this.#opts.reconnectHoldMs ?? 15_000, ...(credentials === undefined ? {} : { credentials }) });
         xdsPort = (await this.#xds.start()).port;
       }
     }
