@@ -126,10 +126,10 @@ function spkiOf(key: KeyObject): Buffer {
   return spki;
 }
 
-function serial(): Buffer {
+function serialBytes(): Buffer {
   const b = randomBytes(16);
   b[0] = (b[0]! & 0x7f) | 0x01; // positive, 16 bytes, no leading zero
-  return der.uint(b);
+  return b;
 }
 
 // ───────────────────────────── CSRs ─────────────────────────────
@@ -254,12 +254,12 @@ function issuerInfo(pem: string, key: KeyObject): IssuerInfo {
 }
 
 function buildCertificate(o: {
-  issuer: IssuerInfo | undefined; subject: Buffer; spki: Buffer; notBefore: Date; notAfter: Date; extensions: Buffer[]; key: KeyObject;
+  issuer: IssuerInfo | undefined; subject: Buffer; spki: Buffer; notBefore: Date; notAfter: Date; extensions: Buffer[]; key: KeyObject; serial?: Buffer;
 }): string {
   const alg = o.issuer?.alg ?? signatureAlgorithm(o.key);
   const tbs = der.seq(
     der.ctx(0, der.smallInt(2)),
-    serial(),
+    der.uint(o.serial ?? serialBytes()),
     alg,
     o.issuer?.subject ?? o.subject,
     der.seq(der.time(o.notBefore), der.time(o.notAfter)),
@@ -277,6 +277,11 @@ export async function issueCertificate(o: IssueOptions): Promise<string> {
 
 /** issueCertificate, synchronous. */
 export function issueCertificateSync(o: IssueOptions): string {
+  return issueCertificateDetailed(o).pem;
+}
+
+/** issueCertificateSync, also saying the serial (upper-case hex, as X509Certificate.serialNumber) and expiry without parsing the result. */
+export function issueCertificateDetailed(o: IssueOptions): { pem: string; serialNumber: string; notAfter: Date } {
   const issuer = issuerInfo(o.issuerCertPem, o.issuerKey);
   const spki = spkiOf(o.publicKey);
   const now = Date.now();
@@ -285,10 +290,14 @@ export function issueCertificateSync(o: IssueOptions): string {
   const extensions = [o.ca === true ? BC_CA : BC_LEAF, o.ca === true ? KU_CA : KU_LEAF, issuer.aki, extension(OID.subjectKeyIdentifier, false, der.octets(keyId(spki)))];
   if (o.ca !== true) extensions.push(EKU_MTLS);
   if (uris.length + dnsNames.length > 0) extensions.push(sanExtension(uris, dnsNames, o.subject === undefined || o.subject === ''));
-  return buildCertificate({
-    issuer, subject, spki, extensions, key: o.issuerKey,
-    notBefore: new Date(now - (o.backdateMs ?? 60_000)), notAfter: new Date(now + o.ttlMs),
+  const serial = serialBytes();
+  // Validity is written in whole seconds.
+  const notAfter = new Date(Math.floor((now + o.ttlMs) / 1000) * 1000);
+  const pem = buildCertificate({
+    issuer, subject, spki, extensions, key: o.issuerKey, serial,
+    notBefore: new Date(now - (o.backdateMs ?? 60_000)), notAfter,
   });
+  return { pem, serialNumber: serial.toString('hex').toUpperCase(), notAfter };
 }
 
 /** A self-signed root CA certificate. */

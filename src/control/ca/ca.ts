@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
-import { createRootCertificate, generateKeyPair, issueCertificateSync, issuedBy, keyPairFromPem, readCsrSync, splitPemCertificates } from '../../security/x509.js';
+import { createRootCertificate, generateKeyPair, issueCertificateDetailed, issueCertificateSync, issuedBy, keyPairFromPem, readCsrSync, splitPemCertificates } from '../../security/x509.js';
 import { spiffeId, type WorkloadIdentity } from '../../security/spiffe.js';
 
 export const DEFAULT_CERT_TTL_MS = 24 * 3_600_000;
@@ -139,8 +139,8 @@ export class Signer {
     }
     const id = spiffeId(identity);
     const s = this.#set;
-    const leaf = issueCertificateSync({ issuerCertPem: s.certPem, issuerKey: s.key, publicKey: csr.publicKey, uris: [id], ttlMs: this.ttlFor(r.validitySeconds), backdateMs: BACKDATE_MS });
-    return { identity, spiffeId: id, chain: [leaf, ...this.chainAbove()], ...serialAndExpiry(leaf) };
+    const leaf = issueCertificateDetailed({ issuerCertPem: s.certPem, issuerKey: s.key, publicKey: csr.publicKey, uris: [id], ttlMs: this.ttlFor(r.validitySeconds), backdateMs: BACKDATE_MS });
+    return { identity, spiffeId: id, chain: [leaf.pem, ...this.chainAbove()], serial: leaf.serialNumber, notAfter: leaf.notAfter };
   }
 
   /** A leaf for a key this process holds (the control plane's own serving certificate). */
@@ -155,10 +155,4 @@ export class Signer {
     const s = this.#set;
     return s.certPem === s.rootPem ? [s.rootPem] : [s.certPem, ...s.intermediates, s.rootPem];
   }
-}
-
-function serialAndExpiry(pem: string): { serial: string; notAfter: Date } {
-  // The leaf was just made: its serial and expiry are read back from the DER cheaply via X509Certificate.
-  const c = new X509Certificate(pem);
-  return { serial: c.serialNumber, notAfter: new Date(c.validTo) };
 }

@@ -67,8 +67,17 @@ export interface CaStatus {
   readonly stats: CaServer['stats'];
 }
 
+const fingerprints = new Map<string, string>();
+
+/** SHA-256 fingerprint (hex) of a PEM certificate; cached (roots are few and asked for on every issuance). */
 function fingerprint(pem: string): string {
-  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+  let f = fingerprints.get(pem);
+  if (f === undefined) {
+    f = new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+    if (fingerprints.size > 32) fingerprints.clear();
+    fingerprints.set(pem, f);
+  }
+  return f;
 }
 
 export class MeshCa {
