@@ -61,7 +61,7 @@ export class ControlPlane {
     const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
     const args = [
       ...(this.o.nodeArgs ?? []), cli, 'control',
-      '--xds-port', String(this.xdsPort), '--http-port', String(this.httpPort), '--host', '127.0.0.1',
+      '--xds-port', String(this.xdsPort), '--http-port', String(this.httpPort), '--ca-port', '0', '--insecure-xds', '--host', '127.0.0.1',
       '--data-dir', this.o.dataDir, '-l', 'warning',
       ...(this.o.registryFile !== undefined ? ['--registry-file', this.o.registryFile] : []),
     ];

@@ -20,6 +20,8 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[]) => Promi
   get: { summary: 'list Istio resources (weft get KIND [NAME] [-n NS] [-o yaml|json])', run: async (a) => (await import('./get.js')).runGet(a) },
   delete: { summary: 'delete Istio resources (weft delete KIND NAME [-n NS] | -f FILE)', run: async (a) => (await import('./delete.js')).runDelete(a) },
   'proxy-status': { summary: "show each connected proxy's xDS sync state (weft proxy-status)", run: async (a) => (await import('./proxy-status.js')).runProxyStatus(a) },
+  token: { summary: 'create a workload token for the CA (weft token create --namespace NS --service-account SA)', run: async (a) => (await import('./token.js')).runToken(a) },
+  ca: { summary: "the control plane's CA: status and root rotation (weft ca status | rotate prepare|activate|retire)", run: async (a) => (await import('./ca.js')).runCa(a) },
   analyze: { summary: "analyze the mesh's configuration (weft analyze)", run: async (a) => (await import('./analyze.js')).runAnalyze(a) },
   version: { summary: 'print the version', run: async () => { console.log(version()); return 0; } },
 };

@@ -1,5 +1,6 @@
 // `weft proxy-status`: istioctl's proxy-status: one row per connected proxy with the state of each
-// xDS type (SYNCED / NOT SENT / STALE / NACKED), then the reasons of every NACK.
+// xDS type (SYNCED / NOT SENT / STALE / NACKED), its identity (SPIFFE id) and certificate expiry,
+// then the reasons of every NACK.
 
 import { parseArgs } from 'node:util';
 import type { ProxyStatus } from '../control/model.js';
@@ -25,8 +26,9 @@ export async function runProxyStatus(args: string[]): Promise<number> {
   } catch (e) { return reportError('proxy-status', e); }
   if (proxies.length === 0) { console.log('No proxies connected.'); return 0; }
   const sorted = [...proxies].sort((a, b) => a.id.localeCompare(b.id));
-  console.log(table(['NAME', ...TYPES, 'VERSION'], sorted.map((p) => [
-    p.id, ...TYPES.map((t) => p.types[t]?.state ?? 'NOT SENT'), p.types.CDS?.ackedVersion || p.types.LDS?.ackedVersion || '',
+  console.log(table(['NAME', ...TYPES, 'IDENTITY', 'CERT EXPIRES', 'VERSION'], sorted.map((p) => [
+    p.id, ...TYPES.map((t) => p.types[t]?.state ?? 'NOT SENT'), p.identity ?? '-', p.certExpiry ?? '-',
+    p.types.CDS?.ackedVersion || p.types.LDS?.ackedVersion || '',
   ])));
   const nacks = sorted.flatMap((p) => TYPES.flatMap((t) => {
     const s = p.types[t];

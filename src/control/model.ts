@@ -325,6 +325,10 @@ export interface ProxyStatus {
   readonly peer: string;
   /** Keyed by short name: CDS, EDS, LDS, RDS. */
   readonly types: Readonly<Record<string, XdsTypeStatus>>;
+  /** The proxy's SPIFFE id (its xDS client certificate's, or the CA's last issuance for its node id). */
+  readonly identity?: string;
+  /** RFC 3339 expiry of that certificate. */
+  readonly certExpiry?: string;
 }
 
 /** The xDS server as the rest of the control plane sees it (src/control/xds-server/). */

@@ -77,16 +77,17 @@ test('proxy-status prints the sync table and NACK reasons; analyze prints findin
     { id: 'sidecar~127.0.0.1~b.default~default.svc.cluster.local', kind: 'sidecar', namespace: 'default', variant: 'sotw', connectedAt: '', peer: '',
       types: types({ state: 'NACKED', sentVersion: '4', ackedVersion: '3', resourceCount: 2, error: 'listener x: bad port', rejectedResources: ['x'] }) },
     { id: 'sidecar~127.0.0.1~a.default~default.svc.cluster.local', kind: 'sidecar', namespace: 'default', variant: 'delta', connectedAt: '', peer: '',
-      types: types({ state: 'SYNCED', sentVersion: '4', ackedVersion: '4', resourceCount: 2 }) },
+      types: types({ state: 'SYNCED', sentVersion: '4', ackedVersion: '4', resourceCount: 2 }),
+      identity: 'spiffe://cluster.local/ns/default/sa/a', certExpiry: '2030-01-01T00:00:00.000Z' },
   ];
   const api = await startTestApi(t, { statuses, analyzer: fakeAnalyzer('Error') });
   const control = ['--control', `127.0.0.1:${api.port}`];
   let r = await runWeft(['proxy-status', ...control]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
-  assert.match(lines[0]!, /^NAME\s+CDS\s+LDS\s+EDS\s+RDS\s+VERSION$/);
-  assert.match(lines[1]!, /^sidecar~127\.0\.0\.1~a\S+\s+SYNCED\s+SYNCED\s+STALE\s+NOT SENT\s+4$/);
-  assert.match(lines[2]!, /^sidecar~127\.0\.0\.1~b\S+\s+SYNCED\s+NACKED\s+STALE\s+NOT SENT\s+4$/);
+  assert.match(lines[0]!, /^NAME\s+CDS\s+LDS\s+EDS\s+RDS\s+IDENTITY\s+CERT EXPIRES\s+VERSION$/);
+  assert.match(lines[1]!, /^sidecar~127\.0\.0\.1~a\S+\s+SYNCED\s+SYNCED\s+STALE\s+NOT SENT\s+spiffe:\/\/cluster\.local\/ns\/default\/sa\/a\s+2030-01-01T00:00:00\.000Z\s+4$/);
+  assert.match(lines[2]!, /^sidecar~127\.0\.0\.1~b\S+\s+SYNCED\s+NACKED\s+STALE\s+NOT SENT\s+-\s+-\s+4$/);
   assert.equal(lines[4], 'sidecar~127.0.0.1~b.default~default.svc.cluster.local LDS NACKED version 4 (resources: x): listener x: bad port');
 
   r = await runWeft(['analyze', ...control]);
@@ -121,7 +122,7 @@ test('weft control keeps applied resources across a restart with --data-dir', as
   const file = join(dir, 'vs.yaml');
   writeFileSync(file, VS('reviews'));
   const start = async () => {
-    const p = startWeft(['control', '--http-port', '0', '--xds-port', '0', '--data-dir', join(dir, 'data')]);
+    const p = startWeft(['control', '--http-port', '0', '--xds-port', '0', '--ca-port', '0', '--data-dir', join(dir, 'data')]);
     t.after(() => p.kill());
     const m = await p.waitFor(/HTTP API on 127\.0\.0\.1:(\d+)/);
     return { p, control: ['--control', `127.0.0.1:${m[1]}`] };

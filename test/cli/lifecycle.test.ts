@@ -51,7 +51,7 @@ test('npx weft control: SIGTERM to the npx process stops the control plane and f
   // A unique argument marks the weft process, to find it among the npm/sh/node processes.
   const marker = join(project, 'registry-marker.yaml');
   writeFileSync(marker, 'services: []\n');
-  const npx = spawn('npx', ['--no-install', 'weft', 'control', '--xds-port', '0', '--http-port', '0', '--registry-file', marker], {
+  const npx = spawn('npx', ['--no-install', 'weft', 'control', '--xds-port', '0', '--http-port', '0', '--ca-port', '0', '--registry-file', marker], {
     cwd: project, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' },
   });
   let out = '';

@@ -82,8 +82,13 @@ export class AdsTestStream<Req, Res extends { readonly type_url: string; readonl
 export type SotwStream = AdsTestStream<DiscoveryRequest, DiscoveryResponse>;
 export type DeltaStream = AdsTestStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
 
-export function sotwStream(port: number): SotwStream {
-  const client = new AdsClient(`127.0.0.1:${port}`, credentials.createInsecure());
+/** mTLS to the control plane: its bundle, this client's chain and key; the server is verified as `weft-control`. */
+export interface AdsTls { readonly bundle: string; readonly chain?: string; readonly key?: string }
+
+export function sotwStream(port: number, tls?: AdsTls): SotwStream {
+  const client = tls === undefined ? new AdsClient(`127.0.0.1:${port}`, credentials.createInsecure())
+    : new AdsClient(`127.0.0.1:${port}`, credentials.createSsl(Buffer.from(tls.bundle), tls.key === undefined ? null : Buffer.from(tls.key), tls.chain === undefined ? null : Buffer.from(tls.chain)),
+      { 'grpc.ssl_target_name_override': 'weft-control', 'grpc.default_authority': 'weft-control' });
   const call = (client as unknown as { StreamAggregatedResources(): ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> }).StreamAggregatedResources();
   return new AdsTestStream(client, call, false);
 }

@@ -21,7 +21,9 @@ export interface ControlProcess {
  * (port 0), read from its start-up line: a port found free and handed over later can be taken in between.
  */
 export async function startControl(extra: string[] = [], ports?: { xds: number; http: number }): Promise<ControlProcess> {
-  const proc = startWeft(['control', '--xds-port', String(ports?.xds ?? 0), '--http-port', String(ports?.http ?? 0), '--host', '127.0.0.1', ...extra]);
+  // The CA port is picked by the kernel; xDS stays plaintext here (sidecars started by these tests
+  // connect without a certificate unless a test passes its own flags).
+  const proc = startWeft(['control', '--xds-port', String(ports?.xds ?? 0), '--http-port', String(ports?.http ?? 0), '--ca-port', '0', '--insecure-xds', '--host', '127.0.0.1', ...extra]);
   let xdsPort: number, httpPort: number;
   try {
     const m = await proc.waitFor(/control plane started: HTTP API on [^\s]+:(\d+), xDS on [^\s]+:(\d+)/, 0, 20_000);

@@ -12,16 +12,19 @@
 //   POST   /v1/registry/workloads                  body: JSON (registry/input.ts) → {id, ttl}
 //   DELETE /v1/registry/workloads/{id}             → {id, action: 'deleted'}
 //   GET    /ready                                  → {ready: true} (503 until ready)
+//   the CA's routes (/v1/tokens, /v1/ca/..., /api/v1/ca/root): see ca-routes.ts
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Analyzer, XdsServerHandle } from '../model.js';
+import type { Analyzer, ProxyStatus, XdsServerHandle } from '../model.js';
 import type { ConfigStore } from '../store/config-store.js';
 import type { ServiceRegistry } from '../registry/service-registry.js';
 import type { Mesh } from '../mesh.js';
 import { parseYamlDocuments, type SourcedDoc } from '../store/yaml-docs.js';
 import { KIND_NAMES, resolveKind } from '../store/kinds.js';
 import { createLogger } from '../../observe/logger.js';
+import type { MeshCa } from '../ca/index.js';
+import { caRoute, CaRouteError, isCaRoute } from './ca-routes.js';
 
 const log = createLogger('api-server');
 
@@ -35,6 +38,8 @@ export interface ApiServerOptions {
   readonly analyzer: Analyzer;
   /** The xDS server, when there is one (proxy-status answers [] otherwise). */
   readonly xds?: () => XdsServerHandle | undefined;
+  /** The CA, when the control plane runs one. */
+  readonly ca?: () => MeshCa | undefined;
   /** Whether the control plane is ready (default: always). */
   readonly ready?: () => boolean;
   readonly host?: string;
@@ -77,15 +82,36 @@ export class ApiServer {
       const url = new URL(req.url ?? '/', 'http://x');
       const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
       const body = await readBody(req);
+      if (isCaRoute(parts)) {
+        const r = await caRoute(this.#opts.ca?.(), req, parts, body);
+        if (r.pem !== undefined) {
+          res.writeHead(r.status, { 'content-type': 'application/x-pem-file', 'content-length': Buffer.byteLength(r.pem) });
+          res.end(r.pem);
+        } else send(res, r.status, r.value);
+        return;
+      }
       const { status, value } = this.#route(req.method ?? 'GET', parts, url.searchParams, body);
       send(res, status, value);
     } catch (e) {
-      if (e instanceof HttpError) send(res, e.status, { error: e.message, details: e.details });
+      if (e instanceof HttpError || e instanceof CaRouteError) send(res, e.status, { error: e.message, details: e.details });
       else {
         log.error('%s %s: %s', req.method, req.url, (e as Error).stack ?? e);
         send(res, 500, { error: 'internal error', details: [(e as Error).message] });
       }
     }
+  }
+
+  /** Proxies without an mTLS xDS peer identity get the CA's last issuance for their node id. */
+  #withIdentities(proxies: readonly ProxyStatus[]): readonly ProxyStatus[] {
+    const ca = this.#opts.ca?.();
+    if (ca === undefined) return proxies;
+    return proxies.map((p) => {
+      const r = ca.records.byNode.get(p.id);
+      if (r === undefined) return p;
+      // The latest issuance is newer than the certificate the xDS stream was opened with.
+      if (p.certExpiry !== undefined && p.certExpiry >= r.notAfter) return p;
+      return { ...p, identity: r.identity, certExpiry: r.notAfter };
+    });
   }
 
   #route(method: string, p: string[], q: URLSearchParams, body: Buffer): { status: number; value: unknown } {
@@ -137,7 +163,7 @@ export class ApiServer {
       }
       case 'proxy-status':
         allow('GET');
-        return { status: 200, value: { proxies: this.#opts.xds?.()?.status() ?? [] } };
+        return { status: 200, value: { proxies: this.#withIdentities(this.#opts.xds?.()?.status() ?? []) } };
       case 'analyze': {
         allow('GET');
         const snap = mesh.current;

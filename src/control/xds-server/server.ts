@@ -3,14 +3,16 @@
 // It asks the generator for each connected proxy's resources and sends only what changed, in warming order.
 import { EventEmitter } from 'node:events';
 import { Server, ServerCredentials, type ServerDuplexStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import { ADS_SERVICE, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../../xds/ads-service.js';
-import type { ProxyLifecycle, ProxyStatus, XdsGenerator, XdsServerHandle } from '../model.js';
+import type { ProxyInfo, ProxyLifecycle, ProxyStatus, XdsGenerator, XdsServerHandle } from '../model.js';
+import { parseSpiffeId, spiffeFromSubjectAltName } from '../../security/spiffe.js';
 import { Debouncer } from './debounce.js';
 import { DeltaStream } from './delta.js';
 import { ResourceCache } from './resource-cache.js';
 import { SotwStream } from './sotw.js';
 import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.js';
-import { log, shortName, type AdsStream, type StreamContext } from './stream.js';
+import { log, shortName, type AdsStream, type PeerAdmission, type StreamContext } from './stream.js';
 
 export interface XdsServerOptions {
   readonly generator: XdsGenerator;
@@ -33,6 +35,23 @@ export interface XdsServerOptions {
   readonly reconnectHoldMs?: number;
   /** A reconnecting proxy is held at least this long so all its first requests are in (default 250). */
   readonly reconnectMinHoldMs?: number;
+  /**
+   * mTLS xDS: server credentials that require a client certificate chained to the mesh's trust
+   * bundle (src/control/ca/serving.ts). Each proxy's certificate must then carry a SPIFFE id whose
+   * namespace is its node's NAMESPACE, else its stream is refused (PERMISSION_DENIED). Absent:
+   * plaintext (`weft control --insecure-xds`).
+   */
+  readonly credentials?: ServerCredentials;
+}
+
+/** mTLS xDS admission: the peer certificate's SPIFFE namespace must be the proxy's namespace. */
+export function admitByCertificate(proxy: ProxyInfo, cert: PeerCertificate | undefined): PeerAdmission {
+  if (cert === undefined || Object.keys(cert).length === 0) return { refuse: 'no client certificate (mTLS xDS needs one from the mesh CA)' };
+  const uri = spiffeFromSubjectAltName(cert.subjectaltname);
+  const id = uri === undefined ? undefined : parseSpiffeId(uri);
+  if (id === undefined) return { refuse: `the client certificate has no SPIFFE id (${cert.subjectaltname ?? 'no subjectAltName'})` };
+  if (id.namespace !== proxy.namespace) return { refuse: `node namespace '${proxy.namespace}' does not match the certificate's ${uri}` };
+  return { identity: uri!, certExpiry: new Date(cert.valid_to).toISOString() };
 }
 
 export interface XdsServerStats {
@@ -97,10 +116,11 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
         minHoldMs: options.reconnectMinHoldMs ?? 250,
         held: (s, held, why) => this.onHeld(s, held, why),
       },
+      ...(options.credentials === undefined ? {} : { admit: admitByCertificate }),
     };
   }
 
-  /** Binds and serves ADS (insecure credentials); resolves with the bound port. */
+  /** Binds and serves ADS (options.credentials, else insecure); resolves with the bound port. */
   async start(): Promise<{ readonly port: number }> {
     if (this.server !== undefined || this.closed) throw new Error('XdsServer: start() called twice or after close()');
     const server = new Server();
@@ -130,9 +150,9 @@ export class XdsServer extends EventEmitter implements XdsServerHandle {
     const address = `${host.includes(':') ? `[${host}]` : host}:${this.options.port ?? 15010}`;
     this.server = server;
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
+      server.bindAsync(address, this.options.credentials ?? ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
     });
-    log.info('xDS server listening on %s:%d', host, port);
+    log.info('xDS server listening on %s:%d (%s)', host, port, this.options.credentials === undefined ? 'plaintext' : 'mTLS');
     const hold = this.options.reconnectHoldMs ?? 0;
     if (hold > 0) {
       this.warmUntil = Date.now() + hold;

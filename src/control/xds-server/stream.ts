@@ -2,6 +2,7 @@
 // the first request's node, per-proxy generation, requests batched per event-loop turn so replies
 // go out in warming order (CDS, EDS, LDS, RDS), and teardown that tells the lifecycle once.
 import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import { createLogger } from '../../observe/logger.js';
 import type { NodeJson } from '../../xds/ads-service.js';
 import { ENDPOINT_TYPE, messageName, PUSH_ORDER, SHORT_NAME } from '../../xds/resource-types.js';
@@ -24,7 +25,15 @@ export interface StreamContext {
   disconnected(stream: AdsStream<never, never>): void;
   /** The control plane's warm-up after a start (see AdsStream.holding). */
   readonly warmup: WarmupContext;
+  /**
+   * Decides whether a proxy may have this stream (mTLS xDS: its certificate's SPIFFE namespace
+   * must be its node's NAMESPACE); absent: everyone may. A refusal ends the stream with PERMISSION_DENIED.
+   */
+  admit?(proxy: ProxyInfo, peerCert: PeerCertificate | undefined): PeerAdmission;
 }
+
+/** What admit() says: a refusal, or the peer's identity for proxy-status. */
+export type PeerAdmission = { readonly refuse: string } | { readonly refuse?: undefined; readonly identity?: string; readonly certExpiry?: string };
 
 /**
  * After the control plane starts, its registry is empty until the sidecars reconnect: a proxy
@@ -64,6 +73,8 @@ export abstract class AdsStream<Q extends Req, R> {
   proxy: ProxyInfo | undefined;
   connectedAt = '';
   readonly peer: string;
+  /** The SPIFFE id and certificate expiry of the proxy's client certificate (mTLS xDS). */
+  peerIdentity: { readonly identity: string; readonly certExpiry?: string } | undefined;
   /** What the generator last produced for this proxy. */
   protected resources: ProxyResources = new Map();
   private generated = false;
@@ -193,6 +204,7 @@ export abstract class AdsStream<Q extends Req, R> {
     return Object.freeze({
       id: p.id, kind: p.kind, namespace: p.namespace, variant: this.variant,
       connectedAt: this.connectedAt, peer: this.peer, types: Object.freeze(types),
+      ...(this.peerIdentity === undefined ? {} : { identity: this.peerIdentity.identity, certExpiry: this.peerIdentity.certExpiry }),
     });
   }
 
@@ -239,7 +251,13 @@ export abstract class AdsStream<Q extends Req, R> {
           this.fail(GrpcStatus.INVALID_ARGUMENT, 'the first request on an ADS stream must carry node.id');
           return;
         }
-        this.proxy = proxyInfoFromNode(req.node);
+        const proxy = proxyInfoFromNode(req.node);
+        if (this.ctx.admit !== undefined) {
+          const a = this.ctx.admit(proxy, this.call.getAuthContext()?.sslPeerCertificate);
+          if (a.refuse !== undefined) { this.fail(GrpcStatus.PERMISSION_DENIED, `${proxy.id}: ${a.refuse}`); return; }
+          this.peerIdentity = a.identity === undefined ? undefined : { identity: a.identity, certExpiry: a.certExpiry };
+        }
+        this.proxy = proxy;
         this.connectedAt = new Date().toISOString();
         this.firstRequestAt = Date.now();
         this.ctx.connected(this as unknown as AdsStream<never, never>);
