@@ -22,7 +22,7 @@ import { OverloadManager } from './overload/manager.js';
 import { DrainSequence, type DrainStrategy } from './overload/drain.js';
 import { ProxySecretManager, registerSecretManager } from './secrets/manager.js';
 import { secretRefsOf } from './secrets/refs.js';
-import { certsDump, secretsConfigDump } from './admin/certs.js';
+import { certsDump, withSecrets } from './admin/certs.js';
 import { grpcTarget } from '../envoy/core.js';
 
 export type ServerState = 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING';
@@ -304,10 +304,4 @@ export class ProxyServer {
 function clusterTargetOf(config: BootstrapConfig, name: string): string | null {
   const ep = config.clusters.find((c) => c.name === name)?.loadAssignment.endpoints[0]?.lbEndpoints[0];
   return ep === undefined ? null : grpcTarget(ep.address);
-}
-
-/** A config dump with Envoy's SecretsConfigDump entry added. */
-export function withSecrets(dump: unknown, secrets: ProxySecretManager): unknown {
-  const d = dump as { configs?: unknown[] };
-  return Array.isArray(d.configs) ? { ...d, configs: [...d.configs, secretsConfigDump(secrets)] } : dump;
 }

@@ -107,3 +107,9 @@ export function secretsConfigDump(secrets: ProxySecretManager | null): unknown {
     dynamic_warming_secrets: list.filter((e) => e.value === undefined).map((e) => ({ name: e.ref.name })),
   };
 }
+
+/** A config dump with the SecretsConfigDump entry added. */
+export function withSecrets(dump: unknown, secrets: ProxySecretManager): unknown {
+  const d = dump as { configs?: unknown[] };
+  return Array.isArray(d.configs) ? { ...d, configs: [...d.configs, secretsConfigDump(secrets)] } : dump;
+}

@@ -42,13 +42,25 @@ export class GrpcSecretSource implements SecretSource {
   subscribe(name: string): void {
     if (this.names.has(name)) return;
     this.names.add(name);
-    if (this.call === null) { if (this.retryTimer === null) this.connect(); } else this.request('');
+    this.flushSoon();
   }
 
   unsubscribe(name: string): void {
     if (!this.names.delete(name)) return;
     if (this.names.size === 0) this.stop();
-    else this.request('');
+    else this.flushSoon();
+  }
+
+  /** Subscriptions made together (one config's refs) go out in one request. */
+  private flushPending = false;
+  private flushSoon(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    queueMicrotask(() => {
+      this.flushPending = false;
+      if (this.closed || this.names.size === 0) return;
+      if (this.call === null) { if (this.retryTimer === null) this.connect(); } else this.request('');
+    });
   }
 
   close(): void {

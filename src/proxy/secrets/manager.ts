@@ -77,6 +77,7 @@ export class ProxySecretManager implements SecretManager {
   private readonly adsNames = new Map<string, number>();
   private ads: AdsSecretTransport | null = null;
   private closed = false;
+  private readonly changeListeners: ((ref: SdsSecretRef, value: SecretValue, version: string) => void)[] = [];
 
   constructor(private readonly store: StatsStore, private readonly opts: ProxySecretManagerOptions = {}) {}
 
@@ -143,6 +144,17 @@ export class ProxySecretManager implements SecretManager {
     e.resolveReady();
     log.info('secret %s %s (version %s)', describeRef(ref), first ? 'arrived' : 'updated', version || '(none)');
     for (const w of e.watchers) w(value);
+    for (const l of this.changeListeners) l(ref, value, version);
+  }
+
+  /** Called with every changed value (a primary forwards them to its workers). */
+  onChange(fn: (ref: SdsSecretRef, value: SecretValue, version: string) => void): void {
+    this.changeListeners.push(fn);
+  }
+
+  /** Every value present now, with its version (a new worker starts with them). */
+  snapshot(): { ref: SdsSecretRef; value: SecretValue; version: string }[] {
+    return [...this.entries.values()].filter((e) => e.value !== undefined).map((e) => ({ ref: e.ref, value: e.value!, version: e.version }));
   }
 
   // ───── ADS ─────
