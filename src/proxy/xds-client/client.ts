@@ -162,7 +162,10 @@ export class XdsClient extends EventEmitter {
     const dyn = this.bootstrap.dynamicResources!;
     const waits = [dyn.lds, dyn.cds].filter((c) => c !== null).map((c) => c!.initialFetchTimeoutMs);
     const limit = waits.includes(0) ? 0 : Math.max(0, ...waits);
-    if (limit > 0) {
+    // ADS only for secrets (or EDS / RDS of static resources): no LDS / CDS to wait for here (the
+    // SecretManager holds readiness for its own secrets).
+    if (dyn.lds === null && dyn.cds === null) this.markInitialized();
+    else if (limit > 0) {
       this.initTimer = setTimeout(() => {
         if (!this.isInitialized) log.warn('xds: initial fetch not complete after %d ms; serving with what has arrived', limit);
         this.markInitialized();
