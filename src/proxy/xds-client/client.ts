@@ -25,6 +25,7 @@ import type { SecretValue } from '../secrets/types.js';
 import type { BootstrapConfig, ClusterConfig, ListenerConfig } from '../config/types.js';
 import { assemble, clusterReady, EMPTY_ACTIVE, type ActiveSet, type DynamicState, type Versioned } from './assemble.js';
 import { decodeResource, isXdsType, type DecodedResource, type ResourceValues, type XdsTypeUrl } from './resources.js';
+import { statPrefixes, type StatPrefix } from './stats.js';
 
 /** What the client drives: ProxyServer and WorkerPrimary both fit. */
 export interface XdsClientTarget {
@@ -610,43 +611,17 @@ export class XdsClient extends EventEmitter {
 
   // ───────────────────────────── stats ─────────────────────────────
 
-  /** Envoy's update stats: cluster_manager.cds.*, listener_manager.lds.*, http.<prefix>.rds.<name>.*, cluster.<name>.* (EDS). */
-  private statPrefixes(t: XdsTypeUrl, decoded: readonly DecodedResource<unknown>[]): [string, string, Record<string, string>][] {
-    if (t === CLUSTER_TYPE) return [['cluster_manager.cds.', 'cluster_manager_cds_', {}]];
-    if (t === LISTENER_TYPE) return [['listener_manager.lds.', 'listener_manager_lds_', {}]];
-    const out: [string, string, Record<string, string>][] = [];
-    const names = new Set(decoded.map((d) => d.name).filter((n) => n !== ''));
-    if (t === SECRET_TYPE) {
-      // sds.<name>.* as src/proxy/secrets/stats.ts names them.
-      for (const n of names) out.push([`sds.${n}.`, 'sds_', { envoy_sds_secret_name: n }]);
-      return out;
-    }
-    if (t === ENDPOINT_TYPE) {
-      for (const { value: c } of [...this.cdsClusters.values(), ...this.bootstrap.clusters.map((value) => ({ value }))]) {
-        if (c.eds !== undefined && names.has(c.eds.serviceName)) out.push([`cluster.${c.name}.`, 'cluster_', { envoy_cluster_name: c.name }]);
-      }
-      return out;
-    }
-    for (const l of [...this.bootstrap.listeners, ...[...this.ldsListeners.values()].map((v) => v.value)]) {
-      for (const fc of [...l.filterChains, ...(l.defaultFilterChain === null ? [] : [l.defaultFilterChain])]) {
-        for (const f of fc.filters) {
-          if (f.kind === 'http_connection_manager' && f.rds !== undefined && names.has(f.rds.routeConfigName)) {
-            out.push([`http.${f.statPrefix}.rds.${f.rds.routeConfigName}.`, 'http_rds_',
-              { envoy_http_conn_manager_prefix: f.statPrefix, envoy_rds_route_config: f.rds.routeConfigName }]);
-          }
-        }
-      }
-    }
-    return out;
+  private prefixes(t: XdsTypeUrl, decoded: readonly DecodedResource<unknown>[]): StatPrefix[] {
+    return statPrefixes(t, decoded, this.bootstrap, [...this.cdsClusters.values()].map((v) => v.value), [...this.ldsListeners.values()].map((v) => v.value));
   }
 
   private countAttempt(t: XdsTypeUrl, decoded: readonly DecodedResource<unknown>[]): void {
-    for (const [p, prom, labels] of this.statPrefixes(t, decoded)) this.stats.counter(`${p}update_attempt`, `${prom}update_attempt`, labels).inc();
+    for (const [p, prom, labels] of this.prefixes(t, decoded)) this.stats.counter(`${p}update_attempt`, `${prom}update_attempt`, labels).inc();
   }
 
   private countResult(t: XdsTypeUrl, decoded: readonly DecodedResource<unknown>[], ok: boolean): void {
     const s = ok ? 'update_success' : 'update_rejected';
-    for (const [p, prom, labels] of this.statPrefixes(t, decoded)) this.stats.counter(`${p}${s}`, `${prom}${s}`, labels).inc();
+    for (const [p, prom, labels] of this.prefixes(t, decoded)) this.stats.counter(`${p}${s}`, `${prom}${s}`, labels).inc();
   }
 }
 
