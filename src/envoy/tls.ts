@@ -157,8 +157,8 @@ const SDS_SECRET_CONFIG = defineMessage({
 const sdsSecretConfig: Reader<SdsSecretRef> = message(SDS_SECRET_CONFIG, (m) => {
   const name = m.req('name', nonEmptyString);
   if (!m.has('sds_config')) {
-    // A secret of static_resources.secrets (Envoy's static SDS) is not supported yet.
-    return m.at('sds_config').expected('a ConfigSource (secrets from static_resources.secrets are not supported)', undefined);
+    // A secret of the bootstrap's static_resources.secrets (checked there).
+    return name === undefined ? undefined : { name, source: { kind: 'static', initialFetchTimeoutMs: 0 } };
   }
   const source = m.opt('sds_config', sdsConfigSource);
   return name === undefined || source === undefined ? undefined : { name, source };

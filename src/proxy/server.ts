@@ -89,6 +89,7 @@ export class ProxyServer {
    * (start-up, the xDS client's initial fetch), /ready also waits for each new one.
    */
   private followSecrets(config: BootstrapConfig, hold: boolean): void {
+    this.secrets.setStatic(config.staticSecrets ?? []);
     const added = this.secrets.sync(secretRefsOf(config));
     if (hold) for (const r of added) this.readiness.hold(this.secrets.ready(r));
   }

@@ -49,7 +49,7 @@ interface Entry {
 /** The key of a source: `ads`, `path:<file>`, `grpc:<cluster>`. */
 export function sourceKey(ref: SdsSecretRef): string {
   const s = ref.source;
-  return s.kind === 'ads' ? 'ads' : s.kind === 'path' ? `path:${s.path}` : `grpc:${s.clusterName}`;
+  return s.kind === 'ads' ? 'ads' : s.kind === 'static' ? 'static' : s.kind === 'path' ? `path:${s.path}` : `grpc:${s.clusterName}`;
 }
 
 export function refKey(ref: SdsSecretRef): string {
@@ -59,7 +59,7 @@ export function refKey(ref: SdsSecretRef): string {
 /** How `sds:NAME` shows a ref (admin /certs paths, logs). */
 export function describeRef(ref: SdsSecretRef): string {
   const s = ref.source;
-  return `sds:${ref.name}${s.kind === 'ads' ? '' : s.kind === 'path' ? ` (file ${s.path})` : ` (cluster ${s.clusterName})`}`;
+  return `sds:${ref.name}${s.kind === 'ads' ? '' : s.kind === 'static' ? ' (static)' : s.kind === 'path' ? ` (file ${s.path})` : ` (cluster ${s.clusterName})`}`;
 }
 
 export interface ProxySecretManagerOptions {
@@ -147,6 +147,11 @@ export class ProxySecretManager implements SecretManager {
     for (const l of this.changeListeners) l(ref, value, version);
   }
 
+  /** The bootstrap's static_resources.secrets (a reload may change them). */
+  setStatic(secrets: readonly SecretValue[]): void {
+    for (const s of secrets) this.push({ name: s.name, source: { kind: 'static', initialFetchTimeoutMs: 0 } }, s);
+  }
+
   /** Called with every changed value (a primary forwards them to its workers). */
   onChange(fn: (ref: SdsSecretRef, value: SecretValue, version: string) => void): void {
     this.changeListeners.push(fn);
@@ -210,7 +215,8 @@ export class ProxySecretManager implements SecretManager {
   }
 
   private follow(ref: SdsSecretRef): void {
-    if (this.opts.remote || this.closed) return;
+    // Static secrets are pushed by the owner from the bootstrap (setStatic).
+    if (this.opts.remote || this.closed || ref.source.kind === 'static') return;
     if (ref.source.kind === 'ads') {
       this.adsNames.set(ref.name, (this.adsNames.get(ref.name) ?? 0) + 1);
       this.ads?.secretNamesChanged();
@@ -232,7 +238,7 @@ export class ProxySecretManager implements SecretManager {
   }
 
   private unfollow(ref: SdsSecretRef): void {
-    if (this.opts.remote) return;
+    if (this.opts.remote || ref.source.kind === 'static') return;
     if (ref.source.kind === 'ads') {
       const n = (this.adsNames.get(ref.name) ?? 1) - 1;
       if (n <= 0) this.adsNames.delete(ref.name); else this.adsNames.set(ref.name, n);

@@ -224,6 +224,7 @@ export class WorkerPrimary {
 
   /** Follows the secrets `config` names; /ready waits for new ones while not ready yet. */
   private followSecrets(config: BootstrapConfig, hold: boolean): void {
+    this.secrets.setStatic(config.staticSecrets ?? []);
     const added = this.secrets.sync(secretRefsOf(config));
     if (hold) for (const r of added) this.readiness.hold(this.secrets.ready(r));
   }

@@ -14,7 +14,10 @@ import type { DownstreamTlsConfig, UpstreamTlsConfig } from '../../../src/proxy/
 import { decodeSecretJson } from '../../../src/proxy/secrets/decode.js';
 import { bootstrap, cluster, hcm, listener, request, toCluster, type Obj } from '../../helpers/bootstrap.js';
 import { startProxy } from '../../helpers/proxy.js';
-import { adsSds, fileSds, grpcSds } from '../../helpers/sds.js';
+import { adsSds, certSecret, fileSds, grpcSds } from '../../helpers/sds.js';
+import { makePki } from '../../helpers/certs.js';
+import { fingerprintOf, tlsGet } from '../../helpers/tls-clients.js';
+import { stringify } from 'yaml';
 
 const TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3';
 const SDS_CLUSTER: Obj = { name: 'sds-grpc', type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: 'sds-grpc', endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: '/tmp/sds.sock' } } } }] }] } };
@@ -74,7 +77,7 @@ test('SDS references decode with their sources: ADS, file (path_config_source, p
 test('what SDS does not support is refused with the field path', () => {
   const cc = 'static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context';
   const cases: [Obj, RegExp][] = [
-    [{ tls_certificate_sds_secret_configs: [{ name: 'x' }] }, new RegExp(`${cc.replace(/[.[\]]/g, '\\$&')}\\.tls_certificate_sds_secret_configs\\[0\\]\\.sds_config: expected a ConfigSource \\(secrets from static_resources.secrets are not supported\\)`)],
+    [{ tls_certificate_sds_secret_configs: [{ name: 'x' }] }, /static_resources\.listeners\[0\]: expected the name of a secret in static_resources\.secrets, got "x"/],
     [{ tls_certificate_sds_secret_configs: [{ name: 'x', sds_config: { api_config_source: { api_type: 'DELTA_GRPC', grpc_services: [{ envoy_grpc: { cluster_name: 'sds-grpc' } }] } } }] }, /sds_config\.api_config_source\.api_type: .*GRPC.*DELTA_GRPC/],
     [{ tls_certificate_sds_secret_configs: [{ name: 'x', sds_config: { api_config_source: { api_type: 'GRPC', grpc_services: [{ google_grpc: { target_uri: 'x', stat_prefix: 's' } }] } } }] }, /grpc_services\[0\]\.google_grpc: unsupported field/],
     [{ tls_certificate_sds_secret_configs: [{ name: 'x', sds_config: { self: {} } }] }, /sds_config\.self: unsupported field/],
@@ -127,4 +130,26 @@ test('a STATIC cluster whose endpoint is a pipe (Unix socket) is connectable', a
   const r = await request(px.port, '/');
   assert.equal(r.status, 200);
   assert.equal(r.body, 'over a unix socket');
+});
+
+test('static secrets (bootstrap static_resources.secrets) serve a listener named by an SdsSecretConfig without sds_config', async (t) => {
+  const pki = await makePki();
+  t.after(() => pki.close());
+  const leaf = await pki.issue('static', { sans: ['DNS:static.example.com'] });
+  const { '@type': _t, ...secret } = certSecret('server', leaf);
+  const doc = {
+    static_resources: {
+      secrets: [secret],
+      listeners: [listener({ chains: [{ filters: [hcm({ routes: [] })], transport_socket: { name: 'tls', typed_config: { '@type': `${TLS}.DownstreamTlsContext`, common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'server' }] } } } }] })],
+      clusters: [],
+    },
+  };
+  const px = await startProxy(stringify(doc));
+  t.after(() => px.close());
+  assert.equal((await tlsGet(px.port, {})).fingerprint, await fingerprintOf(leaf.cert));
+  // A static secret of the wrong kind, and a duplicate name, are refused.
+  const wrong = errorsOf(stringify({ static_resources: { ...doc.static_resources, secrets: [{ name: 'server', validation_context: { trusted_ca: { inline_string: (secret.tls_certificate as Obj).certificate_chain && (secret.tls_certificate as { certificate_chain: { inline_string: string } }).certificate_chain.inline_string } } }] } }));
+  assert.ok(wrong.some((e) => /expected a tls_certificate secret, got "server \(a validation_context secret\)"/.test(e)), wrong.join('\n'));
+  const dup = errorsOf(stringify({ static_resources: { ...doc.static_resources, secrets: [secret, secret] } }));
+  assert.ok(dup.some((e) => /static_resources\.secrets\[1\]\.name: expected a secret name not already used/.test(e)), dup.join('\n'));
 });
