@@ -204,7 +204,8 @@ export class ProxySecretManager implements SecretManager {
       entry.timer = setTimeout(() => {
         entry.timer = null;
         if (entry.value !== undefined) return;
-        sdsStats(this.store, ref.name).init_fetch_timeout.inc();
+        // A worker's primary counts it (the admin sums both).
+        if (!this.opts.remote) sdsStats(this.store, ref.name).init_fetch_timeout.inc();
         log.warning('secret %s: initial fetch timed out after %d ms; TLS handshakes needing it fail until it arrives', describeRef(ref), ms);
         entry.resolveReady();
       }, ms);
