@@ -2,7 +2,7 @@
 // mapping) → the proxy's canonical BootstrapConfig, with every error collected and output deep-frozen.
 
 import type {
-  AdminConfig, BootstrapConfig, ClusterConfig, DynamicResourcesConfig, ListenerConfig, NodeConfig,
+  AdminConfig, BootstrapConfig, ClusterConfig, CommonTlsContextConfig, DynamicResourcesConfig, ListenerConfig, NodeConfig,
 } from '../proxy/config/types.js';
 import { accessLog, fileLogWithDefaultFormat } from './access-log.js';
 import { cluster } from './cluster.js';
@@ -19,6 +19,8 @@ import { builtinExtensions } from './extensions.js';
 import { listener } from './listener.js';
 import { overloadManager } from './overload.js';
 import { layeredRuntime } from './runtime.js';
+import { secretResource } from './tls.js';
+import type { SecretValue } from '../proxy/secrets/types.js';
 
 export type { DecodeResult } from './decode/result.js';
 
@@ -71,8 +73,7 @@ const admin: Reader<AdminConfig | null> = message(ADMIN, (m) => {
 
 const STATIC_RESOURCES = defineMessage({
   name: 'envoy.config.bootstrap.v3.Bootstrap.StaticResources',
-  fields: ['listeners', 'clusters'],
-  unsupported: ['secrets'],
+  fields: ['listeners', 'clusters', 'secrets'],
 });
 
 const BOOTSTRAP = defineMessage({
@@ -130,6 +131,9 @@ function checkUnique<T>(ctx: Ctx, raw: unknown, items: readonly { index: number;
 interface StaticResources {
   listeners: ListenerConfig[];
   clusters: ClusterConfig[];
+  secrets: SecretValue[];
+  /** Names of secrets that were rejected. */
+  rejectedSecrets: ReadonlySet<string>;
   /** Names of clusters that were rejected (their errors are already reported). */
   rejectedClusters: ReadonlySet<string>;
 }
@@ -142,9 +146,13 @@ function staticResources(m: Msg): StaticResources {
   const bound = listeners.filter((l) => l.value.address.port !== 0);
   checkUnique(m.at('listeners'), m.raw('listeners'), bound, 'address', (l) => formatAddress(l.address).toLowerCase(), 'an address');
   checkUnique(m.at('clusters'), m.raw('clusters'), clusters, 'name', (c) => c.name, 'a cluster name');
+  const secrets = indexed(m, 'secrets', secretResource);
+  checkUnique(m.at('secrets'), m.raw('secrets'), secrets, 'name', (s) => s.name, 'a secret name');
   return {
     listeners: listeners.map((l) => l.value),
     clusters: clusters.map((c) => c.value),
+    secrets: secrets.map((s) => s.value),
+    rejectedSecrets: rejectedNames(m.raw('secrets'), secrets),
     rejectedClusters: rejectedNames(m.raw('clusters'), clusters),
   };
 }
@@ -188,6 +196,32 @@ function checkAdsUse(m: Msg, dynamic: DynamicResourcesConfig | undefined, resour
   });
 }
 
+/**
+ * An SdsSecretConfig without sds_config names a secret of static_resources.secrets: each must
+ * exist (secrets that failed to decode are already reported), of the kind the context uses.
+ */
+function checkStaticSecrets(m: Msg, resources: StaticResources): void {
+  const byName = new Map(resources.secrets.map((s) => [s.name, s] as const));
+  const rejected = resources.rejectedSecrets;
+  const check = (kind: 'tls_certificate' | 'validation_context', name: string, where: () => Ctx): void => {
+    const s = byName.get(name);
+    if (s === undefined && !rejected.has(name)) where().expected(`the name of a secret in static_resources.secrets`, name);
+    else if (s !== undefined && s.kind !== kind) where().expected(`a ${kind} secret`, `${name} (a ${s.kind} secret)`);
+  };
+  const contexts = (c: CommonTlsContextConfig, where: () => Ctx): void => {
+    for (const r of c.sdsCertificates) if (r.source.kind === 'static') check('tls_certificate', r.name, where);
+    if (c.sdsValidation?.source.kind === 'static') check('validation_context', c.sdsValidation.name, where);
+  };
+  resources.listeners.forEach((l, i) => {
+    for (const fc of [...l.filterChains, ...(l.defaultFilterChain === null ? [] : [l.defaultFilterChain])]) {
+      if (fc.transportSocket !== null) contexts(fc.transportSocket.commonTlsContext, () => m.at('static_resources').field('listeners').index(i));
+    }
+  });
+  resources.clusters.forEach((c, i) => {
+    if (c.transportSocket !== null) contexts(c.transportSocket.commonTlsContext, () => m.at('static_resources').field('clusters').index(i));
+  });
+}
+
 /** The route configuration names a listener's HTTP connection managers take from RDS. */
 export function listenerRdsNames(l: ListenerConfig): string[] {
   const out: string[] = [];
@@ -206,7 +240,7 @@ export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): D
 
   const nodeConfig = m.get('node', node, EMPTY_NODE);
   const adminConfig = m.get('admin', admin, null);
-  let resources: StaticResources = { listeners: [], clusters: [], rejectedClusters: new Set() };
+  let resources: StaticResources = { listeners: [], clusters: [], secrets: [], rejectedSecrets: new Set(), rejectedClusters: new Set() };
   if (m.has('static_resources')) {
     const sm = readMessage(m.at('static_resources'), m.raw('static_resources'), STATIC_RESOURCES);
     if (sm !== undefined) resources = staticResources(sm);
@@ -218,6 +252,7 @@ export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): D
   // bootstrap has its cluster references checked.
   if (dynamic?.cds == null) checkClusterReferences(root, env.clusterRefs, resources);
   checkAdsUse(m, dynamic, resources);
+  checkStaticSecrets(m, resources);
 
   if (root.errors.length > 0) return { ok: false, errors: root.errors };
   const value: BootstrapConfig = {
@@ -225,6 +260,7 @@ export function decodeBootstrap(input: unknown, opts: DecodeBootstrapOptions): D
     ...(dynamic === undefined ? {} : { dynamicResources: dynamic }),
     ...(overload === undefined ? {} : { overloadManager: overload }),
     ...(runtime === undefined ? {} : { runtime }),
+    ...(resources.secrets.length === 0 ? {} : { staticSecrets: resources.secrets }),
   };
   return { ok: true, value: deepFreeze(value) };
 }

@@ -114,7 +114,7 @@ function checkPriorities(ctx: Ctx, groups: readonly LocalityLbEndpointsConfig[])
 }
 
 function loadAssignment(type: DiscoveryType): Reader<LocalityLbEndpointsConfig[]> {
-  const endpointAddress = address({ host: type === 'STATIC' || type === 'EDS' ? 'ip' : 'host', allowPortZero: false });
+  const endpointAddress = address({ host: type === 'STATIC' || type === 'EDS' ? 'ip' : 'host', allowPortZero: false, allowPipe: type === 'STATIC' });
   const groups = list(localityLbEndpoints(endpointAddress));
   return message(CLUSTER_LOAD_ASSIGNMENT, (m) => {
     m.req('cluster_name', nonEmptyString); // Envoy requires it; Weft uses the cluster's own name

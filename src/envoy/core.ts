@@ -31,8 +31,15 @@ const SOCKET_ADDRESS = defineMessage({
 
 const ADDRESS = defineMessage({
   name: 'envoy.config.core.v3.Address',
-  fields: ['socket_address'],
-  unsupported: ['pipe', 'envoy_internal_address'],
+  fields: ['socket_address', 'pipe'],
+  unsupported: ['envoy_internal_address'],
+});
+
+const PIPE = defineMessage({
+  name: 'envoy.config.core.v3.Pipe',
+  fields: ['path'],
+  // The socket file's mode only matters to a listener, and pipes are upstream-only here.
+  informational: ['mode'],
 });
 
 const protocolEnum = enumeration({ TCP: 0, UDP: 1 });
@@ -42,6 +49,11 @@ export interface AddressRules {
   readonly host: 'ip' | 'host';
   /** Whether port 0 is allowed (a listener may ask for an ephemeral port; an upstream may not). */
   readonly allowPortZero: boolean;
+  /**
+   * Whether a `pipe` (Unix socket) is allowed: STATIC cluster endpoints only (Istio's `sds-grpc`).
+   * Decoded as `{address: <path>, port: 0}`: an upstream address with port 0 is a Unix socket.
+   */
+  readonly allowPipe?: boolean;
 }
 
 /** envoy.config.core.v3.Address with a socket_address (TCP only). */
@@ -61,9 +73,19 @@ export function address(rules: AddressRules): Reader<SocketAddress> {
     return { address: host, port };
   });
   return message(ADDRESS, (m) => {
-    const which = m.oneof(['socket_address'], { required: true, others: ['pipe', 'envoy_internal_address'] });
+    const which = m.oneof(['socket_address', 'pipe'], { required: true, others: ['envoy_internal_address'] });
+    if (which === 'pipe') {
+      if (!rules.allowPipe) return m.at('pipe').fail('unsupported here (Unix socket addresses are supported for STATIC cluster endpoints only)');
+      const path = m.opt('pipe', message(PIPE, (p) => p.req('path', nonEmptyString)));
+      return path === undefined ? undefined : { address: path, port: 0 };
+    }
     return which === undefined ? undefined : m.opt('socket_address', socketAddress);
   });
+}
+
+/** The gRPC channel target of an upstream address: `host:port`, or `unix:<path>` for a pipe (port 0). */
+export function grpcTarget(a: SocketAddress): string {
+  return a.port === 0 ? `unix:${a.address}` : formatAddress(a);
 }
 
 /** `host:port`, with IPv6 hosts in brackets. */

@@ -1,16 +1,21 @@
 // Decoders for the TLS transport socket (envoy.extensions.transport_sockets.tls.v3: tls.proto and
 // common.proto: DownstreamTlsContext, UpstreamTlsContext, CommonTlsContext, TlsCertificate,
-// CertificateValidationContext, TlsParameters), envoy.config.core.v3.TransportSocket, and the
-// listener filters tls_inspector and http_inspector. PEM material and TLS parameters are checked
-// here (by building a throwaway secure context), so a bad file is a config error with its path.
+// CertificateValidationContext, TlsParameters, SdsSecretConfig and CombinedCertificateValidationContext;
+// secret.proto: Secret), envoy.config.core.v3.TransportSocket, and the listener filters
+// tls_inspector and http_inspector. PEM material and TLS parameters are checked here (by building a
+// throwaway secure context), so a bad file is a config error with its path. Certificates and trust
+// bundles named by SDS (tls_certificate_sds_secret_configs, validation_context_sds_secret_config)
+// are references here; src/proxy/secrets/ fetches them, decoding each Secret with `secretResource`.
 
 import { resolve } from 'node:path';
 import tls from 'node:tls';
 import type {
   CertificateValidationConfig, CommonTlsContextConfig, DownstreamTlsConfig, ListenerFilterConfig, SanType,
-  SubjectAltNameMatcherConfig, TlsCertificateConfig, TlsDataSource, TlsParamsConfig, TlsProtocolVersion,
+  SdsSecretRef, SubjectAltNameMatcherConfig, TlsCertificateConfig, TlsDataSource, TlsParamsConfig, TlsProtocolVersion,
   UpstreamTlsConfig,
 } from '../proxy/config/types.js';
+import type { SecretValue } from '../proxy/secrets/types.js';
+import { sdsConfigSource } from './config-source.js';
 import { checkKeyPair, parseCertificates } from '../proxy/tls/pem.js';
 import { opensslCipherList } from '../proxy/tls/params.js';
 import { base64Text, fileContents, stringMatcher } from './core.js';
@@ -111,7 +116,12 @@ const CERTIFICATE_VALIDATION_CONTEXT = defineMessage({
   ],
 });
 
-const validationContext: Reader<CertificateValidationConfig> = message(CERTIFICATE_VALIDATION_CONTEXT, (m) => {
+/**
+ * A CertificateValidationContext. `trustFromSds`: it is a combined context's
+ * default_validation_context, whose trusted CA comes from an SDS secret (so SAN matchers without
+ * trusted_ca are fine there).
+ */
+const validationContextOf = (trustFromSds: boolean): Reader<CertificateValidationConfig> => message(CERTIFICATE_VALIDATION_CONTEXT, (m) => {
   const trustedCa = m.opt('trusted_ca', tlsDataSource) ?? null;
   if (trustedCa !== null) {
     const certs = parseCertificates(trustedCa.text);
@@ -127,11 +137,89 @@ const validationContext: Reader<CertificateValidationConfig> = message(CERTIFICA
     }
   }
   const sans = m.get('match_typed_subject_alt_names', list(subjectAltNameMatcher), []);
-  if (sans.length > 0 && !m.has('trusted_ca')) {
+  if (sans.length > 0 && !m.has('trusted_ca') && !trustFromSds) {
     // Envoy warns that SAN checks without a trust chain are spoofable; Weft refuses the combination.
     m.at('match_typed_subject_alt_names').fail('expected only together with trusted_ca (a SAN check without a trusted chain proves nothing)');
   }
   return { trustedCa, matchTypedSubjectAltNames: sans, crl };
+});
+
+const validationContext = validationContextOf(false);
+
+// ───────────────────────────── SDS ─────────────────────────────
+
+const SDS_SECRET_CONFIG = defineMessage({
+  name: 'envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig',
+  fields: ['name', 'sds_config'],
+});
+
+/** An SdsSecretConfig: a secret by name from its sds_config source. */
+const sdsSecretConfig: Reader<SdsSecretRef> = message(SDS_SECRET_CONFIG, (m) => {
+  const name = m.req('name', nonEmptyString);
+  if (!m.has('sds_config')) {
+    // A secret of the bootstrap's static_resources.secrets (checked there).
+    return name === undefined ? undefined : { name, source: { kind: 'static', initialFetchTimeoutMs: 0 } };
+  }
+  const source = m.opt('sds_config', sdsConfigSource);
+  return name === undefined || source === undefined ? undefined : { name, source };
+});
+
+const COMBINED_VALIDATION_CONTEXT = defineMessage({
+  name: 'envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext',
+  fields: ['default_validation_context', 'validation_context_sds_secret_config'],
+  unsupported: ['validation_context_certificate_provider', 'validation_context_certificate_provider_instance'],
+});
+
+/** What Istio generates: SAN matchers inline, the trust bundle (ROOTCA) over SDS; merged at runtime. */
+const combinedValidationContext = message(COMBINED_VALIDATION_CONTEXT, (m) => {
+  const def = m.get('default_validation_context', validationContextOf(true), { trustedCa: null, matchTypedSubjectAltNames: [], crl: null });
+  const sds = m.req('validation_context_sds_secret_config', sdsSecretConfig);
+  if (def.trustedCa !== null) {
+    m.at('default_validation_context').field('trusted_ca').fail('expected no trusted_ca here (the trust bundle comes from validation_context_sds_secret_config)');
+  }
+  return sds === undefined ? undefined : { def, sds };
+});
+
+const SECRET = defineMessage({
+  name: 'envoy.extensions.transport_sockets.tls.v3.Secret',
+  fields: ['name', 'tls_certificate', 'validation_context'],
+  unsupported: ['session_ticket_keys', 'generic_secret'],
+});
+
+const SECRET_VALIDATION_CONTEXT = defineMessage({
+  name: 'envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext',
+  fields: ['trusted_ca'],
+  unsupported: [
+    'crl', 'match_typed_subject_alt_names', 'ca_certificate_provider_instance', 'watched_directory', 'verify_certificate_spki',
+    'verify_certificate_hash', 'match_subject_alt_names', 'require_signed_certificate_timestamp', 'allow_expired_certificate',
+    'trust_chain_verification', 'custom_validator_config', 'only_verify_leaf_cert_crl', 'max_verify_depth', 'system_root_certs',
+  ],
+});
+
+/**
+ * envoy.extensions.transport_sockets.tls.v3.Secret as SDS delivers it (a file, a gRPC SDS server,
+ * ADS): a `tls_certificate` (key pair checked) or a `validation_context` with a `trusted_ca` (PEM
+ * checked); SAN matchers and CRLs belong in the referring context, not in the secret.
+ */
+export const secretResource: Reader<SecretValue> = message(SECRET, (m) => {
+  const name = m.req('name', nonEmptyString);
+  const which = m.oneof(['tls_certificate', 'validation_context'], { required: true, others: ['session_ticket_keys', 'generic_secret'] });
+  if (name === undefined) return undefined;
+  if (which === 'tls_certificate') {
+    const c = m.opt('tls_certificate', tlsCertificate);
+    return c === undefined ? undefined : { kind: 'tls_certificate', name, certificateChain: c.certificateChain.text, privateKey: c.privateKey.text };
+  }
+  if (which === 'validation_context') {
+    const ca = m.opt('validation_context', message(SECRET_VALIDATION_CONTEXT, (v) => {
+      const t = v.req('trusted_ca', tlsDataSource);
+      if (t === undefined) return undefined;
+      const certs = parseCertificates(t.text);
+      if (typeof certs === 'string') return v.at('trusted_ca').fail(`expected PEM CA certificates (${certs}), got ${describe(t)}`);
+      return t.text;
+    }));
+    return ca === undefined ? undefined : { kind: 'validation_context', name, trustedCa: ca };
+  }
+  return undefined;
 });
 
 // ───────────────────────────── parameters ─────────────────────────────
@@ -177,11 +265,13 @@ const tlsParams: Reader<TlsParamsConfig> = message(TLS_PARAMETERS, (m) => {
 
 const COMMON_TLS_CONTEXT = defineMessage({
   name: 'envoy.extensions.transport_sockets.tls.v3.CommonTlsContext',
-  fields: ['tls_params', 'tls_certificates', 'validation_context', 'alpn_protocols'],
+  fields: [
+    'tls_params', 'tls_certificates', 'validation_context', 'alpn_protocols', 'tls_certificate_sds_secret_configs',
+    'validation_context_sds_secret_config', 'combined_validation_context',
+  ],
   unsupported: [
-    'tls_certificate_sds_secret_configs', 'tls_certificate_provider_instance', 'custom_tls_certificate_selector',
-    'tls_certificate_certificate_provider', 'tls_certificate_certificate_provider_instance',
-    'validation_context_sds_secret_config', 'combined_validation_context', 'validation_context_certificate_provider',
+    'tls_certificate_provider_instance', 'custom_tls_certificate_selector',
+    'tls_certificate_certificate_provider', 'tls_certificate_certificate_provider_instance', 'validation_context_certificate_provider',
     'validation_context_certificate_provider_instance', 'custom_handshaker', 'key_log', 'read_ahead_buffer_size',
   ],
 });
@@ -190,18 +280,25 @@ const ALPN_NAME: Reader<string> = reader('an ALPN protocol name (1..255 bytes)',
   typeof v === 'string' && v.length > 0 && Buffer.byteLength(v) <= 255 ? v : ctx.expected('an ALPN protocol name (1..255 bytes)', v));
 
 const commonTlsContext: Reader<CommonTlsContextConfig> = message(COMMON_TLS_CONTEXT, (m) => {
-  m.oneof(['validation_context'], {
+  const which = m.oneof(['validation_context', 'validation_context_sds_secret_config', 'combined_validation_context'], {
     required: false,
-    others: ['validation_context_sds_secret_config', 'combined_validation_context', 'validation_context_certificate_provider',
-      'validation_context_certificate_provider_instance'],
+    others: ['validation_context_certificate_provider', 'validation_context_certificate_provider_instance'],
   });
+  let validation: CertificateValidationConfig | null = null;
+  let sdsValidation: SdsSecretRef | null = null;
+  if (which === 'validation_context') validation = m.opt('validation_context', validationContext) ?? null;
+  else if (which === 'validation_context_sds_secret_config') sdsValidation = m.opt('validation_context_sds_secret_config', sdsSecretConfig) ?? null;
+  else if (which === 'combined_validation_context') {
+    const c = m.opt('combined_validation_context', combinedValidationContext);
+    if (c !== undefined) { validation = c.def; sdsValidation = c.sds; }
+  }
   return {
     tlsCertificates: m.get('tls_certificates', list(tlsCertificate), []),
-    validationContext: m.opt('validation_context', validationContext) ?? null,
+    validationContext: validation,
     alpnProtocols: m.get('alpn_protocols', list(ALPN_NAME), []),
     tlsParams: m.get('tls_params', tlsParams, DEFAULT_TLS_PARAMS),
-    sdsCertificates: [],
-    sdsValidation: null,
+    sdsCertificates: m.get('tls_certificate_sds_secret_configs', list(sdsSecretConfig), []),
+    sdsValidation,
   };
 });
 
@@ -223,13 +320,13 @@ function decodeDownstream(m: Msg): DownstreamTlsConfig | undefined {
   const common = m.get('common_tls_context', commonTlsContext, EMPTY_COMMON);
   const requireClientCertificate = m.get('require_client_certificate', wrapped(bool), false);
   if (m.ctx.errorCount > 0 && common === EMPTY_COMMON) return undefined;
-  if (common.tlsCertificates.length === 0 && !hasErrorsUnder(m.ctx, 'common_tls_context')) {
+  if (common.tlsCertificates.length === 0 && common.sdsCertificates.length === 0 && !hasErrorsUnder(m.ctx, 'common_tls_context')) {
     m.at('common_tls_context').field('tls_certificates').expected('at least one certificate for a server (downstream) context', undefined);
   }
   // A validation context that was itself rejected (say, an unreadable trusted_ca) is not "missing".
-  if (requireClientCertificate && common.validationContext?.trustedCa == null
+  if (requireClientCertificate && common.validationContext?.trustedCa == null && common.sdsValidation === null
     && !hasErrorsUnder(m.at('common_tls_context'), 'validation_context')) {
-    m.at('require_client_certificate').fail('expected only with common_tls_context.validation_context.trusted_ca (nothing to verify a client certificate against)');
+    m.at('require_client_certificate').fail('expected only with common_tls_context.validation_context.trusted_ca or an SDS validation context (nothing to verify a client certificate against)');
   }
   return { kind: 'downstream_tls', commonTlsContext: common, requireClientCertificate };
 }
@@ -253,6 +350,11 @@ function decodeUpstream(m: Msg): UpstreamTlsConfig | undefined {
   const common = m.get('common_tls_context', commonTlsContext, EMPTY_COMMON);
   if (common.tlsCertificates.length > 1) {
     m.at('common_tls_context').field('tls_certificates').fail(`expected at most one certificate for a client (upstream) context, got ${common.tlsCertificates.length}`);
+  }
+  const sds = common.sdsCertificates.length;
+  if (sds > 1 || (sds === 1 && common.tlsCertificates.length > 0)) {
+    m.at('common_tls_context').field('tls_certificate_sds_secret_configs')
+      .fail(`expected at most one certificate for a client (upstream) context, got ${sds + common.tlsCertificates.length} with tls_certificates`);
   }
   return { kind: 'upstream_tls', commonTlsContext: common, sni: m.get('sni', SNI, '') };
 }

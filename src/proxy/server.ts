@@ -1,7 +1,9 @@
 // The proxy process: owns the stats store, the cluster manager, the listeners and the admin
 // server; applies a bootstrap, swaps to a new one atomically on reload (in-flight requests and
 // keep-alive connections survive, an invalid config is rejected and the old one kept), and
-// drains on shutdown.
+// drains on shutdown. It owns the SecretManager (src/proxy/secrets/) that TLS contexts take SDS
+// secrets from: it follows every secret the config in effect names, and holds /ready until each
+// one arrived or its initial_fetch_timeout passed (Envoy's warming).
 
 import { ReadinessGate } from './admin/readiness.js';
 import type { BootstrapConfig, FilterChainConfig, TerminalNetworkFilterConfig } from './config/types.js';
@@ -18,6 +20,10 @@ import { createAccessLogger, type AccessLogger } from '../observe/access-log/log
 import { log, setLevel } from '../observe/logger.js';
 import { OverloadManager } from './overload/manager.js';
 import { DrainSequence, type DrainStrategy } from './overload/drain.js';
+import { ProxySecretManager, registerSecretManager } from './secrets/manager.js';
+import { secretRefsOf } from './secrets/refs.js';
+import { certsDump, withSecrets } from './admin/certs.js';
+import { grpcTarget } from '../envoy/core.js';
 
 export type ServerState = 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING';
 
@@ -33,6 +39,8 @@ export interface ProxyServerOptions {
   readonly drainTimeMs?: number;
   /** `--drain-strategy` (default gradual, as Envoy). */
   readonly drainStrategy?: DrainStrategy;
+  /** A worker of `--concurrency N`: secrets come from the primary (`secrets.push`), not from their sources. */
+  readonly secretsFromPrimary?: boolean;
 }
 
 /** Which listeners a drain applies to (Envoy's /drain_listeners flags). */
@@ -58,6 +66,8 @@ export class ProxyServer {
   private readonly configVersion;
   /** The bootstrap's overload_manager, running while the server is. */
   private overload: OverloadManager | null = null;
+  /** SDS secrets of the TLS contexts (ADS ones arrive through the xDS client). */
+  readonly secrets: ProxySecretManager;
 
   constructor(public config: BootstrapConfig, private readonly opts: ProxyServerOptions = {}) {
     this.clusters = new ClusterManager(this.stats);
@@ -67,11 +77,27 @@ export class ProxyServer {
     this.stats.gauge('server.live', 'server_live');
     this.stats.gauge('server.state', 'server_state').set(2);
     this.stats.gauge('server.concurrency', 'server_concurrency').set(opts.concurrency ?? 1);
+    this.secrets = new ProxySecretManager(this.stats, {
+      remote: opts.secretsFromPrimary === true,
+      clusterTarget: (name) => clusterTargetOf(this.config, name),
+    });
+    registerSecretManager(this.stats, this.secrets);
+  }
+
+  /**
+   * Follows the secrets `config` names (dropping the others); while the server is not ready yet
+   * (start-up, the xDS client's initial fetch), /ready also waits for each new one.
+   */
+  private followSecrets(config: BootstrapConfig, hold: boolean): void {
+    this.secrets.setStatic(config.staticSecrets ?? []);
+    const added = this.secrets.sync(secretRefsOf(config));
+    if (hold) for (const r of added) this.readiness.hold(this.secrets.ready(r));
   }
 
   /** Starts clusters (waiting for first DNS answers), listeners and admin. */
   async start(): Promise<void> {
     this.applyOverload(this.config);
+    this.followSecrets(this.config, true);
     await this.clusters.update(this.config.clusters);
     const loggers = new Map<string, AccessLogger>();
     for (const l of this.config.listeners) {
@@ -116,6 +142,7 @@ export class ProxyServer {
   async applyConfig(next: BootstrapConfig): Promise<void> {
     const prevLoggers = this.loggers;
     this.applyOverload(next);
+    this.followSecrets(next, !this.readiness.isOpen);
     await this.clusters.update(next.clusters);
     const loggers = new Map<string, AccessLogger>();
     const build = (fc: FilterChainConfig) => this.buildChain(fc, loggers);
@@ -179,6 +206,7 @@ export class ProxyServer {
     this.drainTimers.clear();
     this.overload?.stop();
     this.overload = null;
+    this.secrets.close();
     for (const l of this.listeners.values()) l.close();
     this.listeners.clear();
     for (const c of this.clusters.all()) for (const h of c.hosts) (h.pool as Http1Pool | null)?.close();
@@ -250,7 +278,8 @@ export class ProxyServer {
         commandLineOptions: { args: this.opts.commandLine ?? [] }, node: this.config.node,
       }),
       isReady: () => this.state === 'LIVE' && this.readiness.isOpen,
-      configDump: () => bootstrapConfigDump(this.config),
+      configDump: () => withSecrets(bootstrapConfigDump(this.config), this.secrets),
+      certs: () => certsDump(this.config, this.secrets),
       clusters: () => this.clusters.all().map((c) => ({
         name: c.name,
         hosts: c.hosts.map((h) => ({
@@ -270,4 +299,10 @@ export class ProxyServer {
       listeners: () => [...this.listeners.values()].map((l) => ({ name: l.config.name, address: l.config.address })),
     };
   }
+}
+
+/** The gRPC target of a static cluster's first endpoint (gRPC SDS); null when there is none. */
+function clusterTargetOf(config: BootstrapConfig, name: string): string | null {
+  const ep = config.clusters.find((c) => c.name === name)?.loadAssignment.endpoints[0]?.lbEndpoints[0];
+  return ep === undefined ? null : grpcTarget(ep.address);
 }

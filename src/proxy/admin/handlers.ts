@@ -1,6 +1,6 @@
 // The admin endpoints as pure request → response functions, independent of the transport:
 // Envoy's admin interface (/ready, /server_info, /stats, /stats/prometheus, /config_dump, /clusters,
-// /listeners, /drain_listeners, /quitquitquit, /logging), with its methods, query flags and formats.
+// /listeners, /drain_listeners, /quitquitquit, /logging, /certs), with its methods, query flags and formats.
 import { PROMETHEUS_CONTENT_TYPE, prometheusText, statsJson, statsText } from '../../observe/exposition.js';
 import { LOG_LEVELS, getLevel, loggerNames } from '../../observe/logger.js';
 import type { StatsStore } from '../../observe/stats.js';
@@ -56,6 +56,8 @@ export interface AdminContext {
   /** /config_dump JSON, `{configs: [{'@type': …, …}, …]}`. */
   configDump(): unknown;
   clusters(): AdminCluster[];
+  /** /certs JSON (src/proxy/admin/certs.ts); absent: no certificates. */
+  certs?(): unknown;
   /** /listeners; the endpoint answers 404 when absent. */
   listeners?(): AdminListener[];
   drainListeners(opts: { graceful: boolean; inboundOnly: boolean }): void;
@@ -284,6 +286,8 @@ const ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map<string, Endpoint>([
   ['/config_dump', { help: 'dump current config as JSON (?resource=<field> ?mask=<paths>)', mutates: false, handle: handleConfigDump }],
   ['/clusters', { help: 'upstream clusters and their hosts (?format=json)', mutates: false, handle: handleClusters }],
   ['/listeners', { help: 'listeners and their addresses (?format=json)', mutates: false, handle: handleListeners }],
+  ['/certs', { help: 'print certificates in use (files and SDS secrets)', mutates: false,
+    handle: (ctx) => json(ctx.certs?.() ?? { certificates: [] }) }],
   ['/drain_listeners', { help: 'drain listeners (?graceful ?inboundonly)', mutates: true,
     handle: (ctx, req) => {
       ctx.drainListeners({ graceful: flag(req.query, 'graceful'), inboundOnly: flag(req.query, 'inboundonly') });

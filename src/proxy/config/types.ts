@@ -45,6 +45,8 @@ export interface BootstrapConfig {
   readonly overloadManager?: OverloadManagerConfig;
   /** Bootstrap `layered_runtime` static layers: the runtime values Weft honours; absent when not configured. */
   readonly runtime?: RuntimeConfig;
+  /** Bootstrap `static_resources.secrets` (SdsSecretConfigs without sds_config name them); absent when none. */
+  readonly staticSecrets?: readonly import('../secrets/types.js').SecretValue[];
   /**
    * Set by the xDS client on the configs it assembles: which listeners and clusters came over xDS
    * and at which version (for /config_dump). Absent on a decoded bootstrap.
@@ -247,6 +249,8 @@ export interface SdsSecretRef {
 
 export type SdsSourceConfig =
   | { readonly kind: 'ads'; readonly initialFetchTimeoutMs: number }
+  /** No sds_config: a secret of the bootstrap's static_resources.secrets (initialFetchTimeoutMs 0). */
+  | { readonly kind: 'static'; readonly initialFetchTimeoutMs: number }
   | { readonly kind: 'path'; readonly path: string; readonly initialFetchTimeoutMs: number }
   | { readonly kind: 'grpc'; readonly clusterName: string; readonly initialFetchTimeoutMs: number };
 

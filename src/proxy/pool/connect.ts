@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Host } from '../cluster/host.js';
 import { upstreamTlsFor, upstreamTlsStats } from '../tls/upstream.js';
+import { secretManagerOf } from '../secrets/manager.js';
 
 export interface UpstreamSocketOptions {
   /** ALPN protocols to offer when the cluster uses TLS (e.g. ['h2', 'http/1.1']). */
@@ -35,8 +36,10 @@ export function openUpstreamSocket(cluster: Cluster, host: Host, opts: UpstreamS
   }
   if (tlsConfig !== null) {
     const stats = upstreamTlsStats(cluster.stats.store, cluster.name);
-    return { socket: upstreamTlsFor(tlsConfig).connect(host, opts.alpn, stats, cluster.name), readyEvent: 'secureConnect' };
+    return { socket: upstreamTlsFor(tlsConfig, secretManagerOf(cluster.stats.store)).connect(host, opts.alpn, stats, cluster.name), readyEvent: 'secureConnect' };
   }
-  const socket = net.connect({ host: host.address, port: host.port, noDelay: true, ...(opts.onread ? { onread: opts.onread } : {}) });
+  // Port 0: a Unix socket (`pipe` address of a STATIC cluster, see src/envoy/core.ts).
+  const where = host.port === 0 ? { path: host.address } : { host: host.address, port: host.port };
+  const socket = net.connect({ ...where, noDelay: true, ...(opts.onread ? { onread: opts.onread } : {}) });
   return { socket, readyEvent: 'connect' };
 }

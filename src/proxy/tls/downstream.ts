@@ -3,6 +3,14 @@
 // first certificate); client certificates checked against the validation context (trusted CA,
 // CRL, SAN matchers); Envoy's listener `ssl.*` stats; certificates reloaded when their files change.
 //
+// SDS (tls_certificate_sds_secret_configs, validation_context_sds_secret_config or a combined
+// validation context): the certificates and trust bundle come from the proxy's SecretManager
+// (src/proxy/secrets/); when its generation moved, the next handshake rebuilds the contexts from
+// the current values (the default_validation_context's SAN matchers stay), so a rotated secret
+// applies to new connections at once and established ones keep theirs. Until every named secret
+// has arrived, handshakes fail (`ssl.connection_error` and Envoy's
+// `server_ssl_socket_factory.downstream_context_secrets_not_ready`).
+//
 // Node verifies a client certificate during the handshake but reports the outcome only after it,
 // so a rejected client (untrusted, revoked, SAN mismatch, missing when required) is closed as soon
 // as the handshake ends, before a byte of application data is read.
@@ -25,7 +33,8 @@ import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import tls from 'node:tls';
 import type net from 'node:net';
-import type { DownstreamTlsConfig, TlsDataSource } from '../config/types.js';
+import type { DownstreamTlsConfig, SdsSecretRef, TlsDataSource } from '../config/types.js';
+import { describeRef, secretManagerOf, type ProxySecretManager } from '../secrets/manager.js';
 import type { Counter, StatsStore } from '../../observe/stats.js';
 import { createLogger } from '../../observe/logger.js';
 import { LogLimiter } from '../listener/log-limiter.js';
@@ -45,6 +54,11 @@ export class DownstreamTlsStats {
   readonly fail_verify_no_cert: Counter;
   readonly fail_verify_error: Counter;
   readonly fail_verify_san: Counter;
+  /** Envoy's `listener.<address>.server_ssl_socket_factory.*`. */
+  readonly ssl_context_update_by_sds: Counter;
+  readonly downstream_context_secrets_not_ready: Counter;
+  /** The SecretManager of the proxy owning the store (SDS references), if any. */
+  readonly secrets: ProxySecretManager | null;
   constructor(store: StatsStore, statName: string) {
     const labels = { envoy_listener_address: statName };
     const c = (n: string) => store.counter(`listener.${statName}.ssl.${n}`, `listener_ssl_${n}`, labels);
@@ -55,6 +69,10 @@ export class DownstreamTlsStats {
     this.fail_verify_no_cert = c('fail_verify_no_cert');
     this.fail_verify_error = c('fail_verify_error');
     this.fail_verify_san = c('fail_verify_san');
+    const f = (n: string) => store.counter(`listener.${statName}.server_ssl_socket_factory.${n}`, `listener_server_ssl_socket_factory_${n}`, labels);
+    this.ssl_context_update_by_sds = f('ssl_context_update_by_sds');
+    this.downstream_context_secrets_not_ready = f('downstream_context_secrets_not_ready');
+    this.secrets = secretManagerOf(store);
   }
 }
 
@@ -64,21 +82,53 @@ interface CertEntry {
   readonly context: tls.SecureContext;
 }
 
-/** Builds one secure context per certificate; `read` supplies each data source's current text. Throws on bad material. */
-function buildEntries(cfg: DownstreamTlsConfig, read: (s: TlsDataSource) => string): CertEntry[] {
+/** The PEM material of a context now: files / inline data, then SDS secrets. */
+interface Material {
+  readonly certs: readonly { readonly cert: string; readonly key: string }[];
+  readonly ca: string | null;
+  readonly crl: string | null;
+}
+
+/**
+ * The material of `cfg`: `read` supplies each data source's current text, `secrets` the SDS
+ * values. Null when a named secret has not arrived (or is of the wrong kind): not ready.
+ */
+function materialOf(cfg: DownstreamTlsConfig, read: (s: TlsDataSource) => string, secrets: ProxySecretManager | null): Material | null {
   const common = cfg.commonTlsContext;
   const v = common.validationContext;
+  const certs = common.tlsCertificates.map((c) => ({ cert: read(c.certificateChain), key: read(c.privateKey) }));
+  for (const ref of common.sdsCertificates) {
+    const s = secrets?.get(ref);
+    if (s === undefined || s.kind !== 'tls_certificate') return null;
+    certs.push({ cert: s.certificateChain, key: s.privateKey });
+  }
+  let ca = v?.trustedCa ? read(v.trustedCa) : null;
+  if (common.sdsValidation !== null) {
+    const s = secrets?.get(common.sdsValidation);
+    if (s === undefined || s.kind !== 'validation_context') return null;
+    ca = s.trustedCa;
+  }
+  return { certs, ca, crl: v?.crl ? read(v.crl) : null };
+}
+
+/** Every SDS reference of a context. */
+function sdsRefs(cfg: DownstreamTlsConfig): SdsSecretRef[] {
+  const c = cfg.commonTlsContext;
+  return [...c.sdsCertificates, ...(c.sdsValidation === null ? [] : [c.sdsValidation])];
+}
+
+/** Builds one secure context per certificate. Throws on bad material. */
+function buildEntries(cfg: DownstreamTlsConfig, mat: Material): CertEntry[] {
+  const common = cfg.commonTlsContext;
   const shared: tls.SecureContextOptions = {
     ...paramsOptions(common.tlsParams, 'TLSv1.3'),
-    sessionIdContext: sessionIdContext(cfg, read),
+    sessionIdContext: sessionIdContext(cfg, mat),
     // The server's cipher order wins (Envoy's default; prefer_client_ciphers is not supported).
     honorCipherOrder: true,
-    ...(v?.trustedCa ? { ca: checkedCa(read(v.trustedCa)) } : {}),
-    ...(v?.crl ? { crl: read(v.crl) } : {}),
+    ...(mat.ca !== null ? { ca: checkedCa(mat.ca) } : {}),
+    ...(mat.crl !== null ? { crl: mat.crl } : {}),
   };
-  return common.tlsCertificates.map((c) => {
-    const cert = read(c.certificateChain);
-    const key = read(c.privateKey);
+  return mat.certs.map(({ cert, key }) => {
     const bad = checkKeyPair(cert, key);
     if (bad !== null) throw new Error(`${bad.field}: expected ${bad.why}`);
     const first = parseCertificates(cert) as X509Certificate[];
@@ -91,13 +141,12 @@ function buildEntries(cfg: DownstreamTlsConfig, read: (s: TlsDataSource) => stri
  * client is accepted, so a session resumes only where its full handshake would have been accepted.
  * 32 hex characters (OpenSSL allows up to 32 bytes).
  */
-function sessionIdContext(cfg: DownstreamTlsConfig, read: (s: TlsDataSource) => string): string {
-  const common = cfg.commonTlsContext;
-  const v = common.validationContext;
+function sessionIdContext(cfg: DownstreamTlsConfig, mat: Material): string {
+  const v = cfg.commonTlsContext.validationContext;
   const h = createHash('sha256');
-  for (const c of common.tlsCertificates) h.update(read(c.certificateChain)).update('\0');
-  h.update(v?.trustedCa ? read(v.trustedCa) : '').update('\0');
-  h.update(v?.crl ? read(v.crl) : '').update('\0');
+  for (const c of mat.certs) h.update(c.cert).update('\0');
+  h.update(mat.ca ?? '').update('\0');
+  h.update(mat.crl ?? '').update('\0');
   h.update(JSON.stringify(v?.matchTypedSubjectAltNames ?? [])).update('\0');
   h.update(cfg.requireClientCertificate ? 'require' : 'optional');
   return h.digest('hex').slice(0, 32);
@@ -137,19 +186,56 @@ export class DownstreamTls {
   private closed = false;
   /** Successful certificate reloads (for tests and diagnostics). */
   reloads = 0;
+  /** SDS: the secret references, and the manager generation the entries were built at (-1: none yet). */
+  private readonly sds: readonly SdsSecretRef[];
+  private builtAt = -1;
 
   constructor(readonly config: DownstreamTlsConfig, private readonly stats: DownstreamTlsStats) {
-    this.entries = buildEntries(config, (s) => s.text);
+    this.sds = sdsRefs(config);
+    if (this.sds.length === 0) {
+      this.entries = buildEntries(config, materialOf(config, (s) => s.text, null)!);
+    } else {
+      this.entries = [];
+      this.refreshSds();
+    }
     const v = config.commonTlsContext.validationContext;
     this.sans = new SanMatchers(v?.matchTypedSubjectAltNames ?? []);
-    this.requestCert = v !== null && v.trustedCa !== null;
+    this.requestCert = (v !== null && v.trustedCa !== null) || config.commonTlsContext.sdsValidation !== null;
     const alpn = config.commonTlsContext.alpnProtocols;
     this.alpnSelect = alpn.length > 0 ? alpnSelector(alpn) : undefined;
     this.watchFiles();
   }
 
+  /**
+   * SDS: rebuilds the contexts from the current secret values when the manager's generation moved
+   * since the last build (one integer compare per handshake otherwise). A bad value (it was
+   * validated on arrival, so rare) keeps the previous contexts.
+   */
+  private refreshSds(): void {
+    const m = this.stats.secrets;
+    if (m === null || m.generation === this.builtAt) return;
+    this.builtAt = m.generation;
+    const files = this.watchers.length > 0;
+    const mat = materialOf(this.config, (s) => (s.filename !== null && files ? readFileSync(s.filename, 'utf8') : s.text), m);
+    if (mat === null) return;
+    try {
+      const had = this.entries.length > 0;
+      this.entries = buildEntries(this.config, mat);
+      if (had) this.stats.ssl_context_update_by_sds.inc();
+    } catch (err) {
+      log.error('TLS context from SDS (%s) could not be built, keeping the previous one: %s', this.sds.map(describeRef).join(', '), (err as Error).message);
+    }
+  }
+
+  /** Whether every SDS secret has arrived (always true without SDS). */
+  get ready(): boolean {
+    if (this.sds.length > 0) this.refreshSds();
+    return this.entries.length > 0;
+  }
+
   /** The context for a server name: a certificate naming it exactly, then by wildcard, else the first. */
   contextFor(serverName: string | null): tls.SecureContext {
+    if (this.sds.length > 0) this.refreshSds();
     const entries = this.entries;
     if (serverName !== null && serverName !== '') {
       const sni = serverName.toLowerCase();
@@ -165,6 +251,14 @@ export class DownstreamTls {
    * socket is then destroyed).
    */
   terminate(socket: net.Socket, done: (t: tls.TLSSocket | null) => void): void {
+    if (!this.ready) {
+      this.stats.downstream_context_secrets_not_ready.inc();
+      this.stats.connection_error.inc();
+      this.failLog.log('TLS handshake from %s refused: secrets not ready (%s)', peerOf(socket), this.sds.map(describeRef).join(', '));
+      socket.destroy();
+      done(null);
+      return;
+    }
     const t = new tls.TLSSocket(socket, {
       isServer: true,
       secureContext: this.contextFor(null),
@@ -274,8 +368,9 @@ export class DownstreamTls {
   reload(): boolean {
     if (this.closed) return false;
     try {
-      const entries = buildEntries(this.config, (s) => (s.filename === null ? s.text : readFileSync(s.filename, 'utf8')));
-      this.entries = entries;
+      const mat = materialOf(this.config, (s) => (s.filename === null ? s.text : readFileSync(s.filename, 'utf8')), this.stats.secrets);
+      if (mat === null) return false; // SDS secrets not there yet: built when they arrive
+      this.entries = buildEntries(this.config, mat);
       this.reloads++;
       log.info('reloaded TLS certificates (%s)', this.sources().map((s) => s.filename).join(', '));
       return true;

@@ -14,9 +14,18 @@
 // that server gets full handshakes only for a while (NO_RESUME_MS): a server that cannot resume
 // (Weft's own listeners requiring client certificates could not, before their session id context
 // was set) costs one failed connection instead of failing every connection after the first.
+//
+// SDS (a client certificate from tls_certificate_sds_secret_configs, the trust bundle from
+// validation_context_sds_secret_config or a combined validation context, as Istio's ISTIO_MUTUAL
+// clusters use): the context is rebuilt from the SecretManager's current values when they changed
+// (checked on each connect by comparing the manager's generation), and the cached sessions are
+// dropped with the old context; connections already up keep theirs. Until the secrets arrived,
+// connects fail (`ssl.connection_error`, Envoy's `client_ssl_socket_factory.upstream_context_secrets_not_ready`).
 
 import tls from 'node:tls';
-import type { UpstreamTlsConfig } from '../config/types.js';
+import type { SdsSecretRef, UpstreamTlsConfig } from '../config/types.js';
+import type { ProxySecretManager } from '../secrets/manager.js';
+import type { SecretValue } from '../secrets/types.js';
 import type { Host } from '../cluster/host.js';
 import type { Counter, StatsStore } from '../../observe/stats.js';
 import { createLogger } from '../../observe/logger.js';
@@ -38,6 +47,9 @@ export class UpstreamTlsStats {
   readonly connection_error: Counter;
   readonly fail_verify_error: Counter;
   readonly fail_verify_san: Counter;
+  /** Envoy's `cluster.<name>.client_ssl_socket_factory.*`. */
+  readonly ssl_context_update_by_sds: Counter;
+  readonly upstream_context_secrets_not_ready: Counter;
   constructor(store: StatsStore, clusterName: string) {
     const labels = { envoy_cluster_name: clusterName };
     const c = (n: string) => store.counter(`cluster.${clusterName}.ssl.${n}`, `cluster_ssl_${n}`, labels);
@@ -46,6 +58,9 @@ export class UpstreamTlsStats {
     this.connection_error = c('connection_error');
     this.fail_verify_error = c('fail_verify_error');
     this.fail_verify_san = c('fail_verify_san');
+    const f = (n: string) => store.counter(`cluster.${clusterName}.client_ssl_socket_factory.${n}`, `cluster_client_ssl_socket_factory_${n}`, labels);
+    this.ssl_context_update_by_sds = f('ssl_context_update_by_sds');
+    this.upstream_context_secrets_not_ready = f('upstream_context_secrets_not_ready');
   }
 }
 
@@ -60,9 +75,22 @@ export function upstreamTlsStats(store: StatsStore, clusterName: string): Upstre
   return s;
 }
 
+/** An error for a connect attempted before the SDS secrets arrived (an 'error' before 'secureConnect'). */
+function notReadySocket(): tls.TLSSocket {
+  const socket = new tls.TLSSocket(null as unknown as import('node:net').Socket);
+  const err = Object.assign(new Error('TLS secrets (SDS) not ready'), { code: 'WEFT_SECRETS_NOT_READY' });
+  process.nextTick(() => socket.destroy(err));
+  return socket;
+}
+
 export class UpstreamTls {
-  private readonly context: tls.SecureContext;
+  private context: tls.SecureContext | null;
   private readonly verify: boolean;
+  /** SDS references (client certificate, trust bundle) and the values the context was built from. */
+  private readonly sdsCert: SdsSecretRef | null;
+  private readonly sdsCa: SdsSecretRef | null;
+  private builtAt = -1;
+  private builtFrom: (SecretValue | undefined)[] = [];
   private readonly sans: SanMatchers;
   /** The last session each server (`address:port`, SNI) gave us, offered on the next connect. */
   private readonly sessions = new Map<string, Buffer>();
@@ -70,18 +98,56 @@ export class UpstreamTls {
   private readonly noResumeUntil = new Map<string, number>();
   private readonly failLog = new LogLimiter(log, 'info');
 
-  constructor(readonly config: UpstreamTlsConfig) {
+  constructor(readonly config: UpstreamTlsConfig, private readonly secrets: ProxySecretManager | null = null) {
     const common = config.commonTlsContext;
     const v = common.validationContext;
+    this.sdsCert = common.sdsCertificates[0] ?? null;
+    this.sdsCa = common.sdsValidation;
+    this.context = this.sdsCert === null && this.sdsCa === null ? this.build(undefined, undefined) : null;
+    this.verify = (v !== null && v.trustedCa !== null) || this.sdsCa !== null;
+    this.sans = new SanMatchers(v?.matchTypedSubjectAltNames ?? []);
+  }
+
+  private build(sdsCert: SecretValue | undefined, sdsCa: SecretValue | undefined): tls.SecureContext {
+    const common = this.config.commonTlsContext;
+    const v = common.validationContext;
     const cert = common.tlsCertificates[0];
-    this.context = tls.createSecureContext({
+    const pair = sdsCert?.kind === 'tls_certificate' ? { cert: sdsCert.certificateChain, key: sdsCert.privateKey }
+      : cert ? { cert: cert.certificateChain.text, key: cert.privateKey.text } : {};
+    const ca = sdsCa?.kind === 'validation_context' ? sdsCa.trustedCa : v?.trustedCa ? v.trustedCa.text : undefined;
+    return tls.createSecureContext({
       ...paramsOptions(common.tlsParams, 'TLSv1.2'),
-      ...(cert ? { cert: cert.certificateChain.text, key: cert.privateKey.text } : {}),
-      ...(v?.trustedCa ? { ca: v.trustedCa.text } : {}),
+      ...pair,
+      ...(ca !== undefined ? { ca } : {}),
       ...(v?.crl ? { crl: v.crl.text } : {}),
     });
-    this.verify = v !== null && v.trustedCa !== null;
-    this.sans = new SanMatchers(v?.matchTypedSubjectAltNames ?? []);
+  }
+
+  /**
+   * SDS: the context for the current secret values (rebuilt, and the sessions of the old one
+   * dropped, when they changed); null while one is missing.
+   */
+  private currentContext(stats: UpstreamTlsStats | undefined): tls.SecureContext | null {
+    if (this.sdsCert === null && this.sdsCa === null) return this.context;
+    const m = this.secrets;
+    if (m === null) return null;
+    if (m.generation === this.builtAt) return this.context;
+    const cert = this.sdsCert === null ? undefined : m.get(this.sdsCert);
+    const ca = this.sdsCa === null ? undefined : m.get(this.sdsCa);
+    if ((this.sdsCert !== null && cert?.kind !== 'tls_certificate') || (this.sdsCa !== null && ca?.kind !== 'validation_context')) return null;
+    this.builtAt = m.generation;
+    if (this.context !== null && this.builtFrom[0] === cert && this.builtFrom[1] === ca) return this.context;
+    try {
+      const had = this.context !== null;
+      this.context = this.build(cert, ca);
+      this.builtFrom = [cert, ca];
+      this.sessions.clear();
+      this.noResumeUntil.clear();
+      if (had) stats?.ssl_context_update_by_sds.inc();
+    } catch (err) {
+      log.error('upstream TLS context from SDS could not be built, keeping the previous one: %s', (err as Error).message);
+    }
+    return this.context;
   }
 
   /** The session to offer `key`'s server, if any. */
@@ -109,11 +175,17 @@ export class UpstreamTls {
     const protocols = configured.length > 0 ? configured : alpn;
     const sni = this.config.sni;
     const key = `${host.key}\n${sni}`;
+    const context = this.currentContext(stats);
+    if (context === null) {
+      stats?.upstream_context_secrets_not_ready.inc();
+      stats?.connection_error.inc();
+      this.failLog.log('TLS connect to %s (cluster %s) refused: SDS secrets not ready', host.key, clusterName || '?');
+      return notReadySocket();
+    }
     const session = this.sessionFor(key);
     const socket = tls.connect({
-      host: host.address,
-      port: host.port,
-      secureContext: this.context,
+      ...(host.port === 0 ? { path: host.address } : { host: host.address, port: host.port }),
+      secureContext: context,
       ...(sni !== '' ? { servername: sni } : {}),
       ...(protocols && protocols.length > 0 ? { ALPNProtocols: [...protocols] } : {}),
       ...(session ? { session } : {}),
@@ -153,9 +225,9 @@ export class UpstreamTls {
 
 const byConfig = new WeakMap<UpstreamTlsConfig, UpstreamTls>();
 
-/** The compiled TLS origination for a cluster's (frozen) transport socket config, built once. */
-export function upstreamTlsFor(config: UpstreamTlsConfig): UpstreamTls {
+/** The compiled TLS origination for a cluster's (frozen) transport socket config, built once; `secrets` for SDS references. */
+export function upstreamTlsFor(config: UpstreamTlsConfig, secrets: ProxySecretManager | null = null): UpstreamTls {
   let u = byConfig.get(config);
-  if (u === undefined) byConfig.set(config, (u = new UpstreamTls(config)));
+  if (u === undefined) byConfig.set(config, (u = new UpstreamTls(config, secrets)));
   return u;
 }

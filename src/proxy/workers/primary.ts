@@ -21,6 +21,10 @@
 // listener's order among port-0 listens on that address, which is the same in every worker
 // started from the same config. (A worker restarted after a reload that added port-0 listeners
 // may count them differently; fixed ports have no such caveat.)
+//
+// SDS: the primary owns the SecretManager that follows the secret sources (ADS through the xDS
+// client, files, gRPC SDS servers) and forwards every value to the workers over IPC, at start and
+// on each change; /ready waits for the secrets as in a single process, /certs shows them.
 
 import type { DrainStrategy } from '../overload/drain.js';
 import { ReadinessGate } from '../admin/readiness.js';
@@ -34,6 +38,10 @@ import { bootstrapConfigDump, serverInfoOf, type AdminCluster, type AdminContext
 import type { BootstrapConfig } from '../config/types.js';
 import type { ServerState } from '../server.js';
 import type { BoundListener, FromWorker, ToWorker } from './protocol.js';
+import { ProxySecretManager } from '../secrets/manager.js';
+import { secretRefsOf } from '../secrets/refs.js';
+import { certsDump, withSecrets } from '../admin/certs.js';
+import { grpcTarget } from '../../envoy/core.js';
 
 const log = createLogger('main');
 
@@ -190,6 +198,8 @@ export class WorkerPrimary {
   private clustersView: AdminCluster[] = [];
   private readonly configReloads;
   private readonly missingWorkers;
+  /** SDS secrets, fetched here and forwarded to the workers. */
+  readonly secrets: ProxySecretManager;
 
   constructor(public config: BootstrapConfig, private readonly opts: WorkerPrimaryOptions) {
     this.latest = config;
@@ -203,6 +213,20 @@ export class WorkerPrimary {
     this.missingWorkers = this.stats.gauge('server.stats_missing_workers', 'server_stats_missing_workers');
     // Weft's own: worker processes that died unexpectedly (each was replaced).
     this.workerDeaths = this.stats.counter('server.worker_deaths', 'server_worker_deaths');
+    this.secrets = new ProxySecretManager(this.stats, {
+      clusterTarget: (name) => {
+        const ep = this.latest.clusters.find((c) => c.name === name)?.loadAssignment.endpoints[0]?.lbEndpoints[0];
+        return ep === undefined ? null : grpcTarget(ep.address);
+      },
+    });
+    this.secrets.onChange((ref, value, version) => this.broadcast({ type: 'secret', ref, value, version }));
+  }
+
+  /** Follows the secrets `config` names; /ready waits for new ones while not ready yet. */
+  private followSecrets(config: BootstrapConfig, hold: boolean): void {
+    this.secrets.setStatic(config.staticSecrets ?? []);
+    const added = this.secrets.sync(secretRefsOf(config));
+    if (hold) for (const r of added) this.readiness.hold(this.secrets.ready(r));
   }
 
   /** Forks the workers, waits until every one has started its listeners, then starts the admin server. */
@@ -210,6 +234,7 @@ export class WorkerPrimary {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     const self = fileURLToPath(import.meta.url);
     cluster.setupPrimary({ exec: self.replace(/primary\.(ts|js)$/, 'worker-main.$1'), args: [], serialization: 'advanced' });
+    this.followSecrets(this.config, true);
     const reports = await Promise.all(this.slots.map((s) => this.startSlot(s)));
     const failed = reports.map((r, i) => (r.error === undefined ? null : `worker ${i}: ${r.error}`)).filter((e) => e !== null);
     if (failed.length > 0) throw new Error(failed.join('; '));
@@ -249,6 +274,7 @@ export class WorkerPrimary {
     }
     const r = await this.request(w, {
       type: 'start', slot: slot.index, config: forWorkers(this.latest, this.slots.length), logLevel: getLevel(), drainMs: this.opts.drainMs, drainStrategy: this.opts.drainStrategy,
+      secrets: this.secrets.snapshot(),
     });
     if (r === null || r.type !== 'started') return { listeners: [], error: 'exited before it started' };
     if (r.error !== undefined) return { listeners: [], error: r.error };
@@ -356,6 +382,7 @@ export class WorkerPrimary {
    */
   async applyConfig(next: BootstrapConfig): Promise<void> {
     this.latest = next;
+    this.followSecrets(next, !this.readiness.isOpen);
     const targets = this.slots.filter((s) => s.worker !== null && s.greeted);
     const replies = await Promise.all(targets.map((s) => this.request(s.worker!, { type: 'apply', config: forWorkers(next, this.slots.length) })));
     const failed: string[] = [];
@@ -410,6 +437,7 @@ export class WorkerPrimary {
     if (this.state !== 'DRAINING') this.state = 'DRAINING';
     this.cancelRestarts();
     for (const s of this.slots) if (s.worker !== null && !s.worker.isDead()) s.worker.process.kill('SIGKILL');
+    this.secrets.close();
     await this.workersExited(EXIT_GRACE_MS);
     if (this.admin) { await this.admin.close(); this.admin = null; }
   }
@@ -481,7 +509,8 @@ export class WorkerPrimary {
       }),
       isReady: () => this.state === 'LIVE' && this.readiness.isOpen,
       // The primary's view: the config every worker applied (listener ports as configured; /listeners shows the bound ones).
-      configDump: () => bootstrapConfigDump(this.config),
+      configDump: () => withSecrets(bootstrapConfigDump(this.config), this.secrets),
+      certs: () => certsDump(this.config, this.secrets),
       clusters: () => this.clustersView,
       listeners: () => this.listeners.map((l) => ({ name: l.name, address: l.address })),
       drainListeners: (o) => { this.listenersDrained = o; this.broadcast({ type: 'drain_listeners', ...o }); },

@@ -5,7 +5,15 @@
 import type { DrainStrategy } from '../overload/drain.js';
 import type { StatSample } from '../../observe/stats-snapshot.js';
 import type { AdminCluster } from '../admin/handlers.js';
-import type { BootstrapConfig, SocketAddress } from '../config/types.js';
+import type { BootstrapConfig, SdsSecretRef, SocketAddress } from '../config/types.js';
+import type { SecretValue } from '../secrets/types.js';
+
+/** An SDS secret value the primary fetched (workers do not reach secret sources themselves). */
+export interface ForwardedSecret {
+  readonly ref: SdsSecretRef;
+  readonly value: SecretValue;
+  readonly version: string;
+}
 
 /** A listener as a worker bound it (port resolved when the config asks for port 0). */
 export interface BoundListener {
@@ -15,7 +23,9 @@ export interface BoundListener {
 
 export type ToWorker =
   /** First message: the validated config (without admin) to start; answered by `started`. */
-  | { type: 'start'; seq: number; slot: number; config: BootstrapConfig; logLevel: string; drainMs: number; drainStrategy?: DrainStrategy }
+  | { type: 'start'; seq: number; slot: number; config: BootstrapConfig; logLevel: string; drainMs: number; drainStrategy?: DrainStrategy; secrets?: ForwardedSecret[] }
+  /** A new or rotated SDS secret (applies to the worker's next handshakes). */
+  | ({ type: 'secret' } & ForwardedSecret)
   /** A new validated config; answered by `applied`. */
   | { type: 'apply'; seq: number; config: BootstrapConfig }
   | { type: 'stats'; seq: number }

@@ -6,6 +6,9 @@
 // Signals: the primary coordinates. SIGINT and SIGHUP (which a terminal sends to the whole process
 // group) are ignored here; SIGTERM sent to a worker alone drains it and exits (the primary then
 // starts a replacement). When the primary goes away, node:cluster exits the worker at once.
+//
+// SDS secrets: the primary follows the sources and sends each value (`start.secrets`, then
+// `secret` messages); the worker's SecretManager only receives them.
 
 import { snapshotStats } from '../../observe/stats-snapshot.js';
 import { log, setLevel } from '../../observe/logger.js';
@@ -38,7 +41,9 @@ export function runWorker(): void {
         drainMs = m.drainMs;
         const s = new ProxyServer(m.config, {
           announceListeners: false, commandLine: process.argv.slice(1), drainTimeMs: m.drainMs, drainStrategy: m.drainStrategy,
+          secretsFromPrimary: true,
         });
+        for (const sec of m.secrets ?? []) s.secrets.push(sec.ref, sec.value, sec.version);
         server = s;
         try {
           await s.start();
@@ -73,6 +78,11 @@ export function runWorker(): void {
       case 'drain_listeners': server?.drainListeners({ graceful: m.graceful, inboundOnly: m.inboundOnly }); return;
       case 'drain_sequence': server?.startDrainSequence(m.durationMs, { inboundOnly: m.inboundOnly }); return;
       case 'log_level': setLevel(m.level); return;
+      case 'secret':
+        // At once when running (no wait behind a reload); else after `start`.
+        if (server !== null) server.secrets.push(m.ref, m.value, m.version);
+        else queue = queue.then(() => server?.secrets.push(m.ref, m.value, m.version));
+        return;
       case 'shutdown': stop(m.drainMs); return;
       default:
         queue = queue.then(() => control(m)).catch((e: unknown) => log.error('worker: %s failed: %s', m.type, (e as Error)?.message ?? String(e)));

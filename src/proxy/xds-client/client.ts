@@ -3,12 +3,14 @@
 // subscribing to LDS and CDS (wildcard) and to the RDS / EDS names they use. Each response is
 // validated as a whole: any bad resource NACKs it and keeps the previous state; otherwise it is
 // accepted, ACKed, and the proxy gets a full BootstrapConfig (static + dynamic) via applyConfig.
+// Secrets (SDS over ADS) are subscribed by the names the target's SecretManager follows; an
+// accepted Secret goes to that manager (new handshakes use it) without re-applying the config.
 
 import { WEFT_VERSION } from '../../version.js';
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { listenerRdsNames } from '../../envoy/bootstrap.js';
-import { formatAddress } from '../../envoy/core.js';
+import { formatAddress, grpcTarget } from '../../envoy/core.js';
 import type { ExtensionLookup } from '../../envoy/decode/typed.js';
 import { log } from '../../observe/logger.js';
 import type { StatsStore } from '../../observe/stats.js';
@@ -17,17 +19,22 @@ import {
   type NodeJson,
 } from '../../xds/ads-service.js';
 import type { RawAny } from '../../xds/proto-json.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SHORT_NAME } from '../../xds/resource-types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, SHORT_NAME } from '../../xds/resource-types.js';
+import type { ProxySecretManager } from '../secrets/manager.js';
+import type { SecretValue } from '../secrets/types.js';
 import type { BootstrapConfig, ClusterConfig, ListenerConfig } from '../config/types.js';
 import { assemble, clusterReady, EMPTY_ACTIVE, type ActiveSet, type DynamicState, type Versioned } from './assemble.js';
 import type { SecretManager } from '../secrets/types.js';
 import { adsChannelCredentials } from './credentials.js';
 import { decodeResource, isXdsType, type DecodedResource, type ResourceValues, type XdsTypeUrl } from './resources.js';
+import { statPrefixes, type StatPrefix } from './stats.js';
 
 /** What the client drives: ProxyServer and WorkerPrimary both fit. */
 export interface XdsClientTarget {
   applyConfig(next: BootstrapConfig): Promise<void>;
   readonly stats: StatsStore;
+  /** Where ADS secrets go (and which names to subscribe). */
+  readonly secrets?: ProxySecretManager;
 }
 
 export interface XdsClientOptions {
@@ -82,10 +89,11 @@ const KIND: Record<XdsTypeUrl, string> = {
   [CLUSTER_TYPE]: 'cluster',
   [ROUTE_TYPE]: 'route configuration',
   [ENDPOINT_TYPE]: 'cluster load assignment',
+  [SECRET_TYPE]: 'secret',
 };
 
 /** The order of initial requests (and of applying): clusters, endpoints, listeners, routes. */
-const ORDER: readonly XdsTypeUrl[] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
+const ORDER: readonly XdsTypeUrl[] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE];
 const WILDCARD = (t: XdsTypeUrl): boolean => t === LISTENER_TYPE || t === CLUSTER_TYPE;
 const GRPC_INVALID_ARGUMENT = 3;
 
@@ -100,6 +108,9 @@ export class XdsClient extends EventEmitter {
   private readonly endpoints = new Map<string, Versioned<ResourceValues[typeof ENDPOINT_TYPE]['endpoints']>>();
   private readonly routesTimedOut = new Set<string>();
   private readonly endpointsTimedOut = new Set<string>();
+  private readonly secrets = new Map<string, Versioned<SecretValue>>();
+  private readonly secretsTimedOut = new Set<string>();
+  private secretManager: ProxySecretManager | null = null;
   private readonly fetchTimers = new Map<string, NodeJS.Timeout>();
   private active: ActiveSet = EMPTY_ACTIVE;
   private readonly types = new Map<XdsTypeUrl, TypeState>();
@@ -164,7 +175,10 @@ export class XdsClient extends EventEmitter {
     const dyn = this.bootstrap.dynamicResources!;
     const waits = [dyn.lds, dyn.cds].filter((c) => c !== null).map((c) => c!.initialFetchTimeoutMs);
     const limit = waits.includes(0) ? 0 : Math.max(0, ...waits);
-    if (limit > 0) {
+    // ADS only for secrets (or EDS / RDS of static resources): no LDS / CDS to wait for here (the
+    // SecretManager holds readiness for its own secrets).
+    if (dyn.lds === null && dyn.cds === null) this.markInitialized();
+    else if (limit > 0) {
       this.initTimer = setTimeout(() => {
         if (!this.isInitialized) log.warn('xds: initial fetch not complete after %d ms; serving with what has arrived', limit);
         this.markInitialized();
@@ -172,6 +186,10 @@ export class XdsClient extends EventEmitter {
       this.initTimer.unref();
     }
     this.stats.gauge('control_plane.connected_state', 'control_plane_connected_state').set(0);
+    if (target.secrets !== undefined) {
+      this.secretManager = target.secrets;
+      target.secrets.attachAds({ secretNamesChanged: () => { if (!this.closed) this.updateSubscriptions(this.call !== null); } });
+    }
     this.connect();
   }
 
@@ -257,7 +275,7 @@ export class XdsClient extends EventEmitter {
     const c = this.bootstrap.clusters.find((x) => x.name === t.clusterName);
     const ep = c?.loadAssignment.endpoints[0]?.lbEndpoints[0];
     if (ep === undefined) throw new Error(`xds client: cluster ${t.clusterName} has no endpoint for the control plane`);
-    return formatAddress(ep.address);
+    return grpcTarget(ep.address);
   }
 
   /** A new channel for each stream: credentials are rebuilt every time (a renewed certificate is used at once). */
@@ -354,7 +372,7 @@ export class XdsClient extends EventEmitter {
       log.warn('xds: ignoring a response of unknown type %s', t);
       return;
     }
-    if (t === CLUSTER_TYPE || t === ENDPOINT_TYPE) {
+    if (t === CLUSTER_TYPE || t === ENDPOINT_TYPE || t === SECRET_TYPE) {
       this.safeHandle(call, t, resp);
       return;
     }
@@ -412,6 +430,10 @@ export class XdsClient extends EventEmitter {
     if (delta) this.write({ type_url: t, response_nonce: resp.nonce });
     else this.write({ type_url: t, version_info: version, resource_names: WILDCARD(t) ? [] : [...st.names], response_nonce: resp.nonce });
     this.emit('ack', t, version);
+    if (t === SECRET_TYPE) {
+      for (const g of good) if (st.names.has(g.name)) this.secretManager?.pushAds(g.value as SecretValue, versionOf(deltaVersions, g.name, version));
+      return;
+    }
     if (call === this.call) this.updateSubscriptions(true);
     this.checkWarm();
     void this.scheduleApply();
@@ -481,6 +503,7 @@ export class XdsClient extends EventEmitter {
       case CLUSTER_TYPE: return this.cdsClusters as Map<string, Versioned<unknown>>;
       case ROUTE_TYPE: return this.routes as Map<string, Versioned<unknown>>;
       case ENDPOINT_TYPE: return this.endpoints as Map<string, Versioned<unknown>>;
+      case SECRET_TYPE: return this.secrets as Map<string, Versioned<unknown>>;
     }
   }
 
@@ -509,7 +532,9 @@ export class XdsClient extends EventEmitter {
     for (const c of [...this.active.clusters.values(), ...this.bootstrap.clusters, ...[...this.cdsClusters.values()].map((v) => v.value)]) {
       if (c.eds !== undefined) eps.set(c.eds.serviceName, c.eds.configSource.initialFetchTimeoutMs);
     }
-    return new Map([[ROUTE_TYPE, routes], [ENDPOINT_TYPE, eps]]);
+    // Secrets: the names the SecretManager follows over ADS (it runs their initial_fetch_timeout).
+    const secrets = new Map((this.secretManager?.adsSecretNames() ?? []).map((n) => [n, 0] as const));
+    return new Map([[ROUTE_TYPE, routes], [ENDPOINT_TYPE, eps], [SECRET_TYPE, secrets]]);
   }
 
   /** Follows the RDS / EDS names in use: subscribes new ones, unsubscribes (and forgets) dropped ones. */
@@ -520,7 +545,7 @@ export class XdsClient extends EventEmitter {
       const dropped = [...st.names].filter((n) => !names.has(n));
       if (added.length === 0 && dropped.length === 0) continue;
       const map = this.mapOf(t);
-      const timedOut = t === ROUTE_TYPE ? this.routesTimedOut : this.endpointsTimedOut;
+      const timedOut = t === ROUTE_TYPE ? this.routesTimedOut : t === ENDPOINT_TYPE ? this.endpointsTimedOut : this.secretsTimedOut;
       for (const n of dropped) {
         st.names.delete(n);
         st.versions.delete(n);
@@ -615,39 +640,22 @@ export class XdsClient extends EventEmitter {
 
   // ───────────────────────────── stats ─────────────────────────────
 
-  /** Envoy's update stats: cluster_manager.cds.*, listener_manager.lds.*, http.<prefix>.rds.<name>.*, cluster.<name>.* (EDS). */
-  private statPrefixes(t: XdsTypeUrl, decoded: readonly DecodedResource<unknown>[]): [string, string, Record<string, string>][] {
-    if (t === CLUSTER_TYPE) return [['cluster_manager.cds.', 'cluster_manager_cds_', {}]];
-    if (t === LISTENER_TYPE) return [['listener_manager.lds.', 'listener_manager_lds_', {}]];
-    const out: [string, string, Record<string, string>][] = [];
-    const names = new Set(decoded.map((d) => d.name).filter((n) => n !== ''));
-    if (t === ENDPOINT_TYPE) {
-      for (const { value: c } of [...this.cdsClusters.values(), ...this.bootstrap.clusters.map((value) => ({ value }))]) {
-        if (c.eds !== undefined && names.has(c.eds.serviceName)) out.push([`cluster.${c.name}.`, 'cluster_', { envoy_cluster_name: c.name }]);
-      }
-      return out;
-    }
-    for (const l of [...this.bootstrap.listeners, ...[...this.ldsListeners.values()].map((v) => v.value)]) {
-      for (const fc of [...l.filterChains, ...(l.defaultFilterChain === null ? [] : [l.defaultFilterChain])]) {
-        for (const f of fc.filters) {
-          if (f.kind === 'http_connection_manager' && f.rds !== undefined && names.has(f.rds.routeConfigName)) {
-            out.push([`http.${f.statPrefix}.rds.${f.rds.routeConfigName}.`, 'http_rds_',
-              { envoy_http_conn_manager_prefix: f.statPrefix, envoy_rds_route_config: f.rds.routeConfigName }]);
-          }
-        }
-      }
-    }
-    return out;
+  private prefixes(t: XdsTypeUrl, decoded: readonly DecodedResource<unknown>[]): StatPrefix[] {
+    return statPrefixes(t, decoded, this.bootstrap, [...this.cdsClusters.values()].map((v) => v.value), [...this.ldsListeners.values()].map((v) => v.value));
   }
 
   private countAttempt(t: XdsTypeUrl, decoded: readonly DecodedResource<unknown>[]): void {
-    for (const [p, prom, labels] of this.statPrefixes(t, decoded)) this.stats.counter(`${p}update_attempt`, `${prom}update_attempt`, labels).inc();
+    for (const [p, prom, labels] of this.prefixes(t, decoded)) this.stats.counter(`${p}update_attempt`, `${prom}update_attempt`, labels).inc();
   }
 
   private countResult(t: XdsTypeUrl, decoded: readonly DecodedResource<unknown>[], ok: boolean): void {
     const s = ok ? 'update_success' : 'update_rejected';
-    for (const [p, prom, labels] of this.statPrefixes(t, decoded)) this.stats.counter(`${p}${s}`, `${prom}${s}`, labels).inc();
+    for (const [p, prom, labels] of this.prefixes(t, decoded)) this.stats.counter(`${p}${s}`, `${prom}${s}`, labels).inc();
   }
 }
 
 export { listenerRdsNames };
+
+function versionOf(deltaVersions: Map<string, string> | null, name: string, version: string): string {
+  return deltaVersions?.get(name) ?? version;
+}

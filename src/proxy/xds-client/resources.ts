@@ -1,4 +1,4 @@
-// One xDS resource type per entry (LDS, CDS, RDS, EDS of envoy.service.discovery.v3): a raw Any
+// One xDS resource type per entry (LDS, CDS, RDS, EDS, SDS of envoy.service.discovery.v3): a raw Any
 // from a discovery response → proto3 JSON (src/xds/proto-json.ts) → the Envoy decoders of src/envoy,
 // giving a frozen typed value or the field-path errors that go into a NACK.
 
@@ -10,9 +10,11 @@ import type { ExtensionLookup } from '../../envoy/decode/typed.js';
 import { builtinExtensions } from '../../envoy/extensions.js';
 import { listener } from '../../envoy/listener.js';
 import { routeConfiguration } from '../../envoy/route.js';
+import { secretResource } from '../../envoy/tls.js';
+import type { SecretValue } from '../secrets/types.js';
 import { decodeToJson, type RawAny } from '../../xds/proto-json.js';
 import { typeOfUrl } from '../../xds/protos.js';
-import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/resource-types.js';
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../../xds/resource-types.js';
 import type { ClusterConfig, ListenerConfig, LocalityLbEndpointsConfig, RouteConfiguration } from '../config/types.js';
 
 /** The typed value of each resource type. */
@@ -21,11 +23,12 @@ export interface ResourceValues {
   [CLUSTER_TYPE]: ClusterConfig;
   [ROUTE_TYPE]: RouteConfiguration;
   [ENDPOINT_TYPE]: { readonly clusterName: string; readonly endpoints: readonly LocalityLbEndpointsConfig[] };
+  [SECRET_TYPE]: SecretValue;
 }
 
 export type XdsTypeUrl = keyof ResourceValues;
 
-export const XDS_TYPES: readonly XdsTypeUrl[] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
+export const XDS_TYPES: readonly XdsTypeUrl[] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE];
 
 /** A decoded resource: its name (as far as it could be read) and value, or its errors. */
 export type DecodedResource<T> =
@@ -53,6 +56,7 @@ const READERS: { [K in XdsTypeUrl]: Reader<ResourceValues[K]> } = {
   [CLUSTER_TYPE]: cluster,
   [ROUTE_TYPE]: rdsRouteConfiguration,
   [ENDPOINT_TYPE]: endpointsResource,
+  [SECRET_TYPE]: secretResource,
 };
 
 /** The name of a resource of `typeUrl` in its JSON form ('' when absent). */
