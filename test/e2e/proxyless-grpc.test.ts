@@ -43,7 +43,7 @@ spec:
 `;
 
 test('a grpc-js-xds client resolves xds:///greeter:50051 through Weft and follows weight and header-match changes', async (t) => {
-  const control = await startControl();
+  const control = await startControl(['--insecure-xds']); // grpc-js-xds here connects with insecure channel creds
   t.after(() => control.stop());
   const v1 = await startGreeter('v1');
   const v2 = await startGreeter('v2');

@@ -13,6 +13,10 @@ export interface ControlProcess {
   httpPort: number;
   /** `127.0.0.1:<httpPort>`, for `weft ... --control`. */
   api: string;
+  /** The CA port (Istio's CreateCertificate); sidecars get their certificates there. */
+  caPort: number;
+  /** Started with --insecure-xds (plaintext xDS): its sidecars then speak plaintext xDS too. */
+  insecureXds: boolean;
   stop(): Promise<void>;
 }
 
@@ -21,14 +25,15 @@ export interface ControlProcess {
  * (port 0), read from its start-up line: a port found free and handed over later can be taken in between.
  */
 export async function startControl(extra: string[] = [], ports?: { xds: number; http: number }): Promise<ControlProcess> {
-  // The CA port is picked by the kernel; xDS stays plaintext here (sidecars started by these tests
-  // connect without a certificate unless a test passes its own flags).
-  const proc = startWeft(['control', '--xds-port', String(ports?.xds ?? 0), '--http-port', String(ports?.http ?? 0), '--ca-port', '0', '--insecure-xds', '--host', '127.0.0.1', ...extra]);
-  let xdsPort: number, httpPort: number;
+  // The secure default, as users run it: a CA (port from the kernel), mTLS xDS, sidecars on loopback
+  // trusted without a token. `--insecure-xds` in `extra` for plaintext clients (proxyless gRPC).
+  const proc = startWeft(['control', '--xds-port', String(ports?.xds ?? 0), '--http-port', String(ports?.http ?? 0), '--ca-port', '0', '--host', '127.0.0.1', ...extra]);
+  let xdsPort: number, httpPort: number, caPort: number;
   try {
-    const m = await proc.waitFor(/control plane started: HTTP API on [^\s]+:(\d+), xDS on [^\s]+:(\d+)/, 0, 20_000);
+    const m = await proc.waitFor(/control plane started: HTTP API on [^\s]+:(\d+), xDS on [^\s]+:(\d+).*, CA on [^\s]+:(\d+)/, 0, 20_000);
     httpPort = Number(m[1]);
     xdsPort = Number(m[2]);
+    caPort = Number(m[3]);
   } catch (e) {
     proc.kill('SIGKILL');
     throw e;
@@ -36,7 +41,7 @@ export async function startControl(extra: string[] = [], ports?: { xds: number; 
   const api = `127.0.0.1:${httpPort}`;
   await waitUntil(`control plane /ready on ${api}`, async () => (await fetch(`http://${api}/ready`)).ok, 20_000, proc);
   return {
-    proc, xdsPort, httpPort, api,
+    proc, xdsPort, httpPort, api, caPort, insecureXds: extra.includes('--insecure-xds'),
     stop: async () => { proc.kill('SIGTERM'); await proc.exited; },
   };
 }
@@ -49,7 +54,7 @@ export interface SidecarProcess {
   stop(): Promise<void>;
 }
 
-export async function startSidecar(control: { xdsPort: number }, o: {
+export async function startSidecar(control: Pick<ControlProcess, 'xdsPort' | 'httpPort' | 'caPort' | 'insecureXds'>, o: {
   service: string; appPort: number; servicePort?: number; labels?: string; namespace?: string; delta?: boolean;
   /** More `weft sidecar` flags. */
   extra?: string[];
@@ -61,7 +66,9 @@ export async function startSidecar(control: { xdsPort: number }, o: {
     '--inbound-port', String(inbound), '--outbound-port', String(outbound), '--admin-port', String(admin),
     '--control', `127.0.0.1:${control.xdsPort}`, '-l', 'warning',
     // Tests stop whole meshes: no graceful leave unless a test asks for one (`extra` comes later and wins).
-    '--drain-duration', '0'];
+    '--drain-duration', '0',
+    '--ca-address', `127.0.0.1:${control.caPort}`, '--control-http', String(control.httpPort)];
+  if (control.insecureXds) args.push('--insecure-xds');
   if (o.labels) args.push('--labels', o.labels);
   if (o.namespace) args.push('--namespace', o.namespace);
   if (o.delta) args.push('--delta');
