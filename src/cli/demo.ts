@@ -46,14 +46,14 @@ function packageRoot(): string {
 }
 
 interface Ports {
-  xds: number; http: number;
+  xds: number; http: number; ca: number;
   frontendApp: number; frontendIn: number; frontendOut: number; frontendAdmin: number;
   v1App: number; v1In: number; v1Out: number; v1Admin: number;
   v2App: number; v2In: number; v2Out: number; v2Admin: number;
 }
 
 const DEFAULT_PORTS: Readonly<Ports> = Object.freeze({
-  xds: 15010, http: 15014,
+  xds: 15010, http: 15014, ca: 15012,
   frontendApp: 9090, frontendIn: 8000, frontendOut: 15001, frontendAdmin: 15000,
   v1App: 9081, v1In: 15106, v1Out: 15101, v1Admin: 15100,
   v2App: 9082, v2In: 15206, v2Out: 15201, v2Admin: 15200,
@@ -61,7 +61,7 @@ const DEFAULT_PORTS: Readonly<Ports> = Object.freeze({
 
 /** What each port is, for the message naming a busy one. */
 const PORT_ROLE: Record<keyof Ports, string> = {
-  xds: 'control plane xDS', http: 'control plane HTTP API',
+  xds: 'control plane xDS', http: 'control plane HTTP API', ca: 'control plane CA',
   frontendApp: 'frontend app', frontendIn: 'frontend sidecar inbound', frontendOut: 'frontend sidecar outbound', frontendAdmin: 'frontend sidecar admin',
   v1App: 'backend v1 app', v1In: 'backend v1 sidecar inbound', v1Out: 'backend v1 sidecar outbound', v1Admin: 'backend v1 sidecar admin',
   v2App: 'backend v2 app', v2In: 'backend v2 sidecar inbound', v2Out: 'backend v2 sidecar outbound', v2Admin: 'backend v2 sidecar admin',
@@ -225,17 +225,21 @@ export async function runDemo(args: string[]): Promise<number> {
     return got as [number, number, number];
   };
   try {
-    const controlProc = start('control', weft, ['control', '--xds-port', String(P.xds), '--http-port', String(P.http), '--host', '127.0.0.1', '--data-dir', dataDir]);
-    ({ xdsPort: P.xds, httpPort: P.http } = await readyMessage<{ xdsPort: number; httpPort: number }>('the control plane', controlProc));
+    const controlProc = start('control', weft, ['control', '--xds-port', String(P.xds), '--http-port', String(P.http), '--ca-port', String(P.ca),
+      '--host', '127.0.0.1', '--data-dir', dataDir]);
+    ({ xdsPort: P.xds, httpPort: P.http, caPort: P.ca } = await readyMessage<{ xdsPort: number; httpPort: number; caPort: number }>('the control plane', controlProc));
     const control = `127.0.0.1:${P.http}`;
-    for (const f of ['destination-rule.yaml', 'all-v1.yaml']) {
-      const r = await fetch(`http://${control}/v1/apply`, { method: 'POST', body: readFileSync(join(examples, 'mesh', f), 'utf8') });
+    // Routing, and security: mTLS is on between sidecars without any config (auto mTLS); the backend
+    // refuses plaintext (STRICT); the frontend checks JWTs and /api/profile needs one.
+    for (const f of ['mesh/destination-rule.yaml', 'mesh/all-v1.yaml', 'security/backend-strict.yaml', 'security/jwt.yaml']) {
+      const r = await fetch(`http://${control}/v1/apply`, { method: 'POST', body: readFileSync(join(examples, f), 'utf8') });
       if (!r.ok) throw new Error(`applying ${f}: ${await r.text()}`);
       await r.arrayBuffer().catch(() => undefined);
     }
     const sidecar = (name: string, svc: string, labels: string, appPort: number, servicePort: number, inP: number, outP: number, adminP: number) =>
       start(`${name}-sidecar`, weft, ['sidecar', '--service', svc, '--labels', labels, '--app-port', String(appPort), '--service-port', String(servicePort),
         '--inbound-port', String(inP), '--outbound-port', String(outP), '--admin-port', String(adminP), '--control', `127.0.0.1:${P.xds}`,
+        '--ca-address', `127.0.0.1:${P.ca}`, '--control-http', String(P.http),
         // The whole mesh stops at once: no caller is left to drain for.
         '--drain-duration', '0', '--drain-time-s', '1', '-l', 'warning']);
     const app = async (name: string, file: string, port: number, env: Record<string, string>): Promise<number> =>
@@ -274,14 +278,20 @@ export async function runDemo(args: string[]): Promise<number> {
   const custom = fromKernel || offset !== 0;
   console.log(`
 weft demo is running: frontend → backend (v1 and v2), each behind a sidecar, with the control
-plane on 127.0.0.1:${P.xds} (xDS) and 127.0.0.1:${P.http} (HTTP API).
+plane on 127.0.0.1:${P.xds} (xDS, mTLS), 127.0.0.1:${P.http} (HTTP API) and 127.0.0.1:${P.ca} (CA). Every
+call between sidecars is mutual TLS with SPIFFE identities; the backend accepts nothing else.
 
   Open   http://127.0.0.1:${P.frontendIn}/            the frontend (through its sidecar); the bar shows which
                                           backend version answers. Now: everything goes to v1.
   Try    npx weft apply -f ${rel}/mesh/split-90-10.yaml   canary: 90% v1, 10% v2
          npx weft apply -f ${rel}/mesh/user-pin.yaml      end-user: jason → v2 (open /?user=jason)
          npx weft apply -f ${rel}/mesh/all-v1.yaml        back to v1
-         npx weft proxy-status                            each sidecar's xDS state
+         npx weft apply -f ${rel}/security/deny-frontend.yaml   deny the frontend's calls by its identity (403);
+                                                          undo with npx weft delete -f (same file)
+         curl http://127.0.0.1:${P.frontendIn}/api/profile     403: this path needs a JWT
+         curl -H "Authorization: Bearer $(cat ${rel}/security/demo.jwt)" http://127.0.0.1:${P.frontendIn}/api/profile
+                                                          200, as user alice
+         npx weft proxy-status                            each sidecar's xDS state, identity, certificate expiry
          npx weft get virtualservices                     what is applied
          npx weft analyze                                 checks on the applied config
          curl http://127.0.0.1:${P.frontendAdmin}/stats/prometheus   the frontend sidecar's metrics

@@ -5,6 +5,7 @@
 // collides with anything else on the machine.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { test } from 'node:test';
 import { fromRoot } from '../helpers/paths.js';
@@ -21,11 +22,22 @@ function portOpen(port: number): Promise<boolean> {
 
 type DemoPorts = Record<string, number>;
 
+/** Sends a plaintext HTTP request; true when the connection is closed without an answer. */
+function plaintextRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.write('GET / HTTP/1.1\r\nHost: backend\r\n\r\n'));
+    let got = '';
+    s.on('data', (d) => { got += d.toString(); });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got === ''));
+  });
+}
+
 async function startDemo(): Promise<{ demo: WeftProcess; ports: DemoPorts }> {
   const demo = startWeft(['demo', '--ports-from-kernel']);
   await demo.waitFor(/weft demo: ready/, 0, 90_000);
   const ports = JSON.parse((await demo.waitFor(/weft demo: ports (\{.*\})/))[1]!) as DemoPorts;
-  assert.equal(Object.keys(ports).length, 14, `14 ports: ${JSON.stringify(ports)}`);
+  assert.equal(Object.keys(ports).length, 15, `15 ports: ${JSON.stringify(ports)}`);
   return { demo, ports };
 }
 
@@ -43,6 +55,24 @@ test('weft demo runs the mesh, follows weft apply, and Ctrl-C stops everything',
   await waitUntil('jason pinned to v2', async () =>
     ((await (await fetch(`${front}/api/backend?user=jason`)).json()) as { version: string }).version === 'v2');
   assert.equal(await version(), 'v1');
+
+  // The README's security walkthrough: sidecars speak mTLS with SPIFFE identities; the backend
+  // refuses plaintext; /api/profile needs the demo JWT; a DENY policy by the frontend's identity.
+  const status = await runWeft(['proxy-status', '--control', `127.0.0.1:${ports.http}`]);
+  assert.match(status.stdout, /spiffe:\/\/cluster\.local\/ns\/default\/sa\/frontend/);
+  assert.equal(await plaintextRefused(ports.v1In), true, 'the backend (STRICT) refuses a plaintext connection');
+  assert.equal((await fetch(`${front}/api/profile`)).status, 403);
+  const token = readFileSync(fromRoot('examples', 'demo', 'security', 'demo.jwt'), 'utf8').trim();
+  const profile = await fetch(`${front}/api/profile`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(profile.status, 200);
+  assert.deepEqual(await profile.json(), { user: 'alice' });
+  assert.equal((await fetch(`${front}/api/profile`, { headers: { authorization: `Bearer ${token}x` } })).status, 401);
+  const deny = fromRoot('examples', 'demo', 'security', 'deny-frontend.yaml');
+  assert.equal((await runWeft(['apply', '-f', deny, '--control', `127.0.0.1:${ports.http}`])).code, 0);
+  await waitUntil('the backend denies the frontend', async () => (await fetch(`${front}/api/backend`)).status === 502);
+  assert.match(await (await fetch(`${front}/api/backend`)).text(), /403/);
+  assert.equal((await runWeft(['delete', '-f', deny, '--control', `127.0.0.1:${ports.http}`])).code, 0);
+  await waitUntil('the frontend is allowed again', async () => (await fetch(`${front}/api/backend`)).status === 200);
 
   demo.kill('SIGINT');
   assert.equal(await demo.exited, 0);
