@@ -127,9 +127,10 @@ export async function runControlWith(args: string[], deps: ControlDeps): Promise
   });
   const cleanup = (): void => { process.off('SIGTERM', onTerm); process.off('SIGINT', onInt); unwatch(); };
   let ports: { xdsPort: number; httpPort: number; caPort: number };
+  // Said before anything listens, so it precedes the "started" line readers wait for.
+  if (trustLoopback) log.info('local mode: trusting sidecars on loopback without a token');
   try {
     ports = await cp.start();
-    if (trustLoopback) log.info('local mode: trusting sidecars on loopback without a token');
   } catch (e) {
     log.critical('could not start: %s', (e as Error).message);
     await cp.close();

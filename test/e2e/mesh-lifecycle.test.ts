@@ -5,6 +5,10 @@
 // Both assert that not one request failed.
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRootCertificate, generateKeyPair } from '../../src/security/x509.js';
 import http from 'node:http';
 import { test, type TestContext } from 'node:test';
 import {
@@ -68,8 +72,17 @@ test('a sidecar stopped with SIGTERM leaves EDS first and serves through its dra
 });
 
 test('a control plane restarted without --data-dir holds reconnecting proxies until their peers are back: no 404, no 503', async (t) => {
-  let control = await startControl();
+  // Without --data-dir the CA's own root would be new after the restart; a plug-in CA (files, as
+  // Istio's cacerts) keeps the mesh's trust across it, as a real deployment does.
+  const dir = mkdtempSync(join(tmpdir(), 'weft-lifecycle-ca-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const kp = generateKeyPair();
+  writeFileSync(join(dir, 'root.pem'), await createRootCertificate(kp, 'O=cluster.local', 86_400_000));
+  writeFileSync(join(dir, 'key.pem'), kp.privateKeyPem);
+  const ca = ['--ca-cert', join(dir, 'root.pem'), '--ca-key', join(dir, 'key.pem'), '--ca-chain', join(dir, 'root.pem'), '--root-cert', join(dir, 'root.pem')];
+  let control = await startControl(ca);
   const ports = { xds: control.xdsPort, http: control.httpPort };
+  const caPort = ['--ca-port', String(control.caPort)];
   t.after(() => control.stop());
   const v1 = await startVersionApp('v1');
   const front = await startVersionApp('frontend');
@@ -89,7 +102,7 @@ test('a control plane restarted without --data-dir holds reconnecting proxies un
   const outage = load.results.length;
   await waitUntil('traffic during the outage', async () => load.results.length > outage + 100);
   // Same ports, empty memory: the registry knows nothing until the sidecars reconnect.
-  control = await startControl([], ports);
+  control = await startControl([...ca, ...caPort], ports);
   await waitUntil('2 proxies SYNCED after the restart', () => allSynced(control, 2), 60_000);
   const synced = load.results.length;
   await waitUntil('more traffic after the resync', async () => load.results.length > synced + 200);

@@ -150,18 +150,22 @@ export class MeshGenerator implements XdsGenerator {
     if (s.resolution === 'NONE') return; // passthrough (ORIGINAL_DST) is not supported by Weft
     const dr = this.index.destinationRule(proxy.namespace, s.hostname);
     const subsets = ['', ...(dr?.spec.subsets.map((x) => x.name) ?? [])];
-    const mtls = flavor === 'envoy' ? this.mtlsContext(s) : undefined;
+    // Client-side mesh mTLS needs the sidecar agent's certificate (the `sds-grpc` cluster): only
+    // `weft sidecar` proxies have one. Gateways run by `weft proxy` and proxyless gRPC clients call
+    // in plaintext (documented in the README).
+    const agent = flavor === 'envoy' && proxy.kind === 'sidecar';
+    const mtls = agent ? this.mtlsContext(s) : undefined;
     for (const subset of subsets) {
       const name = clusterName('outbound', port, subset, s.hostname);
       if (only !== undefined && !only.has(name)) continue;
       const dk = this.drKey(dr);
       const dns = s.resolution === 'DNS' && flavor === 'envoy';
-      out.add(CLUSTER_TYPE, this.obj(`cds|${flavor}|${name}|${dk}`, () => outboundCluster({
+      out.add(CLUSTER_TYPE, this.obj(`cds|${flavor}|${agent}|${name}|${dk}`, () => outboundCluster({
         service: s, port, subset, dr, flavor, workloads: dns ? this.index.workloads(s.hostname) : [], mtls,
       })));
       if (dns) continue;
       const loc = localityPolicy(dr, port, subset) ? localityKey(proxy.locality) : '';
-      out.add(ENDPOINT_TYPE, this.obj(`eds|${name}|${dk}|${loc}`, () =>
+      out.add(ENDPOINT_TYPE, this.obj(`eds|${agent}|${name}|${dk}|${loc}`, () =>
         loadAssignment(name, s, port, subset, dr, this.index.workloads(s.hostname), loc === '' ? undefined : proxy.locality, mtls)));
     }
   }

@@ -361,7 +361,7 @@ spec: { selector: { matchLabels: { app: reviews } } }`;
   assert.deepEqual(codes(analyze(m)).sort(), [
     ['WEFT0012', 'PeerAuthentication istio-system/default', 'spec.mtls.mode'],
     ['WEFT0013', 'PeerAuthentication istio-system/sel', 'spec.selector'],
-    ['IST0127', 'PeerAuthentication default/nobody', 'spec.selector'],
+    ['IST0127', 'PeerAuthentication default/nobody', 'spec.selector.matchLabels'],
   ].sort());
   // With a CA, STRICT is enforced: no WEFT0012.
   assert.deepEqual(codes(analyze({ ...m, trustBundle: ['-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n'] })).map((c) => c[0]).sort(), ['IST0127', 'WEFT0013']);

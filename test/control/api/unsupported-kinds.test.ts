@@ -119,10 +119,6 @@ const REFUSED_SAMPLES: { file: string; errors: string[] }[] = [
       'bookinfo-gateway-api.yaml#2: HTTPRoute (gateway.networking.k8s.io/v1) is not supported yet',
     ],
   },
-  {
-    file: 'destination-rule-all-mtls.yaml',
-    errors: ['destination-rule-all-mtls.yaml#1: DestinationRule default/productpage: spec.trafficPolicy.tls.mode: ISTIO_MUTUAL is not supported yet (arrives with automatic mTLS)'],
-  },
 ];
 
 for (const s of REFUSED_SAMPLES) {

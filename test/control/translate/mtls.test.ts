@@ -10,12 +10,14 @@ import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, SECRET_TYPE } from '../../.
 import { fqdn, sidecarProxy, workload, WORKLOADS } from '../../helpers/bookinfo-mesh.js';
 import { applyYaml, generateFor, meshOf, proxyRejects, resource } from '../../helpers/istio-translate.js';
 import { encodeAll } from '../../helpers/xds-encode.js';
+import { createRootCertificate, generateKeyPair } from '../../../src/security/x509.js';
 import { fromRoot } from '../../helpers/paths.js';
 
 type J = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const ROOT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-const ROOT2 = '-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----';
+// Two real roots (the proxy parses the bundle); the second without its final newline, as a bundle may come.
+const ROOT = await createRootCertificate(generateKeyPair(), 'O=cluster.local', 86_400_000);
+const ROOT2 = (await createRootCertificate(generateKeyPair(), 'O=cluster.local', 86_400_000)).trimEnd();
 
 function apply(yaml: string): readonly ConfigResource[] {
   if (yaml === '') return [];
@@ -248,7 +250,7 @@ test('ROOTCA: the trust bundle (every root, newline-separated) as a Secret over 
   encodeAll(res);
 });
 
-test('the proxy accepts every mTLS resource generated (needs SDS and transport_socket_matches in the proxy)', { todo: 'until the sds and mtlsdp branches are merged' }, () => {
+test('the proxy accepts every mTLS resource generated (SDS, transport_socket_matches, endpoint metadata)', () => {
   const res = gen(PA('istio-system', 'default', '{ mtls: { mode: PERMISSIVE } }'));
   assert.deepEqual(proxyRejects(res), []);
 });

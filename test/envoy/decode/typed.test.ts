@@ -19,9 +19,13 @@ test('the built-in list registers exactly the supported type URLs', () => {
     STDOUT,
     'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
     'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
+    'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+    'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute',
     // HTTPFault is both the filter config and its per-route config.
     'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
     'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+    'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
+    'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig',
     'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
     'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
     ROUTER,
@@ -65,6 +69,8 @@ test('a type from another category, an unknown type or a missing "@type" is an e
   const filters = [
     ROUTER, 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
     'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+    'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
+    'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
   ];
   const expected = `expected a supported HTTP filter type (${filters.join(' | ')})`;
   assert.deepEqual(c.errors, [
