@@ -84,8 +84,8 @@ export async function runControlWith(args: string[], deps: ControlDeps): Promise
   const caPort = portOf('ca-port');
   if (caPort === undefined) { console.error(`weft control: --ca-port: expected a port in 0..65535, got '${values['ca-port']}'`); return 2; }
   const certTtlMs = durationMs(values['cert-ttl']!);
-  if (certTtlMs === undefined || certTtlMs < 60_000 || certTtlMs > MAX_CERT_TTL_MS) {
-    console.error(`weft control: --cert-ttl: expected a duration from 1m to 90d such as 24h, got '${values['cert-ttl']}'`); return 2;
+  if (certTtlMs === undefined || certTtlMs < 1_000 || certTtlMs > MAX_CERT_TTL_MS) {
+    console.error(`weft control: --cert-ttl: expected a duration from 1s to 90d such as 24h, got '${values['cert-ttl']}'`); return 2;
   }
   const tl = values['trust-loopback']!;
   if (tl !== 'true' && tl !== 'false') { console.error(`weft control: --trust-loopback: expected true or false, got '${tl}'`); return 2; }

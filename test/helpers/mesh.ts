@@ -127,9 +127,10 @@ export async function waitUntil(what: string, fn: () => Promise<boolean>, timeou
 }
 
 /** One GET through a sidecar's outbound listener, Host-routed. */
-export function viaSidecar(outbound: number, host: string, path = '/', headers: http.OutgoingHttpHeaders = {}, agent?: http.Agent): Promise<{ status: number; body: string }> {
+export function viaSidecar(outbound: number, host: string, path = '/', headers: http.OutgoingHttpHeaders = {}, agent?: http.Agent,
+                           method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: outbound, path, headers: { host, ...headers }, agent: agent ?? false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port: outbound, path, method, headers: { host, ...headers }, agent: agent ?? false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });

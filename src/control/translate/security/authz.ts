@@ -21,7 +21,7 @@
 import type { ConfigResource } from '../../model.js';
 import type { AuthorizationPolicySpec, AuthzAction, AuthzRule } from '../../api/authorization-policy.js';
 import { labelsMatch } from '../mesh-index.js';
-import { extAuthzHttpFilter } from './ext-authz.js';
+import { extAuthzHttpFilter, ISTIO_EXT_AUTHZ_FILTER_ENABLED_METADATA } from './ext-authz.js';
 import type { SecurityContext } from './index.js';
 import { ruleParts, type Built } from './authz-rules.js';
 
@@ -150,7 +150,9 @@ export function customHttpFilters(ctx: SecurityContext): object[] {
         shadow_rules_stat_prefix: EXT_AUTHZ_SHADOW_PREFIX,
       },
     });
-    out.push(ext!);
+    // The ext_authz filter runs only on the requests the shadow rules marked (Istio's gate).
+    const f = ext as { typed_config: Record<string, unknown> };
+    out.push({ ...f, typed_config: { ...f.typed_config, filter_enabled_metadata: ISTIO_EXT_AUTHZ_FILTER_ENABLED_METADATA } });
   }
   if (failClosed.length > 0) {
     out.push({ name: 'envoy.filters.http.rbac', typed_config: { '@type': HTTP_RBAC, rules: rulesOf('DENY', rbacPolicies(failClosed, { ...o, prefix: EXT_AUTHZ_POLICY_PREFIX })) } });
