@@ -5,6 +5,7 @@
 // (google_grpc, clear_route_cache, header mutation rules, validate_mutations, route / typed metadata
 // context, runtime keys, encode_raw_headers, ...) are refused with their path.
 
+import { metadataMatcher } from './metadata-matcher.js';
 import type {
   ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzGrpcService, ExtAuthzHttpService, ExtAuthzMetadataMatcher,
   ExtAuthzPerRouteConfig, ExtAuthzValueMatcher,
@@ -69,63 +70,6 @@ const bufferSettings: Reader<ExtAuthzBufferSettings> = message(BUFFER_SETTINGS, 
     allowPartialMessage: m.get('allow_partial_message', bool, false),
     packAsBytes: m.get('pack_as_bytes', bool, false),
   };
-});
-
-// ───────────────────────────── MetadataMatcher ─────────────────────────────
-
-const PATH_SEGMENT = defineMessage({ name: 'envoy.type.matcher.v3.MetadataMatcher.PathSegment', fields: ['key'] });
-const DOUBLE_RANGE = defineMessage({ name: 'envoy.type.v3.DoubleRange', fields: ['start', 'end'] });
-const DOUBLE_MATCHER = defineMessage({ name: 'envoy.type.matcher.v3.DoubleMatcher', fields: ['range', 'exact'] });
-const NULL_MATCH = defineMessage({ name: 'envoy.type.matcher.v3.ValueMatcher.NullMatch', fields: [] });
-const VALUE_KINDS = ['null_match', 'double_match', 'string_match', 'bool_match', 'present_match', 'list_match', 'or_match'] as const;
-const VALUE_MATCHER = defineMessage({ name: 'envoy.type.matcher.v3.ValueMatcher', fields: [...VALUE_KINDS] });
-const LIST_MATCHER = defineMessage({ name: 'envoy.type.matcher.v3.ListMatcher', fields: ['one_of'] });
-const OR_MATCHER = defineMessage({ name: 'envoy.type.matcher.v3.OrMatcher', fields: ['value_matchers'] });
-const METADATA_MATCHER = defineMessage({ name: 'envoy.type.matcher.v3.MetadataMatcher', fields: ['filter', 'path', 'value', 'invert'] });
-
-const doubleRange = message(DOUBLE_RANGE, (m) => {
-  const start = m.get('start', double(), 0);
-  const end = m.get('end', double(), 0);
-  return end < start ? m.at('end').expected(`an end not below start (${start})`, end) : { start, end };
-});
-const doubleMatcher = message(DOUBLE_MATCHER, (m): ExtAuthzValueMatcher | undefined => {
-  const which = m.oneof(['range', 'exact'], { required: true });
-  if (which === 'exact') {
-    const exact = m.opt('exact', double());
-    return exact === undefined ? undefined : { kind: 'double', exact, start: 0, end: 0 };
-  }
-  const r = which === undefined ? undefined : m.opt('range', doubleRange);
-  return r === undefined ? undefined : { kind: 'double', exact: null, start: r.start, end: r.end };
-});
-
-const valueMatcher: Reader<ExtAuthzValueMatcher> = message(VALUE_MATCHER, (m): ExtAuthzValueMatcher | undefined => {
-  const which = m.oneof(VALUE_KINDS, { required: true });
-  switch (which) {
-    case 'null_match': return m.opt('null_match', message(NULL_MATCH, () => true)) === undefined ? undefined : { kind: 'null' };
-    case 'double_match': return m.opt('double_match', doubleMatcher);
-    case 'string_match': { const match = m.opt('string_match', stringMatcher); return match && { kind: 'string', match }; }
-    case 'bool_match': { const value = m.opt('bool_match', bool); return value === undefined ? undefined : { kind: 'bool', value }; }
-    case 'present_match': { const value = m.opt('present_match', bool); return value === undefined ? undefined : { kind: 'present', value }; }
-    case 'list_match': {
-      const oneOf = m.opt('list_match', message(LIST_MATCHER, (l) => l.req('one_of', valueMatcher)));
-      return oneOf === undefined ? undefined : { kind: 'list', oneOf };
-    }
-    case 'or_match': {
-      const matchers = m.opt('or_match', message(OR_MATCHER, (o) => o.req('value_matchers', list(valueMatcher, { minItems: 2 }))));
-      return matchers === undefined ? undefined : { kind: 'or', matchers };
-    }
-    default: return undefined;
-  }
-});
-
-/** envoy.type.matcher.v3.MetadataMatcher. */
-export const metadataMatcher: Reader<ExtAuthzMetadataMatcher> = message(METADATA_MATCHER, (m) => {
-  const filter = m.req('filter', nonEmptyString);
-  const path = m.req('path', list(message(PATH_SEGMENT, (s) => s.req('key', nonEmptyString)), { minItems: 1 }));
-  const value = m.req('value', valueMatcher);
-  const invert = m.get('invert', bool, false);
-  if (filter === undefined || path === undefined || value === undefined) return undefined;
-  return { filter, path, value, invert };
 });
 
 // ───────────────────────────── services ─────────────────────────────

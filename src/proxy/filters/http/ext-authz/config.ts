@@ -47,22 +47,9 @@ export interface ExtAuthzHttpService {
 }
 
 /** envoy.type.matcher.v3.ValueMatcher (one pattern). */
-export type ExtAuthzValueMatcher =
-  | { readonly kind: 'null' }
-  | { readonly kind: 'double'; readonly exact: number | null; readonly start: number; readonly end: number }
-  | { readonly kind: 'string'; readonly match: StringMatcherConfig }
-  | { readonly kind: 'bool'; readonly value: boolean }
-  | { readonly kind: 'present'; readonly value: boolean }
-  | { readonly kind: 'list'; readonly oneOf: ExtAuthzValueMatcher }
-  | { readonly kind: 'or'; readonly matchers: readonly ExtAuthzValueMatcher[] };
-
-/** envoy.type.matcher.v3.MetadataMatcher (filter_enabled_metadata). */
-export interface ExtAuthzMetadataMatcher {
-  readonly filter: string;
-  readonly path: readonly string[];
-  readonly value: ExtAuthzValueMatcher;
-  readonly invert: boolean;
-}
+/** envoy.type.matcher.v3.MetadataMatcher (filter_enabled_metadata): the one shared with RBAC. */
+export type { MetadataMatcherConfig as ExtAuthzMetadataMatcher, ValueMatcherConfig as ExtAuthzValueMatcher } from '../../../rbac/metadata.js';
+import type { MetadataMatcherConfig as ExtAuthzMetadataMatcher } from '../../../rbac/metadata.js';
 
 export interface ExtAuthzConfig {
   readonly service: ExtAuthzGrpcService | ExtAuthzHttpService;

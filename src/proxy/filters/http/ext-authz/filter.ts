@@ -22,7 +22,8 @@ import type { CompiledRoute, RouteTable } from '../../../router/route-table.js';
 import { CompiledStringMatcher } from '../../../router/matchers.js';
 import { CONTINUE, DISABLED, resolvePerRoute, STOP, type FilterStatus, type FilterStream, type HttpFilter, type HttpFilterFactory } from '../filter.js';
 import { applyOps, checkAttributes, exact, HeaderNameMatcher, type AttributeOptions, type AuthzResult, ERROR_RESULT } from './check.js';
-import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzMetadataMatcher, ExtAuthzPerRouteConfig, ExtAuthzValueMatcher } from './config.js';
+import type { ExtAuthzBufferSettings, ExtAuthzConfig, ExtAuthzPerRouteConfig } from './config.js';
+import { compileMetadataMatcher } from '../../../rbac/metadata.js';
 import { checkRequestObject, grpcCheckRequest, grpcTypes, parseGrpcCheckResponse } from './grpc-client.js';
 import { HTTP_DEFAULT_REQUEST_HEADERS, httpCheckRequest, HttpServiceMatchers, parseHttpCheckResponse } from './http-client.js';
 
@@ -53,39 +54,6 @@ function clusterStats(store: StatsStore, cluster: string, statPrefix: string): E
     out[n] = store.counter(`cluster.${cluster}.ext_authz.${sp}${n}`, `cluster_ext_authz_${sp}${n}`.replace(/[^a-zA-Z0-9_]/g, '_'), labels);
   }
   return out;
-}
-
-// ───────────────────────────── metadata matcher ─────────────────────────────
-
-type ValuePredicate = (v: unknown) => boolean;
-
-function compileValue(cfg: ExtAuthzValueMatcher): ValuePredicate {
-  switch (cfg.kind) {
-    case 'null': return (v) => v === null;
-    case 'double': {
-      const { exact: x, start, end } = cfg;
-      return x !== null ? (v) => v === x : (v) => typeof v === 'number' && v >= start && v < end;
-    }
-    case 'string': { const m = new CompiledStringMatcher(cfg.match); return (v) => typeof v === 'string' && m.match(v); }
-    case 'bool': { const b = cfg.value; return (v) => v === b; }
-    case 'present': return cfg.value ? (v) => v !== undefined : () => false;
-    case 'list': { const item = compileValue(cfg.oneOf); return (v) => Array.isArray(v) && v.some(item); }
-    case 'or': { const ms = cfg.matchers.map(compileValue); return (v) => ms.some((m) => m(v)); }
-  }
-}
-
-/** A compiled MetadataMatcher on StreamInfo.dynamicMetadata. */
-export function compileMetadataMatcher(cfg: ExtAuthzMetadataMatcher): (md: Record<string, Record<string, unknown>> | null) => boolean {
-  const value = compileValue(cfg.value);
-  const { filter, path, invert } = cfg;
-  return (md) => {
-    let cur: unknown = md === null ? undefined : md[filter];
-    for (let i = 0; i < path.length && cur !== undefined; i++) {
-      cur = cur !== null && typeof cur === 'object' && !Array.isArray(cur) && Object.hasOwn(cur, path[i]!)
-        ? (cur as Record<string, unknown>)[path[i]!] : undefined;
-    }
-    return value(cur) !== invert;
-  };
 }
 
 // ───────────────────────────── per route ─────────────────────────────
