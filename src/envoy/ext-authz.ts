@@ -184,7 +184,7 @@ function extAuthzFields(m: Msg): ExtAuthzConfig | undefined {
   const which = m.oneof(['grpc_service', 'http_service'], { required: true });
   supportedValue(m.at('transport_api_version'), m.opt('transport_api_version', apiVersion), ['AUTO', 'V3']);
   if (m.get('clear_route_cache', bool, false)) {
-    // Weft routes once, before the filters run: a re-route after the check is not implemented.
+    // Weft routes once, before the filters run: a re-route after the check is refused (not supported yet).
     m.at('clear_route_cache').fail('unsupported field (not supported yet when true), got true');
   }
   let service: ExtAuthzGrpcService | ExtAuthzHttpService | undefined;

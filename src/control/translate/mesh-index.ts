@@ -55,7 +55,8 @@ function memo<V>(map: Map<string, V>, key: string, make: () => V): V {
   return v as V;
 }
 
-function byAge(a: ConfigResource, b: ConfigResource): number {
+/** Istio's precedence among configs: oldest first, then by namespace/name. */
+export function byAge(a: ConfigResource, b: ConfigResource): number {
   const ta = a.metadata.creationTimestamp;
   const tb = b.metadata.creationTimestamp;
   if (ta !== tb) return ta < tb ? -1 : 1;

@@ -95,7 +95,7 @@ function readProvider(body: unknown, path: string, errors: string[], http: boole
         if (typeof v === 'boolean') spec.failOpen = v; else bad(k, 'true or false', v);
         break;
       case 'clearRouteCache':
-        // Weft routes once, before the filters: re-routing after the check is not implemented.
+        // Weft routes once, before the filters: a re-route after the check is refused (not supported yet).
         if (v !== false) errors.push(`${path}.${k}: not supported yet (only false), got ${JSON.stringify(v)}`);
         break;
       case 'statusOnError': {

@@ -14,7 +14,7 @@
 
 import type { JWTRule, RequestAuthenticationSpec } from '../../api/request-authentication.js';
 import type { ConfigResource } from '../../model.js';
-import { labelsMatch } from '../mesh-index.js';
+import { labelsMatch, byAge } from '../mesh-index.js';
 import type { SecurityContext } from './index.js';
 import { UNAVAILABLE_JWKS } from './jwks-resolver.js';
 
@@ -23,14 +23,6 @@ const JWT_AUTHN_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.jwt_au
 /** Claims Istio always treats as space-delimited lists. */
 const SPACE_DELIMITED = ['permission', 'scope'];
 
-function byAge(a: ConfigResource, b: ConfigResource): number {
-  const ta = a.metadata.creationTimestamp;
-  const tb = b.metadata.creationTimestamp;
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  const ka = `${a.metadata.namespace}/${a.metadata.name}`;
-  const kb = `${b.metadata.namespace}/${b.metadata.name}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
 
 /** The RequestAuthentications applying to the proxy's workload, oldest first. */
 export function requestAuthenticationsFor(ctx: SecurityContext): ConfigResource<RequestAuthenticationSpec>[] {

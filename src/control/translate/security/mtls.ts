@@ -7,7 +7,7 @@
 
 import type { ConfigResource, MeshConfig, ServiceDef, ServicePort, Workload } from '../../model.js';
 import type { MtlsMode, PeerAuthenticationSpec } from '../../api/peer-authentication.js';
-import { labelsMatch, type MeshIndex } from '../mesh-index.js';
+import { labelsMatch, type MeshIndex, byAge } from '../mesh-index.js';
 import { DEFAULT_MESH_CONFIG } from '../../model.js';
 
 export const DOWNSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
@@ -32,14 +32,6 @@ export type EffectiveMode = Exclude<MtlsMode, 'UNSET'>;
 
 type PA = ConfigResource<PeerAuthenticationSpec>;
 
-function byAge(a: ConfigResource, b: ConfigResource): number {
-  const ta = a.metadata.creationTimestamp;
-  const tb = b.metadata.creationTimestamp;
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  const ka = `${a.metadata.namespace}/${a.metadata.name}`;
-  const kb = `${b.metadata.namespace}/${b.metadata.name}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
 
 export function meshConfig(index: MeshIndex): MeshConfig {
   return index.mesh.meshConfig ?? DEFAULT_MESH_CONFIG;
