@@ -9,26 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRootCertificate, generateKeyPair } from '../../src/security/x509.js';
-import http from 'node:http';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import {
-  proxyStatus, startControl, startSidecar, startVersionApp, versionVia, waitUntil,
+  hammer, proxyStatus, startControl, startSidecar, startVersionApp, versionVia, waitUntil,
   type ControlProcess, type SidecarProcess,
 } from '../helpers/mesh.js';
-
-/** Calls backend:9080 through `client` from `workers` loops until stop(); every answer recorded. */
-function hammer(t: TestContext, client: SidecarProcess, workers = 4): { results: string[]; stop(): Promise<void> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
-  t.after(() => agent.destroy());
-  let running = true;
-  const results: string[] = [];
-  const loops = Array.from({ length: workers }, async () => {
-    while (running) results.push(await versionVia(client.outbound, 'backend:9080', {}, agent).catch((e: Error) => `error ${e.message}`));
-  });
-  const stop = async (): Promise<void> => { running = false; await Promise.all(loops); };
-  t.after(stop);
-  return { results, stop };
-}
 
 async function allSynced(control: ControlProcess, n: number): Promise<boolean> {
   const rows = await proxyStatus(control.api);

@@ -17,7 +17,7 @@ import { caClient, csrFor } from '../helpers/ca-client.js';
 import { fromRoot } from '../helpers/paths.js';
 import { runWeft } from '../helpers/process.js';
 import {
-  apply, startControl, startSidecar, startVersionApp, versionVia, viaSidecar, waitUntil, type ControlProcess, type SidecarProcess,
+  apply, hammer, startControl, startSidecar, startVersionApp, versionVia, viaSidecar, waitUntil, type ControlProcess, type SidecarProcess,
 } from '../helpers/mesh.js';
 
 function openssl(args: string[], input = ''): Promise<{ code: number; out: string }> {
@@ -36,20 +36,6 @@ function plaintext(port: number): Promise<string | null> {
     s.on('error', () => {});
     s.on('close', () => resolve(got === '' ? null : got.split('\r\n')[0]!));
   });
-}
-
-/** Calls backend:9080 through `client` from a few loops until stop(); every answer recorded. */
-function hammer(t: TestContext, client: SidecarProcess, workers = 3): { results: string[]; stop(): Promise<void> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
-  t.after(() => agent.destroy());
-  let running = true;
-  const results: string[] = [];
-  const loops = Array.from({ length: workers }, async () => {
-    while (running) results.push(await versionVia(client.outbound, 'backend:9080', {}, agent).catch((e: Error) => `error ${e.message}`));
-  });
-  const stop = async (): Promise<void> => { running = false; await Promise.all(loops); };
-  t.after(stop);
-  return { results, stop };
 }
 
 interface CertsDump { certificates: { ca_cert: { serial_number: string }[]; cert_chain: { serial_number: string; subject_alt_names: { uri?: string }[] }[] }[] }
@@ -128,7 +114,7 @@ test('leaf renewal and a root rotation (prepare, activate, retire) under continu
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const { control, backend, frontend } = await mesh(t, ['--cert-ttl', '8s', '--data-dir', dataDir]);
   const sidecars = [backend, frontend];
-  const load = hammer(t, frontend);
+  const load = hammer(t, frontend, 3);
   await waitUntil('traffic flowing', async () => load.results.length > 100, 20_000);
 
   // Leaves live 8 s and are renewed at half life: two renewals of the backend's certificate.

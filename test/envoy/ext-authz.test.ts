@@ -6,12 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBootstrap } from '../../src/envoy/bootstrap.js';
+import { oneFilterBootstrap } from '../helpers/bootstrap.js';
 import type { BootstrapConfig, ExtAuthzFilterConfig, HttpConnectionManagerConfig } from '../../src/proxy/config/types.js';
 
 type Obj = Record<string, unknown>;
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const EXT_AUTHZ = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
 const PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute';
 const FILTER_PATH = 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config';
@@ -20,28 +19,7 @@ const ROUTE_PATH = 'static_resources.listeners[0].filter_chains[0].filters[0].ty
 const cluster = (name: string): Obj => ({ name, type: 'STATIC', load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 1 } } } }] }] } });
 
 function bootstrap(extAuthz: Obj, routeExtra: Obj = {}): Obj {
-  return {
-    static_resources: {
-      listeners: [{
-        name: 'main',
-        address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-        filter_chains: [{
-          filters: [{
-            name: 'hcm',
-            typed_config: {
-              '@type': HCM, stat_prefix: 't',
-              route_config: { virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' }, ...routeExtra }] }] },
-              http_filters: [
-                { name: 'envoy.filters.http.ext_authz', typed_config: { '@type': EXT_AUTHZ, ...extAuthz } },
-                { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } },
-              ],
-            },
-          }],
-        }],
-      }],
-      clusters: [cluster('app'), cluster('authz')],
-    },
-  };
+  return oneFilterBootstrap({ name: 'envoy.filters.http.ext_authz', typed_config: { '@type': EXT_AUTHZ, ...extAuthz } }, [cluster('app'), cluster('authz')], routeExtra);
 }
 
 function decode(input: Obj): BootstrapConfig {

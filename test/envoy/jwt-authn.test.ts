@@ -6,13 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBootstrap } from '../../src/envoy/bootstrap.js';
+import { oneFilterBootstrap } from '../helpers/bootstrap.js';
 import type { BootstrapConfig, HttpConnectionManagerConfig, JwtAuthnFilterConfig } from '../../src/proxy/config/types.js';
 import { jwksOf, makeKey } from '../helpers/jwt.js';
 
 type Obj = Record<string, unknown>;
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const JWT = 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication';
 const PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig';
 const FILTER_PATH = 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config';
@@ -27,28 +26,7 @@ const clusterOf = (name: string): Obj => ({
 });
 
 function bootstrap(jwt: Obj, routeExtra: Obj = {}): Obj {
-  return {
-    static_resources: {
-      listeners: [{
-        name: 'main',
-        address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-        filter_chains: [{
-          filters: [{
-            name: 'hcm',
-            typed_config: {
-              '@type': HCM, stat_prefix: 't',
-              route_config: { virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' }, ...routeExtra }] }] },
-              http_filters: [
-                { name: 'envoy.filters.http.jwt_authn', typed_config: { '@type': JWT, ...jwt } },
-                { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } },
-              ],
-            },
-          }],
-        }],
-      }],
-      clusters: [clusterOf('app'), clusterOf('jwks')],
-    },
-  };
+  return oneFilterBootstrap({ name: 'envoy.filters.http.jwt_authn', typed_config: { '@type': JWT, ...jwt } }, [clusterOf('app'), clusterOf('jwks')], routeExtra);
 }
 
 function ok(input: Obj): BootstrapConfig {

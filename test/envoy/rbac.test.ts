@@ -6,13 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeBootstrap } from '../../src/envoy/bootstrap.js';
+import { oneFilterBootstrap } from '../helpers/bootstrap.js';
 import type { BootstrapConfig, HttpConnectionManagerConfig, RbacFilterConfig } from '../../src/proxy/config/types.js';
 import type { NetworkRbacConfig } from '../../src/proxy/rbac/config.js';
 
 type Obj = Record<string, unknown>;
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const HTTP_RBAC = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
 const RBAC_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
 const NET_RBAC = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC';
@@ -23,28 +22,7 @@ const NET_PATH = 'static_resources.listeners[0].filter_chains[0].filters[0].type
 const cluster = { name: 'app', type: 'STATIC', load_assignment: { cluster_name: 'app', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 1 } } } }] }] } };
 
 function httpBootstrap(rbac: Obj, routeExtra: Obj = {}): Obj {
-  return {
-    static_resources: {
-      listeners: [{
-        name: 'main',
-        address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
-        filter_chains: [{
-          filters: [{
-            name: 'hcm',
-            typed_config: {
-              '@type': HCM, stat_prefix: 't',
-              route_config: { virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' }, ...routeExtra }] }] },
-              http_filters: [
-                { name: 'envoy.filters.http.rbac', typed_config: { '@type': HTTP_RBAC, ...rbac } },
-                { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER } },
-              ],
-            },
-          }],
-        }],
-      }],
-      clusters: [cluster],
-    },
-  };
+  return oneFilterBootstrap({ name: 'envoy.filters.http.rbac', typed_config: { '@type': HTTP_RBAC, ...rbac } }, [cluster], routeExtra);
 }
 
 function networkBootstrap(rbac: Obj, last = false): Obj {

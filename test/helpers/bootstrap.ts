@@ -24,6 +24,8 @@ export function hcm(o: {
   routeConfig?: Obj;
   /** Extra keys of the HttpConnectionManager (timeouts, access_log, use_remote_address, ...). */
   extra?: Obj;
+  /** HTTP filters before the router. */
+  httpFilters?: Obj[];
 }): Obj {
   return {
     name: 'envoy.filters.network.http_connection_manager',
@@ -35,8 +37,22 @@ export function hcm(o: {
         virtual_hosts: o.virtualHosts ?? [{ name: 'all', domains: ['*'], routes: o.routes ?? [] }],
         ...o.routeConfig,
       },
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
+      http_filters: [...(o.httpFilters ?? []), { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
       ...o.extra,
+    },
+  };
+}
+
+/**
+ * A bootstrap object (not YAML) with one listener whose HCM runs `filter` (an `http_filters` entry)
+ * before the router, one route `/` to cluster `app` (plus `routeExtra` keys), and `clusters`: what
+ * the HTTP filter decoder tests start from.
+ */
+export function oneFilterBootstrap(filter: Obj, clusters: Obj[], routeExtra: Obj = {}): Obj {
+  return {
+    static_resources: {
+      listeners: [listener({ filter: hcm({ statPrefix: 't', routes: [{ match: { prefix: '/' }, route: { cluster: 'app' }, ...routeExtra }], httpFilters: [filter] }) })],
+      clusters,
     },
   };
 }

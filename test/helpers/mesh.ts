@@ -3,6 +3,7 @@
 // be in sync (events the control plane reports, not fixed sleeps).
 
 import http from 'node:http';
+import type { TestContext } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { deadPort } from './bootstrap.js';
 import { startWeft, type WeftProcess } from './process.js';
@@ -147,4 +148,18 @@ export async function versionVia(outbound: number, host: string, headers: http.O
   const r = await viaSidecar(outbound, host, '/', headers, agent);
   if (r.status !== 200) return `status ${r.status}`;
   return (JSON.parse(r.body) as { version: string }).version;
+}
+
+/** Calls backend:9080 through `client` from `workers` loops until stop(); every answer recorded ('error …' for failures). */
+export function hammer(t: TestContext, client: Pick<SidecarProcess, 'outbound'>, workers = 4): { results: string[]; stop(): Promise<void> } {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
+  t.after(() => agent.destroy());
+  let running = true;
+  const results: string[] = [];
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) results.push(await versionVia(client.outbound, 'backend:9080', {}, agent).catch((e: Error) => `error ${e.message}`));
+  });
+  const stop = async (): Promise<void> => { running = false; await Promise.all(loops); };
+  t.after(stop);
+  return { results, stop };
 }
